@@ -1,0 +1,1 @@
+"""tokentrail: observability for LLM workloads."""

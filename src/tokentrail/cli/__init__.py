@@ -1,0 +1,21 @@
+"""The command line: `tokentrail serve | report | ...`. One module per resource."""
+
+from __future__ import annotations
+
+import typer
+
+from tokentrail.cli import report, serve
+
+app = typer.Typer(
+    name="tokentrail",
+    help="Observability for LLM workloads: latency, tokens, cost and labels of every call.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for module in (serve, report):
+    module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""Helpers shared by CLI commands: clear errors, opening the store, output formats."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from tokentrail.analytics import BadRequest
+from tokentrail.settings import Settings
+from tokentrail.store import QueryResult, Store, StoreError, open_store
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Format(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def db_option_default() -> str:
+    return Settings().db
+
+
+@contextmanager
+def opened_store(db: str, *, read_only: bool = False) -> Iterator[Store]:
+    try:
+        store = open_store(db, read_only=read_only)
+    except StoreError as exc:
+        fail(str(exc))
+    except Exception as exc:  # the backend's own error (locked file, bad path): say it plainly
+        fail(f"cannot open store {db!r}: {exc}")
+    try:
+        yield store
+    except (BadRequest, StoreError) as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def emit(result: QueryResult, fmt: Format) -> str:
+    """JSON or CSV text of a query result."""
+    if fmt == Format.JSON:
+        rows = [{c: plain(v) for c, v in zip(result.columns, row, strict=True)} for row in result.rows]
+        return json.dumps(rows, indent=2, default=str)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(result.columns)
+    writer.writerows([[plain(v) for v in row] for row in result.rows])
+    return out.getvalue()

@@ -1,0 +1,100 @@
+"""`tokentrail report`: per-group calls, errors by class, tokens, cost and latency percentiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from tokentrail import analytics
+from tokentrail.analytics import DIMENSIONS, TimeRange
+from tokentrail.cli.common import Format, console, emit, opened_store
+from tokentrail.settings import Settings
+from tokentrail.store import QueryResult, Store
+
+ERROR_COLUMNS = [f"errors_{cls}" for cls in analytics.ERROR_CLASSES]
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _money(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def error_breakdown(row: dict[str, Any]) -> str:
+    parts = [f"{col.removeprefix('errors_')} {row[col]}" for col in ERROR_COLUMNS if row.get(col)]
+    return ", ".join(parts) or "-"
+
+
+def render_table(result: QueryResult, by: str, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header in (
+        by,
+        "calls",
+        "err %",
+        "errors by class",
+        "retries",
+        "in tok",
+        "out tok",
+        "cache r/w",
+        "cost",
+        "$/call",
+        "ttft p50/p95",
+        "lat p50/p95/p99",
+    ):
+        table.add_column(header, justify="left" if header in (by, "errors by class") else "right")
+    for row in result.dicts():
+        table.add_row(
+            str(row.get(by) if row.get(by) is not None else "(none)"),
+            _num(row["calls"]),
+            _num((row["error_rate"] or 0) * 100, 1),
+            error_breakdown(row),
+            _num(row["retries"]),
+            _num(row["input_tokens"]),
+            _num(row["output_tokens"]),
+            f"{_num(row['cache_read_tokens'])}/{_num(row['cache_write_tokens'])}",
+            _money(row["cost_usd"]),
+            _money(row["cost_per_call_usd"]),
+            f"{_num(row['ttft_p50_ms'])}/{_num(row['ttft_p95_ms'])} ms",
+            f"{_num(row['latency_p50_ms'])}/{_num(row['latency_p95_ms'])}/{_num(row['latency_p99_ms'])} ms",
+        )
+    return table
+
+
+def print_report(store: Store, time_range: TimeRange, by: str, fmt: Format) -> None:
+    result = analytics.summary(store, time_range, [by])
+    if fmt != Format.TABLE:
+        typer.echo(emit(result, fmt), nl=False)
+        return
+    title = f"LLM calls by {by}, {time_range.start:%Y-%m-%d %H:%M} to {time_range.end:%Y-%m-%d %H:%M} UTC"
+    console.print(render_table(result, by, title))
+    unpriced = analytics.unpriced_models(store, time_range)
+    if unpriced:
+        total = sum(n for _, n in unpriced)
+        models = ", ".join(f"{m} ({n})" for m, n in unpriced[:8])
+        console.print(f"[yellow]{total} calls unpriced: models {models}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        since: str = typer.Option("24h", help="Look back this far (e.g. 1h, 24h, 7d)"),
+        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms); overrides --since"),
+        end: str = typer.Option(None, help="End time (default now)"),
+        by: str = typer.Option("feature", help=f"Group by one of: {', '.join(DIMENSIONS)}"),
+        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+    ) -> None:
+        """Calls, errors by class, tokens, cost and latency percentiles per group."""
+        db = db or Settings().db
+        with opened_store(db, read_only=True) as store:
+            time_range = TimeRange.resolve(since, start, end)
+            analytics.dimension(by)
+            print_report(store, time_range, by, fmt)

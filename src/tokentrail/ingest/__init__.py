@@ -1,0 +1,1 @@
+"""Ingest: decode OTLP, normalise every convention into Call records, import existing logs."""

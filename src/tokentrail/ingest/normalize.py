@@ -1,0 +1,537 @@
+"""Span → Call: every convention an LLM span arrives in today, mapped onto the one canonical record.
+
+Conventions read (first match wins, newest spelling first):
+- OTel GenAI semantic conventions, old and new spellings (``gen_ai.system`` / ``gen_ai.provider.name``,
+  ``prompt_tokens`` / ``input_tokens``, ``cache_creation`` / ``cache_write``);
+- OpenLLMetry, both attribute generations (``llm.*`` classic and ``gen_ai.*`` 0.5+, ``traceloop.*``);
+- OpenInference (``llm.token_count.*``, ``llm.model_name``, ``openinference.span.kind``);
+- tokentrail's own ``tokentrail.*`` extras.
+
+Rules worth knowing:
+- Input tokens include cache reads and writes (GenAI semconv). Instrumentations are told to sum Anthropic's
+  three counters; when a span's input count is smaller than its cache counters together, it evidently did
+  not, and the cache counters are added.
+- Prompt and response text never reaches the Call: content attributes are dropped after their length is
+  counted into ``prompt_chars``.
+- Everything not mapped is kept in ``attributes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from tokentrail import semconv as sc
+from tokentrail.model import LABELS, Call, ErrorClass, Source, SpanKind, error_class_for_status
+
+EPOCH = dt.datetime(1970, 1, 1)
+
+# --- attribute values ------------------------------------------------------------------------------------
+
+
+def any_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes_dict(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return None
+
+
+def attributes_dict(items: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in items}
+
+
+# --- small readers -------------------------------------------------------------------------------------
+
+
+def first(attrs: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.lower() in ("true", "1", "yes")
+    return None
+
+
+def ns_to_datetime(ns: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=ns // 1000)
+
+
+# --- keys each field is read from ------------------------------------------------------------------------
+
+INPUT_KEYS = (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS, sc.OI_PROMPT_TOKENS)
+OUTPUT_KEYS = (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS, sc.OI_COMPLETION_TOKENS)
+CACHE_READ_KEYS = (sc.GEN_AI_USAGE_CACHE_READ, sc.OLL_CACHE_READ, sc.OI_CACHE_READ)
+CACHE_WRITE_KEYS = (
+    sc.GEN_AI_USAGE_CACHE_WRITE,
+    sc.GEN_AI_USAGE_CACHE_CREATION,
+    sc.OLL_CACHE_CREATION,
+    sc.OI_CACHE_WRITE,
+)
+REASONING_KEYS = (sc.GEN_AI_USAGE_REASONING, sc.OLL_REASONING, sc.OLL_REASONING_OLD, sc.OI_REASONING)
+PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_PROVIDER, sc.OI_SYSTEM)
+REQUEST_MODEL_KEYS = (
+    sc.GEN_AI_REQUEST_MODEL,
+    "llm.request.model_name",
+    sc.OI_MODEL_NAME,
+    sc.OI_EMBEDDING_MODEL_NAME,
+)
+RESPONSE_MODEL_KEYS = (sc.GEN_AI_RESPONSE_MODEL, "llm.response.model_name")
+STOP_KEYS = (
+    sc.TT_STOP_REASON,
+    sc.GEN_AI_RESPONSE_FINISH_REASONS,
+    sc.OLL_FINISH_REASON,
+    sc.OLL_STOP_REASON,
+    sc.OLL_FINISH_REASON_OLD,
+    sc.OLL_STOP_REASON_OLD,
+    sc.OI_FINISH_REASON,
+)
+STREAM_KEYS = (sc.GEN_AI_REQUEST_STREAM, sc.OLL_IS_STREAMING, sc.OLL_IS_STREAMING_OLD)
+SERVER_KEYS = (sc.SERVER_ADDRESS, sc.OLL_API_BASE)
+
+# Attributes carrying prompt or response text: counted, never stored.
+CONTENT_PREFIXES = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.prompts",
+    "llm.choices",
+)
+CONTENT_KEYS = frozenset(
+    {
+        sc.GEN_AI_INPUT_MESSAGES,
+        sc.GEN_AI_OUTPUT_MESSAGES,
+        "gen_ai.system_instructions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "input.value",
+        "output.value",
+        "traceloop.entity.input",
+        "traceloop.entity.output",
+        "gen_ai.content.completion.chunk",
+        "llm.content.completion.chunk",
+    }
+)
+PROMPT_CONTENT = ("gen_ai.prompt.", "llm.input_messages.", "llm.prompts")
+PROMPT_KEYS = frozenset({sc.GEN_AI_INPUT_MESSAGES, "gen_ai.system_instructions", "input.value"})
+
+OPERATION_KIND = {
+    "chat": SpanKind.LLM,
+    "text_completion": SpanKind.LLM,
+    "generate_content": SpanKind.LLM,
+    "embeddings": SpanKind.LLM,
+    "execute_tool": SpanKind.TOOL,
+    "invoke_agent": SpanKind.AGENT,
+    "create_agent": SpanKind.AGENT,
+    "invoke_workflow": SpanKind.CHAIN,
+}
+OPENINFERENCE_KIND = {
+    "LLM": SpanKind.LLM,
+    "EMBEDDING": SpanKind.LLM,
+    "TOOL": SpanKind.TOOL,
+    "AGENT": SpanKind.AGENT,
+    "CHAIN": SpanKind.CHAIN,
+    "RETRIEVER": SpanKind.CHAIN,
+    "RERANKER": SpanKind.CHAIN,
+}
+OPENINFERENCE_OPERATION = {"LLM": "chat", "EMBEDDING": "embeddings"}
+TRACELOOP_KIND = {
+    "workflow": SpanKind.CHAIN,
+    "task": SpanKind.CHAIN,
+    "agent": SpanKind.AGENT,
+    "tool": SpanKind.TOOL,
+}
+REQUEST_TYPE_OPERATION = {
+    "chat": "chat",
+    "completion": "text_completion",
+    "embedding": "embeddings",
+    "rerank": "rerank",
+}
+
+# error.type values (exception class names or provider codes) → error class. Matched by type, not text.
+ERROR_TYPES = {
+    "ratelimiterror": ErrorClass.THROTTLED,
+    "throttlingexception": ErrorClass.THROTTLED,
+    "rate_limit_error": ErrorClass.THROTTLED,
+    "overloaded_error": ErrorClass.SERVER_ERROR,
+    "internalservererror": ErrorClass.SERVER_ERROR,
+    "internalserverexception": ErrorClass.SERVER_ERROR,
+    "serviceunavailableexception": ErrorClass.SERVER_ERROR,
+    "api_error": ErrorClass.SERVER_ERROR,
+    "apitimeouterror": ErrorClass.TIMEOUT,
+    "timeouterror": ErrorClass.TIMEOUT,
+    "timeout": ErrorClass.TIMEOUT,
+    "readtimeout": ErrorClass.TIMEOUT,
+    "modeltimeoutexception": ErrorClass.TIMEOUT,
+    "timeout_error": ErrorClass.TIMEOUT,
+    "apiconnectionerror": ErrorClass.CONNECTION,
+    "connecterror": ErrorClass.CONNECTION,
+    "connectionerror": ErrorClass.CONNECTION,
+    "authenticationerror": ErrorClass.AUTH,
+    "permissiondeniederror": ErrorClass.AUTH,
+    "accessdeniedexception": ErrorClass.AUTH,
+    "authentication_error": ErrorClass.AUTH,
+    "permission_error": ErrorClass.AUTH,
+    "badrequesterror": ErrorClass.INVALID_REQUEST,
+    "notfounderror": ErrorClass.INVALID_REQUEST,
+    "validationexception": ErrorClass.INVALID_REQUEST,
+    "invalid_request_error": ErrorClass.INVALID_REQUEST,
+    "contentfilterfinishreasonerror": ErrorClass.CONTENT_FILTERED,
+    "content_filter": ErrorClass.CONTENT_FILTERED,
+    "cancellederror": ErrorClass.CANCELLED,
+}
+_ERROR_CLASSES = frozenset(e.value for e in ErrorClass)
+
+
+def classify_error(error_type: str | None, http_status: int | None) -> str:
+    if error_type:
+        name = error_type.rsplit(".", 1)[-1].lower()
+        if name in _ERROR_CLASSES:
+            return name
+        if name in ERROR_TYPES:
+            return ERROR_TYPES[name]
+    by_status = error_class_for_status(http_status)
+    return by_status.value if by_status else ErrorClass.OTHER.value
+
+
+# --- the mapping ---------------------------------------------------------------------------------------
+
+
+def span_kind(attrs: Mapping[str, Any], operation: str | None, has_model: bool) -> str:
+    explicit = attrs.get(sc.TT_KIND)
+    if explicit in SpanKind._value2member_map_:
+        return str(explicit)
+    oi = attrs.get(sc.OI_SPAN_KIND)
+    if isinstance(oi, str) and oi.upper() in OPENINFERENCE_KIND:
+        return OPENINFERENCE_KIND[oi.upper()].value
+    if operation in OPERATION_KIND:
+        return OPERATION_KIND[operation].value
+    traceloop = attrs.get(sc.OLL_SPAN_KIND)
+    if traceloop in TRACELOOP_KIND:
+        return TRACELOOP_KIND[traceloop].value
+    return SpanKind.LLM.value if has_model else SpanKind.OTHER.value
+
+
+def read_operation(attrs: Mapping[str, Any]) -> str | None:
+    op = attrs.get(sc.GEN_AI_OPERATION_NAME)
+    if op:
+        return str(op)
+    request_type = attrs.get(sc.OLL_REQUEST_TYPE)
+    if request_type in REQUEST_TYPE_OPERATION:
+        return REQUEST_TYPE_OPERATION[request_type]
+    oi = attrs.get(sc.OI_SPAN_KIND)
+    return OPENINFERENCE_OPERATION.get(oi.upper()) if isinstance(oi, str) else None
+
+
+def read_stop_reason(attrs: Mapping[str, Any]) -> str | None:
+    value = first(attrs, *STOP_KEYS)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def fill_usage(call: Call, attrs: Mapping[str, Any]) -> None:
+    call.input_tokens = as_int(first(attrs, *INPUT_KEYS))
+    call.output_tokens = as_int(first(attrs, *OUTPUT_KEYS))
+    call.cache_read_tokens = as_int(first(attrs, *CACHE_READ_KEYS))
+    call.cache_write_tokens = as_int(first(attrs, *CACHE_WRITE_KEYS))
+    call.reasoning_tokens = as_int(first(attrs, *REASONING_KEYS))
+    cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+    if call.input_tokens is not None and call.input_tokens < cached:
+        call.input_tokens += cached
+
+
+def fill_streaming(
+    call: Call, attrs: Mapping[str, Any], events: Iterable[tuple[str, int]], start_ns: int
+) -> None:
+    ttft = as_float(attrs.get(sc.TT_TTFT_MS))
+    if ttft is None:
+        seconds = as_float(attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
+        ttft = seconds * 1000 if seconds is not None else first_token_event_ms(events, start_ns)
+    call.ttft_ms = ttft
+    call.ttlt_ms = as_float(attrs.get(sc.TT_TTLT_MS))
+    call.stream_duration_ms = as_float(attrs.get(sc.TT_STREAM_DURATION_MS))
+    call.chunks = as_int(attrs.get(sc.TT_CHUNKS))
+    call.itl_p50_ms = as_float(attrs.get(sc.TT_ITL_P50_MS))
+    call.itl_p95_ms = as_float(attrs.get(sc.TT_ITL_P95_MS))
+    call.itl_max_ms = as_float(attrs.get(sc.TT_ITL_MAX_MS))
+    call.output_tokens_per_s = as_float(attrs.get(sc.TT_OUTPUT_TOKENS_PER_S))
+    streamed = as_bool(first(attrs, *STREAM_KEYS))
+    call.stream = bool(streamed) or ttft is not None
+    if call.output_tokens_per_s is None and call.output_tokens and call.duration_ms:
+        window = call.stream_duration_ms or (call.duration_ms - (ttft or 0.0))
+        if window > 0:
+            call.output_tokens_per_s = call.output_tokens / (window / 1000)
+
+
+def first_token_event_ms(events: Iterable[tuple[str, int]], start_ns: int) -> float | None:
+    """OpenInference and others mark the first streamed token with a span event."""
+    for name, time_ns in events:
+        low = name.lower()
+        if "first token" in low or "first_token" in low or low.endswith("completion.chunk"):
+            return (time_ns - start_ns) / 1e6
+    return None
+
+
+def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None:
+    call.http_status = as_int(first(attrs, sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE))
+    error_type = attrs.get(sc.ERROR_TYPE)
+    explicit = attrs.get(sc.TT_ERROR_CLASS)
+    failed = status_code == Status.STATUS_CODE_ERROR or bool(explicit) or bool(error_type)
+    call.status = "error" if failed else "ok"
+    if failed:
+        call.error_class = (
+            str(explicit) if explicit in _ERROR_CLASSES else classify_error(error_type, call.http_status)
+        )
+    call.stop_reason = read_stop_reason(attrs)
+    if call.stop_reason in ("content_filter", "content_filtered", "refusal", "guardrail_intervened"):
+        call.error_class = call.error_class or ErrorClass.CONTENT_FILTERED.value
+    call.attempts = as_int(attrs.get(sc.TT_ATTEMPTS))
+    degraded = attrs.get(sc.TT_DEGRADED)
+    call.degraded = str(degraded) if degraded else None
+
+
+def fill_labels(call: Call, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
+    for label in LABELS:
+        value = attrs.get(sc.TT_PREFIX + label)
+        if value is not None:
+            setattr(call, label, str(value))
+    call.conversation_id = call.conversation_id or _str(
+        first(attrs, sc.GEN_AI_CONVERSATION_ID, sc.OI_SESSION_ID)
+    )
+    call.user_id = call.user_id or _str(first(attrs, sc.OI_USER_ID, sc.OLL_ASSOCIATION_PREFIX + "user_id"))
+    call.prompt_name = call.prompt_name or _str(first(attrs, sc.GEN_AI_PROMPT_NAME, "traceloop.prompt.key"))
+    call.prompt_version = call.prompt_version or _str(
+        first(attrs, sc.GEN_AI_PROMPT_VERSION, "traceloop.prompt.version", "llm.prompt_template.version")
+    )
+    env = first(attrs, sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
+    env = env or first(resource, sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
+    call.environment = call.environment or _str(env)
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str]) -> None:
+    """Keep unmapped attributes; turn metadata into `metadata`; drop content after counting prompt size."""
+    rest: dict[str, Any] = {}
+    metadata: dict[str, str] = {}
+    prompt_chars = 0
+    for key, value in attrs.items():
+        if key in mapped:
+            continue
+        if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES):
+            if key in PROMPT_KEYS or key.startswith(PROMPT_CONTENT):
+                prompt_chars += len(value) if isinstance(value, str) else 0
+            continue
+        if key.startswith(sc.TT_METADATA_PREFIX):
+            metadata[key[len(sc.TT_METADATA_PREFIX) :]] = str(value)
+        elif key.startswith(sc.OLL_ASSOCIATION_PREFIX):
+            metadata[key[len(sc.OLL_ASSOCIATION_PREFIX) :]] = str(value)
+        elif key == sc.OI_METADATA and isinstance(value, str):
+            metadata.update(_json_object(value))
+        else:
+            rest[key] = value
+    call.metadata = metadata
+    call.attributes = rest
+    explicit = as_int(attrs.get(sc.TT_PROMPT_CHARS))
+    call.prompt_chars = explicit if explicit is not None else (prompt_chars or None)
+
+
+def _json_object(text: str) -> dict[str, str]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def tool_names(attrs: Mapping[str, Any], kind: str) -> list[str]:
+    names = attrs.get(sc.TT_TOOL_NAMES)
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if kind == SpanKind.TOOL:
+        name = first(attrs, sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME)
+        return [str(name)] if name else []
+    found = [
+        str(v)
+        for k, v in attrs.items()
+        if ".tool_calls." in k and (k.endswith(".name") or k.endswith("function.name")) and v
+    ]
+    return found
+
+
+MAPPED_KEYS = frozenset(
+    {
+        *INPUT_KEYS,
+        *OUTPUT_KEYS,
+        *CACHE_READ_KEYS,
+        *CACHE_WRITE_KEYS,
+        *REASONING_KEYS,
+        *PROVIDER_KEYS,
+        *REQUEST_MODEL_KEYS,
+        *RESPONSE_MODEL_KEYS,
+        *STOP_KEYS,
+        *STREAM_KEYS,
+        sc.GEN_AI_OPERATION_NAME,
+        sc.GEN_AI_RESPONSE_ID,
+        sc.GEN_AI_CONVERSATION_ID,
+        sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+        sc.SERVER_ADDRESS,
+        sc.TT_KIND,
+        sc.TT_TTFT_MS,
+        sc.TT_TTLT_MS,
+        sc.TT_STREAM_DURATION_MS,
+        sc.TT_CHUNKS,
+        sc.TT_ITL_P50_MS,
+        sc.TT_ITL_P95_MS,
+        sc.TT_ITL_MAX_MS,
+        sc.TT_OUTPUT_TOKENS_PER_S,
+        sc.TT_ATTEMPTS,
+        sc.TT_DEGRADED,
+        sc.TT_ERROR_CLASS,
+        sc.TT_HTTP_STATUS,
+        sc.TT_TOOL_NAMES,
+        sc.TT_PROMPT_CHARS,
+        sc.TT_COMPRESSION_RATIO,
+        sc.TT_SOURCE,
+        *(sc.TT_PREFIX + label for label in LABELS),
+    }
+)
+
+
+def to_call(
+    attrs: dict[str, Any],
+    *,
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    status_code: int = 0,
+    events: Iterable[tuple[str, int]] = (),
+    resource: Mapping[str, Any] | None = None,
+    received_at: dt.datetime | None = None,
+) -> Call:
+    """Map one span's attributes (already a plain dict) onto a Call."""
+    resource = resource or {}
+    start = (
+        ns_to_datetime(start_ns) if start_ns else received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    )
+    call = Call(trace_id=trace_id, span_id=span_id, parent_span_id=parent_span_id or None, name=name)
+    call.service = _str(resource.get(sc.SERVICE_NAME))
+    call.start_time = start
+    call.end_time = ns_to_datetime(end_ns) if end_ns else start
+    call.duration_ms = (end_ns - start_ns) / 1e6 if end_ns and start_ns else None
+    call.provider = sc.normalize_provider(_str(first(attrs, *PROVIDER_KEYS)))
+    call.operation = read_operation(attrs)
+    call.request_model = _str(first(attrs, *REQUEST_MODEL_KEYS))
+    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS)) or call.request_model
+    call.server_address = _str(first(attrs, *SERVER_KEYS))
+    call.response_id = _str(attrs.get(sc.GEN_AI_RESPONSE_ID))
+    fill_usage(call, attrs)
+    call.kind = span_kind(
+        attrs, call.operation, call.request_model is not None or call.input_tokens is not None
+    )
+    fill_streaming(call, attrs, events, start_ns)
+    fill_outcome(call, attrs, status_code)
+    fill_labels(call, attrs, resource)
+    call.tool_names = tool_names(attrs, call.kind)
+    call.tool_calls = len(call.tool_names) or None
+    call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
+    split_attributes(call, attrs, MAPPED_KEYS)
+    call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)
+    call.received_at = received_at
+    return call
+
+
+def span_to_call(span: Span, resource: Mapping[str, Any], received_at: dt.datetime) -> Call:
+    return to_call(
+        attributes_dict(span.attributes),
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_span_id=span.parent_span_id.hex() or None,
+        name=span.name,
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
+        status_code=span.status.code,
+        events=[(e.name, e.time_unix_nano) for e in span.events],
+        resource=resource,
+        received_at=received_at,
+    )
+
+
+def valid_ids(span: Span) -> str | None:
+    """Why a span must be rejected, or None when its ids are usable."""
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        return "trace_id must be 16 non-zero bytes"
+    if len(span.span_id) != 8 or not any(span.span_id):
+        return "span_id must be 8 non-zero bytes"
+    return None
+
+
+def request_to_calls(request: Any, received_at: dt.datetime) -> tuple[list[Call], int, str]:
+    """All spans of an ExportTraceServiceRequest; returns (calls, rejected count, first rejection reason)."""
+    calls: list[Call] = []
+    rejected, reason = 0, ""
+    for resource_spans in request.resource_spans:
+        resource = attributes_dict(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                problem = valid_ids(span)
+                if problem:
+                    rejected += 1
+                    reason = reason or f"span {span.name!r}: {problem}"
+                    continue
+                calls.append(span_to_call(span, resource, received_at))
+    return calls, rejected, reason
+
+
+def iter_spans(request: Any) -> Iterator[Span]:
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            yield from scope_spans.spans

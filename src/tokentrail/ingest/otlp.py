@@ -1,0 +1,141 @@
+"""Decoding OTLP/HTTP request bodies (protobuf or JSON, optionally gzip) into protobuf messages.
+
+The OTLP JSON mapping differs from plain proto3 JSON in one way that matters here: trace and span ids are
+hex strings, not base64. They are converted before `json_format.ParseDict`, which then accepts 64-bit
+integers as strings or numbers, enums as integers, and ignores unknown fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from typing import Any, TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+M = TypeVar("M", bound=Message)
+
+__all__ = [
+    "JSON",
+    "PROTOBUF",
+    "BadPayload",
+    "ExportMetricsServiceRequest",
+    "ExportMetricsServiceResponse",
+    "ExportTraceServiceRequest",
+    "ExportTraceServiceResponse",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "decode",
+    "encode_response",
+    "gunzip",
+    "media_type",
+]
+
+
+class BadPayload(ValueError):
+    """The body could not be decoded (HTTP 400)."""
+
+
+class PayloadTooLarge(ValueError):
+    """The body, after decompression, is over the limit (HTTP 413)."""
+
+
+class UnsupportedMediaType(ValueError):
+    """Neither protobuf nor JSON (HTTP 415)."""
+
+
+def media_type(content_type: str | None) -> str:
+    base = (content_type or "").split(";", 1)[0].strip().lower()
+    if base in (PROTOBUF, JSON):
+        return base
+    raise UnsupportedMediaType(f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body, refusing to inflate past `limit` bytes."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadPayload(f"invalid gzip body: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise BadPayload("truncated gzip body")
+    return out
+
+
+def decode(body: bytes, kind: str, message_type: type[M]) -> M:
+    """Decode an Export*ServiceRequest from protobuf or OTLP JSON bytes."""
+    message: M = message_type()
+    if kind == PROTOBUF:
+        try:
+            message.ParseFromString(body)
+        except DecodeError as exc:
+            raise BadPayload(f"invalid protobuf body: {exc}") from None
+        return message
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise BadPayload("JSON body is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise BadPayload(f"invalid JSON body at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise BadPayload("JSON body must be an object")
+    try:
+        _hex_ids_to_base64(data)
+        json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, BadPayload) as exc:
+        raise BadPayload(f"invalid OTLP JSON: {exc}") from None
+    return message
+
+
+_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """Walk the JSON tree and re-encode hex id fields as base64, as json_format expects for bytes."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                node[key] = _hex_to_b64(key, value)
+            elif isinstance(value, dict | list):
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                _hex_ids_to_base64(item)
+
+
+def _hex_to_b64(key: str, value: str) -> str:
+    if value == "":
+        return ""
+    try:
+        return base64.b64encode(bytes.fromhex(value)).decode("ascii")
+    except ValueError:
+        raise BadPayload(f"{key} {value[:40]!r} is not a hex string") from None
+
+
+def encode_response(message: Message, kind: str) -> bytes:
+    if kind == PROTOBUF:
+        return bytes(message.SerializeToString())
+    return json.dumps(json_format.MessageToDict(message, use_integers_for_enums=True)).encode()
+
+
+def hex_id(raw: bytes) -> str:
+    return binascii.hexlify(raw).decode("ascii")

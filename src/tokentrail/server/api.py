@@ -1,0 +1,120 @@
+"""The JSON API: calls, summaries, traces. Bad input gets a 400 with a JSON body."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tokentrail import analytics
+from tokentrail.analytics import BadRequest, TimeRange
+from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
+
+router = APIRouter(prefix="/api")
+
+RESERVED = frozenset({"since", "start", "end", "by", "sort", "order", "limit", "offset"})
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat() + ("Z" if value.tzinfo is None else "")
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def rows_json(result: QueryResult) -> list[dict[str, Any]]:
+    out = []
+    for row in result.rows:
+        item = {col: jsonable(v) for col, v in zip(result.columns, row, strict=True)}
+        for key in ("attributes", "metadata"):
+            if isinstance(item.get(key), str):
+                item[key] = json.loads(item[key])
+        out.append(item)
+    return out
+
+
+def time_range(request: Request) -> TimeRange:
+    q = request.query_params
+    return TimeRange.resolve(q.get("since"), q.get("start"), q.get("end"))
+
+
+def filters(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k not in RESERVED and v != ""}
+
+
+def int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
+
+
+def api_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def guarded(handler: Any) -> Any:
+    """Turn known errors into JSON 4xx/5xx answers."""
+
+    async def wrapper(request: Request) -> Any:
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return api_error(400, str(exc))
+        except QueryTimeout as exc:
+            return api_error(504, str(exc))
+        except QueryFailed as exc:
+            return api_error(400, str(exc))
+
+    wrapper.__name__ = handler.__name__
+    wrapper.__doc__ = handler.__doc__
+    return wrapper
+
+
+@router.get("/calls")
+@guarded
+async def get_calls(request: Request) -> Any:
+    """Calls in a time range, filtered by any label (?feature=x), sorted and paged."""
+    store, tr, flt = request.app.state.store, time_range(request), filters(request)
+    limit, offset = int_param(request, "limit", 50), int_param(request, "offset", 0)
+    sort = request.query_params.get("sort", "start_time")
+    desc = request.query_params.get("order", "desc").lower() != "asc"
+    result = analytics.list_calls(store, tr, flt, sort, desc, limit, offset)
+    total = analytics.count_calls(store, tr, flt)
+    return {"total": total, "limit": limit, "offset": offset, "calls": rows_json(result)}
+
+
+@router.get("/summary")
+@guarded
+async def get_summary(request: Request) -> Any:
+    """Aggregates over a time range, grouped by any labels (?by=feature,model)."""
+    by_param = request.query_params.get("by", "")
+    by = [b.strip() for b in by_param.split(",") if b.strip()]
+    tr = time_range(request)
+    result = analytics.summary(request.app.state.store, tr, by, filters(request))
+    return {
+        "start": jsonable(tr.start),
+        "end": jsonable(tr.end),
+        "by": by,
+        "columns": result.columns,
+        "rows": rows_json(result),
+    }
+
+
+@router.get("/traces/{trace_id}")
+@guarded
+async def get_trace(request: Request) -> Any:
+    trace_id = request.path_params["trace_id"].lower()
+    if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id):
+        raise BadRequest("trace id must be 32 hex characters")
+    result = analytics.trace_spans(request.app.state.store, trace_id)
+    if not result.rows:
+        return api_error(404, f"no spans for trace {trace_id}")
+    return {"trace_id": trace_id, "spans": rows_json(result)}

@@ -1,0 +1,123 @@
+"""OTLP/HTTP receivers: POST /v1/traces and /v1/metrics.
+
+What a 200 promises: every span or data point that was not reported in `partial_success` is committed to
+the store. Nothing is acknowledged before it is stored. When the write queue is full the collector sheds
+load with 503 and `Retry-After`, which OTLP exporters retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from google.rpc import status_pb2
+from starlette.concurrency import run_in_threadpool
+
+from tokentrail.ingest import otlp
+from tokentrail.server.auth import authorized
+from tokentrail.store import StoreBusy, StoreError
+
+router = APIRouter()
+RETRY_AFTER_S = "1"
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(exc: Rejected, kind: str) -> Response:
+    """A google.rpc.Status in the request's encoding (JSON when the encoding is unknown)."""
+    if kind == otlp.PROTOBUF:
+        body = status_pb2.Status(code=exc.status, message=exc.message).SerializeToString()
+    else:
+        body = json.dumps({"code": exc.status, "message": exc.message}).encode()
+    media = kind if kind == otlp.PROTOBUF else otlp.JSON
+    return Response(body, status_code=exc.status, media_type=media, headers=exc.headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Rejected(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Rejected(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding == "gzip":
+        body = otlp.gunzip(body, limit)
+    elif encoding not in ("", "identity"):
+        raise Rejected(415, f"unsupported content encoding {encoding!r}; use gzip or none")
+    return body
+
+
+async def receive(request: Request, decode: Callable[[bytes, str], Any]) -> tuple[Any, str]:
+    """Common front half: auth, media type, size, gzip, decode (in a worker thread)."""
+    state = request.app.state
+    kind = ""
+    if not authorized(request, state.settings.ingest_key):
+        raise Rejected(401, "missing or wrong ingest key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
+    try:
+        kind = otlp.media_type(request.headers.get("content-type"))
+        body = await read_body(request, state.settings.max_body_bytes)
+        return await run_in_threadpool(decode, body, kind), kind
+    except otlp.UnsupportedMediaType as exc:
+        raise Rejected(415, str(exc)) from None
+    except otlp.PayloadTooLarge as exc:
+        raise Rejected(413, str(exc)) from None
+    except otlp.BadPayload as exc:
+        raise Rejected(400, str(exc)) from None
+
+
+async def commit(submit: Callable[[], Any]) -> int:
+    try:
+        future = submit()
+    except StoreBusy:
+        raise Rejected(503, "the collector is busy; retry later", {"Retry-After": RETRY_AFTER_S}) from None
+    try:
+        return int(await asyncio.wrap_future(future))
+    except StoreError as exc:
+        raise Rejected(503, f"storing failed: {exc}", {"Retry-After": RETRY_AFTER_S}) from None
+
+
+def media_of(request: Request) -> str:
+    try:
+        return otlp.media_type(request.headers.get("content-type"))
+    except otlp.UnsupportedMediaType:
+        return otlp.JSON
+
+
+@router.post("/v1/traces")
+async def export_traces(request: Request) -> Response:
+    state = request.app.state
+    try:
+        (calls, rejected, reason), kind = await receive(request, state.pipeline.traces)
+        await commit(lambda: state.store.submit(calls))
+    except Rejected as exc:
+        return error_response(exc, media_of(request))
+    response = otlp.ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = reason
+    return Response(otlp.encode_response(response, kind), media_type=kind)
+
+
+@router.post("/v1/metrics")
+async def export_metrics(request: Request) -> Response:
+    state = request.app.state
+    try:
+        rows, kind = await receive(request, state.pipeline.metrics)
+        await commit(lambda: state.store.submit_metrics(rows))
+    except Rejected as exc:
+        return error_response(exc, media_of(request))
+    return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)

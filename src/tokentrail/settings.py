@@ -1,0 +1,32 @@
+"""Settings, resolved once: argument > environment (TOKENTRAIL_*) > default.
+
+Environment variables:
+    TOKENTRAIL_DB              store URL or DuckDB path (default ./tokentrail.duckdb)
+    TOKENTRAIL_HOST            bind address of `tokentrail serve` (default 127.0.0.1)
+    TOKENTRAIL_PORT            port (default 4318, the OTLP/HTTP default)
+    TOKENTRAIL_INGEST_KEY      when set, ingest requires `Authorization: Bearer <key>`
+    TOKENTRAIL_MAX_BODY_BYTES  largest accepted request body after decompression (default 64 MiB)
+    TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
+    TOKENTRAIL_PRICES_FILE     TOML file of price overrides
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB = "tokentrail.duckdb"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOKENTRAIL_", extra="ignore")
+
+    db: str = DEFAULT_DB
+    host: str = "127.0.0.1"
+    port: int = 4318
+    ingest_key: str | None = None
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_pending_batches: int = 256
+    query_timeout_s: float = 30.0
+    prices_file: Path | None = None

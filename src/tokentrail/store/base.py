@@ -1,0 +1,58 @@
+"""The Store protocol shared by every backend, and its errors.
+
+Errors:
+    StoreError            base class
+    ├── StoreBusy         the write queue is full; try again later (the collector answers 503)
+    ├── QueryTimeout      a query ran past its time limit
+    └── QueryFailed       the backend rejected a query (bad SQL, bad types); carries the backend's message
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from tokentrail.model import Call
+
+DEFAULT_QUERY_TIMEOUT_S = 30.0
+
+
+class StoreError(Exception):
+    pass
+
+
+class StoreBusy(StoreError):
+    pass
+
+
+class QueryTimeout(StoreError):
+    pass
+
+
+class QueryFailed(StoreError):
+    pass
+
+
+@dataclasses.dataclass(slots=True)
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class Store(Protocol):
+    dialect: str
+
+    def write(self, calls: Sequence[Call]) -> int:
+        """Store the calls; block until committed. Returns how many were new (idempotent on ids)."""
+        ...
+
+    def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int: ...
+
+    def query(self, sql: str, params: Sequence[Any] = (), timeout_s: float | None = None) -> QueryResult: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,67 @@
+"""One logical schema (model.COLUMNS), versioned migrations, and the SQL types of each dialect.
+
+A migration is a version number and the columns or statements it adds. Migration 1 creates every column
+that no later migration adds, so a fresh database and an upgraded one end with the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tokentrail.model import (
+    BOOL,
+    COLUMNS,
+    FLOAT,
+    INT,
+    JSON,
+    METRIC_COLUMNS,
+    STR,
+    STR_LIST,
+    TIME,
+)
+
+DUCKDB_TYPES = {
+    STR: "VARCHAR",
+    INT: "BIGINT",
+    FLOAT: "DOUBLE",
+    BOOL: "BOOLEAN",
+    TIME: "TIMESTAMP",
+    STR_LIST: "VARCHAR[]",
+    JSON: "VARCHAR",
+}
+
+CLICKHOUSE_TYPES = {
+    STR: "Nullable(String)",
+    INT: "Nullable(Int64)",
+    FLOAT: "Nullable(Float64)",
+    BOOL: "Bool",
+    TIME: "DateTime64(6, 'UTC')",
+    STR_LIST: "Array(String)",
+    JSON: "String",
+}
+
+# Columns added after the first version: name -> migration version. Empty until the schema grows.
+ADDED_IN: dict[str, int] = {}
+
+Column = tuple[str, str, str]
+
+
+def initial_columns(columns: tuple[Column, ...] = COLUMNS) -> list[Column]:
+    return [c for c in columns if c[0] not in ADDED_IN]
+
+
+def column_ddl(columns: list[Column], types: dict[str, str]) -> str:
+    return ",\n  ".join(f"{name} {types[kind]}" for name, kind, _ in columns)
+
+
+def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
+    """(version, statements) in order; each list is applied in one transaction."""
+
+    def v1() -> list[str]:
+        return [
+            f"CREATE TABLE spans (\n  {column_ddl(initial_columns(), DUCKDB_TYPES)}\n)",
+            "CREATE VIEW calls AS SELECT * FROM spans WHERE kind = 'llm'",
+            f"CREATE TABLE metric_points (\n  {column_ddl(list(METRIC_COLUMNS), DUCKDB_TYPES)}\n)",
+        ]
+
+    return [(1, v1)]
