@@ -265,6 +265,12 @@ def read_operation(attrs: Mapping[str, Any]) -> str | None:
     return OPENINFERENCE_OPERATION.get(oi.upper()) if isinstance(oi, str) else None
 
 
+def operation_from_name(name: str, model: str | None) -> str | None:
+    """GenAI span names are '{operation} {model}'; old spans may carry the operation only there."""
+    head, _, rest = name.partition(" ")
+    return head if model and rest == model and head in OPERATION_KIND else None
+
+
 def read_stop_reason(attrs: Mapping[str, Any]) -> str | None:
     value = first(attrs, *STOP_KEYS)
     if isinstance(value, list):
@@ -401,7 +407,37 @@ def tool_names(attrs: Mapping[str, Any], kind: str) -> list[str]:
         for k, v in attrs.items()
         if ".tool_calls." in k and (k.endswith(".name") or k.endswith("function.name")) and v
     ]
+    output = attrs.get(sc.GEN_AI_OUTPUT_MESSAGES)
+    if not found and isinstance(output, str) and '"tool_call"' in output:
+        found = tool_call_parts(output)
     return found
+
+
+def tool_call_parts(messages_json: str) -> list[str]:
+    """Names of the tool_call parts in a gen_ai.output.messages JSON string."""
+    try:
+        messages = json.loads(messages_json)
+    except ValueError:
+        return []
+    return [
+        str(part.get("name"))
+        for message in messages
+        if isinstance(message, dict)
+        for part in message.get("parts") or []
+        if isinstance(part, dict) and part.get("type") == "tool_call"
+    ]
+
+
+def invocation_model(attrs: Mapping[str, Any]) -> str | None:
+    """OpenInference puts the model asked for inside llm.invocation_parameters (JSON)."""
+    params = attrs.get(sc.OI_INVOCATION_PARAMETERS)
+    if not isinstance(params, str) or '"model"' not in params:
+        return None
+    try:
+        model = json.loads(params).get("model")
+    except (ValueError, AttributeError):
+        return None
+    return str(model) if model else None
 
 
 MAPPED_KEYS = frozenset(
@@ -469,8 +505,10 @@ def to_call(
     call.duration_ms = (end_ns - start_ns) / 1e6 if end_ns and start_ns else None
     call.provider = sc.normalize_provider(_str(first(attrs, *PROVIDER_KEYS)))
     call.operation = read_operation(attrs)
-    call.request_model = _str(first(attrs, *REQUEST_MODEL_KEYS))
-    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS)) or call.request_model
+    call.request_model = _str(first(attrs, sc.GEN_AI_REQUEST_MODEL)) or invocation_model(attrs)
+    call.request_model = call.request_model or _str(first(attrs, *REQUEST_MODEL_KEYS))
+    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME)) or call.request_model
+    call.operation = call.operation or operation_from_name(name, call.request_model)
     call.server_address = _str(first(attrs, *SERVER_KEYS))
     call.response_id = _str(attrs.get(sc.GEN_AI_RESPONSE_ID))
     fill_usage(call, attrs)

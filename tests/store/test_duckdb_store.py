@@ -1,0 +1,122 @@
+"""The embedded store: migrations, idempotent writes, group commit, time limits, load shedding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pytest
+
+from tokentrail.model import COLUMN_NAMES, Call
+from tokentrail.store import QueryFailed, QueryTimeout, StoreBusy, open_store
+from tokentrail.store.duckdb import DuckDBStore
+
+T0 = dt.datetime(2026, 11, 21, 12, 0, 0)
+
+
+def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
+    return [
+        Call(
+            trace_id=f"{i + offset:032x}",
+            span_id=f"{i + offset + 1:016x}",
+            kind="llm",
+            start_time=T0 + dt.timedelta(seconds=i),
+            input_tokens=10,
+            metadata={"k": "v"},
+            tool_names=["a"],
+            attributes={"x": 1},
+            **fields,
+        )  # type: ignore[arg-type]
+        for i in range(n)
+    ]
+
+
+def test_schema_matches_the_call_record(store: DuckDBStore) -> None:
+    result = store.query("SELECT * FROM spans LIMIT 0")
+    assert tuple(result.columns) == COLUMN_NAMES
+    assert store.schema_version == 1
+
+
+def test_migrations_are_applied_once(tmp_path: Path) -> None:
+    path = tmp_path / "m.duckdb"
+    DuckDBStore(path).close()
+    with DuckDBStore(path) as again:
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(1,)]
+
+
+def test_write_is_idempotent_on_ids(store: DuckDBStore) -> None:
+    batch = calls(50)
+    assert store.write(batch) == 50
+    assert store.write(batch) == 0
+    assert store.write(batch[:10] + calls(5, offset=1000)) == 5
+    assert store.query("SELECT count(*) FROM spans").rows == [(55,)]
+
+
+def test_duplicates_inside_one_batch_are_stored_once(store: DuckDBStore) -> None:
+    batch = calls(3)
+    assert store.write(batch + batch) == 3
+
+
+def test_round_trip_of_json_lists_and_times(store: DuckDBStore) -> None:
+    store.write(calls(1, cost_usd=0.5))
+    row = store.query("SELECT * FROM spans").dicts()[0]
+    back = Call.from_mapping(row)
+    assert back.start_time == T0 and back.tool_names == ["a"]
+    assert row["metadata"] == '{"k":"v"}' and row["cost_usd"] == 0.5
+
+
+def test_calls_view_holds_llm_spans_only(store: DuckDBStore) -> None:
+    store.write([*calls(2), Call(trace_id="f" * 32, span_id="e" * 16, kind="tool", start_time=T0)])
+    assert store.query("SELECT count(*) FROM calls").rows == [(2,)]
+    assert store.query("SELECT count(*) FROM spans").rows == [(3,)]
+
+
+def test_concurrent_writers_lose_nothing(store: DuckDBStore) -> None:
+    threads = [threading.Thread(target=store.write, args=(calls(200, offset=k * 1000),)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.query("SELECT count(*) FROM spans").rows == [(1600,)]
+
+
+def test_a_bad_query_is_a_clear_error_and_the_store_keeps_working(store: DuckDBStore) -> None:
+    store.write(calls(3))
+    with pytest.raises(QueryFailed, match="no_such_table"):
+        store.query("SELECT * FROM no_such_table")
+    assert store.query("SELECT count(*) FROM spans").rows == [(3,)]
+
+
+def test_query_time_limit(store: DuckDBStore) -> None:
+    with pytest.raises(QueryTimeout):
+        store.query("SELECT count(*) FROM range(100000000000) a", timeout_s=0.2)
+
+
+def test_full_queue_sheds_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with DuckDBStore(tmp_path / "q.duckdb", max_pending=1) as small:
+        gate, entered = threading.Event(), threading.Event()
+        real_commit = small._commit
+
+        def slow_commit(con: object, jobs: list[object]) -> None:  # a disk that stalls
+            entered.set()
+            gate.wait(10)
+            real_commit(con, jobs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(small, "_commit", slow_commit)
+        first = small.submit(calls(1))
+        assert entered.wait(10)
+        second = small.submit(calls(1, offset=10))
+        with pytest.raises(StoreBusy):
+            small.submit(calls(1, offset=20))
+        gate.set()
+        assert first.result(10) == 1 and second.result(10) == 1
+
+
+def test_open_store_by_url(tmp_path: Path) -> None:
+    s = open_store(f"duckdb:///{tmp_path}/u.duckdb")
+    try:
+        assert s.dialect == "duckdb"
+    finally:
+        s.close()
+    assert (tmp_path / "u.duckdb").exists()

@@ -1,0 +1,71 @@
+"""Helpers shared by tests: fixture files and OTLP payload builders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+FIXTURES = Path(__file__).parent / "fixtures"
+T0 = dt.datetime(2026, 11, 21, 12, 0, 0)
+
+
+def load_fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def any_value(value: Any) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, list):
+        out = AnyValue()
+        out.array_value.values.extend(any_value(v) for v in value)
+        return out
+    return AnyValue(string_value=str(value))
+
+
+def make_span(
+    attrs: dict[str, Any],
+    *,
+    trace: int = 1,
+    span: int = 1,
+    parent: int = 0,
+    name: str = "chat gpt-4o",
+    start: dt.datetime = T0,
+    duration_ms: float = 500.0,
+    status: int = 0,
+    events: list[tuple[str, float]] | None = None,
+) -> Span:
+    start_ns = int((start - dt.datetime(1970, 1, 1)).total_seconds() * 1e9)
+    s = Span(
+        trace_id=trace.to_bytes(16, "big"),
+        span_id=span.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        name=name,
+        kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + int(duration_ms * 1e6),
+    )
+    s.status.code = status
+    s.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
+    for event_name, at_ms in events or []:
+        s.events.add(name=event_name, time_unix_nano=start_ns + int(at_ms * 1e6))
+    return s
+
+
+def make_request(spans: list[Span], service: str = "svc") -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    rs = ResourceSpans()
+    rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value=service)))
+    rs.scope_spans.append(ScopeSpans(spans=spans))
+    request.resource_spans.append(rs)
+    return request
