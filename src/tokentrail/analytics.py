@@ -143,7 +143,10 @@ def summary(
     sql = f"SELECT {select} FROM {table} WHERE {clause}"
     if by:
         keys = ", ".join(str(i + 1) for i in range(len(by)))
-        sql += f" GROUP BY {keys} ORDER BY cost_usd DESC NULLS LAST, calls DESC"
+        # ORDER BY positions, not aliases: aliases that shadow column names resolve differently in ClickHouse.
+        aliases = [alias for alias, _ in SUMMARY_SELECT]
+        cost, calls = (len(by) + 1 + aliases.index(name) for name in ("cost_usd", "calls"))
+        sql += f" GROUP BY {keys} ORDER BY {cost} DESC NULLS LAST, {calls} DESC"
     return store.query(sql, params, timeout_s=timeout_s)
 
 
@@ -183,3 +186,199 @@ def unpriced_models(store: Store, time_range: TimeRange) -> list[tuple[str, int]
         "AND status = 'ok' GROUP BY 1 ORDER BY 2 DESC"
     )
     return [(str(m), int(n)) for m, n in store.query(sql, params).rows]
+
+
+# ---- dashboard queries (appended; the functions above are shared and stay as they are) -------------
+
+# Bucket widths a time series may use, in seconds; the smallest giving at most `max_buckets` is chosen.
+BUCKET_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+_SUMMARY_EXPR = dict(SUMMARY_SELECT)
+TIMESERIES_METRICS = (
+    "calls",
+    "errors",
+    *(f"errors_{cls}" for cls in ERROR_CLASSES),
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "ttft_p50_ms",
+    "ttft_p95_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+)
+COMPARE_METRICS = (
+    "calls",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "ttft_p50_ms",
+    "ttft_p95_ms",
+    "cost_per_call_usd",
+    "output_tokens_per_s",
+    "avg_input_tokens",
+    "avg_output_tokens",
+    "retries",
+)
+_EXTRA_EXPR = {"avg_input_tokens": "avg(input_tokens)", "avg_output_tokens": "avg(output_tokens)"}
+BREAKDOWN_SELECT = (
+    ("calls", "count(*)"),
+    ("cost_usd", "sum(cost_usd)"),
+    ("input_tokens", "sum(input_tokens)"),
+    ("output_tokens", "sum(output_tokens)"),
+    ("errors", _SUMMARY_EXPR["errors"]),
+)
+
+
+def _select(aliases: Sequence[str]) -> str:
+    return ", ".join(f"{_EXTRA_EXPR.get(a) or _SUMMARY_EXPR[a]} AS {a}" for a in aliases)
+
+
+def bucket_step(time_range: TimeRange, max_buckets: int = 200) -> int:
+    """The bucket width (seconds) of a time series over the range: the finest with <= max_buckets."""
+    span = (time_range.end - time_range.start).total_seconds()
+    for step in BUCKET_STEPS_S:
+        if span / step <= max_buckets:
+            return step
+    return BUCKET_STEPS_S[-1]
+
+
+def _epoch_ms(value: dt.datetime) -> int:
+    return (value - dt.datetime(1970, 1, 1)) // dt.timedelta(milliseconds=1)
+
+
+def timeseries(
+    store: Store,
+    time_range: TimeRange,
+    filters: Mapping[str, str] | None = None,
+    step_s: int | None = None,
+    timeout_s: float | None = None,
+) -> tuple[int, QueryResult]:
+    """Per-bucket aggregates; `bucket` is the bucket's index counted from the range start (gaps omitted)."""
+    step = step_s or bucket_step(time_range)
+    clause, params = where(time_range, filters)
+    sql = (
+        f"SELECT (epoch_ms(start_time) - ?) // ? AS bucket, {_select(TIMESERIES_METRICS)} "
+        f"FROM calls WHERE {clause} GROUP BY 1 ORDER BY 1"
+    )
+    args = [_epoch_ms(time_range.start), step * 1000, *params]
+    return step, store.query(sql, args, timeout_s=timeout_s)
+
+
+def breakdowns(
+    store: Store,
+    time_range: TimeRange,
+    dims: Sequence[str],
+    filters: Mapping[str, str] | None = None,
+    limit: int = 10,
+    timeout_s: float | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The top `limit` values of each dimension by cost, in one scan (GROUPING SETS)."""
+    if not dims or len(set(dims)) != len(dims):
+        raise BadRequest("name one or more distinct dimensions")
+    exprs = [dimension(d) for d in dims]
+    grouping = f"GROUPING({', '.join(exprs)})"
+    values = ", ".join(f"{e} AS {d}" for e, d in zip(exprs, dims, strict=True))
+    metrics = ", ".join(f"{expr} AS {alias}" for alias, expr in BREAKDOWN_SELECT)
+    clause, params = where(time_range, filters)
+    sql = (
+        f"SELECT {grouping} AS grouping_id, {values}, {metrics} FROM calls WHERE {clause} "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({e})' for e in exprs)}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {grouping} "
+        "ORDER BY sum(cost_usd) DESC NULLS LAST, count(*) DESC) <= ? "
+        "ORDER BY grouping_id, cost_usd DESC NULLS LAST, calls DESC"
+    )
+    result = store.query(sql, [*params, limit], timeout_s=timeout_s)
+    out: dict[str, list[dict[str, Any]]] = {d: [] for d in dims}
+    n = len(dims)
+    for row in result.dicts():
+        # GROUPING() sets bit (n - 1 - i) when dimension i is *not* grouped in this row's set.
+        index = next(i for i in range(n) if not row["grouping_id"] >> (n - 1 - i) & 1)
+        item = {"value": row[dims[index]], **{alias: row[alias] for alias, _ in BREAKDOWN_SELECT}}
+        out[dims[index]].append(item)
+    return out
+
+
+def previous_range(time_range: TimeRange) -> TimeRange:
+    """The period of equal length just before the range."""
+    return TimeRange(time_range.start - (time_range.end - time_range.start), time_range.start)
+
+
+def period_compare(
+    store: Store,
+    time_range: TimeRange,
+    by: Sequence[str] = (),
+    filters: Mapping[str, str] | None = None,
+    limit: int = 50,
+    timeout_s: float | None = None,
+) -> QueryResult:
+    """Cost, calls and tokens per group in the range and in the previous period of equal length."""
+    prev = previous_range(time_range)
+    clause, params = where(TimeRange(prev.start, time_range.end), filters)
+    cur, old = "start_time >= ?", "start_time < ?"
+    metrics = [
+        ("cost_usd", f"sum(CASE WHEN {cur} THEN cost_usd END)"),
+        ("prev_cost_usd", f"sum(CASE WHEN {old} THEN cost_usd END)"),
+        ("calls", f"sum(CASE WHEN {cur} THEN 1 ELSE 0 END)"),
+        ("prev_calls", f"sum(CASE WHEN {old} THEN 1 ELSE 0 END)"),
+        ("input_tokens", f"sum(CASE WHEN {cur} THEN input_tokens END)"),
+        ("output_tokens", f"sum(CASE WHEN {cur} THEN output_tokens END)"),
+        ("errors", f"sum(CASE WHEN {cur} AND status = 'error' THEN 1 ELSE 0 END)"),
+        ("retries", f"sum(CASE WHEN {cur} THEN greatest(coalesce(attempts, 1) - 1, 0) ELSE 0 END)"),
+    ]
+    groups = [f"{dimension(name)} AS {name}" for name in by]
+    select = ", ".join([*groups, *(f"{expr} AS {alias}" for alias, expr in metrics)])
+    sql = f"SELECT {select} FROM calls WHERE {clause}"
+    if by:
+        keys = ", ".join(str(i + 1) for i in range(len(by)))
+        sql += f" GROUP BY {keys} ORDER BY cost_usd DESC NULLS LAST, calls DESC, prev_cost_usd DESC LIMIT ?"
+    select_params = [time_range.start] * len(metrics)  # each CASE compares with the range start
+    tail = [limit] if by else []
+    return store.query(sql, [*select_params, *params, *tail], timeout_s=timeout_s)
+
+
+def compare(
+    store: Store,
+    time_range: TimeRange,
+    by: str,
+    picks: Sequence[str],
+    filters: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> QueryResult:
+    """Latency, TTFT, cost per call, error rate and throughput side by side for the picked values."""
+    if not 1 <= len(picks) <= 12:
+        raise BadRequest("pick 1 to 12 values to compare")
+    expr = dimension(by)
+    clause, params = where(time_range, filters)
+    marks = ", ".join("?" for _ in picks)
+    sql = (
+        f"SELECT {expr} AS value, {_select(COMPARE_METRICS)} FROM calls "
+        f"WHERE {clause} AND {expr} IN ({marks}) GROUP BY 1 ORDER BY 1"
+    )
+    return store.query(sql, [*params, *picks], timeout_s=timeout_s)
+
+
+def top_values(
+    store: Store,
+    time_range: TimeRange,
+    dim: str,
+    filters: Mapping[str, str] | None = None,
+    limit: int = 20,
+) -> list[tuple[str, int]]:
+    """The most frequent non-null values of a dimension, with their call counts."""
+    expr = dimension(dim)
+    clause, params = where(time_range, filters)
+    sql = (
+        f"SELECT {expr} AS value, count(*) AS calls FROM calls WHERE {clause} AND {expr} IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+    )
+    return [(str(v), int(n)) for v, n in store.query(sql, [*params, limit]).rows]
+
+
+def get_span(store: Store, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    """One stored span by its ids, or None."""
+    sql = "SELECT * FROM spans WHERE trace_id = ? AND span_id = ? LIMIT 1"
+    rows = store.query(sql, [trace_id, span_id]).dicts()
+    return rows[0] if rows else None

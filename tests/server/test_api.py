@@ -10,7 +10,7 @@ import pytest
 
 from tokentrail.model import Call
 from tokentrail.server.app import create_app
-from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.store import Store
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
@@ -44,7 +44,7 @@ def sample() -> list[Call]:
 
 
 @pytest.fixture
-async def api(store: DuckDBStore) -> AsyncIterator[httpx.AsyncClient]:
+async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     store.write(sample())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(store)), base_url="http://t"
@@ -107,7 +107,7 @@ async def test_trace(api: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_input_is_a_json_400(
-    api: httpx.AsyncClient, store: DuckDBStore, path: str, params: dict[str, str]
+    api: httpx.AsyncClient, store: Store, path: str, params: dict[str, str]
 ) -> None:
     r = await api.get(path, params=params)
     assert r.status_code == 400 and r.json()["error"]

@@ -16,8 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from support import make_request, make_span
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
-from tokentrail.store import StoreBusy
-from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.store import Store, StoreBusy
 
 PB = {"content-type": "application/x-protobuf"}
 JS = {"content-type": "application/json"}
@@ -36,7 +35,7 @@ LLM = {
 
 
 @pytest.fixture
-async def client(store: DuckDBStore) -> AsyncIterator[httpx.AsyncClient]:
+async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store, Settings(max_body_bytes=200_000))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as c:
         yield c
@@ -58,11 +57,11 @@ def otlp_json(*spans: Any) -> dict[str, Any]:
     return data
 
 
-async def count(store: DuckDBStore) -> int:
+async def count(store: Store) -> int:
     return int(store.query("SELECT count(*) FROM spans").rows[0][0])
 
 
-async def test_protobuf_spans_are_committed_before_200(client: httpx.AsyncClient, store: DuckDBStore) -> None:
+async def test_protobuf_spans_are_committed_before_200(client: httpx.AsyncClient, store: Store) -> None:
     r = await client.post("/v1/traces", content=pb_body(make_span(LLM)), headers=PB)
     assert r.status_code == 200 and r.headers["content-type"] == "application/x-protobuf"
     response = ExportTraceServiceResponse.FromString(r.content)
@@ -78,7 +77,7 @@ async def test_protobuf_spans_are_committed_before_200(client: httpx.AsyncClient
 
 
 async def test_json_encoding_with_hex_ids_and_string_int64(
-    client: httpx.AsyncClient, store: DuckDBStore
+    client: httpx.AsyncClient, store: Store
 ) -> None:
     data = otlp_json(make_span(LLM, trace=0xABC, span=0xDEF, parent=0x1))
     span = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
@@ -90,20 +89,20 @@ async def test_json_encoding_with_hex_ids_and_string_int64(
     assert row == (f"{0xABC:032x}", f"{0xDEF:016x}", f"{1:016x}", 500.0)
 
 
-async def test_gzip_body(client: httpx.AsyncClient, store: DuckDBStore) -> None:
+async def test_gzip_body(client: httpx.AsyncClient, store: Store) -> None:
     body = gzip.compress(pb_body(make_span(LLM), make_span(LLM, span=2)))
     r = await client.post("/v1/traces", content=body, headers={**PB, "content-encoding": "gzip"})
     assert r.status_code == 200 and await count(store) == 2
 
 
-async def test_retried_export_adds_no_duplicates(client: httpx.AsyncClient, store: DuckDBStore) -> None:
+async def test_retried_export_adds_no_duplicates(client: httpx.AsyncClient, store: Store) -> None:
     body = pb_body(make_span(LLM), make_span(LLM, span=2))
     for _ in range(3):
         assert (await client.post("/v1/traces", content=body, headers=PB)).status_code == 200
     assert await count(store) == 2
 
 
-async def test_partial_success_for_invalid_ids(client: httpx.AsyncClient, store: DuckDBStore) -> None:
+async def test_partial_success_for_invalid_ids(client: httpx.AsyncClient, store: Store) -> None:
     bad = make_span(LLM, span=5)
     bad.trace_id = b"\x00" * 16
     r = await client.post("/v1/traces", content=pb_body(make_span(LLM), bad), headers=PB)
@@ -134,7 +133,7 @@ GARBAGE = [
 @pytest.mark.parametrize(("label", "body", "headers", "status"), GARBAGE, ids=[g[0] for g in GARBAGE])
 async def test_garbage_gets_4xx_and_stored_data_is_unchanged(
     client: httpx.AsyncClient,
-    store: DuckDBStore,
+    store: Store,
     label: str,
     body: bytes,
     headers: dict[str, str],
@@ -149,7 +148,7 @@ async def test_garbage_gets_4xx_and_stored_data_is_unchanged(
     assert (await client.get("/healthz")).status_code == 200
 
 
-async def test_ingest_key(store: DuckDBStore) -> None:
+async def test_ingest_key(store: Store) -> None:
     app = create_app(store, Settings(ingest_key="s3cret"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
         body = pb_body(make_span(LLM))
@@ -162,7 +161,7 @@ async def test_ingest_key(store: DuckDBStore) -> None:
 
 
 async def test_busy_store_answers_503_with_retry_after(
-    client: httpx.AsyncClient, store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def full(_: object) -> None:
         raise StoreBusy("full")
@@ -234,7 +233,7 @@ def metrics_request() -> ExportMetricsServiceRequest:
     return json_format.ParseDict(data, ExportMetricsServiceRequest())
 
 
-async def test_metrics_in_both_encodings(client: httpx.AsyncClient, store: DuckDBStore) -> None:
+async def test_metrics_in_both_encodings(client: httpx.AsyncClient, store: Store) -> None:
     request = metrics_request()
     r = await client.post("/v1/metrics", content=request.SerializeToString(), headers=PB)
     assert r.status_code == 200

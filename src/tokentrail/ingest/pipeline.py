@@ -10,8 +10,19 @@ from tokentrail.ingest import otlp
 from tokentrail.ingest.metrics import request_to_rows
 from tokentrail.ingest.normalize import request_to_calls
 from tokentrail.model import Call
+from tokentrail.pricing import Prices, price_call
 
 Enricher = Callable[[Sequence[Call]], None]
+
+
+def pricing_enricher(prices: Prices) -> Enricher:
+    """Price each call at ingest, from genai-prices data and the overrides."""
+
+    def enrich(calls: Sequence[Call]) -> None:
+        for call in calls:
+            price_call(call, prices)
+
+    return enrich
 
 
 def utcnow() -> dt.datetime:

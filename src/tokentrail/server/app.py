@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from tokentrail.ingest.pipeline import Enricher, Pipeline
+from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
+from tokentrail.pricing import load_prices
 from tokentrail.server import api, otlp
 from tokentrail.settings import Settings
 from tokentrail.store import Store
@@ -15,7 +16,11 @@ from tokentrail.store import Store
 def create_app(store: Store, settings: Settings | None = None, enrich: Enricher | None = None) -> FastAPI:
     app = FastAPI(title="tokentrail", version="0.1.0")
     app.state.store = store
-    app.state.settings = settings or Settings()
+    settings = settings or Settings()
+    app.state.settings = settings
+    if enrich is None:
+        app.state.prices = load_prices(settings.prices_file)
+        enrich = pricing_enricher(app.state.prices)
     app.state.pipeline = Pipeline(enrich)
     app.include_router(otlp.router)
     app.include_router(api.router)

@@ -10,93 +10,23 @@ same start time) is skipped and the zone maps of the time column keep the check 
 from __future__ import annotations
 
 import concurrent.futures
-import datetime as dt
-import json
 import logging
-import queue
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.compute as pc
+import sqlglot
 
-from tokentrail.model import (
-    BOOL,
-    COLUMNS,
-    FLOAT,
-    INT,
-    JSON,
-    METRIC_COLUMNS,
-    STR,
-    STR_LIST,
-    TIME,
-    Call,
-)
-from tokentrail.store.base import (
-    DEFAULT_QUERY_TIMEOUT_S,
-    QueryFailed,
-    QueryResult,
-    QueryTimeout,
-    StoreBusy,
-    StoreError,
-)
+from tokentrail.model import Call
+from tokentrail.store.arrow import METRICS, calls_to_arrow
+from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations
+from tokentrail.store.writer import BatchWriter, Job, wait
 
 log = logging.getLogger(__name__)
-
-ARROW_TYPES = {
-    STR: pa.string(),
-    INT: pa.int64(),
-    FLOAT: pa.float64(),
-    BOOL: pa.bool_(),
-    TIME: pa.timestamp("us"),
-    STR_LIST: pa.list_(pa.string()),
-    JSON: pa.string(),
-}
-
-
-def arrow_schema(columns: Sequence[tuple[str, str, str]]) -> pa.Schema:
-    return pa.schema([(name, ARROW_TYPES[kind]) for name, kind, _ in columns])
-
-
-SPAN_SCHEMA = arrow_schema(COLUMNS)
-METRIC_SCHEMA = arrow_schema(METRIC_COLUMNS)
-_JSON_INDEXES = [i for i, (_, kind, _) in enumerate(COLUMNS) if kind == JSON]
-_TIME_INDEXES = [i for i, (_, kind, _) in enumerate(COLUMNS) if kind == TIME]
-
-
-def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _dump(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
-
-
-def rows_to_arrow(
-    rows: Sequence[Sequence[Any]], schema: pa.Schema, json_idx: list[int], time_idx: list[int]
-) -> pa.Table:
-    """Turn row tuples into an Arrow table: JSON columns are dumped to text, times made naive UTC."""
-    columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in schema]
-    for i in json_idx:
-        columns[i] = [_dump(v) for v in columns[i]]
-    for i in time_idx:
-        columns[i] = [_naive_utc(v) for v in columns[i]]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
-    )
-
-
-def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
-    return rows_to_arrow([c.row() for c in calls], SPAN_SCHEMA, _JSON_INDEXES, _TIME_INDEXES)
-
 
 _INSERT_SPANS = """
 INSERT INTO spans
@@ -104,15 +34,6 @@ SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
 ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE start_time BETWEEN ? AND ?) AS e
 USING (trace_id, span_id)
 """
-
-
-class _Job:
-    __slots__ = ("future", "kind", "table")
-
-    def __init__(self, kind: str, table: pa.Table) -> None:
-        self.kind = kind
-        self.table = table
-        self.future: concurrent.futures.Future[int] = concurrent.futures.Future()
 
 
 class DuckDBStore:
@@ -125,13 +46,13 @@ class DuckDBStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._root = duckdb.connect(self.path, read_only=read_only)
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=max_pending)
         self._closed = False
-        self._writer: threading.Thread | None = None
+        self._writer: BatchWriter | None = None
         if not read_only:
             self._migrate()
-            self._writer = threading.Thread(target=self._write_loop, name="tokentrail-writer", daemon=True)
-            self._writer.start()
+            self._writer = BatchWriter(
+                self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
+            )
 
     # -- schema ---------------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -161,76 +82,34 @@ class DuckDBStore:
 
         Raises StoreBusy at once when the queue is full, so the collector can shed load.
         """
-        return self._submit(_Job("spans", calls_to_arrow(calls)))
+        return self._require_writer().submit("spans", calls_to_arrow(calls))
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
-        json_idx = [i for i, (_, kind, _) in enumerate(METRIC_COLUMNS) if kind == JSON]
-        time_idx = [i for i, (_, kind, _) in enumerate(METRIC_COLUMNS) if kind == TIME]
-        return self._submit(_Job("metrics", rows_to_arrow(points, METRIC_SCHEMA, json_idx, time_idx)))
+        return self._require_writer().submit("metrics", METRICS.table(points))
 
-    def _submit(self, job: _Job) -> concurrent.futures.Future[int]:
-        if self._closed or self._writer is None:
-            raise StoreError("the store is closed or read-only")
-        if job.table.num_rows == 0:
-            job.future.set_result(0)
-            return job.future
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise StoreBusy("the write queue is full") from None
-        return job.future
+    def _require_writer(self) -> BatchWriter:
+        if self._writer is None:
+            raise StoreError("the store is open read-only")
+        return self._writer
 
     def write(self, calls: Sequence[Call]) -> int:
-        return self._wait(lambda: self.submit(calls))
+        return wait(lambda: self.submit(calls))
 
     def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int:
-        return self._wait(lambda: self.submit_metrics(points))
+        return wait(lambda: self.submit_metrics(points))
 
-    @staticmethod
-    def _wait(submit: Any) -> int:
-        """Blocking write for callers that may wait (importers, tests): retry while the queue is full."""
-        while True:
-            try:
-                future: concurrent.futures.Future[int] = submit()
-                return future.result()
-            except StoreBusy:
-                threading.Event().wait(0.01)
-
-    def _write_loop(self) -> None:
-        con = self._root.cursor()
-        while True:
-            job = self._queue.get()
-            if job is None:
-                break
-            jobs = [job]
-            while len(jobs) < 64:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                jobs.append(nxt)
-            self._commit(con, jobs)
-        con.close()
-
-    def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
+    def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
+        con.execute("BEGIN")
         try:
-            con.execute("BEGIN")
             counts = [self._insert(con, job) for job in jobs]
-            con.execute("COMMIT")
-        except Exception as exc:  # the writer must survive any one bad batch
-            log.exception("write failed")
+        except Exception:
             con.execute("ROLLBACK")
-            for job in jobs:
-                job.future.set_exception(StoreError(f"write failed: {exc}"))
-            return
-        for job, count in zip(jobs, counts, strict=True):
-            job.future.set_result(count)
+            raise
+        con.execute("COMMIT")
+        return counts
 
     @staticmethod
-    def _insert(con: duckdb.DuckDBPyConnection, job: _Job) -> int:
+    def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
         batch = job.table  # noqa: F841 - DuckDB reads the local by name
         if job.kind == "metrics":
             row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
@@ -241,7 +120,11 @@ class DuckDBStore:
         return int(row[0]) if row else 0
 
     # -- reads ----------------------------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence[Any] = (), timeout_s: float | None = None) -> QueryResult:
+    def query(
+        self, sql: str, params: Sequence[Any] = (), timeout_s: float | None = None, dialect: str = "duckdb"
+    ) -> QueryResult:
+        if dialect != "duckdb":
+            sql = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
         cursor = self._root.cursor()
         timer = threading.Timer(timeout_s or DEFAULT_QUERY_TIMEOUT_S, cursor.interrupt)
         timer.start()
@@ -265,8 +148,7 @@ class DuckDBStore:
             return
         self._closed = True
         if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join(timeout=30)
+            self._writer.close()
         self._root.close()
 
     def __enter__(self) -> DuckDBStore:

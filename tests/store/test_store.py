@@ -1,4 +1,4 @@
-"""The embedded store: migrations, idempotent writes, group commit, time limits, load shedding."""
+"""Both stores: schema, idempotent writes, concurrency, errors; and the DuckDB store's own limits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tokentrail.model import COLUMN_NAMES, Call
-from tokentrail.store import QueryFailed, QueryTimeout, StoreBusy, open_store
+from tokentrail.store import QueryFailed, QueryTimeout, Store, StoreBusy, open_store
 from tokentrail.store.duckdb import DuckDBStore
 
 T0 = dt.datetime(2026, 11, 21, 12, 0, 0)
@@ -32,7 +32,7 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
     ]
 
 
-def test_schema_matches_the_call_record(store: DuckDBStore) -> None:
+def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
     assert store.schema_version == 1
@@ -45,7 +45,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
         assert again.query("SELECT count(*) FROM schema_migrations").rows == [(1,)]
 
 
-def test_write_is_idempotent_on_ids(store: DuckDBStore) -> None:
+def test_write_is_idempotent_on_ids(store: Store) -> None:
     batch = calls(50)
     assert store.write(batch) == 50
     assert store.write(batch) == 0
@@ -53,12 +53,12 @@ def test_write_is_idempotent_on_ids(store: DuckDBStore) -> None:
     assert store.query("SELECT count(*) FROM spans").rows == [(55,)]
 
 
-def test_duplicates_inside_one_batch_are_stored_once(store: DuckDBStore) -> None:
+def test_duplicates_inside_one_batch_are_stored_once(store: Store) -> None:
     batch = calls(3)
     assert store.write(batch + batch) == 3
 
 
-def test_round_trip_of_json_lists_and_times(store: DuckDBStore) -> None:
+def test_round_trip_of_json_lists_and_times(store: Store) -> None:
     store.write(calls(1, cost_usd=0.5))
     row = store.query("SELECT * FROM spans").dicts()[0]
     back = Call.from_mapping(row)
@@ -66,13 +66,13 @@ def test_round_trip_of_json_lists_and_times(store: DuckDBStore) -> None:
     assert row["metadata"] == '{"k":"v"}' and row["cost_usd"] == 0.5
 
 
-def test_calls_view_holds_llm_spans_only(store: DuckDBStore) -> None:
+def test_calls_view_holds_llm_spans_only(store: Store) -> None:
     store.write([*calls(2), Call(trace_id="f" * 32, span_id="e" * 16, kind="tool", start_time=T0)])
     assert store.query("SELECT count(*) FROM calls").rows == [(2,)]
     assert store.query("SELECT count(*) FROM spans").rows == [(3,)]
 
 
-def test_concurrent_writers_lose_nothing(store: DuckDBStore) -> None:
+def test_concurrent_writers_lose_nothing(store: Store) -> None:
     threads = [threading.Thread(target=store.write, args=(calls(200, offset=k * 1000),)) for k in range(8)]
     for t in threads:
         t.start()
@@ -81,16 +81,16 @@ def test_concurrent_writers_lose_nothing(store: DuckDBStore) -> None:
     assert store.query("SELECT count(*) FROM spans").rows == [(1600,)]
 
 
-def test_a_bad_query_is_a_clear_error_and_the_store_keeps_working(store: DuckDBStore) -> None:
+def test_a_bad_query_is_a_clear_error_and_the_store_keeps_working(store: Store) -> None:
     store.write(calls(3))
     with pytest.raises(QueryFailed, match="no_such_table"):
         store.query("SELECT * FROM no_such_table")
     assert store.query("SELECT count(*) FROM spans").rows == [(3,)]
 
 
-def test_query_time_limit(store: DuckDBStore) -> None:
+def test_query_time_limit(duck: DuckDBStore) -> None:
     with pytest.raises(QueryTimeout):
-        store.query("SELECT count(*) FROM range(100000000000) a", timeout_s=0.2)
+        duck.query("SELECT count(*) FROM range(100000000000) a", timeout_s=0.2)
 
 
 def test_full_queue_sheds_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,10 +98,10 @@ def test_full_queue_sheds_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         gate, entered = threading.Event(), threading.Event()
         real_commit = small._commit
 
-        def slow_commit(con: object, jobs: list[object]) -> None:  # a disk that stalls
+        def slow_commit(con: object, jobs: list[object]) -> list[int]:  # a disk that stalls
             entered.set()
             gate.wait(10)
-            real_commit(con, jobs)  # type: ignore[arg-type]
+            return real_commit(con, jobs)  # type: ignore[arg-type]
 
         monkeypatch.setattr(small, "_commit", slow_commit)
         first = small.submit(calls(1))

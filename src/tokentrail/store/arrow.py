@@ -1,0 +1,74 @@
+"""Rows and Calls → Arrow tables in the logical schema, the form both stores insert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from tokentrail.model import BOOL, COLUMNS, FLOAT, INT, JSON, METRIC_COLUMNS, STR, STR_LIST, TIME, Call
+
+ARROW_TYPES = {
+    STR: pa.string(),
+    INT: pa.int64(),
+    FLOAT: pa.float64(),
+    BOOL: pa.bool_(),
+    TIME: pa.timestamp("us"),
+    STR_LIST: pa.list_(pa.string()),
+    JSON: pa.string(),
+}
+
+Columns = Sequence[tuple[str, str, str]]
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _dump(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+
+
+class TableShape:
+    """The Arrow schema of a table and which columns need JSON dumping or UTC normalising."""
+
+    def __init__(self, columns: Columns) -> None:
+        self.schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind, _ in columns])
+        self.json_idx = [i for i, (_, kind, _) in enumerate(columns) if kind == JSON]
+        self.time_idx = [i for i, (_, kind, _) in enumerate(columns) if kind == TIME]
+
+    def table(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
+        width = len(self.schema)
+        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+        for i in self.json_idx:
+            columns[i] = [_dump(v) for v in columns[i]]
+        for i in self.time_idx:
+            columns[i] = [_naive_utc(v) for v in columns[i]]
+        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, self.schema, strict=True)]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+SPANS = TableShape(COLUMNS)
+METRICS = TableShape(METRIC_COLUMNS)
+
+
+def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
+    return SPANS.table([c.row() for c in calls])
+
+
+def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """Rows of an Arrow result, with times as naive UTC datetimes."""
+    columns = []
+    for column in table.columns:
+        values = column.to_pylist()
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            values = [_naive_utc(v) for v in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True)) if columns else []

@@ -1,0 +1,323 @@
+"""The scale-out store: ClickHouse, through clickhouse-connect (a server) or chdb (the engine in-process,
+which runs the same SQL and tests this path in CI).
+
+Same logical schema as DuckDB. The spans table is a ReplacingMergeTree ordered by kind, hour and ids, so
+a span stored twice by racing collectors still collapses at merge time; each batch is also checked
+against the stored ids in its time window before insert, so a retried export adds nothing.
+
+Read SQL arrives in the DuckDB dialect (the typed queries in analytics.py) or in ClickHouse's own (the
+query language compiles to both). DuckDB SQL is transpiled with sqlglot, `?` parameters become sqlglot
+literals (escaped by sqlglot, never pasted text), and the few functions sqlglot does not map are mended
+on the syntax tree.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
+
+from tokentrail.model import COLUMNS, METRIC_COLUMNS, Call
+from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow
+from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
+from tokentrail.store.schema import CLICKHOUSE_TYPES, initial_columns
+from tokentrail.store.writer import BatchWriter, Job, wait
+
+REQUIRED = {
+    "trace_id": "String",
+    "span_id": "String",
+    "kind": "LowCardinality(String)",
+    "name": "String",
+    "status": "LowCardinality(String)",
+    "source": "LowCardinality(String)",
+    "start_time": "DateTime64(6, 'UTC')",
+}
+LOW_CARDINALITY = {
+    "provider",
+    "operation",
+    "error_class",
+    "app",
+    "feature",
+    "team",
+    "cost_center",
+    "environment",
+    "service",
+    "price_source",
+    "stop_reason",
+    "request_model",
+    "response_model",
+}
+
+
+def ch_type(name: str, kind: str) -> str:
+    if name in REQUIRED:
+        return REQUIRED[name]
+    base = CLICKHOUSE_TYPES[kind]
+    if kind == "time":
+        return f"Nullable({base})"
+    if name in LOW_CARDINALITY:
+        return f"LowCardinality({base})"
+    return base
+
+
+def ddl(table: str, columns: Sequence[tuple[str, str, str]], engine: str) -> str:
+    body = ",\n  ".join(f"{name} {ch_type(name, kind)}" for name, kind, _ in columns)
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n) {engine}"
+
+
+def migrations() -> list[tuple[int, list[str]]]:
+    spans_engine = (
+        "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
+        "ORDER BY (kind, toStartOfHour(start_time), trace_id, span_id)"
+    )
+    return [
+        (
+            1,
+            [
+                ddl("spans", initial_columns(COLUMNS), spans_engine),
+                "CREATE VIEW IF NOT EXISTS calls AS SELECT * FROM spans WHERE kind = 'llm'",
+                ddl(
+                    "metric_points", METRIC_COLUMNS, "ENGINE = MergeTree ORDER BY (name, assumeNotNull(time))"
+                ),
+            ],
+        )
+    ]
+
+
+# -- SQL: DuckDB dialect + parameters → ClickHouse ---------------------------------------------------------
+
+
+def literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    if isinstance(value, dt.datetime):
+        text = value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return exp.Anonymous(
+            this="toDateTime64",
+            expressions=[exp.Literal.string(text), exp.Literal.number(6), exp.Literal.string("UTC")],
+        )
+    return exp.Literal.string(str(value))
+
+
+def number_placeholders(sql: str, dialect: str) -> tuple[str, int]:
+    """Rename each `?` to `:p0`, `:p1`, ... in textual order (tree order is not textual order)."""
+    tokens = [t for t in sqlglot.tokenize(sql, read=dialect) if t.token_type == sqlglot.TokenType.PLACEHOLDER]
+    out, last = [], 0
+    for i, token in enumerate(tokens):
+        out.append(sql[last : token.start] + f":p{i}")
+        last = token.end + 1
+    return "".join(out) + sql[last:], len(tokens)
+
+
+def bind(tree: exp.Expr, params: Sequence[Any]) -> exp.Expr:
+    for node in list(tree.find_all(exp.Placeholder)):
+        index = int(str(node.name)[1:])
+        node.replace(literal(params[index]))
+    return tree
+
+
+def mend_functions(tree: exp.Expr) -> exp.Expr:
+    """quantile_cont(x, q) → quantile(q)(x), which ClickHouse has and sqlglot does not emit."""
+    for node in list(tree.find_all(exp.PercentileCont)):
+        node.replace(exp.Quantile(this=node.this, quantile=node.expression))
+    return tree
+
+
+def to_clickhouse(sql: str, params: Sequence[Any], dialect: str) -> str:
+    try:
+        numbered, count = number_placeholders(sql, dialect)
+        tree = sqlglot.parse_one(numbered, read=dialect)
+    except sqlglot.errors.SqlglotError as exc:
+        raise QueryFailed(f"cannot parse query: {exc}") from None
+    if count != len(params):
+        raise QueryFailed(f"query has {count} parameters but {len(params)} values were given")
+    return bind(mend_functions(tree), params).sql(dialect="clickhouse")
+
+
+# -- the two ways to reach ClickHouse -------------------------------------------------------------------
+
+
+class Engine(Protocol):
+    def command(self, sql: str) -> None: ...
+    def query_arrow(self, sql: str, settings: dict[str, Any]) -> pa.Table: ...
+    def insert_arrow(self, table: str, data: pa.Table) -> None: ...
+    def close(self) -> None: ...
+
+
+class ChdbEngine:
+    """ClickHouse in-process. One session; calls are serialised."""
+
+    def __init__(self, path: str) -> None:
+        from chdb import session
+
+        self._session = session.Session(path or ":memory:")
+        self._lock = threading.Lock()
+
+    def command(self, sql: str) -> None:
+        with self._lock:
+            self._session.query(sql)
+
+    def query_arrow(self, sql: str, settings: dict[str, Any]) -> pa.Table:
+        suffix = ", ".join(f"{k} = {int(v)}" for k, v in settings.items())
+        with self._lock:
+            result = self._session.query(f"{sql} SETTINGS {suffix}" if suffix else sql, "ArrowTable")
+        return result if isinstance(result, pa.Table) else pa.table({})
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        batch = data  # noqa: F841 - chdb's Python() table function reads the local by name
+        with self._lock:
+            self._session.query(f"INSERT INTO {table} SELECT * FROM Python(batch)")
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class ServerEngine:
+    """A ClickHouse server over HTTP, through clickhouse-connect."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        parsed = urlparse(url)
+        self._client = clickhouse_connect.get_client(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 8123,
+            username=parsed.username or "default",
+            password=parsed.password or "",
+            database=parsed.path.strip("/") or "default",
+        )
+
+    def command(self, sql: str) -> None:
+        self._client.command(sql)
+
+    def query_arrow(self, sql: str, settings: dict[str, Any]) -> pa.Table:
+        table: pa.Table = self._client.query_arrow(sql, settings=settings)
+        return table
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        self._client.insert_arrow(table, data)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class ClickHouseStore:
+    dialect = "clickhouse"
+
+    def __init__(self, engine: Engine, *, max_pending: int = 256) -> None:
+        self._engine = engine
+        self._migrate()
+        self._writer = BatchWriter(lambda: engine, self._commit, max_pending, "tokentrail-ch-writer")
+
+    def _migrate(self) -> None:
+        self._engine.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
+        done = self._engine.query_arrow("SELECT max(version) AS v FROM schema_migrations", {})
+        current = int(done.column("v")[0].as_py() or 0) if done.num_rows else 0
+        for version, statements in migrations():
+            if version > current:
+                for statement in statements:
+                    self._engine.command(statement)
+                self._engine.command(f"INSERT INTO schema_migrations VALUES ({version}, now())")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.query("SELECT max(version) FROM schema_migrations").rows[0][0])
+
+    # -- writes
+    def submit(self, calls: Sequence[Call]) -> concurrent.futures.Future[int]:
+        return self._writer.submit("spans", calls_to_arrow(calls))
+
+    def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
+        return self._writer.submit("metrics", METRICS.table(points))
+
+    def write(self, calls: Sequence[Call]) -> int:
+        return wait(lambda: self.submit(calls))
+
+    def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int:
+        return wait(lambda: self.submit_metrics(points))
+
+    def _commit(self, engine: Engine, jobs: list[Job]) -> list[int]:
+        return [self._insert(engine, job) for job in jobs]
+
+    def _insert(self, engine: Engine, job: Job) -> int:
+        if job.kind == "metrics":
+            engine.insert_arrow("metric_points", job.table)
+            return int(job.table.num_rows)
+        fresh = self._new_rows(engine, job.table)
+        if fresh.num_rows:
+            engine.insert_arrow("spans", fresh)
+        return int(fresh.num_rows)
+
+    @staticmethod
+    def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
+        """The batch's rows whose ids are neither stored (in its time window) nor repeated in the batch."""
+        keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), ":").to_pylist()
+        times = table.column("start_time")
+        window = (
+            exp.select("concat(trace_id, ':', span_id) AS k")
+            .from_("spans")
+            .where(
+                exp.and_(
+                    exp.column("start_time").between(
+                        literal(pc.min(times).as_py()), literal(pc.max(times).as_py())
+                    ),
+                    exp.column("k").isin(*(exp.Literal.string(k) for k in set(keys))),
+                )
+            )
+        )
+        stored = set(engine.query_arrow(window.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        keep, seen = [], set(stored)
+        for i, key in enumerate(keys):
+            if key not in seen:
+                seen.add(key)
+                keep.append(i)
+        return table.take(pa.array(keep, type=pa.int64()))
+
+    # -- reads
+    def query(
+        self, sql: str, params: Sequence[Any] = (), timeout_s: float | None = None, dialect: str = "duckdb"
+    ) -> QueryResult:
+        text = to_clickhouse(sql, params, dialect)
+        limit = timeout_s or DEFAULT_QUERY_TIMEOUT_S
+        settings = {"max_execution_time": max(1, round(limit)), "prefer_column_name_to_alias": 1}
+        try:
+            table = self._engine.query_arrow(text, settings)
+        except Exception as exc:
+            message = str(exc)
+            if "TIMEOUT_EXCEEDED" in message or "Timeout exceeded" in message:
+                raise QueryTimeout(f"query ran past its limit of {limit:g} s") from None
+            raise QueryFailed(message.splitlines()[0] if message else repr(exc)) from None
+        return QueryResult(table.column_names, [str(t) for t in table.schema.types], arrow_rows(table))
+
+    def close(self) -> None:
+        self._writer.close()
+        self._engine.close()
+
+    def __enter__(self) -> ClickHouseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_clickhouse(backend: str, location: str) -> ClickHouseStore:
+    if backend == "chdb":
+        return ClickHouseStore(ChdbEngine(location))
+    if backend == "clickhouse":
+        return ClickHouseStore(ServerEngine(location))
+    raise StoreError(f"not a ClickHouse backend: {backend}")
