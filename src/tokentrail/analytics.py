@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tokentrail.model import COLUMN_NAMES, LABELS, ErrorClass
+from tokentrail.model import COLUMN_NAMES, LABELS, Call, ErrorClass
 from tokentrail.store import QueryResult, Store
 
 MODEL_SQL = "coalesce(response_model, request_model)"
@@ -382,3 +383,116 @@ def get_span(store: Store, trace_id: str, span_id: str) -> dict[str, Any] | None
     sql = "SELECT * FROM spans WHERE trace_id = ? AND span_id = ? LIMIT 1"
     rows = store.query(sql, [trace_id, span_id]).dicts()
     return rows[0] if rows else None
+
+
+# --- chargeback -----------------------------------------------------------------------------------------
+
+CHARGEBACK_BY = (
+    "tenant",
+    "cost_center",
+    "team",
+    "app",
+    "feature",
+    "user_id",
+    "environment",
+    "provider",
+    "model",
+)
+NANO = 1_000_000_000
+
+
+def _nano(column: str) -> str:
+    """Cost summed as integer nano-dollars, so group totals add up exactly to the grand total."""
+    return f"sum(CAST(round({column} * {NANO}) AS BIGINT))"
+
+
+CHARGEBACK_SELECT = [
+    ("calls", "count(*)"),
+    ("input_tokens", "sum(input_tokens)"),
+    ("output_tokens", "sum(output_tokens)"),
+    ("cache_read_tokens", "sum(cache_read_tokens)"),
+    ("cache_write_tokens", "sum(cache_write_tokens)"),
+    ("reasoning_tokens", "sum(reasoning_tokens)"),
+    ("input_cost_nusd", _nano("input_cost_usd")),
+    ("cache_cost_nusd", _nano("cache_cost_usd")),
+    ("output_cost_nusd", _nano("output_cost_usd")),
+    ("cost_nusd", _nano("cost_usd")),
+    ("priced_calls", "count(cost_usd)"),
+    ("unpriced_calls", "sum(CASE WHEN cost_usd IS NULL AND status = 'ok' THEN 1 ELSE 0 END)"),
+]
+
+
+def parse_period(period: str) -> TimeRange:
+    """'2026-10' (a month) or '2026-10-05' (a day), UTC."""
+    try:
+        if len(period) == 7:
+            start = dt.datetime.strptime(period, "%Y-%m")
+            end = (start + dt.timedelta(days=32)).replace(day=1)
+        else:
+            start = dt.datetime.strptime(period, "%Y-%m-%d")
+            end = start + dt.timedelta(days=1)
+    except ValueError:
+        raise BadRequest(f"bad period {period!r}: use YYYY-MM for a month or YYYY-MM-DD for a day") from None
+    return TimeRange(start, end)
+
+
+@dataclasses.dataclass(slots=True)
+class Chargeback:
+    by: str
+    period: TimeRange
+    rows: list[dict[str, Any]]
+    total: dict[str, Any]
+
+
+def _money_fields(row: dict[str, Any], total_nusd: int) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if not k.endswith("_nusd")}
+    for key in ("input_cost", "cache_cost", "output_cost", "cost"):
+        nano = int(row[f"{key}_nusd"] or 0)
+        out[f"{key}_usd"] = nano / NANO
+    cost = int(row["cost_nusd"] or 0)
+    out["cost_per_query_usd"] = cost / NANO / row["priced_calls"] if row["priced_calls"] else None
+    out["share"] = cost / total_nusd if total_nusd else None
+    out["cost_nusd"] = cost
+    return out
+
+
+def chargeback(
+    store: Store, period: TimeRange, by: str, filters: Mapping[str, str] | None = None
+) -> Chargeback:
+    if by not in CHARGEBACK_BY:
+        raise BadRequest(f"cannot charge back by {by!r}; choose one of: {', '.join(CHARGEBACK_BY)}")
+    select = ", ".join(f"{expr} AS {alias}" for alias, expr in CHARGEBACK_SELECT)
+    clause, params = where(period, filters)
+    cost_position = 2 + [alias for alias, _ in CHARGEBACK_SELECT].index("cost_nusd")
+    grouped = store.query(
+        f"SELECT {dimension(by)} AS {by}, {select} FROM calls WHERE {clause} "
+        f"GROUP BY 1 ORDER BY {cost_position} DESC, 1",
+        params,
+    ).dicts()
+    total = store.query(f"SELECT {select} FROM calls WHERE {clause}", params).dicts()[0]
+    total_nusd = int(total["cost_nusd"] or 0)
+    return Chargeback(
+        by, period, [_money_fields(r, total_nusd) for r in grouped], _money_fields(total, total_nusd)
+    )
+
+
+def fetch_calls(store: Store, time_range: TimeRange, table: str = "calls") -> list[Call]:
+    """Whole Call records in a time range (JSON columns decoded)."""
+    clause, params = where(time_range, None)
+    rows = store.query(f"SELECT * FROM {table} WHERE {clause} ORDER BY start_time", params).dicts()
+    for row in rows:
+        for key in ("metadata", "attributes"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+        row["tool_names"] = list(row.get("tool_names") or [])
+    return [Call.from_mapping(row) for row in rows]
+
+
+def models_seen(store: Store, time_range: TimeRange) -> list[tuple[str | None, str, int]]:
+    """(provider, model, calls) for every model in the range."""
+    clause, params = where(time_range, None)
+    sql = (
+        f"SELECT provider, {MODEL_SQL} AS model, count(*) FROM calls WHERE {clause} "
+        "GROUP BY 1, 2 ORDER BY 3 DESC"
+    )
+    return [(p, str(m), int(n)) for p, m, n in store.query(sql, params).rows if m is not None]

@@ -9,12 +9,14 @@ import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from tokentrail.analytics import BadRequest
+from tokentrail.pricing import Prices, PricingConfigError, load_prices
 from tokentrail.settings import Settings
 from tokentrail.store import QueryResult, Store, StoreError, open_store
 
@@ -51,6 +53,14 @@ def opened_store(db: str, *, read_only: bool = False) -> Iterator[Store]:
         fail(str(exc))
     finally:
         store.close()
+
+
+def load_prices_or_fail(path: Path | None) -> Prices:
+    """Price data with overrides (argument, else TOKENTRAIL_PRICES_FILE); a bad file is a clear error."""
+    try:
+        return load_prices(path or Settings().prices_file)
+    except (PricingConfigError, OSError) as exc:
+        fail(f"cannot load price overrides: {exc}")
 
 
 def plain(value: Any) -> Any:

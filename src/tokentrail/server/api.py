@@ -15,7 +15,7 @@ from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
 
 router = APIRouter(prefix="/api")
 
-RESERVED = frozenset({"since", "start", "end", "by", "sort", "order", "limit", "offset"})
+RESERVED = frozenset({"since", "start", "end", "by", "sort", "order", "limit", "offset", "period"})
 
 
 def jsonable(value: Any) -> Any:
@@ -106,6 +106,19 @@ async def get_summary(request: Request) -> Any:
         "columns": result.columns,
         "rows": rows_json(result),
     }
+
+
+@router.get("/chargeback")
+@guarded
+async def get_chargeback(request: Request) -> Any:
+    """Calls, tokens by kind, cost by part, cost per query and share per group, for a month or a day."""
+    period = request.query_params.get("period")
+    if not period:
+        raise BadRequest("period is required: YYYY-MM for a month or YYYY-MM-DD for a day")
+    by = request.query_params.get("by", "tenant")
+    flt = {k: v for k, v in filters(request).items() if k != "period"}
+    result = analytics.chargeback(request.app.state.store, analytics.parse_period(period), by, flt)
+    return {"period": period, "by": by, "rows": result.rows, "total": result.total}
 
 
 @router.get("/traces/{trace_id}")

@@ -53,6 +53,10 @@ class Store(Protocol):
 
     def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int: ...
 
+    def replace(self, calls: Sequence[Call]) -> int:
+        """Overwrite stored spans that have the same ids (e.g. after repricing); returns rows written."""
+        ...
+
     def query(
         self, sql: str, params: Sequence[Any] = (), timeout_s: float | None = None, dialect: str = "duckdb"
     ) -> QueryResult:

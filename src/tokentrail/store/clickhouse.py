@@ -251,12 +251,20 @@ class ClickHouseStore:
     def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int:
         return wait(lambda: self.submit_metrics(points))
 
+    def replace(self, calls: Sequence[Call]) -> int:
+        """Insert the new versions and merge: the ReplacingMergeTree keeps the last row inserted per key."""
+        return wait(lambda: self._writer.submit("replace", calls_to_arrow(calls)))
+
     def _commit(self, engine: Engine, jobs: list[Job]) -> list[int]:
         return [self._insert(engine, job) for job in jobs]
 
     def _insert(self, engine: Engine, job: Job) -> int:
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
+            return int(job.table.num_rows)
+        if job.kind == "replace":
+            engine.insert_arrow("spans", job.table)
+            engine.command("OPTIMIZE TABLE spans FINAL")
             return int(job.table.num_rows)
         fresh = self._new_rows(engine, job.table)
         if fresh.num_rows:

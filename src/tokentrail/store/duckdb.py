@@ -28,6 +28,8 @@ from tokentrail.store.writer import BatchWriter, Job, wait
 
 log = logging.getLogger(__name__)
 
+_DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
+
 _INSERT_SPANS = """
 INSERT INTO spans
 SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
@@ -98,6 +100,9 @@ class DuckDBStore:
     def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int:
         return wait(lambda: self.submit_metrics(points))
 
+    def replace(self, calls: Sequence[Call]) -> int:
+        return wait(lambda: self._require_writer().submit("replace", calls_to_arrow(calls)))
+
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
         con.execute("BEGIN")
         try:
@@ -113,6 +118,9 @@ class DuckDBStore:
         batch = job.table  # noqa: F841 - DuckDB reads the local by name
         if job.kind == "metrics":
             row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
+        elif job.kind == "replace":
+            con.execute(_DELETE_BATCH)
+            row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
         else:
             times = job.table.column("start_time")
             lo, hi = pc.min(times).as_py(), pc.max(times).as_py()

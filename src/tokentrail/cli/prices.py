@@ -1,0 +1,101 @@
+"""`tokentrail prices check` (how every model seen is priced) and `tokentrail reprice` (recompute stored
+costs after prices or overrides change)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tokentrail import analytics
+from tokentrail.analytics import TimeRange
+from tokentrail.cli.common import console, load_prices_or_fail, opened_store
+from tokentrail.model import Call
+from tokentrail.pricing import describe_model, price_call
+from tokentrail.settings import Settings
+
+COST_FIELDS = ("cost_usd", "input_cost_usd", "output_cost_usd", "cache_cost_usd", "price_source")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.4g}"
+
+
+def _costs(call: Call) -> tuple[object, ...]:
+    return tuple(getattr(call, f) for f in COST_FIELDS)
+
+
+def register(app: typer.Typer) -> None:
+    prices_app = typer.Typer(help="Price data: how each model is priced.", no_args_is_help=True)
+    app.add_typer(prices_app, name="prices")
+
+    @prices_app.command("check")
+    def check(
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        since: str = typer.Option("30d", help="Models seen this far back"),
+        prices_file: Path = typer.Option(None, "--prices", help="Override TOML [env TOKENTRAIL_PRICES_FILE]"),
+    ) -> None:
+        """List every model seen and how it is priced (USD per million tokens)."""
+        settings = Settings()
+        prices = load_prices_or_fail(prices_file)
+        with opened_store(db or settings.db, read_only=True) as store:
+            seen = analytics.models_seen(store, TimeRange.resolve(since))
+        table = Table(title=f"Models seen in the last {since}; prices {prices.version}", title_justify="left")
+        for header in (
+            "provider",
+            "model",
+            "calls",
+            "source",
+            "matched",
+            "input",
+            "output",
+            "cache read",
+            "cache write",
+        ):
+            table.add_column(header, justify="right" if header in ("calls",) else "left")
+        unpriced = 0
+        for provider, model, calls in seen:
+            p = describe_model(provider, model, prices)
+            unpriced += calls if p.source == "unknown" else 0
+            style = "red" if p.source == "unknown" else None
+            table.add_row(
+                provider or "-",
+                model,
+                f"{calls:,}",
+                p.source,
+                p.matched or "-",
+                _rate(p.input),
+                _rate(p.output),
+                _rate(p.cache_read),
+                _rate(p.cache_write),
+                style=style,
+            )
+        console.print(table)
+        if unpriced:
+            console.print(
+                f"[red]{unpriced:,} calls use models that cannot be priced; add them to the overrides file[/]"
+            )
+
+    @app.command()
+    def reprice(
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        since: str = typer.Option("30d", help="Reprice calls this far back"),
+        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms); overrides --since"),
+        end: str = typer.Option(None, help="End time (default now)"),
+        prices_file: Path = typer.Option(None, "--prices", help="Override TOML [env TOKENTRAIL_PRICES_FILE]"),
+    ) -> None:
+        """Recompute stored costs with the current price data and overrides; says how many calls changed."""
+        settings = Settings()
+        prices = load_prices_or_fail(prices_file)
+        with opened_store(db or settings.db) as store:
+            calls = analytics.fetch_calls(store, TimeRange.resolve(since, start, end))
+            changed = []
+            for call in calls:
+                before = _costs(call)
+                price_call(call, prices)
+                if _costs(call) != before:
+                    changed.append(call)
+            if changed:
+                store.replace(changed)
+        console.print(f"repriced {len(calls):,} calls with {prices.version}: {len(changed):,} changed")
