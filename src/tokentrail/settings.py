@@ -8,6 +8,7 @@ Environment variables:
     TOKENTRAIL_MAX_BODY_BYTES  largest accepted request body after decompression (default 64 MiB)
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
+    TOKENTRAIL_INGEST_WORKERS  processes that decode OTLP (`serve` defaults to one per core; 0 = threads)
 """
 
 from __future__ import annotations
@@ -30,3 +31,4 @@ class Settings(BaseSettings):
     max_pending_batches: int = 256
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
+    ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process

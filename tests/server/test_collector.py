@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from support import make_request, make_span
+from tokentrail.model import COLUMN_NAMES
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store import Store, StoreBusy
@@ -166,7 +167,7 @@ async def test_busy_store_answers_503_with_retry_after(
     def full(_: object) -> None:
         raise StoreBusy("full")
 
-    monkeypatch.setattr(store, "submit", full)
+    monkeypatch.setattr(store, "submit_arrow", full)
     r = await client.post("/v1/traces", content=pb_body(make_span(LLM)), headers=PB)
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
 
@@ -248,3 +249,23 @@ async def test_metrics_in_both_encodings(client: httpx.AsyncClient, store: Store
     assert usage[1:6] == ("histogram", 700.0, 3, "cumulative", "svc")
     assert json.loads(usage[6]) == [0, 1, 2] and json.loads(usage[7]) == {"gen_ai.token.type": "input"}
     assert ("tokentrail.sdk.dropped", "sum", 4.0) in [r[:3] for r in rows]
+
+
+async def test_worker_processes_store_the_same_rows(store: Store) -> None:
+    """`serve` decodes in worker processes; the rows must equal those decoded in-process."""
+    body = pb_body(make_span(LLM), make_span(LLM, span=2, status=2))
+    app = create_app(store, Settings(ingest_workers=1))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
+            assert (await c.post("/v1/traces", content=body, headers=PB)).status_code == 200
+            bad = await c.post("/v1/traces", content=body[:-5], headers=PB)
+            assert bad.status_code == 400 and b"invalid protobuf" in bad.content
+    finally:
+        app.state.pipeline.close()
+    via_workers = store.query("SELECT * EXCLUDE (received_at) FROM spans ORDER BY span_id").rows
+    reference = create_app(store, Settings())
+    calls, _, _ = reference.state.pipeline.calls(body, "application/x-protobuf")
+    assert len(via_workers) == 2
+    assert [r[1] for r in via_workers] == sorted(c.span_id for c in calls)
+    cost = COLUMN_NAMES.index("cost_usd")
+    assert {r[cost] for r in via_workers} == {c.cost_usd for c in calls}

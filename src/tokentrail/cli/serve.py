@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from tokentrail.cli.common import console, opened_store
@@ -27,8 +29,15 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
         host: str = typer.Option(None, help="Bind address [default 127.0.0.1]"),
         port: int = typer.Option(None, help="Port [default 4318]"),
+        workers: int = typer.Option(
+            None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
+        ),
     ) -> None:
         """Run the collector: OTLP/HTTP ingest, the JSON API and the dashboard."""
-        overrides = {k: v for k, v in {"db": db, "host": host, "port": port}.items() if v is not None}
+        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers}
+        overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
+        if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
+            cores = os.cpu_count() or 1
+            settings.ingest_workers = cores if cores > 1 else 0
         run_server(settings.db, settings.host, settings.port, settings)

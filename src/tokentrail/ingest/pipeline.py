@@ -1,18 +1,31 @@
-"""decode → normalise → enrich (price) for one OTLP request. Runs off the event loop."""
+"""decode → normalise → enrich (price) → Arrow, for one OTLP request. Runs off the event loop.
+
+`Pipeline` does the work in the calling thread (the server runs it in a thread pool). `ProcessPipeline`
+runs the same steps in worker processes and hands back Arrow IPC bytes: ingest is Python-bound, so on a
+machine with several cores this spreads decoding over them while the one writer stays in the server.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
+import multiprocessing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from tokentrail.ingest import otlp
 from tokentrail.ingest.metrics import request_to_rows
 from tokentrail.ingest.normalize import request_to_calls
 from tokentrail.model import Call
-from tokentrail.pricing import Prices, price_call
+from tokentrail.pricing import Prices, load_prices, price_call
+from tokentrail.store.arrow import calls_to_arrow
 
 Enricher = Callable[[Sequence[Call]], None]
+Decoded = tuple[pa.Table, int, str]  # spans as Arrow, rejected count, first rejection reason
 
 
 def pricing_enricher(prices: Prices) -> Enricher:
@@ -35,13 +48,63 @@ class Pipeline:
     def __init__(self, enrich: Enricher | None = None) -> None:
         self.enrich = enrich
 
-    def traces(self, body: bytes, kind: str) -> tuple[list[Call], int, str]:
+    def calls(self, body: bytes, kind: str) -> tuple[list[Call], int, str]:
         request = otlp.decode(body, kind, otlp.ExportTraceServiceRequest)
         calls, rejected, reason = request_to_calls(request, utcnow())
         if self.enrich is not None:
             self.enrich(calls)
         return calls, rejected, reason
 
+    def traces(self, body: bytes, kind: str) -> Decoded:
+        calls, rejected, reason = self.calls(body, kind)
+        return calls_to_arrow(calls), rejected, reason
+
     def metrics(self, body: bytes, kind: str) -> list[tuple[Any, ...]]:
         request = otlp.decode(body, kind, otlp.ExportMetricsServiceRequest)
         return request_to_rows(request, utcnow())
+
+    async def traces_async(self, body: bytes, kind: str) -> Decoded:
+        return await asyncio.to_thread(self.traces, body, kind)
+
+    def close(self) -> None:
+        return None
+
+
+# --- worker processes ----------------------------------------------------------------------------------
+
+_worker: Pipeline | None = None
+
+
+def _init_worker(prices_file: Path | None) -> None:
+    global _worker  # one pipeline per worker process, built once
+    _worker = Pipeline(pricing_enricher(load_prices(prices_file)))
+
+
+def _traces_ipc(body: bytes, kind: str) -> tuple[bytes, int, str]:
+    assert _worker is not None, "worker not initialised"
+    table, rejected, reason = _worker.traces(body, kind)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes(), rejected, reason
+
+
+class ProcessPipeline(Pipeline):
+    """Decodes spans in `workers` processes (spawned, so no locks are inherited mid-flight)."""
+
+    def __init__(self, workers: int, prices_file: Path | None) -> None:
+        super().__init__(pricing_enricher(load_prices(prices_file)))
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(prices_file,),
+        )
+
+    async def traces_async(self, body: bytes, kind: str) -> Decoded:
+        loop = asyncio.get_running_loop()
+        data, rejected, reason = await loop.run_in_executor(self._pool, _traces_ipc, body, kind)
+        return pa.ipc.open_stream(data).read_all(), rejected, reason
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

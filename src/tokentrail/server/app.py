@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 
-from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
+from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
 from tokentrail.pricing import load_prices
 from tokentrail.server import api, otlp
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 
 
+def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
+    if settings.ingest_workers > 0 and enrich is None:
+        return ProcessPipeline(settings.ingest_workers, settings.prices_file)
+    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)))
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.pipeline.close()
+
+
 def create_app(store: Store, settings: Settings | None = None, enrich: Enricher | None = None) -> FastAPI:
-    app = FastAPI(title="tokentrail", version="0.1.0")
+    app = FastAPI(title="tokentrail", version="0.1.0", lifespan=lifespan)
     app.state.store = store
     settings = settings or Settings()
     app.state.settings = settings
-    if enrich is None:
-        app.state.prices = load_prices(settings.prices_file)
-        enrich = pricing_enricher(app.state.prices)
-    app.state.pipeline = Pipeline(enrich)
+    app.state.pipeline = make_pipeline(settings, enrich)
     app.include_router(otlp.router)
     app.include_router(api.router)
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from google.rpc import status_pb2
-from starlette.concurrency import run_in_threadpool
 
 from tokentrail.ingest import otlp
 from tokentrail.server.auth import authorized
@@ -61,8 +60,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-async def receive(request: Request, decode: Callable[[bytes, str], Any]) -> tuple[Any, str]:
-    """Common front half: auth, media type, size, gzip, decode (in a worker thread)."""
+async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any]]) -> tuple[Any, str]:
+    """Common front half: auth, media type, size, gzip, then decode off the event loop."""
     state = request.app.state
     kind = ""
     if not authorized(request, state.settings.ingest_key):
@@ -70,7 +69,7 @@ async def receive(request: Request, decode: Callable[[bytes, str], Any]) -> tupl
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
         body = await read_body(request, state.settings.max_body_bytes)
-        return await run_in_threadpool(decode, body, kind), kind
+        return await decode(body, kind), kind
     except otlp.UnsupportedMediaType as exc:
         raise Rejected(415, str(exc)) from None
     except otlp.PayloadTooLarge as exc:
@@ -101,8 +100,8 @@ def media_of(request: Request) -> str:
 async def export_traces(request: Request) -> Response:
     state = request.app.state
     try:
-        (calls, rejected, reason), kind = await receive(request, state.pipeline.traces)
-        await commit(lambda: state.store.submit(calls))
+        (table, rejected, reason), kind = await receive(request, state.pipeline.traces_async)
+        await commit(lambda: state.store.submit_arrow(table))
     except Rejected as exc:
         return error_response(exc, media_of(request))
     response = otlp.ExportTraceServiceResponse()
@@ -116,7 +115,9 @@ async def export_traces(request: Request) -> Response:
 async def export_metrics(request: Request) -> Response:
     state = request.app.state
     try:
-        rows, kind = await receive(request, state.pipeline.metrics)
+        rows, kind = await receive(
+            request, lambda body, kind: asyncio.to_thread(state.pipeline.metrics, body, kind)
+        )
         await commit(lambda: state.store.submit_metrics(rows))
     except Rejected as exc:
         return error_response(exc, media_of(request))

@@ -11,14 +11,16 @@ import pyarrow as pa
 
 from tokentrail.model import BOOL, COLUMNS, FLOAT, INT, JSON, METRIC_COLUMNS, STR, STR_LIST, TIME, Call
 
+# large_string, not string: in pyarrow 26, building a `string` array from Python str objects is ~50x slower
+# (measured 1.4 ms against 25 us for 500 values), and DuckDB and ClickHouse take either.
 ARROW_TYPES = {
-    STR: pa.string(),
+    STR: pa.large_string(),
     INT: pa.int64(),
     FLOAT: pa.float64(),
     BOOL: pa.bool_(),
     TIME: pa.timestamp("us"),
-    STR_LIST: pa.list_(pa.string()),
-    JSON: pa.string(),
+    STR_LIST: pa.list_(pa.large_string()),
+    JSON: pa.large_string(),
 }
 
 Columns = Sequence[tuple[str, str, str]]

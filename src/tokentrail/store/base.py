@@ -9,6 +9,7 @@ Errors:
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -52,6 +53,16 @@ class Store(Protocol):
         ...
 
     def write_metrics(self, points: Sequence[tuple[Any, ...]]) -> int: ...
+
+    def submit(self, calls: Sequence[Call]) -> concurrent.futures.Future[int]:
+        """Queue calls for the writer without waiting; raises StoreBusy when the queue is full."""
+        ...
+
+    def submit_arrow(self, table: Any) -> concurrent.futures.Future[int]:
+        """Like submit, for spans already in the Arrow form of model.COLUMNS."""
+        ...
+
+    def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]: ...
 
     def replace(self, calls: Sequence[Call]) -> int:
         """Overwrite stored spans that have the same ids (e.g. after repricing); returns rows written."""

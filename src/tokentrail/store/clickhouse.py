@@ -240,7 +240,10 @@ class ClickHouseStore:
 
     # -- writes
     def submit(self, calls: Sequence[Call]) -> concurrent.futures.Future[int]:
-        return self._writer.submit("spans", calls_to_arrow(calls))
+        return self.submit_arrow(calls_to_arrow(calls))
+
+    def submit_arrow(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._writer.submit("spans", table)
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._writer.submit("metrics", METRICS.table(points))
@@ -274,7 +277,8 @@ class ClickHouseStore:
     @staticmethod
     def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
         """The batch's rows whose ids are neither stored (in its time window) nor repeated in the batch."""
-        keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), ":").to_pylist()
+        sep = pa.scalar(":", type=pa.large_string())
+        keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
         times = table.column("start_time")
         window = (
             exp.select("concat(trace_id, ':', span_id) AS k")

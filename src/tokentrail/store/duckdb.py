@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 
@@ -84,7 +85,11 @@ class DuckDBStore:
 
         Raises StoreBusy at once when the queue is full, so the collector can shed load.
         """
-        return self._require_writer().submit("spans", calls_to_arrow(calls))
+        return self.submit_arrow(calls_to_arrow(calls))
+
+    def submit_arrow(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        """Like submit, for spans already in the Arrow form of model.COLUMNS."""
+        return self._require_writer().submit("spans", table)
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("metrics", METRICS.table(points))
