@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokentrail.cli import chargeback, importer, prices, report, serve
+from tokentrail.cli import chargeback, importer, prices, query, report, serve
 
 app = typer.Typer(
     name="tokentrail",
@@ -13,7 +13,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (serve, report, importer, chargeback, prices):
+for module in (serve, report, query, importer, chargeback, prices):
     module.register(app)
 
 

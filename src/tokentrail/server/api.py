@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest, TimeRange
+from tokentrail.query import QueryError
+from tokentrail.query.run import run_query
 from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
 
 router = APIRouter(prefix="/api")
@@ -119,6 +122,33 @@ async def get_chargeback(request: Request) -> Any:
     flt = {k: v for k, v in filters(request).items() if k != "period"}
     result = analytics.chargeback(request.app.state.store, analytics.parse_period(period), by, flt)
     return {"period": period, "by": by, "rows": result.rows, "total": result.total}
+
+
+@router.post("/query")
+@guarded
+async def post_query(request: Request) -> Any:
+    """Run a Logs Insights query: {"query", "start", "end"} (or "since") → columns, types and rows."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest('the body must be JSON: {"query": "...", "start": ..., "end": ...}') from None
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
+        raise BadRequest("the body needs a non-empty string field 'query'")
+    tr = TimeRange.resolve(body.get("since"), _opt_str(body, "start"), _opt_str(body, "end"))
+    state = request.app.state
+    try:
+        result = await asyncio.to_thread(
+            run_query, state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s
+        )
+    except QueryError as exc:
+        return JSONResponse({"error": exc.message, **exc.to_dict()}, status_code=400)
+    rows = [[jsonable(v) for v in row] for row in result.rows]
+    return {"columns": result.columns, "types": result.types, "rows": rows}
+
+
+def _opt_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return None if value is None else str(value)
 
 
 @router.get("/traces/{trace_id}")

@@ -246,7 +246,7 @@ def test_converse_record_maps_every_field() -> None:
     assert call.prompt_chars == len(PROMPT) + len(SYSTEM)
     assert call.attributes == {
         "aws.region": "us-east-1",
-        "aws.account_id": "123456789012",
+        "aws.account.id": "123456789012",
         "aws.identity.arn": "arn:aws:sts::123456789012:assumed-role/support-app/i-0abc",
         "aws.inference_region": "us-west-2",
         "aws.bedrock.operation": "Converse",

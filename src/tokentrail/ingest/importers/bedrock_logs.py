@@ -501,7 +501,7 @@ def _set_attributes(
     model_id = to_str(record.get("modelId"))
     facts = {
         "aws.region": record.get("region"),
-        "aws.account_id": record.get("accountId"),
+        "aws.account.id": record.get("accountId"),
         "aws.identity.arn": as_dict(record.get("identity")).get("arn"),
         "aws.inference_region": record.get("inferenceRegion"),
         "aws.bedrock.operation": record.get("operation"),

@@ -1,0 +1,70 @@
+"""`tokentrail query` (CloudWatch Logs Insights syntax) and `tokentrail sql` (read-only SQL)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from tokentrail.analytics import TimeRange
+from tokentrail.cli.common import Format, console, emit, fail, opened_store, plain
+from tokentrail.query import DEFAULT_LIMIT, QueryError
+from tokentrail.query.run import run_query, run_sql
+from tokentrail.settings import Settings
+from tokentrail.store import QueryResult
+
+
+def show(result: QueryResult, fmt: Format) -> None:
+    if fmt != Format.TABLE:
+        typer.echo(emit(result, fmt), nl=False)
+        return
+    table = Table(show_lines=False)
+    for column in result.columns:
+        table.add_column(column)
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(plain(v)) for v in row))
+    console.print(table)
+    console.print(f"{len(result.rows):,} rows")
+
+
+def query_error(exc: QueryError) -> None:
+    where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
+    hint = f"\nhint: {exc.hint}" if exc.hint else ""
+    fail(f"{exc.message}{where}{hint}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def query(
+        text: str = typer.Argument(..., help="A Logs Insights query, e.g. 'stats sum(cost_usd) by feature'"),
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        since: str = typer.Option("24h", help="Look back this far (the time picker)"),
+        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms); overrides --since"),
+        end: str = typer.Option(None, help="End time (default now)"),
+        limit: int = typer.Option(DEFAULT_LIMIT, help="Most rows returned"),
+        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+    ) -> None:
+        """Query calls with CloudWatch Logs Insights syntax; Bedrock invocation-log field names work too."""
+        settings = Settings()
+        with opened_store(db or settings.db, read_only=True) as store:
+            try:
+                result = run_query(
+                    store, text, TimeRange.resolve(since, start, end), limit, settings.query_timeout_s
+                )
+            except QueryError as exc:
+                query_error(exc)
+        show(result, fmt)
+
+    @app.command()
+    def sql(
+        statement: str = typer.Argument(..., help="One SELECT (or WITH, DESCRIBE, SHOW) statement"),
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+    ) -> None:
+        """Run read-only SQL against the store (tables: spans, calls, metric_points). Writes are refused."""
+        settings = Settings()
+        with opened_store(db or settings.db, read_only=True) as store:
+            try:
+                result = run_sql(store, statement, settings.query_timeout_s)
+            except QueryError as exc:
+                query_error(exc)
+        show(result, fmt)

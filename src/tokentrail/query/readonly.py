@@ -1,0 +1,120 @@
+"""A gate for raw SQL (``tokentrail sql``): one read-only statement, or `QueryError`.
+
+Allowed: a single SELECT (with or without WITH, set operations included), DESCRIBE or SHOW. Refused:
+several statements, anything that writes or changes settings, ``SELECT ... INTO``, and table functions or
+file paths that read outside the database (``read_csv``, ``'file.parquet'``, ClickHouse ``url()``/``file()``,
+...). This is a first line only: run the SQL on a read-only connection (DuckDB ``read_only=True`` with
+``enable_external_access = false``; ClickHouse ``readonly = 1``) as well.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from tokentrail.query.errors import QueryError
+
+_WRITES: Final = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Copy,
+    exp.Command,
+    exp.Set,
+    exp.Pragma,
+    exp.Use,
+    exp.TruncateTable,
+)
+_SAFE_TABLE_FUNCTIONS: Final = frozenset({"range", "generate_series", "unnest", "numbers"})
+_OUTSIDE_FUNCTIONS: Final = frozenset(
+    {"getenv", "file", "url", "read_text", "read_blob", "s3", "remote", "remotesecure", "executable", "input"}
+)
+_FILE_LIKE: Final = re.compile(
+    r"[/\\:]|\.(csv|tsv|parquet|json|jsonl|ndjson|txt|gz|zst|arrow|db|duckdb|xlsx)$", re.I
+)
+_HINT = "only a single SELECT, WITH ... SELECT, DESCRIBE or SHOW is allowed"
+
+
+def check_read_only(sql: str, dialect: str = "duckdb") -> str:
+    """Return ``sql`` (trimmed, without a trailing ';') if it is one read-only statement, else raise."""
+    text = sql.strip().rstrip(";").strip()
+    if not text:
+        raise QueryError("the SQL is empty", hint=_HINT)
+    statements = _parse(text, dialect)
+    if len(statements) != 1:
+        raise QueryError(f"expected one statement, got {len(statements)}", hint=_HINT)
+    statement = statements[0]
+    if _is_show(statement):
+        return text
+    if not isinstance(statement, exp.Query | exp.Describe):
+        raise QueryError(f"{_kind(statement)} statements are not allowed", hint=_HINT)
+    _check_tree(statement)
+    return text
+
+
+def _parse(text: str, dialect: str) -> list[exp.Expr]:
+    try:
+        parsed = sqlglot.parse(text, read=dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        message = str(first.get("description") or exc).splitlines()[0]
+        raise QueryError(f"SQL syntax error: {message}", first.get("line"), first.get("col"), _HINT) from None
+    return [statement for statement in parsed if statement is not None]
+
+
+def _is_show(statement: exp.Expr) -> bool:
+    if isinstance(statement, exp.Show):
+        return True
+    if isinstance(statement, exp.Command) and str(statement.this).upper() == "SHOW":
+        rest = str(statement.expression or "")
+        return ";" not in rest
+    return False
+
+
+def _kind(statement: exp.Expr) -> str:
+    if isinstance(statement, exp.Command):
+        return str(statement.this).upper()
+    return statement.key.upper()
+
+
+def _check_tree(statement: exp.Expr) -> None:
+    for node in statement.walk():
+        if isinstance(node, _WRITES):
+            raise QueryError(f"{_kind(node)} is not allowed in read-only SQL", hint=_HINT)
+        if isinstance(node, exp.Select) and node.args.get("into"):
+            raise QueryError("SELECT ... INTO writes a table and is not allowed", hint=_HINT)
+        if isinstance(node, exp.Table):
+            _check_table(node)
+        if isinstance(node, exp.Func) and _function_name(node) in _OUTSIDE_FUNCTIONS:
+            raise QueryError(
+                f"{_function_name(node)}() reads outside the database and is not allowed", hint=_HINT
+            )
+
+
+def _check_table(table: exp.Table) -> None:
+    source = table.this
+    if isinstance(source, exp.Identifier):
+        if _FILE_LIKE.search(source.name):
+            raise QueryError(
+                f"reading the file {source.name!r} is not allowed", hint="query the tables and views"
+            )
+        return
+    name = _function_name(source) if isinstance(source, exp.Func) else ""
+    if name not in _SAFE_TABLE_FUNCTIONS:
+        raise QueryError(
+            f"the table function {name or source.sql()!r} is not allowed", hint="query the tables and views"
+        )
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).lower()
+    return node.sql_name().lower()

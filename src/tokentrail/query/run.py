@@ -1,0 +1,27 @@
+"""Running queries against a store: the query language, and read-only SQL for power users."""
+
+from __future__ import annotations
+
+from tokentrail.analytics import TimeRange
+from tokentrail.query.compiler import DEFAULT_LIMIT, compile_query
+from tokentrail.query.readonly import check_read_only
+from tokentrail.store import QueryResult, Store
+
+
+def run_query(
+    store: Store, text: str, time_range: TimeRange, limit: int = DEFAULT_LIMIT, timeout_s: float | None = None
+) -> QueryResult:
+    """Compile for the store's dialect, run under the time limit, name the columns as the query did."""
+    compiled = compile_query(
+        text, dialect=store.dialect, start=time_range.start, end=time_range.end, limit=limit
+    )
+    result = store.query(compiled.sql, compiled.params, timeout_s=timeout_s, dialect=store.dialect)
+    if len(compiled.columns) == len(result.columns):
+        result.columns = list(compiled.columns)
+    return result
+
+
+def run_sql(store: Store, sql: str, timeout_s: float | None = None) -> QueryResult:
+    """One read-only statement in the store's own dialect; anything else raises QueryError."""
+    checked = check_read_only(sql, store.dialect)
+    return store.query(checked, timeout_s=timeout_s, dialect=store.dialect)

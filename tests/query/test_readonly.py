@@ -1,0 +1,63 @@
+"""The raw-SQL gate of ``tokentrail sql``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokentrail.query import QueryError, check_read_only
+
+from .conftest import DuckDBBackend
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("SELECT 1", "duckdb"),
+        ("select count(*) from calls where feature = 'x';", "duckdb"),
+        ("WITH a AS (SELECT * FROM calls) SELECT app, count(*) FROM a GROUP BY app", "duckdb"),
+        ("SELECT 1 UNION ALL SELECT 2", "duckdb"),
+        ("SELECT * FROM range(3)", "duckdb"),
+        ("DESCRIBE calls", "duckdb"),
+        ("SHOW TABLES", "duckdb"),
+        ("SHOW TABLES", "clickhouse"),
+        ("SELECT count() FROM calls", "clickhouse"),
+    ],
+)
+def test_read_only_sql_is_allowed(sql: str, dialect: str) -> None:
+    assert check_read_only(sql, dialect) == sql.strip().rstrip(";")
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect", "message"),
+    [
+        ("DROP TABLE spans", "duckdb", "DROP statements are not allowed"),
+        ("DELETE FROM spans", "duckdb", "DELETE statements are not allowed"),
+        ("INSERT INTO spans (name) VALUES ('x')", "duckdb", "INSERT statements are not allowed"),
+        ("UPDATE spans SET name = 'x'", "duckdb", "UPDATE statements are not allowed"),
+        ("CREATE TABLE x AS SELECT 1", "duckdb", "CREATE statements are not allowed"),
+        ("SELECT 1; DROP TABLE spans", "duckdb", "expected one statement, got 2"),
+        ("COPY spans TO 'out.csv'", "duckdb", "COPY statements are not allowed"),
+        ("ATTACH 'other.db'", "duckdb", "not allowed"),
+        ("PRAGMA version", "duckdb", "not allowed"),
+        ("SET threads = 1", "duckdb", "not allowed"),
+        ("EXPLAIN SELECT 1", "duckdb", "EXPLAIN statements are not allowed"),
+        ("SELECT 1 INTO t", "duckdb", "SELECT ... INTO"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "duckdb", "table function"),
+        ("SELECT * FROM '/etc/passwd.csv'", "duckdb", "reading the file"),
+        ("SELECT * FROM 'data.parquet'", "duckdb", "reading the file"),
+        ("SELECT getenv('HOME')", "duckdb", "getenv() reads outside the database"),
+        ("SELECT * FROM url('http://x', CSV)", "clickhouse", "table function"),
+        ("SELECT * FROM file('x.csv')", "clickhouse", "table function"),
+        ("SELECT (", "duckdb", "SQL syntax error"),
+        ("  ;  ", "duckdb", "the SQL is empty"),
+    ],
+)
+def test_anything_else_is_refused(sql: str, dialect: str, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        check_read_only(sql, dialect)
+    assert message in caught.value.message
+
+
+def test_allowed_sql_runs(duckdb_backend: DuckDBBackend) -> None:
+    sql = check_read_only("SELECT count(*) AS n FROM calls WHERE kind = 'llm';")
+    assert duckdb_backend.sql(sql).rows[0][0] > 0
