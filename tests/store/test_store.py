@@ -35,14 +35,14 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 1
+    assert store.schema_version == 2
 
 
 def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(1,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(2,)]
 
 
 def test_write_is_idempotent_on_ids(store: Store) -> None:

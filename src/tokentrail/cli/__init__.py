@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokentrail.cli import chargeback, importer, prices, query, report, serve
+from tokentrail.cli import budget, chargeback, importer, prices, query, report, serve
 
 app = typer.Typer(
     name="tokentrail",
@@ -13,7 +13,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (serve, report, query, importer, chargeback, prices):
+for module in (serve, report, query, importer, chargeback, prices, budget):
     module.register(app)
 
 

@@ -88,7 +88,15 @@ def migrations() -> list[tuple[int, list[str]]]:
                     "metric_points", METRIC_COLUMNS, "ENGINE = MergeTree ORDER BY (name, assumeNotNull(time))"
                 ),
             ],
-        )
+        ),
+        (
+            2,
+            [
+                "CREATE TABLE IF NOT EXISTS budgets (scope String, value String, period String, "
+                "amount_usd Float64, updated_at DateTime64(6, 'UTC')) "
+                "ENGINE = ReplacingMergeTree(updated_at) ORDER BY (scope, value, period)"
+            ],
+        ),
     ]
 
 
@@ -315,6 +323,14 @@ class ClickHouseStore:
                 raise QueryTimeout(f"query ran past its limit of {limit:g} s") from None
             raise QueryFailed(message.splitlines()[0] if message else repr(exc)) from None
         return QueryResult(table.column_names, [str(t) for t in table.schema.types], arrow_rows(table))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self._engine.command(to_clickhouse(sql, params, "duckdb"))
+        except QueryFailed:
+            raise
+        except Exception as exc:
+            raise QueryFailed(str(exc).splitlines()[0]) from None
 
     def close(self) -> None:
         self._writer.close()

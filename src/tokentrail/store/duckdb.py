@@ -156,6 +156,15 @@ class DuckDBStore:
             cursor.close()
         return QueryResult([d[0] for d in description], [str(d[1]) for d in description], rows)
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        cursor = self._root.cursor()
+        try:
+            cursor.execute(sql, list(params))
+        except duckdb.Error as exc:
+            raise QueryFailed(str(exc)) from None
+        finally:
+            cursor.close()
+
     def close(self) -> None:
         if self._closed:
             return

@@ -64,4 +64,10 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             f"CREATE TABLE metric_points (\n  {column_ddl(list(METRIC_COLUMNS), DUCKDB_TYPES)}\n)",
         ]
 
-    return [(1, v1)]
+    def v2() -> list[str]:
+        return [
+            "CREATE TABLE budgets (scope VARCHAR NOT NULL, value VARCHAR NOT NULL, period VARCHAR NOT NULL, "
+            "amount_usd DOUBLE NOT NULL, updated_at TIMESTAMP, PRIMARY KEY (scope, value, period))"
+        ]
+
+    return [(1, v1), (2, v2)]

@@ -1,0 +1,105 @@
+"""Query benchmark: latency of the standard dashboard queries over 10 million calls in the embedded DuckDB
+store. Target: p50 under 300 ms for each.
+
+Method (printed with the results): synthetic calls (bench/synthetic.py) spread over 30 days are bulk-loaded
+into a fresh DuckDB file and checkpointed. Each query then runs once to warm up and `--runs` times through
+the same public paths the API and CLI use (analytics.summary, analytics.list_calls, query.run_query), in
+this process, timed with perf_counter; p50 and p95 of those runs are printed. Results are fetched to Python,
+as the API would.
+
+Usage: python bench/query.py [--calls 10000000] [--runs 9] [--db PATH (reuse an existing file)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from synthetic import load
+
+from tokentrail import analytics
+from tokentrail.analytics import TimeRange
+from tokentrail.query.run import run_query
+from tokentrail.store import Store
+from tokentrail.store.duckdb import DuckDBStore
+
+Query = Callable[[Store], object]
+
+
+def queries() -> dict[str, Query]:
+    day, week, month = TimeRange.resolve("24h"), TimeRange.resolve("7d"), TimeRange.resolve("30d")
+    return {
+        "overview tiles, 24h": lambda s: analytics.summary(s, day),
+        "top features by cost, 24h": lambda s: analytics.summary(s, day, ["feature"]),
+        "top features by cost, 7d": lambda s: analytics.summary(s, week, ["feature"]),
+        "by model, 30d": lambda s: analytics.summary(s, month, ["model"]),
+        "by tenant, 30d (500 groups)": lambda s: analytics.summary(s, month, ["tenant"]),
+        "feature x model, 7d": lambda s: analytics.summary(s, week, ["feature", "model"]),
+        "one feature drill-down by tenant, 7d": lambda s: analytics.summary(
+            s, week, ["tenant"], {"feature": "feature-3"}
+        ),
+        "cost per hour, 7d (query language)": lambda s: run_query(
+            s, "stats sum(cost_usd) as cost by bin(1h)", week
+        ),
+        "p95 latency by model, 24h (pct)": lambda s: run_query(
+            s, "stats pct(latency, 95) as p95 by modelId", day
+        ),
+        "errors by class, 24h": lambda s: run_query(
+            s, "filter status = 'error' | stats count(*) as n by error_class | sort n desc", day
+        ),
+        "tokens by tenant, 30d (Bedrock names)": lambda s: run_query(
+            s,
+            "fields requestMetadata.tenant_id as Tenant, input.inputTokenCount + output.outputTokenCount as Tokens"
+            " | stats sum(Tokens) as TotalTokens, count(*) as Requests by Tenant | sort TotalTokens desc",
+            month,
+        ),
+        "call list page, newest 50, 24h": lambda s: analytics.list_calls(s, day, limit=50),
+        "call list, most expensive 50, 7d": lambda s: analytics.list_calls(
+            s, week, sort="cost_usd", limit=50
+        ),
+    }
+
+
+def time_query(store: Store, fn: Query, runs: int) -> list[float]:
+    fn(store)
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(store)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--db", type=Path, help="reuse this DuckDB file instead of loading a new one")
+    args = parser.parse_args()
+    print(__doc__.split("Usage:")[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "bench.duckdb"
+        if not args.db:
+            seconds = load(db, args.calls)
+            size = os.path.getsize(db) / 2**20
+            print(f"loaded {args.calls:,} calls in {seconds:.1f} s ({size:,.0f} MB file)\n")
+        print(f"{'query':<42} {'p50 ms':>8} {'p95 ms':>8}  target p50 < 300 ms")
+        worst = 0.0
+        with DuckDBStore(db) as store:
+            for name, fn in queries().items():
+                times = time_query(store, fn, args.runs)
+                p50, p95 = statistics.median(times), sorted(times)[int(0.95 * (len(times) - 1))]
+                worst = max(worst, p50)
+                print(f"{name:<42} {p50:8.0f} {p95:8.0f}  {'ok' if p50 < 300 else 'OVER'}", flush=True)
+        print(f"\nslowest p50: {worst:.0f} ms on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Budgets over HTTP: list, set, delete, and the status SDKs poll (GET /api/budgets/status).
+
+Changing a budget needs the ingest key when one is set, as ingest does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tokentrail import budgets
+from tokentrail.budgets import Budget, BudgetError
+from tokentrail.server.api import api_error
+from tokentrail.server.auth import authorized
+
+router = APIRouter(prefix="/api/budgets")
+
+
+def _as_dict(budget: Budget) -> dict[str, Any]:
+    return {
+        "scope": budget.scope,
+        "value": budget.value,
+        "period": budget.period,
+        "amount_usd": budget.amount_usd,
+    }
+
+
+@router.get("")
+async def list_budgets(request: Request) -> Any:
+    found = await asyncio.to_thread(budgets.list_budgets, request.app.state.store)
+    return {"budgets": [_as_dict(b) for b in found]}
+
+
+@router.get("/status")
+async def budget_status(request: Request) -> Any:
+    """Spent so far this period, run-rate forecast and days to exhaustion, for every budget."""
+    found = await asyncio.to_thread(budgets.status, request.app.state.store)
+    return {"budgets": [s.as_dict() for s in found]}
+
+
+@router.put("")
+async def put_budget(request: Request) -> Any:
+    if not authorized(request, request.app.state.settings.ingest_key):
+        return api_error(401, "missing or wrong key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
+    try:
+        budget = Budget.from_mapping(await request.json())
+    except ValueError as exc:  # BudgetError, or a body that is not JSON
+        return api_error(400, str(exc) if isinstance(exc, BudgetError) else "the body must be a JSON object")
+    await asyncio.to_thread(budgets.set_budget, request.app.state.store, budget)
+    return JSONResponse({"budget": _as_dict(budget)}, status_code=200)
+
+
+@router.delete("/{scope}/{value}/{period}")
+async def delete_budget(request: Request, scope: str, value: str, period: str) -> Any:
+    if not authorized(request, request.app.state.settings.ingest_key):
+        return api_error(401, "missing or wrong key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
+    existed = await asyncio.to_thread(budgets.delete_budget, request.app.state.store, scope, value, period)
+    if not existed:
+        return api_error(404, f"no {period} budget for {scope} {value!r}")
+    return {"deleted": {"scope": scope, "value": value, "period": period}}
