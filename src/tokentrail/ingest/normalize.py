@@ -152,6 +152,8 @@ CONTENT_KEYS = frozenset(
         "traceloop.entity.output",
         "gen_ai.content.completion.chunk",
         "llm.content.completion.chunk",
+        "gen_ai.headers",  # OpenLLMetry records request headers, credentials included
+        "llm.headers",
     }
 )
 PROMPT_CONTENT = ("gen_ai.prompt.", "llm.input_messages.", "llm.prompts")
