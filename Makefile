@@ -41,5 +41,8 @@ bench-overhead: $(STAMP)
 bench-query: $(STAMP)
 	$(PY) bench/query.py
 
+bench-dashboard: $(STAMP)
+	$(PY) bench/dashboard.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -41,7 +41,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 ROOT = Path(__file__).resolve().parent.parent
 PHOENIX_VENV = ROOT / ".venv-phoenix"
 FEATURES = ["search", "chat", "summarise", "classify", "extract"]
-MODELS = [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"), ("aws.bedrock", "amazon.nova-lite-v1:0")]
+MODELS = [
+    ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-3-5-haiku-20241022"),
+    ("aws.bedrock", "amazon.nova-lite-v1:0"),
+]
 
 
 def kv(key: str, value: object) -> KeyValue:
@@ -58,20 +62,37 @@ def llm_span(rng: random.Random, now_ns: int) -> Span:
     provider, model = rng.choice(MODELS)
     start = now_ns - rng.randint(0, 3_600_000_000_000)
     attrs = {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model,
-        "gen_ai.response.model": model, "gen_ai.response.id": f"resp-{rng.getrandbits(48):x}",
-        "gen_ai.usage.input_tokens": rng.randint(50, 5000), "gen_ai.usage.output_tokens": rng.randint(5, 800),
-        "gen_ai.usage.cache_read.input_tokens": rng.randint(0, 40), "gen_ai.request.stream": True,
-        "gen_ai.response.finish_reasons": "stop", "server.address": "api.example.com",
-        "tokentrail.ttft_ms": rng.uniform(80, 900), "tokentrail.chunks": rng.randint(5, 200),
-        "tokentrail.itl.p50_ms": rng.uniform(5, 30), "tokentrail.itl.p95_ms": rng.uniform(20, 90),
-        "tokentrail.itl.max_ms": rng.uniform(50, 400), "tokentrail.attempts": 1,
-        "tokentrail.feature": rng.choice(FEATURES), "tokentrail.tenant": f"tenant-{rng.randint(1, 300)}",
-        "tokentrail.app": "shop", "tokentrail.environment": "prod", "tokentrail.prompt_version": "v3",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "gen_ai.response.model": model,
+        "gen_ai.response.id": f"resp-{rng.getrandbits(48):x}",
+        "gen_ai.usage.input_tokens": rng.randint(50, 5000),
+        "gen_ai.usage.output_tokens": rng.randint(5, 800),
+        "gen_ai.usage.cache_read.input_tokens": rng.randint(0, 40),
+        "gen_ai.request.stream": True,
+        "gen_ai.response.finish_reasons": "stop",
+        "server.address": "api.example.com",
+        "tokentrail.ttft_ms": rng.uniform(80, 900),
+        "tokentrail.chunks": rng.randint(5, 200),
+        "tokentrail.itl.p50_ms": rng.uniform(5, 30),
+        "tokentrail.itl.p95_ms": rng.uniform(20, 90),
+        "tokentrail.itl.max_ms": rng.uniform(50, 400),
+        "tokentrail.attempts": 1,
+        "tokentrail.feature": rng.choice(FEATURES),
+        "tokentrail.tenant": f"tenant-{rng.randint(1, 300)}",
+        "tokentrail.app": "shop",
+        "tokentrail.environment": "prod",
+        "tokentrail.prompt_version": "v3",
     }
-    span = Span(trace_id=rng.getrandbits(128).to_bytes(16, "big"), span_id=rng.getrandbits(64).to_bytes(8, "big"),
-                name=f"chat {model}", kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=start,
-                end_time_unix_nano=start + rng.randint(200, 5000) * 1_000_000)
+    span = Span(
+        trace_id=rng.getrandbits(128).to_bytes(16, "big"),
+        span_id=rng.getrandbits(64).to_bytes(8, "big"),
+        name=f"chat {model}",
+        kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + rng.randint(200, 5000) * 1_000_000,
+    )
     span.attributes.extend(kv(k, v) for k, v in attrs.items())
     return span
 
@@ -81,7 +102,9 @@ def payloads(total_spans: int, per_request: int, seed: int) -> list[bytes]:
     out = []
     for _ in range(total_spans // per_request):
         rs = ResourceSpans()
-        rs.resource.attributes.extend([kv("service.name", "bench"), kv("openinference.project.name", "bench")])
+        rs.resource.attributes.extend(
+            [kv("service.name", "bench"), kv("openinference.project.name", "bench")]
+        )
         rs.scope_spans.append(ScopeSpans(spans=[llm_span(rng, now_ns) for _ in range(per_request)]))
         out.append(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
     return out
@@ -191,10 +214,16 @@ def ensure_phoenix() -> Path:
 @contextlib.contextmanager
 def phoenix_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port = free_port()
-    env = {**os.environ, "PHOENIX_WORKING_DIR": str(workdir), "PHOENIX_PORT": str(port),
-           "PHOENIX_GRPC_PORT": str(free_port()), "PHOENIX_HOST": "127.0.0.1"}
-    proc = subprocess.Popen([str(ensure_phoenix()), "serve"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PHOENIX_WORKING_DIR": str(workdir),
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(free_port()),
+        "PHOENIX_HOST": "127.0.0.1",
+    }
+    proc = subprocess.Popen(
+        [str(ensure_phoenix()), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         yield f"http://127.0.0.1:{port}", proc, workdir / "phoenix.db"
@@ -211,7 +240,9 @@ def phoenix_count(db: Path) -> int:
             return 0
 
 
-def wait_persisted(db: Path, expected: int, start: float, idle_s: float = 10, cap_s: float = 300) -> tuple[int, float]:
+def wait_persisted(
+    db: Path, expected: int, start: float, idle_s: float = 10, cap_s: float = 300
+) -> tuple[int, float]:
     """Poll Phoenix's database until every span is there or nothing new appears for idle_s."""
     last, last_change = -1, time.perf_counter()
     while time.perf_counter() - start < cap_s:
@@ -234,8 +265,15 @@ def run_tokentrail(bodies: list[bytes], spans: int, concurrency: int) -> dict[st
 
         with duckdb.connect(str(db), read_only=True) as con:
             stored = int(con.execute("SELECT count(*) FROM spans").fetchone()[0])
-    return {"sent": spans, "persisted": stored, "seconds": seconds, "rate": stored / seconds,
-            "rss_mb": peak / 2**20, "retries": retries, "p50_ms": statistics.median(latencies)}
+    return {
+        "sent": spans,
+        "persisted": stored,
+        "seconds": seconds,
+        "rate": stored / seconds,
+        "rss_mb": peak / 2**20,
+        "retries": retries,
+        "p50_ms": statistics.median(latencies),
+    }
 
 
 def run_phoenix(bodies: list[bytes], spans: int, concurrency: int) -> dict[str, float]:
@@ -245,20 +283,32 @@ def run_phoenix(bodies: list[bytes], spans: int, concurrency: int) -> dict[str, 
         accepted_s, retries, latencies = drive(f"{url}/v1/traces", bodies, concurrency)
         stored, seconds = wait_persisted(db, spans, start)
         peak = rss.stop()
-    return {"sent": spans, "persisted": stored, "seconds": seconds, "rate": stored / max(seconds, 1e-9),
-            "accepted_rate": spans / accepted_s, "rss_mb": peak / 2**20, "retries": retries,
-            "p50_ms": statistics.median(latencies)}
+    return {
+        "sent": spans,
+        "persisted": stored,
+        "seconds": seconds,
+        "rate": stored / max(seconds, 1e-9),
+        "accepted_rate": spans / accepted_s,
+        "rss_mb": peak / 2**20,
+        "retries": retries,
+        "p50_ms": statistics.median(latencies),
+    }
 
 
 def report(name: str, scenario: str, r: dict[str, float]) -> None:
     accepted = f", accepted {r['accepted_rate']:,.0f}/s" if "accepted_rate" in r else ""
-    print(f"  {name:<10} {scenario:<22} persisted {int(r['persisted']):>7,}/{int(r['sent']):,} in "
-          f"{r['seconds']:6.1f} s = {r['rate']:>8,.0f} spans/s{accepted}; peak RSS {r['rss_mb']:,.0f} MB; "
-          f"request p50 {r['p50_ms']:.1f} ms; 429/503 retries {int(r['retries'])}", flush=True)
+    print(
+        f"  {name:<10} {scenario:<22} persisted {int(r['persisted']):>7,}/{int(r['sent']):,} in "
+        f"{r['seconds']:6.1f} s = {r['rate']:>8,.0f} spans/s{accepted}; peak RSS {r['rss_mb']:,.0f} MB; "
+        f"request p50 {r['p50_ms']:.1f} ms; 429/503 retries {int(r['retries'])}",
+        flush=True,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spans", type=int, default=150_000, help="spans in the batched scenario")
     parser.add_argument("--batch", type=int, default=500, help="spans per request in the batched scenario")
     parser.add_argument("--single", type=int, default=2_000, help="requests in the single-span scenario")
@@ -266,8 +316,10 @@ def main() -> None:
     parser.add_argument("--no-phoenix", action="store_true")
     args = parser.parse_args()
     print(__doc__.split("Phoenix lives")[0])
-    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-          f"concurrency {args.concurrency}\n")
+    print(
+        f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+        f"concurrency {args.concurrency}\n"
+    )
     scenarios = [(f"{args.batch} spans/request", args.spans, args.batch), ("1 span/request", args.single, 1)]
     results: dict[tuple[str, str], dict[str, float]] = {}
     for label, spans, per in scenarios:
@@ -282,7 +334,9 @@ def main() -> None:
         print("\nratio (tokentrail / Phoenix, persisted spans per second):")
         for label, _, _ in scenarios:
             t, p = results["tokentrail", label], results["phoenix", label]
-            print(f"  {label:<22} {t['rate'] / max(p['rate'], 1e-9):6.1f}x   memory {t['rss_mb']:.0f} vs {p['rss_mb']:.0f} MB")
+            print(
+                f"  {label:<22} {t['rate'] / max(p['rate'], 1e-9):6.1f}x   memory {t['rss_mb']:.0f} vs {p['rss_mb']:.0f} MB"
+            )
 
 
 if __name__ == "__main__":

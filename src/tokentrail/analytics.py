@@ -194,7 +194,25 @@ def unpriced_models(store: Store, time_range: TimeRange) -> list[tuple[str, int]
 # Bucket widths a time series may use, in seconds; the smallest giving at most `max_buckets` is chosen.
 BUCKET_STEPS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 _SUMMARY_EXPR = dict(SUMMARY_SELECT)
-TIMESERIES_METRICS = (
+# Percentiles of one column come from one sort: quantile_cont(col, [q, ...]) in DuckDB (which sqlglot writes
+# as ClickHouse's quantiles(q, ...)(col)); three separate quantile_cont calls cost three sorts.
+# name -> (column, ((alias, fraction), ...))
+PERCENTILES: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
+    "latency": ("duration_ms", (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99))),
+    "ttft": ("ttft_ms", (("ttft_p50_ms", 0.5), ("ttft_p95_ms", 0.95))),
+    "throughput": ("output_tokens_per_s", (("output_tokens_per_s", 0.5),)),
+}
+TOTALS = (
+    "calls",
+    "errors",
+    "error_rate",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
+TIMESERIES_SUMS = (
     "calls",
     "errors",
     *(f"errors_{cls}" for cls in ERROR_CLASSES),
@@ -203,26 +221,17 @@ TIMESERIES_METRICS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "cost_usd",
-    "ttft_p50_ms",
-    "ttft_p95_ms",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
 )
-COMPARE_METRICS = (
+TIMESERIES_METRICS = (*TIMESERIES_SUMS, *(a for n in ("ttft", "latency") for a, _ in PERCENTILES[n][1]))
+COMPARE_AGGREGATES = (
     "calls",
     "error_rate",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "ttft_p50_ms",
-    "ttft_p95_ms",
     "cost_per_call_usd",
-    "output_tokens_per_s",
     "avg_input_tokens",
     "avg_output_tokens",
     "retries",
 )
+COMPARE_METRICS = (*COMPARE_AGGREGATES, *(a for _, points in PERCENTILES.values() for a, _ in points))
 _EXTRA_EXPR = {"avg_input_tokens": "avg(input_tokens)", "avg_output_tokens": "avg(output_tokens)"}
 BREAKDOWN_SELECT = (
     ("calls", "count(*)"),
@@ -233,8 +242,37 @@ BREAKDOWN_SELECT = (
 )
 
 
-def _select(aliases: Sequence[str]) -> str:
-    return ", ".join(f"{_EXTRA_EXPR.get(a) or _SUMMARY_EXPR[a]} AS {a}" for a in aliases)
+def _select(aliases: Sequence[str], percentiles: Sequence[str] = ()) -> str:
+    parts = [f"{_EXTRA_EXPR.get(a) or _SUMMARY_EXPR[a]} AS {a}" for a in aliases]
+    for name in percentiles:
+        column, points = PERCENTILES[name]
+        parts.append(f"quantile_cont({column}, [{', '.join(str(q) for _, q in points)}]) AS pct_{name}")
+    return ", ".join(parts)
+
+
+def _unpack(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spread each percentile list into its named keys (null where there was nothing to rank)."""
+    for row in rows:
+        for name, (_, points) in PERCENTILES.items():
+            if f"pct_{name}" not in row:
+                continue
+            values = row.pop(f"pct_{name}") or []
+            for i, (alias, _) in enumerate(points):
+                value = values[i] if i < len(values) else None
+                row[alias] = None if value is None or value != value else float(value)
+    return rows
+
+
+def overview_totals(
+    store: Store,
+    time_range: TimeRange,
+    filters: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Requests, tokens, cost, error rate, latency and TTFT percentiles over the range, in one scan."""
+    clause, params = where(time_range, filters)
+    sql = f"SELECT {_select(TOTALS, ('latency', 'ttft'))} FROM calls WHERE {clause}"
+    return _unpack(store.query(sql, params, timeout_s=timeout_s).dicts())[0]
 
 
 def bucket_step(time_range: TimeRange, max_buckets: int = 200) -> int:
@@ -246,26 +284,23 @@ def bucket_step(time_range: TimeRange, max_buckets: int = 200) -> int:
     return BUCKET_STEPS_S[-1]
 
 
-def _epoch_ms(value: dt.datetime) -> int:
-    return (value - dt.datetime(1970, 1, 1)) // dt.timedelta(milliseconds=1)
-
-
 def timeseries(
     store: Store,
     time_range: TimeRange,
     filters: Mapping[str, str] | None = None,
     step_s: int | None = None,
     timeout_s: float | None = None,
-) -> tuple[int, QueryResult]:
+) -> tuple[int, list[dict[str, Any]]]:
     """Per-bucket aggregates; `bucket` is the bucket's index counted from the range start (gaps omitted)."""
     step = step_s or bucket_step(time_range)
     clause, params = where(time_range, filters)
+    select = _select(TIMESERIES_SUMS, ("ttft", "latency"))
     sql = (
-        f"SELECT (epoch_ms(start_time) - ?) // ? AS bucket, {_select(TIMESERIES_METRICS)} "
+        f"SELECT date_diff('microsecond', ?, start_time) // ? AS bucket, {select} "
         f"FROM calls WHERE {clause} GROUP BY 1 ORDER BY 1"
     )
-    args = [_epoch_ms(time_range.start), step * 1000, *params]
-    return step, store.query(sql, args, timeout_s=timeout_s)
+    args = [time_range.start, step * 1_000_000, *params]
+    return step, _unpack(store.query(sql, args, timeout_s=timeout_s).dicts())
 
 
 def breakdowns(
@@ -284,13 +319,13 @@ def breakdowns(
     values = ", ".join(f"{e} AS {d}" for e, d in zip(exprs, dims, strict=True))
     metrics = ", ".join(f"{expr} AS {alias}" for alias, expr in BREAKDOWN_SELECT)
     clause, params = where(time_range, filters)
-    sql = (
-        f"SELECT {grouping} AS grouping_id, {values}, {metrics} FROM calls WHERE {clause} "
-        f"GROUP BY GROUPING SETS ({', '.join(f'({e})' for e in exprs)}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {grouping} "
-        "ORDER BY sum(cost_usd) DESC NULLS LAST, count(*) DESC) <= ? "
-        "ORDER BY grouping_id, cost_usd DESC NULLS LAST, calls DESC"
+    # Aggregates are ordered by expression, not alias: ClickHouse resolves `cost_usd` to the column.
+    inner = (
+        f"SELECT {grouping} AS grouping_id, {values}, {metrics}, row_number() OVER (PARTITION BY {grouping} "
+        "ORDER BY sum(cost_usd) DESC NULLS LAST, count(*) DESC) AS place "
+        f"FROM calls WHERE {clause} GROUP BY GROUPING SETS ({', '.join(f'({e})' for e in exprs)})"
     )
+    sql = f"SELECT * FROM ({inner}) AS ranked WHERE place <= ? ORDER BY grouping_id, place"
     result = store.query(sql, [*params, limit], timeout_s=timeout_s)
     out: dict[str, list[dict[str, Any]]] = {d: [] for d in dims}
     n = len(dims)
@@ -298,6 +333,8 @@ def breakdowns(
         # GROUPING() sets bit (n - 1 - i) when dimension i is *not* grouped in this row's set.
         index = next(i for i in range(n) if not row["grouping_id"] >> (n - 1 - i) & 1)
         item = {"value": row[dims[index]], **{alias: row[alias] for alias, _ in BREAKDOWN_SELECT}}
+        if item["value"] == "":  # ClickHouse fills a grouping set's other keys with '' rather than NULL
+            item["value"] = None
         out[dims[index]].append(item)
     return out
 
@@ -322,21 +359,26 @@ def period_compare(
     metrics = [
         ("cost_usd", f"sum(CASE WHEN {cur} THEN cost_usd END)"),
         ("prev_cost_usd", f"sum(CASE WHEN {old} THEN cost_usd END)"),
-        ("calls", f"sum(CASE WHEN {cur} THEN 1 ELSE 0 END)"),
-        ("prev_calls", f"sum(CASE WHEN {old} THEN 1 ELSE 0 END)"),
+        ("calls", f"coalesce(sum(CASE WHEN {cur} THEN 1 ELSE 0 END), 0)"),
+        ("prev_calls", f"coalesce(sum(CASE WHEN {old} THEN 1 ELSE 0 END), 0)"),
         ("input_tokens", f"sum(CASE WHEN {cur} THEN input_tokens END)"),
         ("output_tokens", f"sum(CASE WHEN {cur} THEN output_tokens END)"),
-        ("errors", f"sum(CASE WHEN {cur} AND status = 'error' THEN 1 ELSE 0 END)"),
-        ("retries", f"sum(CASE WHEN {cur} THEN greatest(coalesce(attempts, 1) - 1, 0) ELSE 0 END)"),
+        ("errors", f"coalesce(sum(CASE WHEN {cur} AND status = 'error' THEN 1 ELSE 0 END), 0)"),
+        (
+            "retries",
+            f"coalesce(sum(CASE WHEN {cur} THEN greatest(coalesce(attempts, 1) - 1, 0) ELSE 0 END), 0)",
+        ),
     ]
     groups = [f"{dimension(name)} AS {name}" for name in by]
     select = ", ".join([*groups, *(f"{expr} AS {alias}" for alias, expr in metrics)])
     sql = f"SELECT {select} FROM calls WHERE {clause}"
+    select_params = [time_range.start] * len(metrics)  # each CASE compares with the range start
+    tail: list[Any] = []
     if by:
         keys = ", ".join(str(i + 1) for i in range(len(by)))
-        sql += f" GROUP BY {keys} ORDER BY cost_usd DESC NULLS LAST, calls DESC, prev_cost_usd DESC LIMIT ?"
-    select_params = [time_range.start] * len(metrics)  # each CASE compares with the range start
-    tail = [limit] if by else []
+        order = ", ".join(f"{metrics[i][1]} DESC NULLS LAST" for i in (0, 2, 1))  # by expression, as above
+        sql += f" GROUP BY {keys} ORDER BY {order} LIMIT ?"
+        tail = [*select_params[:3], limit]
     return store.query(sql, [*select_params, *params, *tail], timeout_s=timeout_s)
 
 
@@ -347,7 +389,7 @@ def compare(
     picks: Sequence[str],
     filters: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
-) -> QueryResult:
+) -> list[dict[str, Any]]:
     """Latency, TTFT, cost per call, error rate and throughput side by side for the picked values."""
     if not 1 <= len(picks) <= 12:
         raise BadRequest("pick 1 to 12 values to compare")
@@ -355,10 +397,10 @@ def compare(
     clause, params = where(time_range, filters)
     marks = ", ".join("?" for _ in picks)
     sql = (
-        f"SELECT {expr} AS value, {_select(COMPARE_METRICS)} FROM calls "
+        f"SELECT {expr} AS value, {_select(COMPARE_AGGREGATES, tuple(PERCENTILES))} FROM calls "
         f"WHERE {clause} AND {expr} IN ({marks}) GROUP BY 1 ORDER BY 1"
     )
-    return store.query(sql, [*params, *picks], timeout_s=timeout_s)
+    return _unpack(store.query(sql, [*params, *picks], timeout_s=timeout_s).dicts())
 
 
 def top_values(

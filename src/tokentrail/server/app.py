@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
 from tokentrail.pricing import load_prices
-from tokentrail.server import api, budgets_api, otlp
+from tokentrail.server import api, budgets_api, dashboard, dashboard_api, otlp
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 
@@ -36,6 +36,8 @@ def create_app(store: Store, settings: Settings | None = None, enrich: Enricher 
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(budgets_api.router)
+    app.include_router(dashboard_api.router)
+    app.include_router(dashboard.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -1,0 +1,224 @@
+"""What the dashboard pages show, built from aggregate queries (nothing here fetches raw rows in bulk).
+
+Pages render these with templates, and the dashboard API returns the same data as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from tokentrail import analytics
+from tokentrail.analytics import BadRequest
+from tokentrail.model import COLUMNS
+from tokentrail.server.dashboard_format import Change, change, value_label
+from tokentrail.server.dashboard_params import View
+from tokentrail.store import Store
+
+OVERVIEW_DIMS = ("app", "feature", "tenant", "model", "provider", "cost_center")
+SPENDER_DIMS = ("feature", "app", "tenant", "model", "provider", "cost_center", "team", "prompt_version")
+COMPARE_DIMS = ("model", "provider")
+# The tables of the "why" page: title and the dimensions of each (skipped when the view filters on them all).
+DRIVERS = (
+    ("Models", ("model",)),
+    ("Tenants", ("tenant",)),
+    ("Prompt versions", ("prompt_name", "prompt_version")),
+    ("Features", ("feature",)),
+)
+# The calls behind a cost: title, sort column.
+CALL_LISTS = (
+    ("Largest inputs", "input_tokens"),
+    ("Most attempts (retries)", "attempts"),
+    ("Longest outputs", "output_tokens"),
+)
+STALL_FACTOR = 5.0
+STALL_MIN_MS = 250.0
+DESCRIPTIONS = {name: text for name, _, text in COLUMNS}
+
+
+def overview_tiles(store: Store, view: View, timeout_s: float | None = None) -> dict[str, Any]:
+    row = analytics.overview_totals(store, view.time_range, view.filters, timeout_s=timeout_s)
+    seconds = (view.time_range.end - view.time_range.start).total_seconds()
+    return {**row, "requests_per_s": (row["calls"] or 0) / seconds}
+
+
+def timeseries(store: Store, view: View, timeout_s: float | None = None) -> dict[str, Any]:
+    """Buckets from the range start, zero-filled for counts and null for percentiles where empty."""
+    tr = view.time_range
+    step, rows = analytics.timeseries(store, tr, view.filters, timeout_s=timeout_s)
+    n = max(1, math.ceil((tr.end - tr.start).total_seconds() / step))
+    metrics = analytics.TIMESERIES_METRICS
+    series: dict[str, list[Any]] = {m: [None if m.endswith("_ms") else 0] * n for m in metrics}
+    for row in rows:
+        index = int(row["bucket"])
+        if 0 <= index < n:
+            for m in metrics:  # sums of nothing priced are 0; percentiles of nothing stay null
+                value = _finite(row[m])
+                series[m][index] = value if value is not None or m.endswith("_ms") else 0
+    times = [tr.start + dt.timedelta(seconds=step * i) for i in range(n)]
+    return {"start": tr.start, "end": tr.end, "step_s": step, "t": times, "series": series}
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def breakdowns(store: Store, view: View, dims: tuple[str, ...], limit: int = 10) -> dict[str, Any]:
+    if not 1 <= limit <= 100:
+        raise BadRequest("limit must be 1..100")
+    return {"dims": analytics.breakdowns(store, view.time_range, dims, view.filters, limit)}
+
+
+def with_change(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "change": change(row["cost_usd"], row["prev_cost_usd"])} for row in rows]
+
+
+def spenders(store: Store, view: View, by: str, limit: int = 50) -> list[dict[str, Any]]:
+    if by not in SPENDER_DIMS:
+        raise BadRequest(f"rank by one of: {', '.join(SPENDER_DIMS)}")
+    result = analytics.period_compare(store, view.time_range, [by], view.filters, limit)
+    return with_change([{**row, "value": row[by]} for row in result.dicts()])
+
+
+def why(store: Store, view: View) -> dict[str, Any]:
+    """What drove the cost of the filtered traffic: totals, drivers by dimension, and the calls behind it."""
+    tr, flt = view.time_range, view.filters
+    totals = with_change(analytics.period_compare(store, tr, (), flt).dicts())[0]
+    drivers = []
+    for title, dims in DRIVERS:
+        if all(d in flt for d in dims):
+            continue
+        rows = analytics.period_compare(store, tr, dims, flt, limit=15).dicts()
+        labelled = [{**r, "value": " ".join(value_label(r[d]) for d in dims)} for r in rows]
+        drivers.append({"title": title, "by": dims, "rows": with_change(labelled)})
+    calls = [
+        {
+            "title": title,
+            "column": column,
+            "rows": analytics.list_calls(store, tr, flt, column, limit=10).dicts(),
+        }
+        for title, column in CALL_LISTS
+    ]
+    return {"totals": totals, "drivers": drivers, "mover": biggest_mover(drivers), "calls": calls}
+
+
+def biggest_mover(drivers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The single group whose cost changed most (in dollars) against the previous period."""
+    best: dict[str, Any] | None = None
+    for driver in drivers:
+        for row in driver["rows"]:
+            moved: Change = row["change"]
+            if moved.delta and (best is None or abs(moved.delta) > abs(best["change"].delta)):
+                best = {"title": driver["title"], "value": row["value"], "change": moved}
+    return best
+
+
+def compare(store: Store, view: View, by: str, picks: list[str]) -> list[dict[str, Any]]:
+    if by not in COMPARE_DIMS:
+        raise BadRequest(f"compare by one of: {', '.join(COMPARE_DIMS)}")
+    return analytics.compare(store, view.time_range, by, picks, view.filters)
+
+
+def default_picks(store: Store, view: View, by: str, count: int = 3) -> list[str]:
+    return [value for value, _ in analytics.top_values(store, view.time_range, by, view.filters, count)]
+
+
+def stalled(span: dict[str, Any]) -> bool:
+    """A stall: the longest inter-token gap is > 5x the median gap and > 250 ms."""
+    longest, median = span.get("itl_max_ms"), span.get("itl_p50_ms") or 0.0
+    return longest is not None and longest > STALL_MIN_MS and longest > STALL_FACTOR * median
+
+
+def timeline(span: dict[str, Any]) -> dict[str, Any] | None:
+    """Start → first token → last token → end, as percentages of the call's duration."""
+    total = float(span.get("duration_ms") or span.get("ttlt_ms") or 0.0)
+    if total <= 0:
+        return None
+    ttft, ttlt = span.get("ttft_ms"), span.get("ttlt_ms")
+
+    def at(value: float) -> float:
+        return round(min(max(value / total * 100, 0.0), 100.0), 3)
+
+    segments = []
+    if ttft is not None:
+        segments.append({"name": "waiting for the first token", "cls": "wait", "x": 0.0, "w": at(ttft)})
+        last = ttlt if ttlt is not None else total
+        segments.append({"name": "streaming", "cls": "stream", "x": at(ttft), "w": at(last) - at(ttft)})
+        if ttlt is not None and total > ttlt:
+            segments.append(
+                {"name": "after the last token", "cls": "tail", "x": at(ttlt), "w": 100 - at(ttlt)}
+            )
+    else:
+        segments.append({"name": "request (not streamed)", "cls": "whole", "x": 0.0, "w": 100.0})
+    gap = span.get("itl_max_ms")
+    longest = {"x": at(ttft or 0), "w": max(at(gap), 0.4)} if gap and ttft is not None else None
+    marks = [(label, v, at(v)) for label, v in (("TTFT", ttft), ("TTLT", ttlt), ("end", total)) if v]
+    return {"total_ms": total, "segments": segments, "longest_gap": longest, "marks": marks}
+
+
+def call_fields(span: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """Every stored field with its value and description, in storage order."""
+    return [(name, span.get(name), DESCRIPTIONS[name]) for name, _, _ in COLUMNS]
+
+
+def trace_rows(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spans in waterfall order (depth first by start time) with depth, bar position and tool-loop round."""
+    if not spans:
+        return []
+    start = min(s["start_time"] for s in spans)
+    ends = [_end(s) for s in spans]
+    total_ms = max((max(ends) - start).total_seconds() * 1000, 0.001)
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for s in spans:
+        parent = s["parent_span_id"] if s["parent_span_id"] in ids else None
+        children.setdefault(parent, []).append(s)
+    rounds = _rounds(children)
+    rows: list[dict[str, Any]] = []
+    stack = [(s, 0) for s in reversed(_by_start(children.get(None, [])))]
+    while stack:
+        span, depth = stack.pop()
+        offset = (span["start_time"] - start).total_seconds() * 1000
+        length = (_end(span) - span["start_time"]).total_seconds() * 1000
+        left, width = offset / total_ms * 100, max(length / total_ms * 100, 0.3)
+        rows.append(
+            {
+                "span": span,
+                "depth": depth,
+                "offset_ms": offset,
+                "duration_ms": length,
+                "left": round(left, 3),
+                "width": round(min(width, 100 - left), 3),
+                "round": rounds.get(span["span_id"]),
+            }
+        )
+        stack.extend((c, depth + 1) for c in reversed(_by_start(children.get(span["span_id"], []))))
+    return rows
+
+
+def _by_start(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(spans, key=lambda s: (s["start_time"], s["span_id"]))
+
+
+def _end(span: dict[str, Any]) -> dt.datetime:
+    start: dt.datetime = span["start_time"]
+    if span.get("end_time"):
+        end: dt.datetime = span["end_time"]
+        return end
+    return start + dt.timedelta(milliseconds=span.get("duration_ms") or 0)
+
+
+def _rounds(children: dict[str | None, list[dict[str, Any]]]) -> dict[str, int]:
+    """Rounds of a tool loop: under a parent with both LLM and tool children, each LLM call starts a round."""
+    out: dict[str, int] = {}
+    for siblings in children.values():
+        kinds = {s["kind"] for s in siblings}
+        if not {"llm", "tool"} <= kinds:
+            continue
+        current = 0
+        for s in _by_start(siblings):
+            current += s["kind"] == "llm"
+            if current:
+                out[s["span_id"]] = current
+    return out

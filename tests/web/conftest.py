@@ -1,0 +1,170 @@
+"""Fixtures of the dashboard tests: the synthetic dataset, an ASGI client, a live server and a browser.
+
+The browser fixtures are module-scoped and used only by sync tests (sync Playwright runs its own loop).
+When the app has no `/api/query` yet (the lead adds it), the live server gets a small stand-in that follows
+the endpoint's contract for the shapes the console test sends, so the console's JS is tested either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tokentrail.server.app import create_app
+from tokentrail.store.duckdb import DuckDBStore
+
+from .dashdata import DataSet, build
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-output" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def dataset() -> DataSet:
+    return build()
+
+
+@pytest.fixture
+async def client(store: DuckDBStore, dataset: DataSet) -> AsyncIterator[httpx.AsyncClient]:
+    store.write(dataset.spans)
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        yield c
+
+
+# ---- a stand-in for /api/query, used only while the app has none --------------------------------------
+
+
+def query_stub(store: DuckDBStore) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/query")
+    async def stub(request: Request) -> Any:
+        body = await request.json()
+        text, start, end = body["query"], body["start"].rstrip("Z"), body["end"].rstrip("Z")
+        if text.count("(") != text.count(")"):
+            return JSONResponse(
+                {
+                    "error": "unexpected end of the query",
+                    "line": 1,
+                    "column": len(text) + 1,
+                    "hint": "close the (",
+                },
+                status_code=400,
+            )
+        span = [dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)]
+        if "bin(" in text:
+            sql = "SELECT date_trunc('hour', start_time) AS bin, count(*) AS calls FROM calls "
+            sql += "WHERE start_time >= ? AND start_time < ? GROUP BY 1 ORDER BY 1"
+        else:
+            sql = "SELECT feature, sum(cost_usd) AS cost, count(*) AS calls FROM calls "
+            sql += "WHERE start_time >= ? AND start_time < ? GROUP BY 1 ORDER BY cost DESC"
+        result = store.query(sql, span)
+        rows = [[v.isoformat() if isinstance(v, dt.datetime) else v for v in row] for row in result.rows]
+        return {"columns": result.columns, "types": result.types, "rows": rows}
+
+    return router
+
+
+def with_query_endpoint(app: FastAPI, store: DuckDBStore) -> FastAPI:
+    if not any(getattr(route, "path", "") == "/api/query" for route in app.routes):
+        app.include_router(query_stub(store))
+    return app
+
+
+# ---- live server and browser ---------------------------------------------------------------------------
+
+
+def wait_healthy(base_url: str, deadline_s: float = 15.0) -> None:
+    stop = time.monotonic() + deadline_s
+    while time.monotonic() < stop:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        threading.Event().wait(0.05)
+    raise RuntimeError(f"the server at {base_url} did not become healthy in {deadline_s} s")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, dataset: DataSet) -> Iterator[str]:
+    store = DuckDBStore(tmp_path_factory.mktemp("web") / "live.duckdb")
+    store.write(dataset.spans)
+    app = with_query_endpoint(create_app(store), store)
+    # proto IPPROTO_TCP, or asyncio skips TCP_NODELAY and each keep-alive request waits ~40 ms (delayed ACK)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def allowed_errors() -> list[str]:
+    """Console error texts a test expects (e.g. the 400 of a query it sends wrong on purpose)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str, allowed_errors: list[str]) -> Iterator[Page]:
+    """A 1280 px wide page; console errors and uncaught exceptions fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield tab
+    finally:
+        context.close()
+    unexpected = [e for e in errors if not any(allowed in e for allowed in allowed_errors)]
+    assert not unexpected, unexpected
+
+
+def screenshot(tab: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
