@@ -137,19 +137,10 @@ def bind(tree: exp.Expr, params: Sequence[Any]) -> exp.Expr:
 
 
 def mend_functions(tree: exp.Expr) -> exp.Expr:
-    """What sqlglot does not map: quantile_cont(x, q) and DuckDB's reservoir_quantile(x, q | [q, ...]) become
-    ClickHouse's quantile(q)(x) / quantiles(q, ...)(x), itself a reservoir sample of 8192 values."""
+    """quantile_cont(x, q) → quantile(q)(x), which ClickHouse has and sqlglot does not emit for a single q.
+    (A list, quantile_cont(x, [q, ...]), sqlglot already writes as quantiles(q, ...)(x).)"""
     for node in list(tree.find_all(exp.PercentileCont)):
         node.replace(exp.Quantile(this=node.this, quantile=node.expression))
-    for node in list(tree.find_all(exp.Anonymous)):
-        if str(node.name).lower() == "reservoir_quantile" and len(node.expressions) == 2:
-            column, points = node.expressions
-            if isinstance(points, exp.Array):
-                node.replace(
-                    exp.ParameterizedAgg(this="quantiles", expressions=points.expressions, params=[column])
-                )
-            else:
-                node.replace(exp.Quantile(this=column, quantile=points))
     return tree
 
 
