@@ -120,3 +120,30 @@ def test_open_store_by_url(tmp_path: Path) -> None:
     finally:
         s.close()
     assert (tmp_path / "u.duckdb").exists()
+
+
+def test_duplicate_check_windows_split_on_gaps() -> None:
+    from tokentrail.store.arrow import calls_to_arrow
+    from tokentrail.store.writer import time_windows
+
+    minute = dt.timedelta(minutes=1)
+    times = [T0, T0 + dt.timedelta(seconds=20), T0 + 10 * minute, T0 + 10 * minute + dt.timedelta(seconds=5)]
+    batch = [
+        Call(trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", start_time=t) for i, t in enumerate(times)
+    ]
+    windows = time_windows(calls_to_arrow(batch))
+    assert windows == [(T0, T0 + dt.timedelta(seconds=20)), (T0 + 10 * minute, times[-1])]
+    spread = [
+        Call(trace_id=f"{i + 1:032x}", span_id="a" * 16, start_time=T0 + i * 10 * minute) for i in range(20)
+    ]
+    merged = time_windows(calls_to_arrow(spread), most=8)
+    assert len(merged) == 8 and merged[0][0] == T0 and merged[-1][1] == T0 + 19 * 10 * minute
+
+
+def test_a_long_span_and_its_resend_across_windows(store: Store) -> None:
+    """A batch of recent spans plus an hour-old root span; resending it stores nothing new."""
+    recent = calls(20, offset=500)
+    root = Call(trace_id="d" * 32, span_id="e" * 16, kind="agent", start_time=T0 - dt.timedelta(hours=1))
+    assert store.write([*recent, root]) == 21
+    assert store.write([root, *recent[:3]]) == 0
+    assert store.query("SELECT count(*) FROM spans").rows == [(21,)]

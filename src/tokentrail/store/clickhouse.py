@@ -29,7 +29,7 @@ from tokentrail.model import COLUMNS, METRIC_COLUMNS, Call
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import CLICKHOUSE_TYPES, initial_columns
-from tokentrail.store.writer import BatchWriter, Job, wait
+from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
 
 REQUIRED = {
     "trace_id": "String",
@@ -288,15 +288,15 @@ class ClickHouseStore:
         """The batch's rows whose ids are neither stored (in its time window) nor repeated in the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        times = table.column("start_time")
+        in_windows = exp.or_(
+            *(exp.column("start_time").between(literal(lo), literal(hi)) for lo, hi in time_windows(table))
+        )
         window = (
             exp.select("concat(trace_id, ':', span_id) AS k")
             .from_("spans")
             .where(
                 exp.and_(
-                    exp.column("start_time").between(
-                        literal(pc.min(times).as_py()), literal(pc.max(times).as_py())
-                    ),
+                    in_windows,
                     exp.column("k").isin(*(exp.Literal.string(k) for k in set(keys))),
                 )
             )

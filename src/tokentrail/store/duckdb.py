@@ -18,14 +18,13 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 
 from tokentrail.model import Call
 from tokentrail.store.arrow import METRICS, calls_to_arrow
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations
-from tokentrail.store.writer import BatchWriter, Job, wait
+from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,14 @@ _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id
 _INSERT_SPANS = """
 INSERT INTO spans
 SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
-ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE start_time BETWEEN ? AND ?) AS e
+ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE {windows}) AS e
 USING (trace_id, span_id)
 """
+
+
+def insert_spans_sql(count: int) -> str:
+    """The insert with a duplicate check over `count` start-time windows (placeholders only, no values)."""
+    return _INSERT_SPANS.format(windows=" OR ".join(["start_time BETWEEN ? AND ?"] * count))
 
 
 class DuckDBStore:
@@ -127,9 +131,9 @@ class DuckDBStore:
             con.execute(_DELETE_BATCH)
             row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
         else:
-            times = job.table.column("start_time")
-            lo, hi = pc.min(times).as_py(), pc.max(times).as_py()
-            row = con.execute(_INSERT_SPANS, [lo, hi]).fetchone()
+            windows = time_windows(job.table)
+            params = [bound for window in windows for bound in window]
+            row = con.execute(insert_spans_sql(len(windows)), params).fetchone()
         return int(row[0]) if row else 0
 
     # -- reads ----------------------------------------------------------------------------------------
