@@ -1,1 +1,50 @@
-"""tokentrail: observability for LLM workloads."""
+"""tokentrail: observability for LLM workloads.
+
+The SDK's public face. Every function below is bound to one default instance (`Tokentrail`); build your own
+instance for isolation (tests)::
+
+    import tokentrail
+
+    tokentrail.configure(service_name="support-bot")      # optional: env TOKENTRAIL_* and defaults otherwise
+    tokentrail.instrument()                               # openai, anthropic, boto3 bedrock-runtime
+    with tokentrail.labels(feature="triage", tenant="acme"), tokentrail.trace("support_agent"):
+        client.chat.completions.create(...)
+"""
+
+from tokentrail.sdk.context import propagate
+from tokentrail.sdk.instance import DEFAULT as _DEFAULT
+from tokentrail.sdk.instance import Tokentrail
+
+configure = _DEFAULT.configure
+instrument = _DEFAULT.instrument
+instrument_openai = _DEFAULT.instrument_openai
+instrument_anthropic = _DEFAULT.instrument_anthropic
+instrument_bedrock = _DEFAULT.instrument_bedrock
+uninstrument = _DEFAULT.uninstrument
+labels = _DEFAULT.labels
+trace = _DEFAULT.trace
+tool = _DEFAULT.tool
+round = _DEFAULT.round
+degraded = _DEFAULT.degraded
+sdk_stats = _DEFAULT.sdk_stats
+force_flush = _DEFAULT.force_flush
+shutdown = _DEFAULT.shutdown
+
+__all__ = [
+    "Tokentrail",
+    "configure",
+    "degraded",
+    "force_flush",
+    "instrument",
+    "instrument_anthropic",
+    "instrument_bedrock",
+    "instrument_openai",
+    "labels",
+    "propagate",
+    "round",
+    "sdk_stats",
+    "shutdown",
+    "tool",
+    "trace",
+    "uninstrument",
+]

@@ -30,6 +30,7 @@ GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
 GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+OPENAI_API_TYPE: Final = "openai.api.type"  # chat_completions | responses
 ERROR_TYPE: Final = "error.type"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
@@ -93,6 +94,12 @@ TT_PROMPT_CHARS: Final = "tokentrail.prompt_chars"
 TT_COMPRESSION_RATIO: Final = "tokentrail.compression_ratio"
 TT_SOURCE: Final = "tokentrail.source"
 TT_METADATA_PREFIX: Final = "tokentrail.metadata."
+TT_DEGRADED_COUNT: Final = "tokentrail.degraded_count"  # on a trace root: fallbacks inside the trace
+TT_ROUND: Final = "tokentrail.round"  # index of a tool-loop round (tokentrail.round())
+TT_REQUEST_METADATA_DROPPED: Final = "tokentrail.request_metadata_dropped"  # labels not sent to Bedrock
+TT_BEDROCK_INVOCATION_LATENCY_MS: Final = "tokentrail.bedrock.invocation_latency_ms"
+TT_BEDROCK_FIRST_BYTE_LATENCY_MS: Final = "tokentrail.bedrock.first_byte_latency_ms"
+TT_BEDROCK_LATENCY_MS: Final = "tokentrail.bedrock.latency_ms"  # Converse metrics.latencyMs
 # Labels are emitted as tokentrail.<label>, e.g. tokentrail.feature (see model.LABELS).
 
 

@@ -1,0 +1,413 @@
+"""Amazon Bedrock Runtime through boto3/botocore: the choke point and the readers of its four operations.
+
+**Choke point:** botocore's ``BaseClient._make_api_call(operation_name, api_params)`` (class level, so every
+client, or on one client), acting only for service ``bedrock-runtime``: ``Converse``, ``ConverseStream``,
+``InvokeModel`` and ``InvokeModelWithResponseStream``. Attempts are counted with botocore's
+``response-received.bedrock-runtime`` event, emitted once per HTTP attempt (timeouts included), registered
+once per client.
+
+**Bodies of InvokeModel(WithResponseStream)**, recognised by model id, else by shape: Anthropic Messages
+(``anthropic.*``: read with `tokentrail.sdk.anthropic`'s readers), Amazon Nova (``amazon.nova*``: the
+Converse shapes, so the Converse readers serve it) and Meta Llama (``meta.llama*``: ``generation``,
+``prompt_token_count``, ``generation_token_count``, ``stop_reason``). The ``InvokeModel`` body is read
+once and replaced by an identical in-memory ``StreamingBody``. The ``amazon-bedrock-invocationMetrics`` block
+of the last chunk, when present, gives Bedrock's own token counts and latencies, and wins.
+
+**Usage rule:** Bedrock's ``inputTokens`` / ``inputTokenCount`` exclude the cache, so cache reads and
+writes are added (`tokentrail.pricing.normalize_usage`); Anthropic-format bodies follow Anthropic's rule.
+
+**requestMetadata:** for Converse and ConverseStream the labels in force are also sent as
+``requestMetadata`` so that AWS's invocation logs carry them: at most 16 entries, keys 1-256 and values 0-256
+characters of ``[a-zA-Z0-9\\s:_@$#=/+,-.]`` (other characters become ``_``, longer text is cut). Keys the
+caller set are never overwritten; entries beyond 16 are dropped and counted in
+``tokentrail.request_metadata_dropped``. With ``configure(hash_user_id=True)`` the ``user_id`` sent to AWS is
+the first 32 hex characters of its SHA-256 (span attributes keep the value as given).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import re
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from tokentrail import semconv as sc
+from tokentrail.model import ErrorClass
+from tokentrail.pricing import normalize_usage
+from tokentrail.sdk import anthropic as anthropic_format
+from tokentrail.sdk import context as ctx
+from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
+from tokentrail.sdk.errors import internal_error
+from tokentrail.sdk.fields import get, str_or_none
+from tokentrail.sdk.patching import PatchSet
+from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_sync
+
+PROVIDER: Final = "aws.bedrock"
+SERVICE: Final = "bedrock-runtime"
+METRICS_KEY: Final = "amazon-bedrock-invocationMetrics"
+MAX_METADATA: Final = 16
+MAX_METADATA_CHARS: Final = 256
+_NOT_ALLOWED: Final = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,\-.]")
+_HOOKED: Final = "_tokentrail_hooked"
+
+
+# --- Converse (and Nova bodies) -------------------------------------------------------------------------
+
+
+def _usage(call: CallRecord, usage: Any) -> None:
+    if isinstance(usage, Mapping):
+        call.usage = normalize_usage(PROVIDER, usage)
+
+
+def read_converse(resp: Any, call: CallRecord) -> None:
+    """A Converse response, or an Amazon Nova InvokeModel body (same shape)."""
+    call.stop_reason = get(resp, "stopReason") or call.stop_reason
+    _usage(call, get(resp, "usage"))
+    latency = get(get(resp, "metrics"), "latencyMs")
+    if latency is not None:
+        call.extra[sc.TT_BEDROCK_LATENCY_MS] = latency
+    for block in get(get(get(resp, "output"), "message"), "content") or ():
+        call.add_tool(get(get(block, "toolUse"), "name"))
+
+
+def observe_converse(event: Mapping[str, Any], call: CallRecord) -> str | bool | None:
+    """A ConverseStream event, or a decoded Nova stream chunk (same members)."""
+    if "contentBlockDelta" in event:
+        delta = event["contentBlockDelta"].get("delta") or {}
+        text = delta.get("text") or get(delta.get("reasoningContent"), "text")
+        if text:
+            return str(text)
+        return bool(get(delta.get("toolUse"), "input"))
+    if "contentBlockStart" in event:
+        call.add_tool(get(get(get(event["contentBlockStart"], "start"), "toolUse"), "name"))
+    elif "messageStop" in event:
+        call.stop_reason = get(event["messageStop"], "stopReason")
+    elif "metadata" in event:
+        read_converse(event["metadata"], call)
+    return None
+
+
+# --- Meta Llama bodies ------------------------------------------------------------------------------------
+
+
+def read_llama(body: Mapping[str, Any], call: CallRecord) -> None:
+    call.stop_reason = body.get("stop_reason") or call.stop_reason
+    raw = call.scratch.setdefault("usage", {})
+    if body.get("prompt_token_count") is not None:
+        raw["inputTokens"] = body["prompt_token_count"]
+    if body.get("generation_token_count") is not None:
+        raw["outputTokens"] = body["generation_token_count"]
+    if "inputTokens" in raw:
+        call.usage = normalize_usage(PROVIDER, raw)
+
+
+def observe_llama(chunk: Mapping[str, Any], call: CallRecord) -> str | bool | None:
+    read_llama(chunk, call)
+    text = chunk.get("generation")
+    return str(text) if text else None
+
+
+# --- InvokeModel bodies ---------------------------------------------------------------------------------
+
+Reader = Callable[[Any, CallRecord], None]
+Observer = Callable[[Any, CallRecord], "str | bool | None"]
+FORMATS: Final[dict[str, tuple[Reader, Observer]]] = {
+    "anthropic": (anthropic_format.read_message, anthropic_format.observe_event),
+    "nova": (read_converse, observe_converse),
+    "llama": (read_llama, observe_llama),
+}
+
+
+def body_format(model_id: str | None, body: Mapping[str, Any] | None = None) -> str | None:
+    """Which body format a model speaks: from its id, else (ARNs, profiles) from a body's shape."""
+    low = (model_id or "").lower()
+    for vendor, name in (("anthropic", "anthropic"), ("nova", "nova"), ("llama", "llama")):
+        if vendor in low:
+            return name
+    if body is None:
+        return None
+    if "generation" in body or "prompt_token_count" in body:
+        return "llama"
+    if (
+        "anthropic_version" in body
+        or body.get("type") in ("message", "message_start")
+        or "stop_reason" in body
+    ):
+        return "anthropic"
+    if "output" in body or "messageStart" in body or "contentBlockDelta" in body or "stopReason" in body:
+        return "nova"
+    return None
+
+
+def read_metrics(body: Mapping[str, Any], call: CallRecord) -> None:
+    """The ``amazon-bedrock-invocationMetrics`` block: Bedrock's own counts win over the body's."""
+    metrics = body.get(METRICS_KEY)
+    if not isinstance(metrics, Mapping):
+        return
+    if metrics.get("inputTokenCount") is not None:
+        call.usage = normalize_usage(PROVIDER, metrics)
+    for key, attribute in (
+        ("invocationLatency", sc.TT_BEDROCK_INVOCATION_LATENCY_MS),
+        ("firstByteLatency", sc.TT_BEDROCK_FIRST_BYTE_LATENCY_MS),
+    ):
+        if metrics.get(key) is not None:
+            call.extra[attribute] = metrics[key]
+
+
+def _decode(raw: Any, hook: Any = None) -> Mapping[str, Any]:
+    value = json.loads(raw, object_hook=hook) if raw else {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def read_invoke(result: dict[str, Any], call: CallRecord) -> None:
+    """Read the InvokeModel body, then put an identical unread body back for the caller."""
+    from botocore.response import StreamingBody
+
+    stream = result.get("body")
+    if stream is not None:
+        data = stream.read()
+        result["body"] = StreamingBody(io.BytesIO(data), len(data))
+        body = _decode(data)
+        fmt = body_format(call.request.model, body)
+        if fmt is not None:
+            FORMATS[fmt][0](body, call)
+        read_metrics(body, call)
+    if call.usage is None:  # InvokeModel also reports counts in headers
+        headers = get(result.get("ResponseMetadata"), "HTTPHeaders") or {}
+        if "x-amzn-bedrock-input-token-count" in headers:
+            call.usage = normalize_usage(PROVIDER, headers)
+
+
+def observe_invoke_chunk(event: Mapping[str, Any], call: CallRecord) -> str | bool | None:
+    chunk = event.get("chunk")
+    if chunk is None:
+        return None
+    fmt = call.scratch.get("format") or body_format(call.request.model)
+    body = _decode(chunk.get("bytes"), anthropic_format.AttrDict if fmt == "anthropic" else None)
+    if fmt is None:  # a model id that does not say (an ARN): the first chunk's shape does
+        fmt = body_format(None, body)
+        if fmt == "anthropic":
+            body = _decode(chunk.get("bytes"), anthropic_format.AttrDict)
+    call.scratch["format"] = fmt
+    content = FORMATS[fmt][1](body, call) if fmt is not None else None
+    if METRICS_KEY in body:
+        read_metrics(body, call)
+    return content
+
+
+# --- requestMetadata ------------------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    return _NOT_ALLOWED.sub("_", text)[:MAX_METADATA_CHARS]
+
+
+def label_metadata(labels: ctx.LabelSet, hash_user_id: bool) -> list[tuple[str, str]]:
+    """The labels as cleaned requestMetadata entries, in priority order (known labels first)."""
+    entries = []
+    for key, value in (*labels.labels.items(), *sorted(labels.metadata.items())):
+        if key == "user_id" and hash_user_id:
+            value = hashlib.sha256(value.encode()).hexdigest()[:32]
+        entries.append((_clean(key), _clean(value)))
+    return entries
+
+
+def with_request_metadata(
+    params: Mapping[str, Any], entries: list[tuple[str, str]]
+) -> tuple[dict[str, Any], int]:
+    """A copy of `params` whose ``requestMetadata`` also holds our entries; returns it and the drop count."""
+    user = params.get("requestMetadata")
+    merged: dict[str, str] = dict(user) if isinstance(user, Mapping) else {}
+    dropped = 0
+    for key, value in entries:
+        if not key or key in merged or len(merged) >= MAX_METADATA:
+            dropped += 1
+            continue
+        merged[key] = value
+    return {**params, "requestMetadata": merged} if merged else dict(params), dropped
+
+
+# --- the choke point ------------------------------------------------------------------------------------
+
+OPERATIONS: Final = {
+    "Converse": (False, read_converse, observe_converse),
+    "ConverseStream": (True, read_converse, observe_converse),
+    "InvokeModel": (False, read_invoke, None),
+    "InvokeModelWithResponseStream": (True, read_invoke, observe_invoke_chunk),
+}
+
+
+def instrument(engine: Engine, patches: PatchSet, client: Any = None) -> bool:
+    from botocore.client import BaseClient
+
+    return patches.apply(client if client is not None else BaseClient, "_make_api_call", _factory(engine))
+
+
+def _factory(engine: Engine) -> Callable[[Any], Any]:
+    def factory(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            begun = _begin(engine, self, operation_name, api_params)
+            if begun is None:
+                return orig(self, operation_name, api_params)
+            call, params = begun
+            try:
+                result = orig(self, operation_name, params)
+            except BaseException as exc:
+                call.leave()
+                call.fail(exc)
+                raise
+            call.leave()
+            return _returned(call, operation_name, result)
+
+        return _make_api_call
+
+    return factory
+
+
+def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) -> Any:
+    if ACTIVE_CALL.get() is not None or operation not in OPERATIONS:
+        return None
+    try:
+        if client.meta.service_model.service_name != SERVICE:
+            return None
+        server = _hook_client(client)
+        stream, read, observe = OPERATIONS[operation]
+        model = str_or_none(params.get("modelId"))
+        dropped = 0
+        if operation.startswith("Converse"):
+            labels = ctx.current_labels()
+            if labels.labels or labels.metadata:
+                hashed = engine.settings.hash_user_id
+                entries = labels.derived.get(("bedrock", hashed))
+                if entries is None:
+                    entries = labels.derived[("bedrock", hashed)] = label_metadata(labels, hashed)
+                params, dropped = with_request_metadata(params, entries)
+        fmt = None if operation.startswith("Converse") else body_format(model)
+        op_name = "text_completion" if fmt == "llama" else "chat"
+        messages = params.get("messages", params.get("body"))
+        request = Request(PROVIDER, op_name, model, stream, read, observe, messages, None, server)
+        call = start_call(engine, request, _errors())
+        if dropped:
+            call.extra[sc.TT_REQUEST_METADATA_DROPPED] = dropped
+        call.enter()
+        return call, params
+    except Exception:
+        internal_error(engine.settings.raises)
+        return None
+
+
+def _hook_client(client: Any) -> tuple[str | None, int | None]:
+    """Count attempts with botocore's per-attempt event (once per client); returns (host, port)."""
+    found: tuple[str | None, int | None] | None = vars(client).get(_HOOKED)
+    if found is None:
+        client.meta.events.register(
+            f"response-received.{SERVICE}", _on_attempt, unique_id="tokentrail-attempts"
+        )
+        parts = urlsplit(client.meta.endpoint_url or "")
+        found = (parts.hostname, parts.port)
+        setattr(client, _HOOKED, found)
+    return found
+
+
+def _on_attempt(response_dict: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+    call = ACTIVE_CALL.get()
+    if call is None:
+        return
+    try:
+        if exception is not None:
+            call.attempt_failed(exception)
+        else:
+            call.attempt(get(response_dict, "status_code"))
+    except Exception:
+        call.internal_error()
+
+
+def _returned(call: CallRecord, operation: str, result: Any) -> Any:
+    try:
+        observe = call.request.observe
+        key = "stream" if operation == "ConverseStream" else "body"
+        stream = result.get(key) if call.request.stream and isinstance(result, dict) else None
+        if stream is not None and observe is not None:
+            _time_event_stream(stream, StreamTimer(call, observe))
+        else:
+            call.request.read(result, call)
+            call.end()
+    except Exception:
+        call.internal_error()
+        call.end()
+    return result
+
+
+def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
+    """Give a botocore EventStream a timed iterator, keeping its class's behaviour (and isinstance)."""
+    timer.call.timer = timer
+    stream._tokentrail_timer = timer
+    stream.__class__ = _timed_event_stream_class()
+    end_on_close(stream, timer)
+    weakref.finalize(stream, timer.end, closed=True)  # never iterated nor closed: ends when dropped
+
+
+@functools.cache
+def _timed_event_stream_class() -> type:
+    from botocore.eventstream import EventStream
+
+    class TimedEventStream(EventStream):  # type: ignore[misc]
+        def __iter__(self) -> Any:
+            return timed_sync(super().__iter__(), self._tokentrail_timer)
+
+    return TimedEventStream
+
+
+ERROR_CODES: Final = {
+    **anthropic_format.ERROR_CODES,  # error events inside Anthropic-format stream chunks
+    **{
+        code.lower(): error_class
+        for codes, error_class in (
+            (
+                ("ThrottlingException", "ServiceQuotaExceededException", "ModelNotReadyException"),
+                ErrorClass.THROTTLED,
+            ),
+            (("ModelTimeoutException",), ErrorClass.TIMEOUT),
+            (
+                (
+                    "InternalServerException",
+                    "ServiceUnavailableException",
+                    "ModelErrorException",
+                    "ModelStreamErrorException",
+                ),
+                ErrorClass.SERVER_ERROR,
+            ),
+            (("AccessDeniedException", "UnrecognizedClientException"), ErrorClass.AUTH),
+            (("ValidationException", "ResourceNotFoundException"), ErrorClass.INVALID_REQUEST),
+        )
+        for code in codes
+    },
+}
+
+
+def error_info(exc: BaseException) -> tuple[int | None, str | None]:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, Mapping):
+        return None, None
+    status = get(response.get("ResponseMetadata"), "HTTPStatusCode")
+    code = get(response.get("Error"), "Code")
+    return (status if isinstance(status, int) else None, code.lower() if isinstance(code, str) else None)
+
+
+@functools.cache
+def _errors() -> ProviderErrors:
+    from botocore import exceptions as bx
+
+    types: dict[type, ErrorClass | None] = {
+        bx.ReadTimeoutError: ErrorClass.TIMEOUT,
+        bx.ConnectTimeoutError: ErrorClass.TIMEOUT,
+        bx.ConnectionError: ErrorClass.CONNECTION,
+        bx.HTTPClientError: ErrorClass.CONNECTION,
+        bx.ClientError: None,
+    }
+    return ProviderErrors(types, ERROR_CODES, error_info)

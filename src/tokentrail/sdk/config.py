@@ -1,0 +1,124 @@
+"""SDK settings, resolved once: argument > environment > default.
+
+Environment variables (documented constants below):
+
+    TOKENTRAIL_ENDPOINT            collector base URL (default http://127.0.0.1:4318)
+    TOKENTRAIL_INGEST_KEY          sent as ``Authorization: Bearer <key>`` when set
+    TOKENTRAIL_SERVICE_NAME        ``service.name`` (falls back to OTEL_SERVICE_NAME)
+    TOKENTRAIL_ENVIRONMENT         ``deployment.environment.name`` on the resource
+    TOKENTRAIL_SEND                ``0``/``false`` keeps spans in-process (no exporter thread)
+    TOKENTRAIL_SPOOL_DIR           where batches wait while the collector is unreachable
+    TOKENTRAIL_SPOOL_MAX_MB        size cap of the spool (default 64)
+
+The SDK runs inside host applications, so this module is deliberately plain (a frozen dataclass and
+``os.environ``) instead of pydantic-settings, which the server uses: importing ``tokentrail`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+ENV_ENDPOINT: Final = "TOKENTRAIL_ENDPOINT"
+ENV_INGEST_KEY: Final = "TOKENTRAIL_INGEST_KEY"
+ENV_SERVICE_NAME: Final = "TOKENTRAIL_SERVICE_NAME"
+ENV_OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+ENV_ENVIRONMENT: Final = "TOKENTRAIL_ENVIRONMENT"
+ENV_SEND: Final = "TOKENTRAIL_SEND"
+ENV_SPOOL_DIR: Final = "TOKENTRAIL_SPOOL_DIR"
+ENV_SPOOL_MAX_MB: Final = "TOKENTRAIL_SPOOL_MAX_MB"
+
+DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4318"
+DEFAULT_SERVICE_NAME: Final = "unknown_service"
+
+CaptureHook = Callable[[Mapping[str, Any], Any, "str | None"], None]
+"""``capture_content(attributes, request_messages, response_text)``: called once per finished LLM call."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    endpoint: str = DEFAULT_ENDPOINT
+    ingest_key: str | None = None
+    service_name: str = DEFAULT_SERVICE_NAME
+    environment: str | None = None
+    send_to_collector: bool = True
+    span_processors: tuple[SpanProcessor, ...] = ()
+    use_global_provider: bool = True
+    set_global_provider: bool = False
+    capture_content: CaptureHook | None = None
+    hash_user_id: bool = False
+    raise_internal_errors: bool | None = None
+    spool_dir: Path | None = None
+    spool_max_bytes: int = 64 * 1024 * 1024
+    queue_max_spans: int = 20_000
+    batch_max_spans: int = 512
+    flush_interval_s: float = 1.0
+    export_timeout_s: float = 10.0
+    retry_deadline_s: float = 30.0
+    shutdown_timeout_s: float = 5.0
+    metrics_interval_s: float = 60.0
+
+    @property
+    def raises(self) -> bool:
+        """Internal errors raise under pytest (or when asked), and are logged otherwise."""
+        if self.raise_internal_errors is not None:
+            return self.raise_internal_errors
+        return "PYTEST_CURRENT_TEST" in os.environ
+
+    def spool_path(self) -> Path:
+        """The spool folder of this endpoint (one per endpoint, so batches go where they were meant to)."""
+        base = self.spool_dir or _default_cache_dir() / "spool"
+        digest = hashlib.sha256(self.endpoint.encode()).hexdigest()[:12]
+        return base / digest
+
+
+def _default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "tokentrail"
+
+
+def _env_bool(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def resolve(
+    *,
+    endpoint: str | None = None,
+    ingest_key: str | None = None,
+    service_name: str | None = None,
+    environment: str | None = None,
+    send_to_collector: bool | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    span_processors: Sequence[SpanProcessor] = (),
+    **rest: Any,
+) -> Settings:
+    """Build the settings: each argument wins over its environment variable, which wins over the default."""
+    env = os.environ
+    spool = spool_dir if spool_dir is not None else env.get(ENV_SPOOL_DIR)
+    spool_mb = env.get(ENV_SPOOL_MAX_MB)
+    if spool_mb and "spool_max_bytes" not in rest:
+        rest["spool_max_bytes"] = int(float(spool_mb) * 1024 * 1024)
+    send = send_to_collector if send_to_collector is not None else _env_bool(ENV_SEND)
+    return Settings(
+        endpoint=(endpoint or env.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT).rstrip("/"),
+        ingest_key=ingest_key or env.get(ENV_INGEST_KEY) or None,
+        service_name=service_name
+        or env.get(ENV_SERVICE_NAME)
+        or env.get(ENV_OTEL_SERVICE_NAME)
+        or DEFAULT_SERVICE_NAME,
+        environment=environment or env.get(ENV_ENVIRONMENT) or None,
+        send_to_collector=True if send is None else send,
+        spool_dir=Path(spool) if spool else None,
+        span_processors=tuple(span_processors),
+        **rest,
+    )

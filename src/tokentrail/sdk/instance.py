@@ -1,0 +1,237 @@
+"""`Tokentrail`: one SDK instance (settings, tracer, exporter, patches). The package's module-level
+functions (``tokentrail.configure``, ``tokentrail.instrument``, ...) are bound to `DEFAULT`; tests build
+isolated instances, e.g. ``Tokentrail(send_to_collector=False, span_processors=[...])``.
+
+Tracer provider: when the application already set a real OpenTelemetry SDK ``TracerProvider`` globally,
+tokentrail adds its span processor to it (so tokentrail receives the application's other spans as well,
+and nothing of the application's set-up is replaced); otherwise it builds its own provider, which it sets
+globally only when asked (``configure(set_global_provider=True)``). Our processors sit behind one relay
+processor, so a later ``configure`` can detach them even from a provider that is not ours.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from typing import TYPE_CHECKING, Any
+
+from tokentrail import semconv as sc
+from tokentrail.sdk import context as ctx
+from tokentrail.sdk import spans
+from tokentrail.sdk.config import Settings, resolve
+from tokentrail.sdk.errors import internal_error
+from tokentrail.sdk.patching import PatchSet
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+    from opentelemetry.trace import Tracer
+
+    from tokentrail.sdk.export import OtlpExporter
+
+INSTRUMENTATION_NAME = "tokentrail"
+PROVIDERS = (("openai", "openai"), ("anthropic", "anthropic"), ("bedrock", "botocore"))
+
+
+class Tokentrail:
+    def __init__(self, **config: Any) -> None:
+        self._config = config
+        self._lock = threading.RLock()
+        self._settings: Settings | None = None
+        self._tracer: Tracer | None = None
+        self._relay: _Relay | None = None
+        self._exporter: OtlpExporter | None = None
+        self._patches = PatchSet()
+
+    # --- configuration --------------------------------------------------------------------------------
+
+    def configure(self, **config: Any) -> Tokentrail:
+        """Resolve settings (argument > env > default) and set up export; see `tokentrail.sdk.config`.
+
+        Options: ``endpoint``, ``ingest_key``, ``service_name``, ``environment``, ``send_to_collector``,
+        ``span_processors`` (extra OTel processors, e.g. an in-memory exporter for tests),
+        ``use_global_provider``, ``set_global_provider``, ``capture_content`` (a hook), ``hash_user_id``,
+        ``raise_internal_errors``, ``spool_dir``, ``spool_max_bytes`` and the exporter's pacing.
+        """
+        with self._lock:
+            self._teardown()
+            self._config = config
+            self._build()
+        return self
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    self._build()
+        assert self._settings is not None
+        return self._settings
+
+    @property
+    def tracer(self) -> Tracer:
+        if self._tracer is None:
+            with self._lock:
+                if self._tracer is None:
+                    self._build()
+        assert self._tracer is not None
+        return self._tracer
+
+    def _build(self) -> None:
+        from opentelemetry import trace as otel_trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from tokentrail.sdk.export import OtlpExporter
+
+        settings = resolve(**self._config)
+        resource_attrs = {sc.SERVICE_NAME: settings.service_name}
+        if settings.environment:
+            resource_attrs[sc.DEPLOYMENT_ENVIRONMENT] = settings.environment
+        current = otel_trace.get_tracer_provider()
+        owned = not (settings.use_global_provider and isinstance(current, TracerProvider))
+        if isinstance(current, TracerProvider) and not owned:
+            provider = current
+        else:
+            provider = TracerProvider(resource=Resource.create(resource_attrs))
+            if settings.set_global_provider:
+                otel_trace.set_tracer_provider(provider)
+        processors = list(settings.span_processors)
+        self._exporter = OtlpExporter(settings, provider.resource) if settings.send_to_collector else None
+        if self._exporter is not None:
+            processors.append(self._exporter)
+        if (
+            owned or processors
+        ):  # our own provider: processors go straight in (each relay hop costs the caller)
+            self._relay = _Relay(processors, provider if owned else None)
+            for processor in [*processors] if owned else [self._relay]:
+                provider.add_span_processor(processor)  # type: ignore[arg-type]  # _Relay is duck-typed
+        self._tracer = provider.get_tracer(INSTRUMENTATION_NAME, _version())
+        self._settings = settings
+
+    def _teardown(self) -> None:
+        if self._relay is not None:
+            self._relay.shutdown()
+        self._relay = self._exporter = self._tracer = self._settings = None
+
+    # --- instrumentation ------------------------------------------------------------------------------
+
+    def instrument(self) -> list[str]:
+        """Patch every supported SDK that is installed; returns their names. Idempotent."""
+        done = []
+        for name, module in PROVIDERS:
+            if importlib.util.find_spec(module) is None:
+                continue
+            try:
+                getattr(self, f"instrument_{name}")()
+                done.append(name)
+            except Exception:
+                internal_error(self.settings.raises)
+        return done
+
+    def instrument_openai(self, client: Any = None) -> bool:
+        """Patch every OpenAI client (class level), or only `client`. False when already patched."""
+        from tokentrail.sdk import openai, stainless
+
+        return stainless.instrument(self, self._patches, openai.target(), client)
+
+    def instrument_anthropic(self, client: Any = None) -> bool:
+        from tokentrail.sdk import anthropic, stainless
+
+        return stainless.instrument(self, self._patches, anthropic.target(), client)
+
+    def instrument_bedrock(self, client: Any = None) -> bool:
+        """Patch botocore (every ``bedrock-runtime`` client), or only `client`."""
+        from tokentrail.sdk import bedrock
+
+        return bedrock.instrument(self, self._patches, client)
+
+    def uninstrument(self) -> int:
+        """Undo every patch this instance made; returns how many."""
+        return self._patches.revert()
+
+    # --- context --------------------------------------------------------------------------------------
+
+    def labels(self, **values: object) -> ctx.labels:
+        """``with labels(feature=..., tenant=..., **metadata):`` for every call inside (also a decorator)."""
+        return ctx.labels(**values)
+
+    def trace(self, name: str) -> spans.span_scope:
+        """A parent span (kind agent) for an agent run; a context manager and a decorator."""
+        return spans.trace_scope(self, name)
+
+    def tool(self, name: str) -> spans.span_scope:
+        """A tool execution span (kind tool); a context manager and a decorator."""
+        return spans.tool_scope(self, name)
+
+    def round(self) -> spans.span_scope:
+        """Optional: one round of a tool loop (kind chain, numbered within the trace)."""
+        return spans.round_scope(self)
+
+    def degraded(self, reason: str) -> spans.degraded:
+        """Mark that the application fell back; see `tokentrail.sdk.spans`."""
+        return spans.degraded(reason)
+
+    propagate = staticmethod(ctx.propagate)
+
+    # --- export ---------------------------------------------------------------------------------------
+
+    def sdk_stats(self) -> dict[str, int]:
+        """Spans exported, spooled, dropped and retried by this instance's exporter (zeros without one)."""
+        if self._exporter is None:
+            return {"exported": 0, "spooled": 0, "dropped": 0, "retried": 0}
+        return self._exporter.stats.snapshot()
+
+    def force_flush(self, timeout_s: float = 10.0) -> bool:
+        relay = self._relay
+        return relay.force_flush(int(timeout_s * 1000)) if relay is not None else True
+
+    def shutdown(self, timeout_s: float | None = None) -> None:
+        """Flush and stop the exporter within `timeout_s` (what is left goes to the disk spool)."""
+        with self._lock:
+            if self._exporter is not None:
+                self._exporter.shutdown(timeout_s)
+
+
+class _Relay:
+    """Our processors. On a provider that is not ours, it is the one processor added, and forwards spans until
+    shut down (a provider offers no way to remove a processor); on our own provider, `shutdown` shuts it."""
+
+    def __init__(self, processors: list[SpanProcessor], owned: TracerProvider | None = None) -> None:
+        self._processors = tuple(processors)
+        self._owned = owned
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        for processor in self._processors:
+            processor.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for processor in self._processors:
+            processor.on_end(span)
+
+    def _on_ending(self, span: Span) -> None:
+        for processor in self._processors:
+            processor._on_ending(span)
+
+    def shutdown(self) -> None:
+        processors, self._processors = self._processors, ()
+        if self._owned is not None:
+            self._owned.shutdown()
+            return
+        for processor in processors:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all(processor.force_flush(timeout_millis) for processor in self._processors)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tokentrail")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+DEFAULT = Tokentrail()
+"""The instance behind the module-level functions of the ``tokentrail`` package."""

@@ -1,0 +1,259 @@
+"""OpenAI: which endpoint a request is, and what its responses and stream chunks say (small pure readers).
+
+Covered: Chat Completions (``/chat/completions``), Responses (``/responses``), embeddings
+(``/embeddings``) and legacy completions (``/completions``), sync and async, streamed or not. The patching
+itself is shared with anthropic in `tokentrail.sdk.stainless`. Imported only by ``instrument_openai``.
+
+Usage rule (`tokentrail.pricing.normalize_usage`): ``prompt_tokens`` / ``input_tokens`` already include
+``cached_tokens``, and output includes ``reasoning_tokens``, so counts are copied as they are. A streamed
+Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``);
+tokentrail does not change the request, so without it the span has timings but no token counts.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import openai
+from openai._legacy_response import LegacyAPIResponse
+from openai._response import BaseAPIResponse
+
+from tokentrail import semconv as sc
+from tokentrail.model import ErrorClass
+from tokentrail.pricing import normalize_usage
+from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
+from tokentrail.sdk.fields import as_mapping, get, str_or_none
+from tokentrail.sdk.stainless import Target
+from tokentrail.sdk.stream import Observer
+
+PROVIDER = "openai"
+
+
+# --- responses (complete) -------------------------------------------------------------------------------
+
+
+def _usage(call: CallRecord, usage: Any) -> None:
+    if usage is not None:
+        call.usage = normalize_usage(PROVIDER, as_mapping(usage))
+
+
+def _head(obj: Any, call: CallRecord) -> None:
+    call.response_model = str_or_none(get(obj, "model")) or call.response_model
+    call.response_id = str_or_none(get(obj, "id")) or call.response_id
+
+
+def read_chat(resp: Any, call: CallRecord) -> None:
+    _head(resp, call)
+    _usage(call, get(resp, "usage"))
+    choices = get(resp, "choices") or ()
+    if choices:
+        call.stop_reason = get(choices[0], "finish_reason")
+    for choice in choices:
+        for tool_call in get(get(choice, "message"), "tool_calls") or ():
+            call.add_tool(get(get(tool_call, "function"), "name"))
+
+
+def read_completion(resp: Any, call: CallRecord) -> None:
+    _head(resp, call)
+    _usage(call, get(resp, "usage"))
+    choices = get(resp, "choices") or ()
+    if choices:
+        call.stop_reason = get(choices[0], "finish_reason")
+
+
+def read_embeddings(resp: Any, call: CallRecord) -> None:
+    call.response_model = str_or_none(get(resp, "model"))
+    _usage(call, get(resp, "usage"))
+
+
+def read_response(resp: Any, call: CallRecord) -> None:
+    """A Responses API ``Response`` (also the payload of ``response.completed``)."""
+    _head(resp, call)
+    _usage(call, get(resp, "usage"))
+    incomplete = get(get(resp, "incomplete_details"), "reason")
+    call.stop_reason = incomplete or get(resp, "status") or call.stop_reason
+    if not call.timer:  # a stream already counted its tool calls as they arrived
+        for item in get(resp, "output") or ():
+            if get(item, "type") in ("function_call", "custom_tool_call"):
+                call.add_tool(get(item, "name"))
+
+
+# --- stream chunks --------------------------------------------------------------------------------------
+
+
+def observe_chat(chunk: Any, call: CallRecord) -> str | bool | None:
+    """One ChatCompletionChunk. The common case, a text delta, touches as few fields as possible: this runs
+    for every chunk, on the caller's time."""
+    choices = chunk.choices
+    if choices:
+        choice = choices[0]
+        delta = choice.delta
+        content = delta.content if delta is not None else None
+        if content and not choice.finish_reason:
+            return content  # type: ignore[no-any-return]
+        return _chat_chunk_rest(chunk, choice, delta, call)
+    if call.response_model is None:
+        _head(chunk, call)
+    if chunk.usage is not None:
+        _usage(call, chunk.usage)
+    return None
+
+
+def _chat_chunk_rest(chunk: Any, choice: Any, delta: Any, call: CallRecord) -> str | bool | None:
+    """Everything but a plain text delta: the first chunk, tool calls, refusals, the finish reason, usage."""
+    if call.response_model is None:
+        _head(chunk, call)
+    if chunk.usage is not None:
+        _usage(call, chunk.usage)
+    if choice.finish_reason:
+        call.stop_reason = choice.finish_reason
+    if delta is None:
+        return None
+    tool_calls = delta.tool_calls
+    if tool_calls:
+        arguments = False
+        for tool_call in tool_calls:
+            function = tool_call.function
+            call.add_tool(get(function, "name"))
+            arguments = arguments or bool(get(function, "arguments"))
+        return arguments
+    return delta.content or delta.refusal or getattr(delta, "reasoning_content", None)
+
+
+def observe_completion(chunk: Any, call: CallRecord) -> str | bool | None:
+    if call.response_model is None:
+        _head(chunk, call)
+    if chunk.usage is not None:
+        _usage(call, chunk.usage)
+    choices = chunk.choices
+    if not choices:
+        return None
+    if choices[0].finish_reason:
+        call.stop_reason = choices[0].finish_reason
+    text: str | None = choices[0].text
+    return text
+
+
+_TEXT_EVENTS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+    }
+)
+_TOOL_EVENTS = frozenset(
+    {
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+        "response.mcp_call_arguments.delta",
+    }
+)
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def observe_response_event(event: Any, call: CallRecord) -> str | bool | None:
+    kind = event.type
+    if kind in _TEXT_EVENTS:
+        delta: str | None = event.delta
+        return delta
+    if kind in _TOOL_EVENTS:
+        return True
+    if kind == "response.output_item.added":
+        item = event.item
+        if get(item, "type") in ("function_call", "custom_tool_call"):
+            call.add_tool(get(item, "name"))
+        return None
+    if kind in _FINAL_EVENTS:
+        read_response(event.response, call)
+    elif kind == "response.created":
+        _head(event.response, call)
+    return None
+
+
+# --- requests -------------------------------------------------------------------------------------------
+
+Reader = Callable[[Any, CallRecord], None]
+ENDPOINTS: dict[str, tuple[str, dict[str, Any], Reader, Observer | None]] = {
+    # path: (operation, extra span attributes, read, observe)
+    "/chat/completions": ("chat", {sc.OPENAI_API_TYPE: "chat_completions"}, read_chat, observe_chat),
+    "/responses": ("chat", {sc.OPENAI_API_TYPE: "responses"}, read_response, observe_response_event),
+    "/embeddings": ("embeddings", {}, read_embeddings, None),
+    "/completions": ("text_completion", {}, read_completion, observe_completion),
+}
+
+
+def provider_of(client: Any) -> str:
+    return "azure.ai.openai" if "Azure" in type(client).__name__ else PROVIDER
+
+
+def describe(client: Any, options: Any, stream: bool) -> Request | None:
+    """What a request is, or None when it is not an LLM call (files, models, ...)."""
+    if options is None or options.method.lower() != "post":
+        return None
+    entry = ENDPOINTS.get(options.url)
+    if entry is None:
+        return None
+    operation, attributes, read, observe = entry
+    body = options.json_data if isinstance(options.json_data, dict) else {}
+    return Request(
+        provider=provider_of(client),
+        operation=operation,
+        model=str_or_none(body.get("model")),
+        stream=stream,
+        read=read,
+        observe=observe,
+        messages=body.get("messages", body.get("input", body.get("prompt"))),
+        attributes=attributes,
+    )
+
+
+# --- errors and attempts --------------------------------------------------------------------------------
+
+ERROR_CODES = {  # error.code, else error.type, of an error body (a mid-stream error has no HTTP status)
+    "content_filter": ErrorClass.CONTENT_FILTERED,
+    "rate_limit_exceeded": ErrorClass.THROTTLED,
+    "insufficient_quota": ErrorClass.THROTTLED,
+    "server_error": ErrorClass.SERVER_ERROR,
+    "timeout": ErrorClass.TIMEOUT,
+    "invalid_api_key": ErrorClass.AUTH,
+    "invalid_request_error": ErrorClass.INVALID_REQUEST,
+}
+
+
+def error_info(exc: BaseException) -> tuple[int | None, str | None]:
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "code", None)
+    if code not in ERROR_CODES:
+        code = getattr(exc, "type", None) if getattr(exc, "type", None) in ERROR_CODES else code
+    return (status if isinstance(status, int) else None, code if isinstance(code, str) else None)
+
+
+def attempt_status(response: Any) -> int | None:
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+@functools.cache
+def target() -> Target:
+    types: dict[type, ErrorClass | None] = {
+        openai.APITimeoutError: ErrorClass.TIMEOUT,
+        openai.APIConnectionError: ErrorClass.CONNECTION,
+        openai.APIStatusError: None,
+        openai.ContentFilterFinishReasonError: ErrorClass.CONTENT_FILTERED,
+        httpx2.TimeoutException: ErrorClass.TIMEOUT,
+        httpx2.TransportError: ErrorClass.CONNECTION,
+    }
+    return Target(
+        sync_client=openai._base_client.SyncAPIClient,
+        async_client=openai._base_client.AsyncAPIClient,
+        attempt_method="_send_request",
+        attempt_status=attempt_status,
+        describe=describe,
+        errors=ProviderErrors(types, ERROR_CODES, error_info),
+        stream_types=(openai.Stream, openai.AsyncStream),
+        raw_types=(LegacyAPIResponse, BaseAPIResponse),
+    )

@@ -1,0 +1,296 @@
+"""The real openai client (sync and async) against the simulator: Chat Completions, Responses, embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.trace import StatusCode
+
+from tokentrail import semconv as sc
+
+from .conftest import Recorder, assert_stream_timing, assert_usage, steer, timing_retries, ttft_ms
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOLS = [
+    {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {}}}}
+]
+TIMED = {"ttft_ms": 40, "itl_ms": 15, "output_tokens": 12, "tokens_per_chunk": 1}
+
+
+@pytest.fixture
+def client(rec: Recorder) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test", max_retries=2) as c:
+        yield c
+
+
+@pytest.fixture
+async def aclient(rec: Recorder) -> Any:
+    async with openai.AsyncOpenAI(base_url=rec.sim.url + "/v1", api_key="test", max_retries=2) as c:
+        yield c
+
+
+def _common(attrs: dict[str, Any], rec: Recorder) -> None:
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == MODEL
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == MODEL
+    assert attrs[sc.SERVER_ADDRESS] == "127.0.0.1"
+    assert attrs[sc.TT_KIND] == "llm"
+    assert attrs[sc.TT_HTTP_STATUS] == 200
+    assert attrs[sc.TT_ATTEMPTS] == 1
+
+
+def test_chat_plain_sync(client: openai.OpenAI, rec: Recorder) -> None:
+    client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, extra_headers=steer(input_tokens=300, cache_read_tokens=128)
+    )
+    attrs = rec.one()
+    _common(attrs, rec)
+    assert_usage(attrs, rec.plan())
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 300  # prompt_tokens already includes cached_tokens
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == "chat"
+    assert attrs[sc.OPENAI_API_TYPE] == "chat_completions"
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0] == "stop"
+    assert sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in attrs
+    assert rec.llm()[0].name == f"chat {MODEL}"
+
+
+@timing_retries
+def test_chat_stream_sync(client: openai.OpenAI, rec: Recorder) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=steer(**TIMED),
+    )
+    texts = [c.choices[0].delta.content for c in stream if c.choices]
+    assert "".join(t or "" for t in texts)
+    attrs = rec.one()
+    _common(attrs, rec)
+    plan = rec.plan()
+    assert_usage(attrs, plan)
+    assert_stream_timing(attrs, plan, itl_ms=15)
+    assert attrs[sc.GEN_AI_REQUEST_STREAM] is True
+    assert attrs[sc.TT_CHUNKS] == 12
+
+
+@pytest.mark.asyncio
+@timing_retries
+async def test_chat_stream_async(aclient: openai.AsyncOpenAI, rec: Recorder) -> None:
+    stream = await aclient.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=steer(**TIMED),
+    )
+    async for _ in stream:
+        pass
+    attrs = rec.one()
+    _common(attrs, rec)
+    assert_usage(attrs, rec.plan())
+    assert_stream_timing(attrs, rec.plan(), itl_ms=15)
+
+
+@pytest.mark.asyncio
+async def test_chat_plain_async_with_tool_call(aclient: openai.AsyncOpenAI, rec: Recorder) -> None:
+    await aclient.chat.completions.create(
+        model=MODEL, messages=MESSAGES, tools=TOOLS, extra_headers=steer(tool_call="search")
+    )
+    attrs = rec.one()
+    assert attrs[sc.TT_TOOL_NAMES] == ("search",)
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0] == "tool_calls"
+    assert_usage(attrs, rec.plan())
+
+
+def test_chat_stream_tool_call_counts_as_output(client: openai.OpenAI, rec: Recorder) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        tools=TOOLS,
+        stream=True,
+        extra_headers=steer(tool_call="search", ttft_ms=40, itl_ms=10),
+    )
+    for _ in stream:
+        pass
+    attrs = rec.one()
+    plan = rec.plan()
+    assert attrs[sc.TT_TOOL_NAMES] == ("search",)
+    assert attrs[sc.TT_CHUNKS] == plan.chunks  # tool-call argument deltas are output chunks
+    assert plan.ttft_ms <= ttft_ms(attrs)
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in attrs  # no include_usage: no counts, never zeros
+
+
+@timing_retries
+def test_chat_stream_helper(client: openai.OpenAI, rec: Recorder) -> None:
+    with client.chat.completions.stream(
+        model=MODEL, messages=MESSAGES, stream_options={"include_usage": True}, extra_headers=steer(**TIMED)
+    ) as stream:
+        stream.get_final_completion()
+    attrs = rec.one()
+    assert_usage(attrs, rec.plan())
+    assert_stream_timing(attrs, rec.plan(), itl_ms=15)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@timing_retries
+def test_responses_sync(client: openai.OpenAI, rec: Recorder, stream: bool) -> None:
+    headers = steer(**TIMED, reasoning_tokens=4, input_tokens=90, cache_read_tokens=40)
+    if stream:
+        with client.responses.stream(model=MODEL, input="hello", extra_headers=headers) as events:
+            events.get_final_response()
+    else:
+        client.responses.create(model=MODEL, input="hello", extra_headers=headers)
+    attrs = rec.one()
+    _common(attrs, rec)
+    plan = rec.plan()
+    assert_usage(attrs, plan)
+    assert attrs[sc.GEN_AI_USAGE_REASONING] == 4
+    assert attrs[sc.OPENAI_API_TYPE] == "responses"
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0] == "completed"
+    if stream:
+        assert_stream_timing(attrs, plan, itl_ms=15)
+
+
+@pytest.mark.asyncio
+async def test_responses_stream_async_tool(aclient: openai.AsyncOpenAI, rec: Recorder) -> None:
+    tools = [{"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}]
+    stream = await aclient.responses.create(
+        model=MODEL, input="hello", tools=tools, stream=True, extra_headers=steer(tool_call="lookup")
+    )
+    async for _ in stream:
+        pass
+    attrs = rec.one()
+    assert attrs[sc.TT_TOOL_NAMES] == ("lookup",)
+    assert attrs[sc.TT_CHUNKS] == rec.plan().chunks
+    assert_usage(attrs, rec.plan())
+
+
+def test_embeddings_sync(client: openai.OpenAI, rec: Recorder) -> None:
+    client.embeddings.create(model="text-embedding-3-small", input=["a b c", "d e"])
+    attrs = rec.one()
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == "embeddings"
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == rec.plan().input_tokens
+    assert rec.llm()[0].name == "embeddings text-embedding-3-small"
+
+
+@pytest.mark.asyncio
+async def test_embeddings_async(aclient: openai.AsyncOpenAI, rec: Recorder) -> None:
+    await aclient.embeddings.create(model="text-embedding-3-small", input="hello world")
+    assert rec.one()[sc.GEN_AI_USAGE_INPUT_TOKENS] == rec.plan().input_tokens
+
+
+def test_429_then_success_counts_attempts(client: openai.OpenAI, rec: Recorder) -> None:
+    client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_headers=steer(fail=[429, 429]))
+    attrs = rec.one()
+    assert attrs[sc.TT_ATTEMPTS] == 3
+    assert attrs[sc.TT_HTTP_STATUS] == 200
+    assert sc.TT_ERROR_CLASS not in attrs
+    assert len(rec.sim.requests()) == 3
+    assert_usage(attrs, rec.plan())
+
+
+@pytest.mark.asyncio
+async def test_429_exhausted_async(aclient: openai.AsyncOpenAI, rec: Recorder) -> None:
+    with pytest.raises(openai.RateLimitError):
+        await aclient.chat.completions.create(
+            model=MODEL, messages=MESSAGES, extra_headers=steer(fail=[429, 429, 429, 429])
+        )
+    span = rec.llm()[0]
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.TT_ATTEMPTS] == 3
+    assert attrs[sc.TT_ERROR_CLASS] == "throttled"
+    assert attrs[sc.TT_HTTP_STATUS] == 429
+    assert attrs[sc.ERROR_TYPE] == "RateLimitError"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_500_without_retries(client: openai.OpenAI, rec: Recorder) -> None:
+    with pytest.raises(openai.InternalServerError):
+        client.with_options(max_retries=0).chat.completions.create(
+            model=MODEL, messages=MESSAGES, extra_headers=steer(fail=[500])
+        )
+    attrs = rec.one()
+    assert (attrs[sc.TT_ATTEMPTS], attrs[sc.TT_HTTP_STATUS], attrs[sc.TT_ERROR_CLASS]) == (
+        1,
+        500,
+        "server_error",
+    )
+
+
+def test_timeout_is_retried_then_classified(client: openai.OpenAI, rec: Recorder) -> None:
+    with pytest.raises(openai.APITimeoutError):
+        client.with_options(timeout=0.25, max_retries=1).chat.completions.create(
+            model=MODEL, messages=MESSAGES, extra_headers=steer(fail=["timeout", "timeout"], hang_ms=3000)
+        )
+    attrs = rec.one()
+    assert attrs[sc.TT_ATTEMPTS] == 2
+    assert attrs[sc.TT_ERROR_CLASS] == "timeout"
+    assert sc.TT_HTTP_STATUS not in attrs
+
+
+def test_content_filter(client: openai.OpenAI, rec: Recorder) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        stream=True,
+        extra_headers=steer(fail=["content_filter"], fail_after=3),
+    )
+    for _ in stream:
+        pass
+    attrs = rec.one()
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0] == "content_filter"
+    assert attrs[sc.TT_ERROR_CLASS] == "content_filtered"
+    assert attrs[sc.TT_CHUNKS] == 3
+
+
+def test_midstream_error(client: openai.OpenAI, rec: Recorder) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, extra_headers=steer(fail=["midstream"], fail_after=4)
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    attrs = rec.one()
+    assert attrs[sc.TT_CHUNKS] == 4
+    assert attrs[sc.TT_ATTEMPTS] == 1
+    assert attrs[sc.TT_HTTP_STATUS] == 200
+    assert attrs[sc.TT_ERROR_CLASS] == "server_error"
+
+
+def test_stream_closed_early_is_cancelled(client: openai.OpenAI, rec: Recorder) -> None:
+    with client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, extra_headers=steer(output_tokens=30, itl_ms=5)
+    ) as stream:
+        for i, _ in enumerate(stream):
+            if i == 3:
+                break
+    attrs = rec.one()
+    assert attrs[sc.TT_ERROR_CLASS] == "cancelled"
+    assert 1 <= attrs[sc.TT_CHUNKS] <= 3
+
+
+def test_raw_responses_are_recorded_when_parsed(client: openai.OpenAI, rec: Recorder) -> None:
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert rec.llm() == []  # not parsed yet
+    raw.parse()
+    assert_usage(rec.one(), rec.plan())
+    rec.memory.clear()
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        for _ in response.parse():
+            pass
+    attrs = rec.one()
+    assert_usage(attrs, rec.plan())
+    assert attrs[sc.TT_CHUNKS] == rec.plan().chunks
+
+
+def test_non_llm_endpoints_are_not_recorded(client: openai.OpenAI, rec: Recorder) -> None:
+    with pytest.raises(openai.APIStatusError):
+        client.models.list()
+    assert rec.llm() == []
