@@ -1,0 +1,102 @@
+"""The end of the demo: the report over the whole window, spend per day, and the answer to "which feature
+spent the most yesterday, and why?", all built from the collector's JSON API."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from rich.console import Console
+
+from tokentrail.cli.report import render_table
+from tokentrail.demo.api import CollectorApi, custom_range
+from tokentrail.demo.timeshift import Calendar
+
+DRIVERS = {"Models": "model", "Tenants": "tenant", "Prompt versions": "prompt version", "Features": "feature"}
+SHOWN = ("Models", "Tenants", "Prompt versions")
+SPEND_DAYS = 8  # the last days shown in the spend-per-day line
+
+
+def money(value: float | None) -> str:
+    value = value or 0.0
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
+
+
+def print_report(console: Console, api: CollectorApi, cal: Calendar) -> None:
+    start, end = cal.day(cal.days - 1), cal.now
+    result = api.summary(start, end, by="feature")
+    title = f"LLM calls by feature, {start:%Y-%m-%d} to {end:%Y-%m-%d %H:%M} UTC"
+    console.print(render_table(result, "feature", title))
+    days = api.summary(start, end, by="day").dicts()
+    spend = sorted((str(row["day"])[:10], row["cost_usd"]) for row in days)[-SPEND_DAYS:]
+    console.print("Spend per day: " + "  ".join(f"{day[5:]} {money(cost)}" for day, cost in spend))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    feature: str
+    app: str | None
+    cost: float
+    previous: float
+    change: str
+    calls: int
+    drivers: list[tuple[str, dict[str, Any]]]  # (what, top row of that driver table)
+    mover: dict[str, Any] | None
+    totals: dict[str, Any]
+    link: str
+
+
+def find_answer(api: CollectorApi, cal: Calendar) -> Answer | None:
+    """Yesterday's top feature by cost (UTC day), its change against the day before and what drove it."""
+    span = custom_range(*cal.yesterday())
+    rows = api.get("/api/spenders", by="feature", limit=5, **span)["rows"]
+    if not rows:
+        return None
+    top = rows[0]
+    feature = str(top["value"])
+    why = api.get("/api/why", feature=feature, **span)
+    tables = {d["title"]: d["rows"] for d in why["drivers"]}
+    drivers = [(DRIVERS[title], tables[title][0]) for title in SHOWN if tables.get(title)]
+    apps = api.summary(*cal.yesterday(), by="app", feature=feature).dicts()
+    link = f"{api.base_url}/why?{urlencode({**span, 'feature': feature})}"
+    change = top["change"]["text"]
+    app = str(apps[0]["app"]) if apps else None
+    totals = why["totals"]
+    return Answer(feature, app, top["cost_usd"] or 0.0, top["prev_cost_usd"] or 0.0, change, top["calls"],
+                  drivers, why.get("mover"), totals, link)  # fmt: skip
+
+
+def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
+    app = f" (app {answer.app})" if answer.app else ""
+    lines = [
+        f"[bold]Which feature spent the most yesterday ({yesterday:%a %Y-%m-%d} UTC), and why?[/]",
+        f"  [bold]{answer.feature}[/]{app} spent [bold]{money(answer.cost)}[/] in {answer.calls:,} calls: "
+        f"{answer.change} against the day before ({money(answer.previous)}).",
+        "  What drove it:",
+    ]
+    for what, row in answer.drivers:
+        share = (row["cost_usd"] or 0.0) / answer.cost * 100 if answer.cost else 0.0
+        per_call = (row["input_tokens"] or 0) / row["calls"] if row["calls"] else 0
+        lines.append(
+            f"    {what:<15} {row['value']:<22} {money(row['cost_usd']):>9}  {share:3.0f}% of it, "
+            f"{row['change']['text']} vs the day before; {per_call:,.0f} input tokens per call"
+        )
+    if answer.mover:
+        mover = answer.mover
+        what = DRIVERS.get(mover["title"], mover["title"])
+        lines.append(f"  Biggest change: {what} {mover['value']}, {mover['change']['text']}.")
+    lines.append(f"  Dashboard: [link={answer.link}]{answer.link}[/link]")
+    return lines
+
+
+def print_answer(console: Console, api: CollectorApi, cal: Calendar) -> Answer | None:
+    answer = find_answer(api, cal)
+    console.print()
+    if answer is None:
+        console.print("No calls were stored for yesterday, so there is nothing to rank.")
+        return None
+    for line in answer_lines(answer, cal.day(1)):
+        console.print(line, highlight=False, soft_wrap=True)
+    return answer
