@@ -5,7 +5,7 @@ Covered: Messages (``/v1/messages``, beta included), sync and async, streamed or
 is shared with openai in `tokentrail.sdk.stainless`. The readers take SDK models or plain dicts alike, so
 Bedrock reuses them for Anthropic-format bodies; the anthropic SDK is imported only by `target`.
 
-Usage rule (`tokentrail.pricing.normalize_usage`): Anthropic's ``input_tokens`` excludes the cache, so
+Usage rule (`tokentrail.usage.normalize_usage`): Anthropic's ``input_tokens`` excludes the cache, so
 input = input_tokens + cache_read_input_tokens + cache_creation_input_tokens. In a stream, ``message_start``
 carries the input side and ``message_delta`` cumulative counts; the latest value of each field wins.
 """
@@ -16,10 +16,10 @@ import functools
 from typing import Any
 
 from tokentrail.model import ErrorClass
-from tokentrail.pricing import normalize_usage
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
 from tokentrail.sdk.stainless import Target
+from tokentrail.usage import normalize_usage
 
 PROVIDER = "anthropic"
 TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})

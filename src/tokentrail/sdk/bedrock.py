@@ -14,7 +14,7 @@ once and replaced by an identical in-memory ``StreamingBody``. The ``amazon-bedr
 of the last chunk, when present, gives Bedrock's own token counts and latencies, and wins.
 
 **Usage rule:** Bedrock's ``inputTokens`` / ``inputTokenCount`` exclude the cache, so cache reads and
-writes are added (`tokentrail.pricing.normalize_usage`); Anthropic-format bodies follow Anthropic's rule.
+writes are added (`tokentrail.usage.normalize_usage`); Anthropic-format bodies follow Anthropic's rule.
 
 **requestMetadata:** for Converse and ConverseStream the labels in force are also sent as
 ``requestMetadata`` so that AWS's invocation logs carry them: at most 16 entries, keys 1-256 and values 0-256
@@ -38,7 +38,6 @@ from urllib.parse import urlsplit
 
 from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass
-from tokentrail.pricing import normalize_usage
 from tokentrail.sdk import anthropic as anthropic_format
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
@@ -46,6 +45,7 @@ from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.fields import get, str_or_none
 from tokentrail.sdk.patching import PatchSet
 from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_sync
+from tokentrail.usage import normalize_usage
 
 PROVIDER: Final = "aws.bedrock"
 SERVICE: Final = "bedrock-runtime"

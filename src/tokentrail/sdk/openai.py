@@ -4,7 +4,7 @@ Covered: Chat Completions (``/chat/completions``), Responses (``/responses``), e
 (``/embeddings``) and legacy completions (``/completions``), sync and async, streamed or not. The patching
 itself is shared with anthropic in `tokentrail.sdk.stainless`. Imported only by ``instrument_openai``.
 
-Usage rule (`tokentrail.pricing.normalize_usage`): ``prompt_tokens`` / ``input_tokens`` already include
+Usage rule (`tokentrail.usage.normalize_usage`): ``prompt_tokens`` / ``input_tokens`` already include
 ``cached_tokens``, and output includes ``reasoning_tokens``, so counts are copied as they are. A streamed
 Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``);
 tokentrail does not change the request, so without it the span has timings but no token counts.
@@ -23,11 +23,11 @@ from openai._response import BaseAPIResponse
 
 from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass
-from tokentrail.pricing import normalize_usage
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
 from tokentrail.sdk.stainless import Target
 from tokentrail.sdk.stream import Observer
+from tokentrail.usage import normalize_usage
 
 PROVIDER = "openai"
 
