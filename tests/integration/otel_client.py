@@ -66,7 +66,10 @@ def main() -> None:
     # Streamed normally: instrumentations do not wrap streams taken through with_raw_response. The plan is
     # the same as the plain call's (same prompt, same directive), so its header serves for both.
     stream = client.chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True, stream_options={"include_usage": True},
+        model="gpt-4o-mini",
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
         extra_headers=directive,
     )
     for _ in stream:

@@ -101,3 +101,35 @@ def _ns(iso: str) -> int:
 
     value = dt.datetime.fromisoformat(iso.rstrip("Z"))
     return int((value - dt.datetime(1970, 1, 1)).total_seconds() * 1_000_000) * 1000
+
+
+def test_serve_stopped_by_sigterm_closes_the_store_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    from support import free_port, wait_healthy
+    from tokentrail.store.duckdb import DuckDBStore
+
+    db, port = tmp_path / "t.duckdb", free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port), "--workers", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        span = {
+            "traceId": "ab" * 16,
+            "spanId": "cd" * 8,
+            "name": "chat m",
+            "startTimeUnixNano": "1763726400000000000",
+            "endTimeUnixNano": "1763726401000000000",
+            "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}}],
+        }
+        body = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/traces", json=body).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert not (tmp_path / "t.duckdb.wal").exists()  # checkpointed and closed, not killed mid-way
+    with DuckDBStore(db) as store:
+        assert store.query("SELECT request_model FROM calls").rows == [("gpt-4o",)]

@@ -16,7 +16,7 @@ def run_server(db: str, host: str, port: int, settings: Settings) -> None:
     from tokentrail.server.app import create_app
 
     with opened_store(db) as store:
-        app = create_app(store, settings)
+        app = create_app(store, settings, owns_store=True)
         console.print(
             f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})"
         )

@@ -25,11 +25,17 @@ def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.pipeline.close()
+    if app.state.owns_store:  # `serve`: close (and checkpoint) before uvicorn re-raises SIGTERM and exits
+        app.state.store.close()
 
 
-def create_app(store: Store, settings: Settings | None = None, enrich: Enricher | None = None) -> FastAPI:
+def create_app(
+    store: Store, settings: Settings | None = None, enrich: Enricher | None = None, owns_store: bool = False
+) -> FastAPI:
+    """The app over `store`; with owns_store, the app closes the store when the server shuts down."""
     app = FastAPI(title="tokentrail", version="0.1.0", lifespan=lifespan)
     app.state.store = store
+    app.state.owns_store = owns_store
     settings = settings or Settings()
     app.state.settings = settings
     app.state.pipeline = make_pipeline(settings, enrich)
