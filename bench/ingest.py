@@ -3,13 +3,16 @@ Arize Phoenix, with the same payloads in the same run.
 
 Method (printed with the results):
 - Payloads are pre-encoded ExportTraceServiceRequests of realistic LLM spans (GenAI semconv attributes,
-  about 20 per span, unique ids), so the client spends little CPU while measuring.
-- Each collector runs as its own process on loopback; the load generator sends with N threads and honours
-  429/503 Retry-After. Both share the machine's cores with the load generator.
+  about 20 per span, unique ids), so the client spends little CPU while measuring. As from a live
+  BatchSpanProcessor, each request holds spans that started within the 30 s before it was sent.
+- Each collector runs as its own process on loopback; the load generator sends with N threads for at most
+  --seconds (or until every payload is sent) and honours 429/503 Retry-After. Both share the machine's cores with the load generator.
 - tokentrail answers 200 only after commit, so acknowledged = persisted; the count is checked again in the
   DuckDB file after the server stops. Phoenix acknowledges before it writes, so its rate is measured from
   its SQLite database: spans present over the time until the last one appeared.
-- Memory: peak RSS of the collector process and its children, sampled every 100 ms.
+- Memory: peak PSS (proportional set size: shared pages split between the processes that map them) of the
+  collector process and its children, summed, sampled every 100 ms. tokentrail serve runs decoding worker
+  processes, so RSS summed over them would count the shared libraries several times.
 
 Phoenix lives in its own virtualenv (.venv-phoenix, created with `pip install arize-phoenix` when missing).
 Usage: python bench/ingest.py [--spans 150000] [--batch 500] [--single 2000] [--concurrency 4] [--no-phoenix]
@@ -59,8 +62,9 @@ def kv(key: str, value: object) -> KeyValue:
 
 
 def llm_span(rng: random.Random, now_ns: int) -> Span:
+    """A span that started up to 30 s before `now_ns`, as in a batch a BatchSpanProcessor sends."""
     provider, model = rng.choice(MODELS)
-    start = now_ns - rng.randint(0, 3_600_000_000_000)
+    start = now_ns - rng.randint(0, 30_000_000_000)
     attrs = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": provider,
@@ -98,9 +102,12 @@ def llm_span(rng: random.Random, now_ns: int) -> Span:
 
 
 def payloads(total_spans: int, per_request: int, seed: int) -> list[bytes]:
-    rng, now_ns = random.Random(seed), time.time_ns()
+    """Requests in time order, each holding spans of the last seconds before its send time (as live traffic)."""
+    rng, requests = random.Random(seed), total_spans // per_request
+    begin = time.time_ns() - requests * 20_000_000  # one request per 20 ms of simulated time, ending now
     out = []
-    for _ in range(total_spans // per_request):
+    for k in range(requests):
+        now_ns = begin + k * 20_000_000
         rs = ResourceSpans()
         rs.resource.attributes.extend(
             [kv("service.name", "bench"), kv("openinference.project.name", "bench")]
@@ -135,11 +142,12 @@ class RssSampler:
         self._thread.start()
 
     def _rss(self) -> int:
+        """PSS summed over the process tree: shared pages counted once, split between their users."""
         procs = [self.proc, *self.proc.children(recursive=True)]
         total = 0
         for p in procs:
             with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
+                total += p.memory_full_info().pss
         return total
 
     def _run(self) -> None:
@@ -154,22 +162,29 @@ class RssSampler:
         return self.peak
 
 
-def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, int, list[float]]:
-    """Send every body; returns (seconds, HTTP retries, per-request latencies in ms)."""
+def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> tuple[float, int, list[float]]:
+    """Send bodies until all are sent or `budget_s` has passed; returns (seconds, retries, latencies in ms).
+
+    The number of requests acknowledged is len(latencies)."""
     queue = list(reversed(bodies))
+    stop_at = time.perf_counter() + budget_s
     lock, retries, latencies = threading.Lock(), [0], []
     headers = {"content-type": "application/x-protobuf"}
 
     def worker() -> None:
-        with httpx.Client(timeout=120) as client:
+        # A request still unanswered 30 s after the budget is abandoned (and not counted as sent).
+        with httpx.Client(timeout=budget_s + 30) as client:
             while True:
                 with lock:
-                    if not queue:
+                    if not queue or time.perf_counter() > stop_at:
                         return
                     body = queue.pop()
                 while True:
                     t = time.perf_counter()
-                    r = client.post(url, content=body, headers=headers)
+                    try:
+                        r = client.post(url, content=body, headers=headers)
+                    except httpx.TimeoutException:
+                        return
                     if r.status_code in (429, 503):
                         with lock:
                             retries[0] += 1
@@ -229,7 +244,11 @@ def phoenix_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
         yield f"http://127.0.0.1:{port}", proc, workdir / "phoenix.db"
     finally:
         proc.terminate()
-        proc.wait(60)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # still busy writing its backlog
+            proc.kill()
+            proc.wait(30)
 
 
 def phoenix_count(db: Path) -> int:
@@ -255,18 +274,18 @@ def wait_persisted(
     return last, last_change - start
 
 
-def run_tokentrail(bodies: list[bytes], spans: int, concurrency: int) -> dict[str, float]:
+def run_tokentrail(bodies: list[bytes], per: int, concurrency: int, budget_s: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         with tokentrail_server(Path(tmp)) as (url, proc, db):
             rss = RssSampler(proc.pid)
-            seconds, retries, latencies = drive(f"{url}/v1/traces", bodies, concurrency)
+            seconds, retries, latencies = drive(f"{url}/v1/traces", bodies, concurrency, budget_s)
             peak = rss.stop()
         import duckdb
 
         with duckdb.connect(str(db), read_only=True) as con:
             stored = int(con.execute("SELECT count(*) FROM spans").fetchone()[0])
     return {
-        "sent": spans,
+        "sent": len(latencies) * per,
         "persisted": stored,
         "seconds": seconds,
         "rate": stored / seconds,
@@ -276,19 +295,20 @@ def run_tokentrail(bodies: list[bytes], spans: int, concurrency: int) -> dict[st
     }
 
 
-def run_phoenix(bodies: list[bytes], spans: int, concurrency: int) -> dict[str, float]:
+def run_phoenix(bodies: list[bytes], per: int, concurrency: int, budget_s: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, phoenix_server(Path(tmp)) as (url, proc, db):
         rss = RssSampler(proc.pid)
         start = time.perf_counter()
-        accepted_s, retries, latencies = drive(f"{url}/v1/traces", bodies, concurrency)
-        stored, seconds = wait_persisted(db, spans, start)
+        accepted_s, retries, latencies = drive(f"{url}/v1/traces", bodies, concurrency, budget_s)
+        sent = len(latencies) * per
+        stored, seconds = wait_persisted(db, sent, start, cap_s=budget_s * 3)
         peak = rss.stop()
     return {
-        "sent": spans,
+        "sent": sent,
         "persisted": stored,
         "seconds": seconds,
         "rate": stored / max(seconds, 1e-9),
-        "accepted_rate": spans / accepted_s,
+        "accepted_rate": sent / accepted_s,
         "rss_mb": peak / 2**20,
         "retries": retries,
         "p50_ms": statistics.median(latencies),
@@ -299,7 +319,7 @@ def report(name: str, scenario: str, r: dict[str, float]) -> None:
     accepted = f", accepted {r['accepted_rate']:,.0f}/s" if "accepted_rate" in r else ""
     print(
         f"  {name:<10} {scenario:<22} persisted {int(r['persisted']):>7,}/{int(r['sent']):,} in "
-        f"{r['seconds']:6.1f} s = {r['rate']:>8,.0f} spans/s{accepted}; peak RSS {r['rss_mb']:,.0f} MB; "
+        f"{r['seconds']:6.1f} s = {r['rate']:>8,.0f} spans/s{accepted}; peak PSS {r['rss_mb']:,.0f} MB; "
         f"request p50 {r['p50_ms']:.1f} ms; 429/503 retries {int(r['retries'])}",
         flush=True,
     )
@@ -313,6 +333,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="spans per request in the batched scenario")
     parser.add_argument("--single", type=int, default=2_000, help="requests in the single-span scenario")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--seconds", type=float, default=60, help="most seconds of load per collector and scenario"
+    )
     parser.add_argument("--no-phoenix", action="store_true")
     args = parser.parse_args()
     print(__doc__.split("Phoenix lives")[0])
@@ -324,11 +347,11 @@ def main() -> None:
     results: dict[tuple[str, str], dict[str, float]] = {}
     for label, spans, per in scenarios:
         bodies = payloads(spans, per, seed=1)
-        results["tokentrail", label] = run_tokentrail(bodies, spans, args.concurrency)
+        results["tokentrail", label] = run_tokentrail(bodies, per, args.concurrency, args.seconds)
         report("tokentrail", label, results["tokentrail", label])
         if not args.no_phoenix:
             bodies = payloads(spans, per, seed=2)
-            results["phoenix", label] = run_phoenix(bodies, spans, args.concurrency)
+            results["phoenix", label] = run_phoenix(bodies, per, args.concurrency, args.seconds)
             report("phoenix", label, results["phoenix", label])
     if not args.no_phoenix:
         print("\nratio (tokentrail / Phoenix, persisted spans per second):")
