@@ -8,10 +8,12 @@ import json
 import socket
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+from genai_prices import data_snapshot
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -92,3 +94,34 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 60
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{url} not healthy within {deadline_s} s")
+
+
+M = Decimal(1_000_000)
+
+
+def rate(value: Any, fallback: Any) -> Decimal:
+    """A per-million rate from the package's data (a base tier when it is tiered)."""
+    chosen = fallback if value is None else value
+    return Decimal(str(getattr(chosen, "base", chosen) or 0))
+
+
+def expected_parts(price: Any, row: dict[str, Any]) -> tuple[float, float, float]:
+    """(non-cached input, cache, output) cost of a stored call at a genai-prices price entry."""
+    cache_r, cache_w = row["cache_read_tokens"] or 0, row["cache_write_tokens"] or 0
+    fresh = (row["input_tokens"] or 0) - cache_r - cache_w
+    input_usd = fresh * rate(price.input_mtok, 0) / M
+    cache_usd = (
+        cache_r * rate(price.cache_read_mtok, price.input_mtok)
+        + cache_w * rate(price.cache_write_mtok, price.input_mtok)
+    ) / M
+    output_usd = (row["output_tokens"] or 0) * rate(price.output_mtok, 0) / M
+    return float(input_usd), float(cache_usd), float(output_usd)
+
+
+def package_price(matched: str, at: Any) -> Any:
+    """The price entry genai-prices' own data holds for `matched` ('genai-prices X provider:model')."""
+    provider_id, model_id = matched.split(" ", 2)[2].split(":", 1)
+    snapshot = data_snapshot.get_snapshot()
+    provider = next(p for p in snapshot.providers if p.id == provider_id)
+    model = next(m for m in provider.models if m.id == model_id)
+    return model.get_prices(at)

@@ -210,3 +210,54 @@ def test_import_cli_prices_and_dedups(tmp_path: Path) -> None:
     ):
         bad = runner.invoke(app, [*args, "--db", str(db)])
         assert bad.exit_code == 2 and message in bad.output
+
+
+def test_imported_bedrock_logs_cost_what_the_price_data_says(tmp_path: Path) -> None:
+    from support import expected_parts, package_price
+    from tokentrail.pricing import describe_model
+
+    def record(i: int, model: str, inp: int, out: int, cache_r: int, cache_w: int) -> dict[str, object]:
+        return {
+            "schemaType": "ModelInvocationLog",
+            "timestamp": "2026-10-03T10:00:00Z",
+            "requestId": f"r-{i}",
+            "operation": "Converse",
+            "modelId": model,
+            "region": "us-east-1",
+            "requestMetadata": {"tenant_id": "acme"},
+            "input": {
+                "inputTokenCount": inp,
+                "cacheReadInputTokenCount": cache_r,
+                "cacheWriteInputTokenCount": cache_w,
+            },
+            "output": {"outputTokenCount": out, "outputBodyJson": {"metrics": {"latencyMs": 900}}},
+        }
+
+    records = [
+        record(1, "amazon.nova-lite-v1:0", 1200, 300, 0, 0),
+        record(2, "amazon.nova-pro-v1:0", 800, 120, 4000, 0),
+        record(3, "us.anthropic.claude-3-5-sonnet-20240620-v1:0", 25, 400, 9000, 1500),
+        record(
+            4, "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0", 640, 200, 0, 0
+        ),
+    ]
+    log = tmp_path / "bedrock.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    db = tmp_path / "b.duckdb"
+    assert runner.invoke(app, ["import", "bedrock-logs", str(log), "--db", str(db)]).exit_code == 0
+    prices = load_prices(None)
+    with DuckDBStore(db) as s:
+        rows = s.query("SELECT * FROM calls ORDER BY response_id").dicts()
+    assert len(rows) == 4
+    for row, rec in zip(rows, records, strict=True):
+        inp = rec["input"]
+        assert isinstance(inp, dict)
+        assert row["input_tokens"] == sum(inp.values())  # Bedrock counts input without the cache
+        how = describe_model(row["provider"], row["request_model"], prices)
+        want_input, want_cache, want_output = expected_parts(
+            package_price(how.matched, row["start_time"]), row
+        )
+        assert row["input_cost_usd"] == pytest.approx(want_input, rel=1e-9, abs=1e-12)
+        assert row["cache_cost_usd"] == pytest.approx(want_cache, rel=1e-9, abs=1e-12)
+        assert row["output_cost_usd"] == pytest.approx(want_output, rel=1e-9, abs=1e-12)
+        assert row["cost_usd"] == row["input_cost_usd"] + row["cache_cost_usd"] + row["output_cost_usd"]

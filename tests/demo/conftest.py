@@ -34,6 +34,7 @@ class DemoRun:
     ledger: list[Entry]
     spans: list[dict[str, Any]]
     finished: dt.datetime  # naive UTC, as stored
+    db: Path
 
     @property
     def calls(self) -> list[dict[str, Any]]:
@@ -62,4 +63,4 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     meta, ledger = read(Path(f"{db}.ledger.json"))
     with DuckDBStore(db, read_only=True) as store:  # the collector has exited: the file is free
         spans = store.query(f"SELECT {COLUMNS} FROM spans ORDER BY start_time", []).dicts()
-    yield DemoRun(out.stdout, meta, ledger, spans, finished)
+    yield DemoRun(out.stdout, meta, ledger, spans, finished, db)
