@@ -105,16 +105,10 @@ def test_reprice_changes_only_what_the_overrides_change(store: Store, tmp_path: 
         assert "repriced 60 calls" in out.output and "20 changed" in out.output
         store = DuckDBStore(db)
     else:
-        from tokentrail.cli.prices import _costs
+        from tokentrail.cli.prices import changed_by_repricing
 
-        prices = load_prices(overrides)
         fetched = analytics.fetch_calls(store, analytics.TimeRange(OCT, OCT + dt.timedelta(days=40)))
-        changed = []
-        for call in fetched:
-            before = _costs(call)
-            price_call(call, prices)
-            if _costs(call) != before:
-                changed.append(call)
+        changed = changed_by_repricing(fetched, load_prices(overrides))
         assert len(changed) == 20
         store.replace(changed)
     rows = store.query("SELECT provider, sum(cost_usd), count(*) FROM spans GROUP BY 1").rows

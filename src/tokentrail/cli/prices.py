@@ -12,7 +12,7 @@ from tokentrail import analytics
 from tokentrail.analytics import TimeRange
 from tokentrail.cli.common import console, load_prices_or_fail, opened_store
 from tokentrail.model import Call
-from tokentrail.pricing import describe_model, price_call
+from tokentrail.pricing import Prices, describe_model, price_call
 from tokentrail.settings import Settings
 
 COST_FIELDS = ("cost_usd", "input_cost_usd", "output_cost_usd", "cache_cost_usd", "price_source")
@@ -24,6 +24,17 @@ def _rate(value: float | None) -> str:
 
 def _costs(call: Call) -> tuple[object, ...]:
     return tuple(getattr(call, f) for f in COST_FIELDS)
+
+
+def changed_by_repricing(calls: list[Call], prices: Prices) -> list[Call]:
+    """Price each call again (in place); return those whose cost or price source changed."""
+    changed = []
+    for call in calls:
+        before = _costs(call)
+        price_call(call, prices)
+        if _costs(call) != before:
+            changed.append(call)
+    return changed
 
 
 def register(app: typer.Typer) -> None:
@@ -90,12 +101,7 @@ def register(app: typer.Typer) -> None:
         prices = load_prices_or_fail(prices_file)
         with opened_store(db or settings.db) as store:
             calls = analytics.fetch_calls(store, TimeRange.resolve(since, start, end))
-            changed = []
-            for call in calls:
-                before = _costs(call)
-                price_call(call, prices)
-                if _costs(call) != before:
-                    changed.append(call)
+            changed = changed_by_repricing(calls, prices)
             if changed:
                 store.replace(changed)
         console.print(f"repriced {len(calls):,} calls with {prices.version}: {len(changed):,} changed")
