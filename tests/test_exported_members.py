@@ -25,5 +25,7 @@ def test_module_functions_are_bound_to_the_default_instance() -> None:
         "tool",
         "degraded",
         "sdk_stats",
+        "budget_guard",
+        "refresh_budgets",
     ):
         assert getattr(tokentrail, name).__self__ is DEFAULT

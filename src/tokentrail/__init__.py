@@ -9,8 +9,13 @@ instance for isolation (tests)::
     tokentrail.instrument()                               # openai, anthropic, boto3 bedrock-runtime
     with tokentrail.labels(feature="triage", tenant="acme"), tokentrail.trace("support_agent"):
         client.chat.completions.create(...)
+
+    guard = tokentrail.budget_guard(on_exceeded="degrade", degrade_to={"gpt-4o": "gpt-4o-mini"})
+    with guard, tokentrail.labels(tenant="acme"):        # acme over budget: gpt-4o-mini is called instead
+        client.chat.completions.create(model="gpt-4o", ...)
 """
 
+from tokentrail.sdk.budget import BudgetExceeded
 from tokentrail.sdk.context import propagate
 from tokentrail.sdk.instance import DEFAULT as _DEFAULT
 from tokentrail.sdk.instance import Tokentrail
@@ -26,12 +31,16 @@ trace = _DEFAULT.trace
 tool = _DEFAULT.tool
 round = _DEFAULT.round
 degraded = _DEFAULT.degraded
+budget_guard = _DEFAULT.budget_guard
+refresh_budgets = _DEFAULT.refresh_budgets
 sdk_stats = _DEFAULT.sdk_stats
 force_flush = _DEFAULT.force_flush
 shutdown = _DEFAULT.shutdown
 
 __all__ = [
+    "BudgetExceeded",
     "Tokentrail",
+    "budget_guard",
     "configure",
     "degraded",
     "force_flush",
@@ -41,6 +50,7 @@ __all__ = [
     "instrument_openai",
     "labels",
     "propagate",
+    "refresh_budgets",
     "round",
     "sdk_stats",
     "shutdown",

@@ -94,6 +94,7 @@ TT_PROMPT_CHARS: Final = "tokentrail.prompt_chars"
 TT_COMPRESSION_RATIO: Final = "tokentrail.compression_ratio"
 TT_SOURCE: Final = "tokentrail.source"
 TT_METADATA_PREFIX: Final = "tokentrail.metadata."
+TT_BUDGET_EXCEEDED: Final = "tokentrail.budget_exceeded"  # "<scope>=<value>" on a call over budget
 TT_DEGRADED_COUNT: Final = "tokentrail.degraded_count"  # on a trace root: fallbacks inside the trace
 TT_ROUND: Final = "tokentrail.round"  # index of a tool-loop round (tokentrail.round())
 TT_REQUEST_METADATA_DROPPED: Final = "tokentrail.request_metadata_dropped"  # labels not sent to Bedrock

@@ -6,11 +6,16 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import uvicorn
 from botocore.config import Config
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -209,3 +214,44 @@ def bedrock(sim_server: SimulatorServer) -> Iterator[BedrockClient]:
     client = BedrockClient(sim_server.url)
     yield client
     client.client.close()
+
+
+# --- the real collector on loopback ---------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Collector:
+    """`tokentrail.server.app` over a DuckDB store, under uvicorn in a background thread."""
+
+    def __init__(self, port: int, path: Path) -> None:
+        from tokentrail.server.app import create_app
+        from tokentrail.store import open_store
+
+        self.store = open_store(str(path))
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(
+            create_app(self.store), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.store.close()

@@ -3,6 +3,7 @@
 Layout: `instance` (the `Tokentrail` object behind the public API), `config` (settings), `context` (labels,
 trace state), `spans` (trace/tool/round/degraded), `call` (one LLM call -> one span), `stream` (stream
 timing), `stainless` (the openai/anthropic choke point) with the readers in `openai` and `anthropic`,
-`bedrock` (botocore's choke point and readers), `errors` (error classes; internal errors), `patching`,
-`export` and `spool` (the OTLP exporter). Provider SDKs are imported only when instrumented.
+`bedrock` (botocore's choke point and readers), `budget` (the budget guard and its refresher), `errors`
+(error classes; internal errors), `patching`, `export` and `spool` (the OTLP exporter), `stats` (counters).
+Provider SDKs are imported only when instrumented.
 """

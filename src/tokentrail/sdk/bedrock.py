@@ -4,7 +4,8 @@
 client, or on one client), acting only for service ``bedrock-runtime``: ``Converse``, ``ConverseStream``,
 ``InvokeModel`` and ``InvokeModelWithResponseStream``. Attempts are counted with botocore's
 ``response-received.bedrock-runtime`` event, emitted once per HTTP attempt (timeouts included), registered
-once per client.
+once per client. Inside a budget guard (`tokentrail.sdk.budget`) the call may be refused first, or sent
+with a copy of the parameters whose ``modelId`` names the cheaper model.
 
 **Bodies of InvokeModel(WithResponseStream)**, recognised by model id, else by shape: Anthropic Messages
 (``anthropic.*``: read with `tokentrail.sdk.anthropic`'s readers), Amazon Nova (``amazon.nova*``: the
@@ -39,6 +40,7 @@ from urllib.parse import urlsplit
 from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass
 from tokentrail.sdk import anthropic as anthropic_format
+from tokentrail.sdk import budget
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
 from tokentrail.sdk.errors import internal_error
@@ -278,6 +280,9 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         server = _hook_client(client)
         stream, read, observe = OPERATIONS[operation]
         model = str_or_none(params.get("modelId"))
+        verdict = budget.check(model)
+        if verdict is not None and verdict.model is not None:
+            params, model = {**params, "modelId": verdict.model}, verdict.model
         dropped = 0
         if operation.startswith("Converse"):
             labels = ctx.current_labels()
@@ -294,8 +299,12 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         call = start_call(engine, request, _errors())
         if dropped:
             call.extra[sc.TT_REQUEST_METADATA_DROPPED] = dropped
+        if verdict is not None:
+            verdict.apply(call)
         call.enter()
         return call, params
+    except budget.BudgetExceeded:
+        raise
     except Exception:
         internal_error(engine.settings.raises)
         return None

@@ -46,6 +46,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from tokentrail.sdk.errors import log
 from tokentrail.sdk.spool import Spool, spans_in
+from tokentrail.sdk.stats import Stats
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -91,24 +92,8 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-class Stats:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts = dict.fromkeys(COUNTERS, 0)
-        self.started_ns = time.time_ns()
-
-    def add(self, name: str, n: int = 1) -> None:
-        if n:
-            with self._lock:
-                self.counts[name] += n
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counts)
-
-
 class Transport:
-    """One POST per call over a fresh stdlib http.client connection (not traced by HTTP instrumentations)."""
+    """One request per call on a fresh stdlib http.client connection (not traced by HTTP instrumentations)."""
 
     def __init__(self, endpoint: str, ingest_key: str | None) -> None:
         parts = urlsplit(endpoint)
@@ -116,13 +101,15 @@ class Transport:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port
         self._base = parts.path.rstrip("/")
-        self._headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
-        if ingest_key:
-            self._headers["Authorization"] = f"Bearer {ingest_key}"
+        self._auth = {"Authorization": f"Bearer {ingest_key}"} if ingest_key else {}
+        self._headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", **self._auth}
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        return cls(self._host, self._port, timeout=max(timeout, 0.05))
 
     def post(self, path: str, body: bytes, timeout: float) -> Reply:
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=max(timeout, 0.05))
+        conn = self._connect(timeout)
         try:
             conn.request("POST", self._base + path, body=body, headers=self._headers)
             response = conn.getresponse()
@@ -133,6 +120,16 @@ class Transport:
         finally:
             conn.close()
 
+    def get(self, path: str, timeout: float) -> tuple[int, bytes]:
+        """(status, body); raises OSError or http.client.HTTPException when there is no answer."""
+        conn = self._connect(timeout)
+        try:
+            conn.request("GET", self._base + path, headers={"Accept": "application/json", **self._auth})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
 
 class OtlpExporter(SpanProcessor):
     def __init__(self, settings: Settings, resource: Resource | None = None) -> None:
@@ -140,7 +137,7 @@ class OtlpExporter(SpanProcessor):
         self._resource = resource
         self._transport = Transport(settings.endpoint, settings.ingest_key)
         self._spool = Spool(settings.spool_path(), settings.spool_max_bytes)
-        self.stats = Stats()
+        self.stats = Stats(COUNTERS)
         self._init_state()
         self._closing = False
         self._deadline = float("inf")
@@ -149,8 +146,8 @@ class OtlpExporter(SpanProcessor):
         self._spool_pending = True  # files left by an earlier run are sent too
         self._metrics_at = time.monotonic() + settings.metrics_interval_s
         self._metrics_sent: dict[str, int] = {}
-        os.register_at_fork(after_in_child=_weak_caller(weakref.WeakMethod(self._after_fork)))
-        self._atexit = _weak_caller(weakref.WeakMethod(self.shutdown))
+        os.register_at_fork(after_in_child=weak_caller(weakref.WeakMethod(self._after_fork)))
+        self._atexit = weak_caller(weakref.WeakMethod(self.shutdown))
         atexit.register(self._atexit)
 
     def _init_state(self) -> None:
@@ -167,7 +164,7 @@ class OtlpExporter(SpanProcessor):
     def _after_fork(self) -> None:
         """In a forked child: the parent exports what it queued; the child starts afresh."""
         self._init_state()
-        self.stats = Stats()
+        self.stats = Stats(COUNTERS)
 
     # --- SpanProcessor ------------------------------------------------------------------------------------
 
@@ -396,7 +393,7 @@ def encode_sdk_metrics(counts: dict[str, int], resource: Resource | None, start_
     )
 
 
-def _weak_caller(ref: weakref.WeakMethod[Callable[..., None]]) -> Callable[[], None]:
+def weak_caller(ref: weakref.WeakMethod[Callable[..., None]]) -> Callable[[], None]:
     def call() -> None:
         method = ref()
         if method is not None:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tokentrail import semconv as sc
+from tokentrail.sdk import budget, spans
 from tokentrail.sdk import context as ctx
-from tokentrail.sdk import spans
 from tokentrail.sdk.config import Settings, resolve
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.patching import PatchSet
@@ -41,6 +44,7 @@ class Tokentrail:
         self._relay: _Relay | None = None
         self._exporter: OtlpExporter | None = None
         self._patches = PatchSet()
+        self._budgets = budget.BudgetWatch(self)
 
     # --- configuration --------------------------------------------------------------------------------
 
@@ -56,6 +60,7 @@ class Tokentrail:
             self._teardown()
             self._config = config
             self._build()
+            self._budgets.reopen()
         return self
 
     @property
@@ -173,23 +178,59 @@ class Tokentrail:
 
     propagate = staticmethod(ctx.propagate)
 
+    # --- budgets --------------------------------------------------------------------------------------
+
+    def budget_guard(
+        self,
+        on_exceeded: budget.OnExceeded = "warn",
+        degrade_to: Mapping[str, str] | None = None,
+        refresh_s: float = 30.0,
+    ) -> budget.budget_guard:
+        """Refuse (``"raise"``: `BudgetExceeded`), downgrade (``"degrade"``, through ``degrade_to``, e.g.
+        ``{"gpt-4o": "gpt-4o-mini"}``) or flag (``"warn"``) the LLM calls made inside whose labels (tenant,
+        team, feature, app) are over a budget; a context manager and a decorator (sync and async).
+
+        Statuses are refreshed from the collector every `refresh_s` by a background thread, so no call
+        waits on the network. Until the first refresh succeeds, budgets are unknown and calls are allowed:
+        call `refresh_budgets` at start-up to fetch them first. See `tokentrail.sdk.budget`.
+        """
+        degrade = MappingProxyType(dict(degrade_to or {}))
+        return budget.budget_guard(budget.Policy(self._budgets, on_exceeded, degrade, refresh_s))
+
+    def refresh_budgets(self) -> bool:
+        """Fetch budget statuses from the collector now (blocking, up to ``export_timeout_s``); True on
+        success. Failures are counted in `sdk_stats` and leave the last statuses in force."""
+        try:
+            return self._budgets.refresh()
+        except Exception:
+            internal_error(self.settings.raises)
+            return False
+
     # --- export ---------------------------------------------------------------------------------------
 
     def sdk_stats(self) -> dict[str, int]:
-        """Spans exported, spooled, dropped and retried by this instance's exporter (zeros without one)."""
+        """Spans exported, spooled, dropped and retried by this instance's exporter (zeros without one), and
+        budget status refreshes and failed refreshes."""
         if self._exporter is None:
-            return {"exported": 0, "spooled": 0, "dropped": 0, "retried": 0}
-        return self._exporter.stats.snapshot()
+            stats = {"exported": 0, "spooled": 0, "dropped": 0, "retried": 0}
+        else:
+            stats = self._exporter.stats.snapshot()
+        return stats | self._budgets.stats.snapshot()
 
     def force_flush(self, timeout_s: float = 10.0) -> bool:
         relay = self._relay
         return relay.force_flush(int(timeout_s * 1000)) if relay is not None else True
 
     def shutdown(self, timeout_s: float | None = None) -> None:
-        """Flush and stop the exporter within `timeout_s` (what is left goes to the disk spool)."""
+        """Flush and stop the exporter within `timeout_s` (what is left goes to the disk spool), and stop
+        the budget refresher (guards keep the last statuses)."""
+        settings = self._settings or Settings()  # never built: nothing to flush, no reason to build
+        timeout = settings.shutdown_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
         with self._lock:
             if self._exporter is not None:
-                self._exporter.shutdown(timeout_s)
+                self._exporter.shutdown(timeout)
+        self._budgets.close(deadline - time.monotonic())  # unlocked: its thread may be reading settings
 
 
 class _Relay:

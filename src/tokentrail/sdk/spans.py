@@ -114,8 +114,9 @@ class degraded(ctx._Scope):
         ctx.DEGRADED_VAR.reset(self._tokens.pop())
 
 
-def mark_degraded(reason: str) -> None:
-    current = otel_trace.get_current_span()
+def mark_degraded(reason: str, span: Span | None = None) -> None:
+    """Set the reason on `span` (default: the current span) and count it on the trace root."""
+    current = span if span is not None else otel_trace.get_current_span()
     if current.is_recording():
         current.set_attribute(sc.TT_DEGRADED, reason)
     state = ctx.TRACE_VAR.get()

@@ -4,7 +4,9 @@ Two methods of the SDK's base client are wrapped, at class level (every client) 
 
 - ``request(cast_to, options, *, stream, stream_cls)``: one per SDK call, around all its retries. It opens
   the call span, and on return reads the parsed response, or wraps the returned stream's item iterator
-  (``Stream._iterator``) with the timing state (`tokentrail.sdk.stream`).
+  (``Stream._iterator``) with the timing state (`tokentrail.sdk.stream`). Inside a budget guard
+  (`tokentrail.sdk.budget`) it may first refuse the call, or send a copy of ``options`` whose body names
+  the cheaper model.
 - the per-attempt method (openai ``_send_request``, anthropic ``_attempt_request``): one per HTTP attempt,
   so retries are counted and the last HTTP status is known, timeouts and connection errors included.
 
@@ -13,11 +15,13 @@ Raw responses (``with_raw_response`` / ``with_streaming_response``) are recorded
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+from tokentrail.sdk import budget
 from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.patching import PatchSet
@@ -56,9 +60,10 @@ def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable
         if is_async:
 
             async def request_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                call = _begin(engine, target, self, args, kwargs)
-                if call is None:
+                begun = _begin(engine, target, self, args, kwargs)
+                if begun is None:
                     return await orig(self, *args, **kwargs)
+                call, args, kwargs = begun
                 try:
                     result = await orig(self, *args, **kwargs)
                 except BaseException as exc:
@@ -71,9 +76,10 @@ def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable
             return request_async
 
         def request(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = _begin(engine, target, self, args, kwargs)
-            if call is None:
+            begun = _begin(engine, target, self, args, kwargs)
+            if begun is None:
                 return orig(self, *args, **kwargs)
+            call, args, kwargs = begun
             try:
                 result = orig(self, *args, **kwargs)
             except BaseException as exc:
@@ -131,7 +137,10 @@ def _attempt_factory(target: Target, is_async: bool) -> Callable[[Any], Any]:
     return factory
 
 
-def _begin(engine: Engine, target: Target, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _begin(
+    engine: Engine, target: Target, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[CallRecord, tuple[Any, ...], dict[str, Any]] | None:
+    """Start the call; returns it with the arguments to send (a budget guard may swap the model)."""
     if ACTIVE_CALL.get() is not None:  # an inner layer of patching: the outer one records
         return None
     try:
@@ -139,14 +148,33 @@ def _begin(engine: Engine, target: Target, client: Any, args: tuple[Any, ...], k
         request = target.describe(client, options, bool(kwargs.get("stream")))
         if request is None:
             return None
+        verdict = budget.check(request.model)
+        if verdict is not None and verdict.model is not None:
+            args, kwargs = _with_model(options, args, kwargs, verdict.model)
+            request.model = verdict.model
         url = client.base_url
         request.server = (url.host or None, url.port)
         call = start_call(engine, request, target.errors)
+        if verdict is not None:
+            verdict.apply(call)
         call.enter()
-        return call
+        return call, args, kwargs
+    except budget.BudgetExceeded:
+        raise
     except Exception:
         internal_error(engine.settings.raises)
         return None
+
+
+def _with_model(
+    options: Any, args: tuple[Any, ...], kwargs: dict[str, Any], model: str
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with a copy of the request options whose body asks for `model`."""
+    swapped = copy.copy(options)
+    swapped.json_data = {**options.json_data, "model": model}
+    if len(args) > 1:
+        return (args[0], swapped, *args[2:]), kwargs
+    return args, {**kwargs, "options": swapped}
 
 
 def _returned(call: CallRecord, target: Target, result: Any, is_async: bool) -> Any:
