@@ -171,9 +171,13 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
     lock, retries, latencies = threading.Lock(), [0], []
     headers = {"content-type": "application/x-protobuf"}
 
+    clients: list[httpx.Client] = []
+
     def worker() -> None:
-        # A request still unanswered 30 s after the budget is abandoned (and not counted as sent).
+        # A request still unanswered 30 s after the budget is abandoned (and not counted as sent): the
+        # watchdog below closes the clients, since a peer that reads slowly never trips a read timeout.
         with httpx.Client(timeout=budget_s + 30) as client:
+            clients.append(client)
             while True:
                 with lock:
                     if not queue or time.perf_counter() > stop_at:
@@ -183,7 +187,7 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
                     t = time.perf_counter()
                     try:
                         r = client.post(url, content=body, headers=headers)
-                    except httpx.TimeoutException:
+                    except (httpx.HTTPError, RuntimeError):  # timed out, or closed by the watchdog
                         return
                     if r.status_code in (429, 503):
                         with lock:
@@ -197,10 +201,13 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
 
     start = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    watchdog = threading.Timer(budget_s + 30, lambda: [c.close() for c in list(clients)])
+    watchdog.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    watchdog.cancel()
     return time.perf_counter() - start, retries[0], latencies
 
 
