@@ -8,20 +8,17 @@ the endpoint's contract for the shapes the console test sends, so the console's 
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from support import CHROMIUM_ARGS, serve_app
 from tokentrail.server.app import create_app
 from tokentrail.store.duckdb import DuckDBStore
 
@@ -29,16 +26,6 @@ from .dashdata import DataSet, build
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -97,38 +84,14 @@ def with_query_endpoint(app: FastAPI, store: DuckDBStore) -> FastAPI:
 # ---- live server and browser ---------------------------------------------------------------------------
 
 
-def wait_healthy(base_url: str, deadline_s: float = 15.0) -> None:
-    stop = time.monotonic() + deadline_s
-    while time.monotonic() < stop:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        threading.Event().wait(0.05)
-    raise RuntimeError(f"the server at {base_url} did not become healthy in {deadline_s} s")
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory, dataset: DataSet) -> Iterator[str]:
     store = DuckDBStore(tmp_path_factory.mktemp("web") / "live.duckdb")
     store.write(dataset.spans)
-    app = with_query_endpoint(create_app(store), store)
-    # proto IPPROTO_TCP, or asyncio skips TCP_NODELAY and each keep-alive request waits ~40 ms (delayed ACK)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base_url)
-        yield base_url
+        with serve_app(with_query_endpoint(create_app(store), store)) as base_url:
+            yield base_url
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         store.close()
 
 
