@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -166,3 +167,16 @@ def serve_app(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@contextlib.contextmanager
+def collector_process(db: Path, *extra: str) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -46,7 +46,13 @@ def opened_store(db: str, *, read_only: bool = False) -> Iterator[Store]:
     except StoreError as exc:
         fail(str(exc))
     except Exception as exc:  # the backend's own error (locked file, bad path): say it plainly
-        fail(f"cannot open store {db!r}: {exc}")
+        hint = ""
+        if "lock" in str(exc).lower():
+            hint = (
+                " (another process, such as a running `tokentrail serve`, has the file open: stop it, or ask "
+                "the running server over HTTP, e.g. GET /api/summary or POST /api/query)"
+            )
+        fail(f"cannot open store {db!r}: {exc}{hint}")
     try:
         yield store
     except (BadRequest, StoreError) as exc:
