@@ -77,9 +77,7 @@ async def test_protobuf_spans_are_committed_before_200(client: httpx.AsyncClient
     assert row["ttft_ms"] == 180.0 and row["service"] == "svc"
 
 
-async def test_json_encoding_with_hex_ids_and_string_int64(
-    client: httpx.AsyncClient, store: Store
-) -> None:
+async def test_json_encoding_with_hex_ids_and_string_int64(client: httpx.AsyncClient, store: Store) -> None:
     data = otlp_json(make_span(LLM, trace=0xABC, span=0xDEF, parent=0x1))
     span = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert isinstance(span["startTimeUnixNano"], str) and span["kind"] == 3
