@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -569,9 +569,3 @@ def request_to_calls(request: Any, received_at: dt.datetime) -> tuple[list[Call]
                     continue
                 calls.append(span_to_call(span, resource, received_at))
     return calls, rejected, reason
-
-
-def iter_spans(request: Any) -> Iterator[Span]:
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            yield from scope_spans.spans

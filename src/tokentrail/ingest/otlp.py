@@ -8,7 +8,6 @@ integers as strings or numbers, enums as integers, and ignores unknown fields.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import zlib
 from typing import Any, TypeVar
@@ -135,7 +134,3 @@ def encode_response(message: Message, kind: str) -> bytes:
     if kind == PROTOBUF:
         return bytes(message.SerializeToString())
     return json.dumps(json_format.MessageToDict(message, use_integers_for_enums=True)).encode()
-
-
-def hex_id(raw: bytes) -> str:
-    return binascii.hexlify(raw).decode("ascii")
