@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from tokentrail.model import COLUMN_NAMES
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store import Store, StoreBusy
+from tokentrail.store.duckdb import DuckDBStore
 
 PB = {"content-type": "application/x-protobuf"}
 JS = {"content-type": "application/json"}
@@ -267,3 +269,12 @@ async def test_worker_processes_store_the_same_rows(store: Store) -> None:
     assert [r[1] for r in via_workers] == sorted(c.span_id for c in calls)
     cost = COLUMN_NAMES.index("cost_usd")
     assert {r[cost] for r in via_workers} == {c.cost_usd for c in calls}
+
+
+def test_worker_pipeline_rejects_a_bad_overrides_file_at_start(duck: DuckDBStore, tmp_path: Path) -> None:
+    from tokentrail.pricing import PricingConfigError
+
+    bad = tmp_path / "prices.toml"
+    bad.write_text("[[discount]]\ndiscount = 7\n")
+    with pytest.raises(PricingConfigError, match="discount"):
+        create_app(duck, Settings(ingest_workers=1, prices_file=bad))

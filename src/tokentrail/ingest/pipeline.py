@@ -22,6 +22,7 @@ from tokentrail.ingest.metrics import request_to_rows
 from tokentrail.ingest.normalize import request_to_calls
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, load_prices, price_call
+from tokentrail.pricing_overrides import load_overrides
 from tokentrail.store.arrow import calls_to_arrow
 
 Enricher = Callable[[Sequence[Call]], None]
@@ -93,7 +94,11 @@ class ProcessPipeline(Pipeline):
     """Decodes spans in `workers` processes (spawned, so no locks are inherited mid-flight)."""
 
     def __init__(self, workers: int, prices_file: Path | None) -> None:
-        super().__init__(pricing_enricher(load_prices(prices_file)))
+        # Only the workers price spans (metrics are not priced), so the server process does not load the
+        # price data; it checks the overrides file, so a bad one still fails at start-up with its message.
+        if prices_file is not None:
+            load_overrides(prices_file)
+        super().__init__(None)
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
