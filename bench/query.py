@@ -7,6 +7,11 @@ the same public paths the API and CLI use (analytics.summary, analytics.list_cal
 this process, timed with perf_counter; p50 and p95 of those runs are printed. Results are fetched to Python,
 as the API would.
 
+Summaries over more than analytics.PERCENTILE_BUDGET calls compute percentiles over a uniform per-group
+sample (exact below the budget). Their accuracy is measured in the same run: each sampled summary is
+recomputed with exact percentiles, and the median and worst relative error of every percentile column, over
+all groups, are printed with the smallest sample any group's percentiles came from.
+
 Usage: python bench/query.py [--calls 10000000] [--runs 9] [--db PATH (reuse an existing file)]
 """
 
@@ -19,13 +24,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from synthetic import load
 
 from tokentrail import analytics
 from tokentrail.analytics import TimeRange
 from tokentrail.query.run import run_query
-from tokentrail.store import Store
+from tokentrail.store import QueryResult, Store
 from tokentrail.store.duckdb import DuckDBStore
 
 Query = Callable[[Store], object]
@@ -65,6 +71,37 @@ def queries() -> dict[str, Query]:
     }
 
 
+SAMPLED = ("by model, 30d", "by tenant, 30d (500 groups)", "feature x model, 7d", "top features by cost, 7d")
+PERCENTILE_COLUMNS = [a for n in analytics.SUMMARY_PERCENTILES for a, _ in analytics.PERCENTILES[n][1]]
+
+
+def accuracy(store: Store, fn: Query) -> str:
+    """Relative error of sampled percentiles against exact ones, over every group and percentile column."""
+    sampled = by_group(fn(store))
+    budget, analytics.PERCENTILE_BUDGET = analytics.PERCENTILE_BUDGET, 10**12
+    try:
+        exact = by_group(fn(store))
+    finally:
+        analytics.PERCENTILE_BUDGET = budget
+    errors = [
+        abs(row[c] - exact[key][c]) / abs(exact[key][c])
+        for key, row in sampled.items()
+        for c in PERCENTILE_COLUMNS
+        if exact[key][c]
+    ]
+    fewest = min(row["percentile_calls"] for row in sampled.values())
+    return (
+        f"percentile error vs exact: median {100 * statistics.median(errors):.2f}%, "
+        f"worst {100 * max(errors):.2f}% over {len(errors)} values; smallest sample {fewest:,} calls"
+    )
+
+
+def by_group(result: object) -> dict[tuple[object, ...], dict[str, Any]]:
+    assert isinstance(result, QueryResult)
+    keys = result.columns[: result.columns.index("calls")]
+    return {tuple(row[k] for k in keys): row for row in result.dicts()}
+
+
 def time_query(store: Store, fn: Query, runs: int) -> list[float]:
     fn(store)
     out = []
@@ -98,6 +135,9 @@ def main() -> None:
                 p50, p95 = statistics.median(times), sorted(times)[int(0.95 * (len(times) - 1))]
                 worst = max(worst, p50)
                 print(f"{name:<42} {p50:8.0f} {p95:8.0f}  {'ok' if p50 < 300 else 'OVER'}", flush=True)
+            print()
+            for name in SAMPLED:
+                print(f"{name:<42} {accuracy(store, queries()[name])}", flush=True)
         print(f"\nslowest p50: {worst:.0f} ms on {os.cpu_count()} cores")
 
 

@@ -77,6 +77,13 @@ PERCENTILES: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "itl": ("itl_p95_ms", (("itl_p95_ms", 0.5),)),  # the median call's own p95 gap
 }
 SUMMARY_PERCENTILES = ("ttft", "latency", "itl", "throughput")
+# Above this many calls in a range, DuckDB summaries compute percentiles over a per-group sample whose total
+# stays near this budget, each group keeping at least PERCENTILE_FLOOR calls (see `_percentiles`).
+PERCENTILE_BUDGET = 1_000_000
+PERCENTILE_FLOOR = 2048
+SAMPLE_RANGE = 1 << 20  # a call is sampled when hash(start_time) % SAMPLE_RANGE falls under its group's share
+# Summary columns derived from the scan of error rows rather than computed over every call.
+DERIVED = ("errors", "error_rate", "unpriced_calls")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -146,57 +153,129 @@ def summary(
     table: str = "calls",
     timeout_s: float | None = None,
 ) -> QueryResult:
-    """Aggregates per group (or one overall row), most expensive group first."""
+    """Aggregates per group (or one overall row), most expensive group first.
+
+    Three scans: sums over every call; errors by class over error rows only (a few percent of calls), from
+    which errors, error_rate and unpriced_calls are derived; and percentiles (`_percentiles`), where
+    `percentile_calls` says how many calls of the group they were computed from.
+    """
     aliases = [alias for alias, _ in SUMMARY_SELECT]
+    sums = [alias for alias in aliases if alias not in DERIVED] + ["priced_calls"]
     groups = [f"{dimension(name)} AS {name}" for name in by]
-    select = ", ".join([*groups, _select(aliases, SUMMARY_PERCENTILES)])
     clause, params = where(time_range, filters)
-    sql = f"SELECT {select} FROM {table} WHERE {clause}"
+    sql = f"SELECT {', '.join([*groups, _select(sums)])} FROM {table} WHERE {clause}"
     if by:
         keys = ", ".join(str(i + 1) for i in range(len(by)))
         # ORDER BY positions, not aliases: aliases that shadow column names resolve differently in ClickHouse.
-        cost, calls = (len(by) + 1 + aliases.index(name) for name in ("cost_usd", "calls"))
+        cost, calls = (len(by) + 1 + sums.index(name) for name in ("cost_usd", "calls"))
         sql += f" GROUP BY {keys} ORDER BY {cost} DESC NULLS LAST, {calls} DESC"
     result = store.query(sql, params, timeout_s=timeout_s)
-    types = dict(zip(result.columns, result.types, strict=True))
-    rows = _unpack(result.dicts())
-    _add_error_classes(store, rows, by, table, clause, params, timeout_s)
-    error_cols = [alias for alias, _ in ERROR_CLASS_SELECT]
+    rows = result.dicts()
+    scan = _Scan(store, by, table, clause, params, timeout_s)
+    _add_errors(scan, rows)
+    _percentiles(scan, rows)
+    pct = [a for n in SUMMARY_PERCENTILES for a, _ in PERCENTILES[n][1]]
     columns = [
         *by,
         *aliases[:3],
-        *error_cols,
+        *(alias for alias, _ in ERROR_CLASS_SELECT),
         *aliases[3:],
-        *(a for n in SUMMARY_PERCENTILES for a, _ in PERCENTILES[n][1]),
+        *pct,
+        "percentile_calls",
     ]
+    types = dict(zip(result.columns, result.types, strict=True))
+    types.update({name: "DOUBLE" for name in [*pct, "error_rate"]})
     return QueryResult(
         columns, [types.get(c, "BIGINT") for c in columns], [tuple(r.get(c) for c in columns) for r in rows]
     )
 
 
-def _add_error_classes(
-    store: Store,
-    rows: list[dict[str, Any]],
-    by: Sequence[str],
-    table: str,
-    clause: str,
-    params: list[Any],
-    timeout_s: float | None,
-) -> None:
-    groups = [f"{dimension(name)} AS {name}" for name in by]
-    keys = ", ".join(str(i + 1) for i in range(len(by) + 1))
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Scan:
+    """The groups and rows one summary reads, shared by its follow-up scans."""
+
+    store: Store
+    by: Sequence[str]
+    table: str
+    clause: str
+    params: list[Any]
+    timeout_s: float | None
+
+    def query(self, sql: str, args: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        return self.store.query(sql, self.params if args is None else args, timeout_s=self.timeout_s).dicts()
+
+
+def _add_errors(scan: _Scan, rows: list[dict[str, Any]]) -> None:
+    """Errors by class, errors, error_rate and unpriced_calls (ok calls with no cost), from error rows."""
+    groups = [f"{dimension(name)} AS {name}" for name in scan.by]
+    keys = ", ".join(str(i + 1) for i in range(len(scan.by) + 1))
     sql = (
-        f"SELECT {', '.join([*groups, 'error_class'])}, count(*) AS n FROM {table} "
-        f"WHERE {clause} AND status = 'error' GROUP BY {keys}"
+        f"SELECT {', '.join([*groups, 'error_class'])}, count(*) AS n, count(cost_usd) AS priced "
+        f"FROM {scan.table} WHERE {scan.clause} AND status = 'error' GROUP BY {keys}"
     )
-    counts = {
-        (tuple(r[name] for name in by), r["error_class"] or "other"): r["n"]
-        for r in store.query(sql, params, timeout_s=timeout_s).dicts()
-    }
+    counts: dict[tuple[Any, ...], dict[str, int]] = {}
+    for r in scan.query(sql):
+        group = counts.setdefault(tuple(r[name] for name in scan.by), {"priced": 0})
+        group[r["error_class"] or "other"] = group.get(r["error_class"] or "other", 0) + int(r["n"])
+        group["priced"] += int(r["priced"])
     for row in rows:
-        key = tuple(row[name] for name in by)
+        group = counts.get(tuple(row[name] for name in scan.by), {"priced": 0})
         for cls in ERROR_CLASSES:
-            row[f"errors_{cls}"] = int(counts.get((key, cls), 0))
+            row[f"errors_{cls}"] = group.get(cls, 0)
+        calls, errors = int(row["calls"]), sum(group.get(cls, 0) for cls in ERROR_CLASSES)
+        row["errors"], row["error_rate"] = errors, errors / calls if calls else None
+        row["unpriced_calls"] = calls - errors - (int(row.pop("priced_calls")) - group["priced"])
+
+
+def sample_cap(sizes: Sequence[int], budget: int, floor: int) -> int:
+    """The largest per-group cap S with sum(min(n, S)) <= budget (water-filling), but at least `floor`."""
+    left, ordered = budget, sorted(sizes)
+    for i, n in enumerate(ordered):
+        share = left // (len(ordered) - i)
+        if n > share:
+            return max(share, floor)
+        left -= n
+    return max(ordered[-1] if ordered else floor, floor)
+
+
+def _percentiles(scan: _Scan, rows: list[dict[str, Any]]) -> None:
+    """Percentiles per group: exact up to PERCENTILE_BUDGET calls in the range, then sampled (DuckDB).
+
+    Exact percentiles cost DuckDB about 40 ms per million values and column on 2 cores, so over long ranges
+    they would dwarf every other aggregate. Past the budget, every group keeps all its calls up to a common
+    cap S, and a group above S keeps the calls whose start-time hash falls in the first S/n of the hash range
+    (uniform, and the same calls on every run). S is the largest cap that keeps the total within the budget,
+    but never below PERCENTILE_FLOOR. ClickHouse's `quantiles` samples on its own (a reservoir of 8,192 values
+    per group), so it gets no cap.
+    """
+    by, sizes = scan.by, [int(r["calls"]) for r in rows]
+    duck = scan.store.dialect == "duckdb"
+    cap = sample_cap(sizes, PERCENTILE_BUDGET, PERCENTILE_FLOOR) if duck else sum(sizes)
+    large = [r for r in rows if r["calls"] > cap]
+    exprs = [dimension(name) for name in by]
+    select = [*(f"{e} AS {n}" for e, n in zip(exprs, by, strict=True)), "count(*) AS percentile_calls"]
+    sql = f"SELECT {', '.join(select)}, {_select((), SUMMARY_PERCENTILES)} FROM {scan.table}"
+    keep = f"hash(start_time) % {SAMPLE_RANGE}"
+    args: list[Any] = list(scan.params)
+    if large and not by:
+        sql += f" WHERE {scan.clause} AND {keep} < ?"
+        args.append(SAMPLE_RANGE * cap // sizes[0])
+    elif large:
+        names = [f"g{i}" for i in range(len(by))]
+        values = ", ".join([f"({', '.join(['?'] * (len(by) + 1))})"] * len(large))
+        on = " AND ".join(f"{e} IS NOT DISTINCT FROM rates.{g}" for e, g in zip(exprs, names, strict=True))
+        sql = (
+            f"WITH rates({', '.join([*names, 'keep'])}) AS (VALUES {values}) {sql} LEFT JOIN rates ON {on} "
+            f"WHERE {scan.clause} AND (rates.keep IS NULL OR {keep} < rates.keep)"
+        )
+        args = [v for r in large for v in (*(r[n] for n in by), SAMPLE_RANGE * cap // r["calls"])] + args
+    else:
+        sql += f" WHERE {scan.clause}"
+    if by:
+        sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(by)))}"
+    found = {tuple(r[n] for n in by): r for r in _unpack(scan.query(sql, args))}
+    for row in rows:
+        row.update({k: v for k, v in found.get(tuple(row[n] for n in by), {}).items() if k not in by})
 
 
 def list_calls(
@@ -272,7 +351,11 @@ COMPARE_AGGREGATES = (
     "retries",
 )
 COMPARE_METRICS = (*COMPARE_AGGREGATES, *(a for _, points in PERCENTILES.values() for a, _ in points))
-_EXTRA_EXPR = {"avg_input_tokens": "avg(input_tokens)", "avg_output_tokens": "avg(output_tokens)"}
+_EXTRA_EXPR = {
+    "avg_input_tokens": "avg(input_tokens)",
+    "avg_output_tokens": "avg(output_tokens)",
+    "priced_calls": "count(cost_usd)",
+}
 BREAKDOWN_SELECT = (
     ("calls", "count(*)"),
     ("cost_usd", "sum(cost_usd)"),
@@ -499,7 +582,6 @@ CHARGEBACK_SELECT = [
     ("cache_cost_nusd", _nano("cache_cost_usd")),
     ("output_cost_nusd", _nano("output_cost_usd")),
     ("cost_nusd", _nano("cost_usd")),
-    ("priced_calls", "count(cost_usd)"),
     ("unpriced_calls", "sum(CASE WHEN cost_usd IS NULL AND status = 'ok' THEN 1 ELSE 0 END)"),
 ]
 
