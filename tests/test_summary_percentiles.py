@@ -121,3 +121,35 @@ def test_summary_overall_row_past_budget(duck: DuckDBStore, monkeypatch: pytest.
     assert row["calls"] == exact["calls"] == sum(SIZES.values())
     assert 400 < row["percentile_calls"] < 600
     assert row["ttft_p95_ms"] == pytest.approx(exact["ttft_p95_ms"], rel=0.1)
+
+
+def test_dashboard_series_and_comparison_past_budget(
+    duck: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    duck.write(calls())
+    exact = (
+        analytics.overview_totals(duck, RANGE),
+        analytics.timeseries(duck, RANGE, step_s=6 * 3600)[1],
+        analytics.compare(duck, RANGE, "tenant", list(SIZES)),
+    )
+    monkeypatch.setattr(analytics, "PERCENTILE_BUDGET", 1200)
+    monkeypatch.setattr(analytics, "PERCENTILE_FLOOR", 64)
+    totals = analytics.overview_totals(duck, RANGE)
+    assert totals["calls"] == exact[0]["calls"] and 1000 < totals["percentile_calls"] < 1400
+    assert totals["latency_p50_ms"] == pytest.approx(exact[0]["latency_p50_ms"], rel=0.1)
+    series = analytics.timeseries(duck, RANGE, step_s=6 * 3600)[1]
+    assert (
+        [b["bucket"] for b in series]
+        == [b["bucket"] for b in exact[1]]
+        == sorted(b["bucket"] for b in series)
+    )
+    assert [b["calls"] for b in series] == [b["calls"] for b in exact[1]]
+    assert sum(b["percentile_calls"] for b in series) < 1400 < sum(b["calls"] for b in series)
+    for got, want in zip(series, exact[1], strict=True):
+        assert got["ttft_p50_ms"] == pytest.approx(want["ttft_p50_ms"], rel=0.15)
+    compared = analytics.compare(duck, RANGE, "tenant", list(SIZES))
+    assert [r["value"] for r in compared] == ["big", "mid", "small"]
+    for got, want in zip(compared, exact[2], strict=True):
+        assert got["calls"] == want["calls"] and got["error_rate"] == want["error_rate"]
+        assert got["latency_p95_ms"] == pytest.approx(want["latency_p95_ms"], rel=0.1)
+    assert compared[2]["percentile_calls"] == 40 and compared[0]["percentile_calls"] < 3000

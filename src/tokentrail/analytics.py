@@ -171,7 +171,7 @@ def summary(
         sql += f" GROUP BY {keys} ORDER BY {cost} DESC NULLS LAST, {calls} DESC"
     result = store.query(sql, params, timeout_s=timeout_s)
     rows = result.dicts()
-    scan = _Scan(store, by, table, clause, params, timeout_s)
+    scan = _Scan(store, [(name, dimension(name)) for name in by], table, clause, params, timeout_s)
     _add_errors(scan, rows)
     _percentiles(scan, rows)
     pct = [a for n in SUMMARY_PERCENTILES for a, _ in PERCENTILES[n][1]]
@@ -195,22 +195,30 @@ class _Scan:
     """The groups and rows one summary reads, shared by its follow-up scans."""
 
     store: Store
-    by: Sequence[str]
+    groups: Sequence[tuple[str, str]]  # (alias, SQL expression)
     table: str
     clause: str
     params: list[Any]
     timeout_s: float | None
+    group_params: Sequence[Any] = ()  # values bound by the group expressions, in order
+
+    @property
+    def by(self) -> list[str]:
+        return [alias for alias, _ in self.groups]
+
+    def select(self) -> list[str]:
+        return [f"{expr} AS {alias}" for alias, expr in self.groups]
 
     def query(self, sql: str, args: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        return self.store.query(sql, self.params if args is None else args, timeout_s=self.timeout_s).dicts()
+        args = [*self.group_params, *self.params] if args is None else args
+        return self.store.query(sql, args, timeout_s=self.timeout_s).dicts()
 
 
 def _add_errors(scan: _Scan, rows: list[dict[str, Any]]) -> None:
     """Errors by class, errors, error_rate and unpriced_calls (ok calls with no cost), from error rows."""
-    groups = [f"{dimension(name)} AS {name}" for name in scan.by]
     keys = ", ".join(str(i + 1) for i in range(len(scan.by) + 1))
     sql = (
-        f"SELECT {', '.join([*groups, 'error_class'])}, count(*) AS n, count(cost_usd) AS priced "
+        f"SELECT {', '.join([*scan.select(), 'error_class'])}, count(*) AS n, count(cost_usd) AS priced "
         f"FROM {scan.table} WHERE {scan.clause} AND status = 'error' GROUP BY {keys}"
     )
     counts: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -238,7 +246,7 @@ def sample_cap(sizes: Sequence[int], budget: int, floor: int) -> int:
     return max(ordered[-1] if ordered else floor, floor)
 
 
-def _percentiles(scan: _Scan, rows: list[dict[str, Any]]) -> None:
+def _percentiles(scan: _Scan, rows: list[dict[str, Any]], names: Sequence[str] = SUMMARY_PERCENTILES) -> None:
     """Percentiles per group: exact up to PERCENTILE_BUDGET calls in the range, then sampled (DuckDB).
 
     Exact percentiles cost DuckDB about 40 ms per million values and column on 2 cores, so over long ranges
@@ -252,23 +260,23 @@ def _percentiles(scan: _Scan, rows: list[dict[str, Any]]) -> None:
     duck = scan.store.dialect == "duckdb"
     cap = sample_cap(sizes, PERCENTILE_BUDGET, PERCENTILE_FLOOR) if duck else sum(sizes)
     large = [r for r in rows if r["calls"] > cap]
-    exprs = [dimension(name) for name in by]
-    select = [*(f"{e} AS {n}" for e, n in zip(exprs, by, strict=True)), "count(*) AS percentile_calls"]
-    sql = f"SELECT {', '.join(select)}, {_select((), SUMMARY_PERCENTILES)} FROM {scan.table}"
+    select = [*scan.select(), "count(*) AS percentile_calls", _select((), names)]
+    sql = f"SELECT {', '.join(select)} FROM {scan.table}"
     keep = f"hash(start_time) % {SAMPLE_RANGE}"
-    args: list[Any] = list(scan.params)
+    args: list[Any] = [*scan.group_params, *scan.params]
     if large and not by:
         sql += f" WHERE {scan.clause} AND {keep} < ?"
         args.append(SAMPLE_RANGE * cap // sizes[0])
     elif large:
-        names = [f"g{i}" for i in range(len(by))]
         values = ", ".join([f"({', '.join(['?'] * (len(by) + 1))})"] * len(large))
-        on = " AND ".join(f"{e} IS NOT DISTINCT FROM rates.{g}" for e, g in zip(exprs, names, strict=True))
+        on = " AND ".join(f"{e} IS NOT DISTINCT FROM rates.g{i}" for i, (_, e) in enumerate(scan.groups))
         sql = (
-            f"WITH rates({', '.join([*names, 'keep'])}) AS (VALUES {values}) {sql} LEFT JOIN rates ON {on} "
+            f"WITH rates({', '.join([*(f'g{i}' for i in range(len(by))), 'keep'])}) AS (VALUES {values}) "
+            f"{sql} LEFT JOIN rates ON {on} "
             f"WHERE {scan.clause} AND (rates.keep IS NULL OR {keep} < rates.keep)"
         )
-        args = [v for r in large for v in (*(r[n] for n in by), SAMPLE_RANGE * cap // r["calls"])] + args
+        rates = [v for r in large for v in (*(r[n] for n in by), SAMPLE_RANGE * cap // r["calls"])]
+        args = [*rates, *scan.group_params, *scan.group_params, *scan.params]
     else:
         sql += f" WHERE {scan.clause}"
     if by:
@@ -392,10 +400,12 @@ def overview_totals(
     filters: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
 ) -> dict[str, Any]:
-    """Requests, tokens, cost, error rate, latency and TTFT percentiles over the range, in one scan."""
+    """Requests, tokens, cost, error rate, latency and TTFT percentiles (`_percentiles`) over the range."""
     clause, params = where(time_range, filters)
-    sql = f"SELECT {_select(TOTALS, ('latency', 'ttft'))} FROM calls WHERE {clause}"
-    return _unpack(store.query(sql, params, timeout_s=timeout_s).dicts())[0]
+    row = store.query(f"SELECT {_select(TOTALS)} FROM calls WHERE {clause}", params, timeout_s=timeout_s)
+    rows = row.dicts()
+    _percentiles(_Scan(store, (), "calls", clause, params, timeout_s), rows, ("latency", "ttft"))
+    return rows[0]
 
 
 def bucket_step(time_range: TimeRange, max_buckets: int = 200) -> int:
@@ -417,13 +427,22 @@ def timeseries(
     """Per-bucket aggregates; `bucket` is the bucket's index counted from the range start (gaps omitted)."""
     step = step_s or bucket_step(time_range)
     clause, params = where(time_range, filters)
-    select = _select(TIMESERIES_SUMS, ("ttft", "latency"))
-    sql = (
-        f"SELECT date_diff('microsecond', ?, start_time) // ? AS bucket, {select} "
-        f"FROM calls WHERE {clause} GROUP BY 1 ORDER BY 1"
+    bucket = [time_range.start, step * 1_000_000]
+    scan = _Scan(
+        store,
+        [("bucket", "date_diff('microsecond', ?, start_time) // ?")],
+        "calls",
+        clause,
+        params,
+        timeout_s,
+        bucket,
     )
-    args = [time_range.start, step * 1_000_000, *params]
-    return step, _unpack(store.query(sql, args, timeout_s=timeout_s).dicts())
+    sums = [name for name in TIMESERIES_SUMS if not name.startswith("errors")] + ["priced_calls"]
+    select = ", ".join([*scan.select(), _select(sums)])
+    rows = scan.query(f"SELECT {select} FROM calls WHERE {clause} GROUP BY 1 ORDER BY 1")
+    _add_errors(scan, rows)
+    _percentiles(scan, rows, ("ttft", "latency"))
+    return step, rows
 
 
 def breakdowns(
@@ -518,12 +537,12 @@ def compare(
         raise BadRequest("pick 1 to 12 values to compare")
     expr = dimension(by)
     clause, params = where(time_range, filters)
-    marks = ", ".join("?" for _ in picks)
-    sql = (
-        f"SELECT {expr} AS value, {_select(COMPARE_AGGREGATES, tuple(PERCENTILES))} FROM calls "
-        f"WHERE {clause} AND {expr} IN ({marks}) GROUP BY 1 ORDER BY 1"
-    )
-    return _unpack(store.query(sql, [*params, *picks], timeout_s=timeout_s).dicts())
+    clause += f" AND {expr} IN ({', '.join('?' for _ in picks)})"
+    scan = _Scan(store, [("value", expr)], "calls", clause, [*params, *picks], timeout_s)
+    select = ", ".join([*scan.select(), _select(COMPARE_AGGREGATES)])
+    rows = scan.query(f"SELECT {select} FROM calls WHERE {clause} GROUP BY 1 ORDER BY 1")
+    _percentiles(scan, rows, tuple(PERCENTILES))
+    return rows
 
 
 def top_values(
@@ -582,6 +601,7 @@ CHARGEBACK_SELECT = [
     ("cache_cost_nusd", _nano("cache_cost_usd")),
     ("output_cost_nusd", _nano("output_cost_usd")),
     ("cost_nusd", _nano("cost_usd")),
+    ("priced_calls", "count(cost_usd)"),
     ("unpriced_calls", "sum(CASE WHEN cost_usd IS NULL AND status = 'ok' THEN 1 ELSE 0 END)"),
 ]
 
