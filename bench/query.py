@@ -64,6 +64,11 @@ def queries() -> dict[str, Query]:
             " | stats sum(Tokens) as TotalTokens, count(*) as Requests by Tenant | sort TotalTokens desc",
             month,
         ),
+        "dashboard tiles, 30d": lambda s: analytics.overview_totals(s, month),
+        "dashboard time series, 30d (6h buckets)": lambda s: analytics.timeseries(s, month),
+        "dashboard top-10 breakdowns, 30d (4 dims)": lambda s: analytics.breakdowns(
+            s, month, ["feature", "model", "tenant", "app"]
+        ),
         "call list page, newest 50, 24h": lambda s: analytics.list_calls(s, day, limit=50),
         "call list, most expensive 50, 7d": lambda s: analytics.list_calls(
             s, week, sort="cost_usd", limit=50
