@@ -14,6 +14,11 @@ Method (printed with the table):
   the caller, and other processes on a shared machine cannot inflate it; the wall-clock median is shown too.
   After warm-up, ``gc.freeze()`` moves the imported SDKs out of the collector's way (for raw and instrumented
   alike).
+- Background work: tokentrail builds its LLM spans on a worker thread. After each block, outside the timed
+  region, the tool is flushed (``force_flush``: the worker has made every span of the block), and the CPU
+  time of the tool's own threads over the block (their ``pthread_getcpuclockid`` clocks; threads named
+  ``tokentrail-*``, none for the other tools) is divided by the block's calls: ``bg cpu``, the median over
+  instrumented blocks. ``+total`` = ``+median`` caller CPU + ``bg cpu``: all the CPU a call costs.
 - Every tool exports to the same sink: the global OpenTelemetry SDK ``TracerProvider`` with a
   ``SimpleSpanProcessor`` into an ``InMemorySpanExporter`` (cleared between blocks, outside the timing).
   tokentrail attaches to that provider (``use_global_provider``), without its own exporter thread.
@@ -36,6 +41,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -258,13 +264,15 @@ def scenarios(tool: str) -> dict[str, tuple[Callable[[], Any], int]]:
 # --- the child: one tool ------------------------------------------------------------------------------
 
 
-def instrument(tool: str, provider: Any) -> None:
+def instrument(tool: str, provider: Any) -> Callable[[], Any]:
+    """Instrument for `tool`; returns its flush (a no-op for tools that work on the caller's thread only)."""
     if tool == "tokentrail":
         from tokentrail import Tokentrail
 
         tt = Tokentrail(send_to_collector=False, use_global_provider=True)
         tt.instrument()
-    elif tool == "openllmetry":
+        return tt.force_flush
+    if tool == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(tracer_provider=provider)
@@ -274,6 +282,16 @@ def instrument(tool: str, provider: Any) -> None:
         OpenInferenceInstrumentor().instrument(tracer_provider=provider)
     else:
         span_floor(provider)
+    return lambda: None
+
+
+def background_cpu_ns() -> int:
+    """CPU time so far of the tool's background threads (tokentrail's worker)."""
+    return sum(
+        time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
+        for thread in threading.enumerate()
+        if thread.name.startswith("tokentrail-") and thread.ident is not None
+    )
 
 
 def span_floor(provider: Any) -> None:
@@ -360,7 +378,7 @@ def child(tool: str, quick: bool) -> dict[str, Any]:
         for _ in range(WARM_UP):
             fn()
     sink.clear()
-    instrument(tool, provider)
+    flush = instrument(tool, provider)
     toggle = Toggle(("openai", "anthropic", "botocore"))
     pairs = PAIRS // 4 if quick else PAIRS
     gc.collect()
@@ -369,11 +387,16 @@ def child(tool: str, quick: bool) -> dict[str, Any]:
     for name, (fn, n) in found.items():
         raw: dict[str, list[int]] = {"cpu": [], "wall": []}
         inst: dict[str, list[int]] = {"cpu": [], "wall": []}
+        background: list[float] = []  # per call, one figure per instrumented block
         for i in range(pairs):  # raw and instrumented blocks alternate, so load drift hits both alike
             for state in ("raw", "inst") if i % 2 == 0 else ("inst", "raw"):
                 (toggle.raw if state == "raw" else toggle.instrumented)()
                 samples = raw if state == "raw" else inst
+                bg_before = background_cpu_ns()
                 time_block(fn, n // PAIRS, samples["cpu"], samples["wall"])
+                flush()  # outside the timed region: every span of the block is made
+                if state == "inst":
+                    background.append((background_cpu_ns() - bg_before) / (n // PAIRS + 2))
                 recorded = bool(sink.get_finished_spans())
                 assert recorded == (state == "inst"), (
                     f"{tool} {name}: spans recorded={recorded} in a {state} block"
@@ -384,6 +407,7 @@ def child(tool: str, quick: bool) -> dict[str, Any]:
             "median_us": (statistics.median(inst["cpu"]) - statistics.median(raw["cpu"])) / 1000,
             "p90_us": (p90(inst["cpu"]) - p90(raw["cpu"])) / 1000,
             "wall_median_us": (statistics.median(inst["wall"]) - statistics.median(raw["wall"])) / 1000,
+            "bg_us": statistics.median(background) / 1000,
         }
     return result
 
@@ -418,11 +442,12 @@ def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
     print(__doc__.split("Method (printed with the table):")[1].split('"""')[0].rstrip())
     print()
     header = (
-        f"{'scenario':<42} {'tool':<14} {'raw call':>9} {'+median':>9} {'+p90':>9} {'+median':>9}\n"
-        f"{'':<42} {'':<14} {'cpu us':>9} {'cpu us':>9} {'cpu us':>9} {'wall us':>9}"
+        f"{'scenario':<42} {'tool':<14} {'raw call':>9} {'+median':>9} {'+p90':>9} {'+median':>9}"
+        f" {'bg':>9} {'+total':>9}\n"
+        f"{'':<42} {'':<14} {'cpu us':>9} {'cpu us':>9} {'cpu us':>9} {'wall us':>9} {'cpu us':>9} {'cpu us':>9}"
     )
     print(header)
-    print("-" * 96)
+    print("-" * 116)
     for scenario in runs["tokentrail"][0]:
         for tool in TOOLS:
             rows = [run[scenario] for run in runs[tool] if scenario in run]
@@ -430,8 +455,9 @@ def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
                 continue
             cells = [
                 statistics.median(r[key] for r in rows)
-                for key in ("raw_us", "median_us", "p90_us", "wall_median_us")
+                for key in ("raw_us", "median_us", "p90_us", "wall_median_us", "bg_us")
             ]
+            cells.append(cells[1] + cells[4])  # all the CPU a call adds: caller + background
             print(f"{scenario:<42} {tool:<14} " + " ".join(f"{c:>9.1f}" for c in cells))
     print(f"\n{len(runs['tokentrail'])} runs per tool; each figure is the median over runs.")
 

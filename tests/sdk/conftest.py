@@ -17,7 +17,7 @@ import boto3
 import pytest
 import uvicorn
 from botocore.config import Config
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -47,7 +47,14 @@ class Recorder:
         self.sim = sim
 
     def spans(self) -> list[ReadableSpan]:
+        """What was recorded, once the span worker has turned every finished call into a span."""
+        assert self.tt.force_flush(10)
         return list(self.memory.get_finished_spans())
+
+    def clear(self) -> None:
+        assert self.tt.force_flush(10)  # a call of an earlier test must not land after the clear
+        self.memory.clear()
+        self.sim.clear()
 
     def llm(self) -> list[ReadableSpan]:
         return [s for s in self.spans() if (s.attributes or {}).get(sc.TT_KIND) == "llm"]
@@ -101,8 +108,7 @@ def timing_retries(test: Callable[..., Any]) -> Callable[..., Any]:
     def again(kwargs: dict[str, Any], attempt: int) -> bool:
         if attempt == 2:
             return False
-        kwargs["rec"].memory.clear()
-        kwargs["rec"].sim.clear()
+        kwargs["rec"].clear()
         return True
 
     if inspect.iscoroutinefunction(test):
@@ -162,6 +168,20 @@ def _warm_up(url: str) -> None:
     bedrock.close()
 
 
+def isolated(
+    span_processors: tuple[SpanProcessor, ...] | list[SpanProcessor] = (), **config: Any
+) -> tuple[Tokentrail, InMemorySpanExporter]:
+    """A tokentrail instance of its own (instrument one client with it), its spans in memory."""
+    memory = InMemorySpanExporter()
+    tt = Tokentrail(
+        send_to_collector=False,
+        use_global_provider=False,
+        span_processors=[SimpleSpanProcessor(memory), *span_processors],
+        **config,
+    )
+    return tt, memory
+
+
 @pytest.fixture(scope="session")
 def tt_session(sim_server: SimulatorServer) -> Iterator[tuple[Tokentrail, InMemorySpanExporter]]:
     memory = InMemorySpanExporter()
@@ -177,9 +197,9 @@ def tt_session(sim_server: SimulatorServer) -> Iterator[tuple[Tokentrail, InMemo
 @pytest.fixture
 def rec(tt_session: tuple[Tokentrail, InMemorySpanExporter], sim_server: SimulatorServer) -> Recorder:
     tt, memory = tt_session
-    memory.clear()
-    sim_server.clear()
-    return Recorder(tt, memory, sim_server)
+    recorder = Recorder(tt, memory, sim_server)
+    recorder.clear()
+    return recorder
 
 
 class BedrockClient:

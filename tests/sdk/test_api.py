@@ -12,28 +12,14 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tokentrail import Tokentrail
 from tokentrail import semconv as sc
 from tokentrail.sdk import config, stainless
 from tokentrail.sdk import openai as openai_readers
 
-from .conftest import Recorder, steer
+from .conftest import Recorder, isolated, steer
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def isolated(**config: Any) -> tuple[Tokentrail, InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    tt = Tokentrail(
-        send_to_collector=False,
-        use_global_provider=False,
-        span_processors=[SimpleSpanProcessor(memory)],
-        **config,
-    )
-    return tt, memory
 
 
 @pytest.fixture
@@ -63,6 +49,10 @@ def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert settings.raises  # PYTEST_CURRENT_TEST is set
     assert not config.resolve(raise_internal_errors=False).raises
+    assert not settings.openai_stream_usage  # off by default
+    monkeypatch.setenv(config.ENV_OPENAI_STREAM_USAGE, "1")
+    assert config.resolve().openai_stream_usage
+    assert not config.resolve(openai_stream_usage=False).openai_stream_usage
 
 
 def test_import_is_lazy() -> None:
@@ -83,10 +73,12 @@ def test_idempotent_and_reversible(client: openai.OpenAI, rec: Recorder) -> None
         assert other.instrument_openai() is True  # takes the class-level patch over
         assert other.instrument_openai() is False
         client.chat.completions.create(model="m", messages=MESSAGES)
+        assert other.force_flush(10)
         assert len(memory.get_finished_spans()) == 1 and rec.llm() == []
         assert other.uninstrument() == 4
         assert "request" not in vars(base) or not hasattr(vars(base)["request"], "__tokentrail_patch__")
         client.chat.completions.create(model="m", messages=MESSAGES)
+        assert other.force_flush(10)
         assert len(memory.get_finished_spans()) == 1 and rec.llm() == []
     finally:
         rec.tt.instrument()  # the session instance patches again
@@ -104,6 +96,7 @@ def test_one_client_only(rec: Recorder) -> None:
         assert other.instrument_anthropic(mine) is False
         mine.messages.create(model="claude-x", max_tokens=5, messages=MESSAGES)
         theirs.messages.create(model="claude-x", max_tokens=5, messages=MESSAGES)
+        assert other.force_flush(10)
         assert len(memory.get_finished_spans()) == 1  # recorded once, by the client's own patch
         assert len(rec.llm()) == 1  # the other client: the class-level (session) patch
         other.uninstrument()
@@ -123,13 +116,17 @@ def test_internal_error_never_breaks_the_call(
         lenient.instrument_openai(client)
         with caplog.at_level(logging.ERROR, logger="tokentrail"):
             reply = client.chat.completions.create(model="m", messages=MESSAGES)
+            assert lenient.force_flush(10)  # the reader runs on the span worker; it raised there
         assert reply.choices  # the user's call went on
         assert "ZeroDivisionError" in caplog.text
         assert len(memory.get_finished_spans()) == 1  # the span still ended
-        strict, _ = isolated(raise_internal_errors=True)
+        strict, strict_memory = isolated(raise_internal_errors=True)
         strict.instrument_openai(client)
-        with pytest.raises(ZeroDivisionError):
-            client.chat.completions.create(model="m", messages=MESSAGES)
+        assert client.chat.completions.create(model="m", messages=MESSAGES).choices
+        with pytest.raises(ZeroDivisionError):  # no call to raise into: the next flush raises it
+            strict.force_flush(10)
+        assert len(strict_memory.get_finished_spans()) == 1
+        assert strict.force_flush(10)  # raised once
 
 
 def test_capture_content_hook(rec: Recorder) -> None:
@@ -141,6 +138,7 @@ def test_capture_content_hook(rec: Recorder) -> None:
             model="m", messages=MESSAGES, stream=True, extra_headers=steer(output_tokens=6)
         )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert tt.force_flush(10)
     ((attrs, messages, captured),) = seen
     assert messages == MESSAGES
     assert captured == text == rec.plan().content

@@ -262,6 +262,7 @@ def test_one_client_only(rec: Recorder) -> None:
     assert other.instrument_bedrock(mine.client) is True
     mine.steer(fail=[429]).converse(modelId=MODELS["nova"], messages=MESSAGES)
     theirs.steer().converse(modelId=MODELS["nova"], messages=MESSAGES)
+    assert other.force_flush(10)
     (span,) = memory.get_finished_spans()
     assert dict(span.attributes or {})[sc.TT_ATTEMPTS] == 2  # counted once, though both patches see it
     assert len(rec.llm()) == 1  # the other client: the class-level (session) patch

@@ -82,6 +82,7 @@ class Guarded:
         self.sim = sim
 
     def llm(self) -> list[ReadableSpan]:
+        assert self.tt.force_flush(10)
         return [s for s in self.memory.get_finished_spans() if (s.attributes or {}).get(sc.TT_KIND) == "llm"]
 
     def last(self) -> dict[str, Any]:
@@ -470,13 +471,14 @@ def test_bad_arguments_are_refused() -> None:
 
 
 def test_with_model_keeps_the_callers_options() -> None:
-    from tokentrail.sdk.stainless import _with_model
+    from tokentrail.sdk.stainless import _with_body
 
     options = openai._models.FinalRequestOptions.construct(
         method="post", url="/chat/completions", json_data={"model": "gpt-4o", "messages": []}
     )
-    args, kwargs = _with_model(options, ("cast",), {"stream": False, "options": options}, "gpt-4o-mini")
+    mini = {"model": "gpt-4o-mini"}
+    args, kwargs = _with_body(options, ("cast",), {"stream": False, "options": options}, mini)
     assert args == ("cast",) and kwargs["options"].json_data["model"] == "gpt-4o-mini"
-    positional, _ = _with_model(options, ("cast", options), {}, "gpt-4o-mini")
+    positional, _ = _with_body(options, ("cast", options), {}, mini)
     assert positional[1].json_data == {"model": "gpt-4o-mini", "messages": []}
     assert options.json_data == {"model": "gpt-4o", "messages": []}

@@ -11,7 +11,15 @@ from opentelemetry.trace import StatusCode
 
 from tokentrail import semconv as sc
 
-from .conftest import Recorder, assert_stream_timing, assert_usage, steer, timing_retries, ttft_ms
+from .conftest import (
+    Recorder,
+    assert_stream_timing,
+    assert_usage,
+    isolated,
+    steer,
+    timing_retries,
+    ttft_ms,
+)
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -294,3 +302,35 @@ def test_non_llm_endpoints_are_not_recorded(client: openai.OpenAI, rec: Recorder
     with pytest.raises(openai.APIStatusError):
         client.models.list()
     assert rec.llm() == []
+
+
+@pytest.mark.parametrize("ask_usage", [True, False])
+def test_stream_usage_is_asked_for_only_when_configured(rec: Recorder, ask_usage: bool) -> None:
+    tt, memory = isolated(openai_stream_usage=ask_usage)
+    with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test") as client:
+        tt.instrument_openai(client)
+        chunks = list(
+            client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, stream=True, extra_headers=steer(output_tokens=5)
+            )
+        )
+        own = list(  # the application's own stream_options are never overwritten
+            client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": False}
+            )
+        )
+    assert tt.force_flush(10)
+    plan = rec.sim.requests()[0].plan
+    assert plan is not None
+    usage_only = [c for c in chunks if not c.choices]
+    first, second = (dict(s.attributes or {}) for s in memory.get_finished_spans())
+    if ask_usage:  # the usage-only last chunk reaches the application's iterator too, as the API sends it
+        assert len(usage_only) == 1 and usage_only[0] is chunks[-1]
+        assert usage_only[0].usage is not None and usage_only[0].usage.completion_tokens == plan.output_tokens
+        assert_usage(first, plan)
+    else:
+        assert usage_only == []
+        assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in first
+    assert first[sc.TT_CHUNKS] == plan.chunks  # the extra chunk carries no output
+    assert [c for c in own if not c.choices] == []
+    assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in second

@@ -13,13 +13,16 @@ carries the input side and ``message_delta`` cumulative counts; the latest value
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
 from tokentrail.sdk.stainless import Target
 from tokentrail.usage import normalize_usage
+
+if TYPE_CHECKING:
+    from tokentrail.sdk.config import Settings
 
 PROVIDER = "anthropic"
 TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
@@ -54,11 +57,9 @@ def _merge_usage(call: CallRecord, usage: Any) -> None:
     call.usage = normalize_usage(PROVIDER, raw)
 
 
-def observe_event(event: Any, call: CallRecord) -> str | bool | None:
-    """One Messages stream event: an SDK model, or a decoded Bedrock chunk (`AttrDict`). Attribute access
-    only, after checking the type: this runs for every event, on the caller's time."""
-    kind = event.type
-    if kind == "content_block_delta":
+def classify_event(event: Any) -> str | None:
+    """A Messages stream event, on the caller's thread: a text or thinking delta's text, else None (kept)."""
+    if event.type == "content_block_delta":
         delta = event.delta
         dtype = delta.type
         if dtype == "text_delta":
@@ -67,7 +68,18 @@ def observe_event(event: Any, call: CallRecord) -> str | bool | None:
         if dtype == "thinking_delta":
             thinking: str | None = delta.thinking
             return thinking
-        return dtype == "input_json_delta" and bool(delta.partial_json)
+    return None
+
+
+def observe_event(event: Any, call: CallRecord) -> str | bool | None:
+    """One kept Messages stream event (on the worker): an SDK model, or a decoded Bedrock chunk
+    (`AttrDict`)."""
+    kind = event.type
+    if kind == "content_block_delta":
+        delta = event.delta
+        if delta.type in ("text_delta", "thinking_delta"):
+            return classify_event(event)
+        return delta.type == "input_json_delta" and bool(delta.partial_json)
     if kind == "content_block_start":
         block = event.content_block
         if block.type in TOOL_BLOCKS:
@@ -92,7 +104,7 @@ class AttrDict(dict[str, Any]):
         return self.get(key)
 
 
-def describe(client: Any, options: Any, stream: bool) -> Request | None:
+def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Request | None:
     if options is None or options.method.lower() != "post":
         return None
     if options.url.split("?", 1)[0] != "/v1/messages":
@@ -105,6 +117,7 @@ def describe(client: Any, options: Any, stream: bool) -> Request | None:
         stream=stream,
         read=read_message,
         observe=observe_event,
+        classify=classify_event,
         messages=body.get("messages"),
     )
 

@@ -77,6 +77,16 @@ def read_converse(resp: Any, call: CallRecord) -> None:
         call.add_tool(get(get(block, "toolUse"), "name"))
 
 
+def classify_converse(event: Mapping[str, Any]) -> str | None:
+    """A ConverseStream event, on the caller's thread: a text delta's text, else None (kept)."""
+    block = event.get("contentBlockDelta")
+    if block is not None:
+        text = (block.get("delta") or {}).get("text")
+        if text:
+            return str(text)
+    return None
+
+
 def observe_converse(event: Mapping[str, Any], call: CallRecord) -> str | bool | None:
     """A ConverseStream event, or a decoded Nova stream chunk (same members)."""
     if "contentBlockDelta" in event:
@@ -166,14 +176,23 @@ def _decode(raw: Any, hook: Any = None) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def read_invoke(result: dict[str, Any], call: CallRecord) -> None:
-    """Read the InvokeModel body, then put an identical unread body back for the caller."""
+def take_body(result: dict[str, Any]) -> dict[str, Any]:
+    """On the caller's thread: read the InvokeModel body and put an identical unread one back; returns a
+    copy of the result holding the body's bytes, for `read_invoke`."""
     from botocore.response import StreamingBody
 
     stream = result.get("body")
-    if stream is not None:
-        data = stream.read()
-        result["body"] = StreamingBody(io.BytesIO(data), len(data))
+    if stream is None:
+        return result
+    data = stream.read()
+    result["body"] = StreamingBody(io.BytesIO(data), len(data))
+    return {**result, "body": data}
+
+
+def read_invoke(result: dict[str, Any], call: CallRecord) -> None:
+    """An InvokeModel result whose body is bytes (`take_body`)."""
+    data = result.get("body")
+    if data:
         body = _decode(data)
         fmt = body_format(call.request.model, body)
         if fmt is not None:
@@ -236,11 +255,11 @@ def with_request_metadata(
 
 # --- the choke point ------------------------------------------------------------------------------------
 
-OPERATIONS: Final = {
-    "Converse": (False, read_converse, observe_converse),
-    "ConverseStream": (True, read_converse, observe_converse),
-    "InvokeModel": (False, read_invoke, None),
-    "InvokeModelWithResponseStream": (True, read_invoke, observe_invoke_chunk),
+OPERATIONS: Final = {  # name: (stream, read, observe, classify); InvokeModel stream bodies: all kept
+    "Converse": (False, read_converse, observe_converse, None),
+    "ConverseStream": (True, read_converse, observe_converse, classify_converse),
+    "InvokeModel": (False, read_invoke, None, None),
+    "InvokeModelWithResponseStream": (True, read_invoke, observe_invoke_chunk, None),
 }
 
 
@@ -278,7 +297,7 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         if client.meta.service_model.service_name != SERVICE:
             return None
         server = _hook_client(client)
-        stream, read, observe = OPERATIONS[operation]
+        stream, read, observe, classify = OPERATIONS[operation]
         model = str_or_none(params.get("modelId"))
         verdict = budget.check(model)
         if verdict is not None and verdict.model is not None:
@@ -295,7 +314,9 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         fmt = None if operation.startswith("Converse") else body_format(model)
         op_name = "text_completion" if fmt == "llama" else "chat"
         messages = params.get("messages", params.get("body"))
-        request = Request(PROVIDER, op_name, model, stream, read, observe, messages, None, server)
+        request = Request(
+            PROVIDER, op_name, model, stream, read, observe, classify, messages=messages, server=server
+        )
         call = start_call(engine, request, _errors())
         if dropped:
             call.extra[sc.TT_REQUEST_METADATA_DROPPED] = dropped
@@ -338,14 +359,14 @@ def _on_attempt(response_dict: Any = None, exception: BaseException | None = Non
 
 def _returned(call: CallRecord, operation: str, result: Any) -> Any:
     try:
-        observe = call.request.observe
         key = "stream" if operation == "ConverseStream" else "body"
         stream = result.get(key) if call.request.stream and isinstance(result, dict) else None
-        if stream is not None and observe is not None:
-            _time_event_stream(stream, StreamTimer(call, observe))
+        if stream is not None and call.request.observe is not None:
+            _time_event_stream(stream, StreamTimer(call, call.request.classify))
+        elif operation == "InvokeModel" and isinstance(result, dict):
+            call.end(take_body(result))
         else:
-            call.request.read(result, call)
-            call.end()
+            call.end(result)
     except Exception:
         call.internal_error()
         call.end()

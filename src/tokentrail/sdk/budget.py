@@ -44,7 +44,7 @@ from opentelemetry import context as otel_context
 from tokentrail import semconv as sc
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.errors import internal_error, log
-from tokentrail.sdk.spans import mark_degraded
+from tokentrail.sdk.spans import count_degraded
 from tokentrail.sdk.stats import Stats
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ class BudgetWatch:
             if self._thread is not None or self._closed:
                 return
             if not self._fork_hooked:
-                from tokentrail.sdk.export import weak_caller
+                from tokentrail.sdk.worker import weak_caller
 
                 os.register_at_fork(after_in_child=weak_caller(weakref.WeakMethod(self._init_state)))
                 self._fork_hooked = True
@@ -272,13 +272,14 @@ class Verdict:
 
     def apply(self, call: CallRecord) -> None:
         """Mark the call just started; for "raise", end it as refused and raise `BudgetExceeded`."""
-        call.span.set_attribute(sc.TT_BUDGET_EXCEEDED, self.over.key)
+        call.extra[sc.TT_BUDGET_EXCEEDED] = self.over.key
         if self.action == "raise":
             exc = self.over.error()
             call.fail(exc)
             raise exc
         if self.action == "degrade":
-            mark_degraded(DEGRADED_REASON, call.span)
+            call.extra[sc.TT_DEGRADED] = DEGRADED_REASON
+            count_degraded(DEGRADED_REASON)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

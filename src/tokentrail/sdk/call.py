@@ -1,8 +1,25 @@
-"""One LLM call in flight: what was asked, what each attempt and the response said; it becomes one span.
+"""One LLM call: what the caller's thread records, cheaply, and the span the span worker builds from it.
 
-The provider integrations create a `CallRecord` with `start_call` at their choke point, feed it (attempts,
-usage, model, stop reason, tools, stream chunks) and end it exactly once. Attributes use GenAI semantic
-convention names where they exist and ``tokentrail.*`` extras otherwise (`tokentrail.semconv`).
+The provider integrations create a `CallRecord` with `start_call` at their choke point and end it exactly
+once. On the caller's thread it takes only what must be taken then: the start time (wall clock and
+monotonic), a copy of the context (contextvars are copied in O(1): the parent span, the labels, a
+``degraded`` block, and whatever an application's span processor reads), the attempts and their HTTP
+statuses, and at the end the end time and a reference to the response, the stream's timer or the exception.
+`end` hands the record to the span worker (`tokentrail.sdk.worker`), which calls `CallRecord.finish` in the
+copied context: the provider's reader reads the response, the attributes are built, and the span is created
+and ended with the measured start and end times, as a child of the span that was current when the call began.
+
+The worker reads the response object after it was returned to the application; an application that changes
+a response in place right away (a Bedrock response is a plain dict) may change what is recorded. With content
+capture on, the request's message list is copied at the start, since applications append to it.
+
+**Trade-off:** the LLM span does not exist while the call runs (its id is made on the worker), so spans that
+other instrumentations open during the call (an httpx or botocore span, say) are children of the enclosing
+span (the trace, tool or round, or the application's own span), siblings of the LLM span rather than its
+children.
+
+Attributes use GenAI semantic convention names where they exist and ``tokentrail.*`` extras otherwise
+(`tokentrail.semconv`).
 """
 
 from __future__ import annotations
@@ -13,8 +30,6 @@ from collections.abc import Callable, Mapping
 from time import perf_counter_ns, time_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import Status, StatusCode
 
@@ -22,12 +37,14 @@ from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass, Source, SpanKind
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.errors import TypeTable, classify, internal_error
+from tokentrail.sdk.stream import read_kept, stream_attributes
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Tracer
 
     from tokentrail.sdk.config import Settings
-    from tokentrail.sdk.stream import Observer, StreamTimer
+    from tokentrail.sdk.stream import Classifier, Observer, StreamTimer
+    from tokentrail.sdk.worker import SpanWorker
 
 ACTIVE_CALL: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
     "tokentrail_call", default=None
@@ -42,7 +59,7 @@ USAGE_ATTRIBUTES = (
     ("cache_write_tokens", sc.GEN_AI_USAGE_CACHE_WRITE),
     ("reasoning_tokens", sc.GEN_AI_USAGE_REASONING),
 )
-"""Usage as GenAI attributes (current names only: each attribute costs the caller ~1-2 us)."""
+"""Usage as GenAI attributes (current names only)."""
 
 
 class Engine(Protocol):
@@ -53,6 +70,9 @@ class Engine(Protocol):
 
     @property
     def tracer(self) -> Tracer: ...
+
+    @property
+    def worker(self) -> SpanWorker: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,162 +92,209 @@ class Request:
     operation: str
     model: str | None
     stream: bool
-    read: Callable[[Any, CallRecord], None]  # reads a complete response into the call
-    observe: Observer | None = None  # reads one stream chunk
+    read: Callable[[Any, CallRecord], None]  # reads a complete response into the call (on the worker)
+    observe: Observer | None = None  # reads one kept stream chunk (on the worker)
+    classify: Classifier | None = None  # sorts each stream chunk (on the caller); None keeps every chunk
     messages: Any = None  # request content, only handed to the capture hook
     attributes: Mapping[str, Any] | None = None  # extra span attributes known at the start
     server: tuple[str | None, int | None] = (None, None)
+    client: Any = None  # a Stainless client: the worker reads `server` from its base_url (~1 us for openai)
+    body_changes: dict[str, Any] | None = None  # what to add to the request body (e.g. stream_options)
 
 
 def start_call(engine: Engine, request: Request, errors: ProviderErrors) -> CallRecord:
-    """Open the call span (a child of the current span) and make it the active call."""
-    labels = ctx.current_labels()
-    attrs: dict[str, Any] = {
-        sc.TT_KIND: SpanKind.LLM.value,
-        sc.TT_SOURCE: Source.SDK.value,
-        sc.GEN_AI_OPERATION_NAME: request.operation,
-        sc.GEN_AI_PROVIDER_NAME: request.provider,
-        **labels.attributes,
-    }
-    if request.attributes:
-        attrs.update(request.attributes)
-    if request.model:
-        attrs[sc.GEN_AI_REQUEST_MODEL] = request.model
-    if request.stream:
-        attrs[sc.GEN_AI_REQUEST_STREAM] = True
-    host, port = request.server
-    if host:
-        attrs[sc.SERVER_ADDRESS] = host
-        if port:
-            attrs[sc.SERVER_PORT] = port
-    degraded = ctx.DEGRADED_VAR.get()
-    if degraded:
-        attrs[sc.TT_DEGRADED] = degraded
-    name = f"{request.operation} {request.model}" if request.model else request.operation
-    wall, perf = time_ns(), perf_counter_ns()
-    span = engine.tracer.start_span(name, kind=OtelSpanKind.CLIENT, attributes=attrs, start_time=wall)
-    return CallRecord(engine, request, errors, span, wall, perf)
+    """Start recording a call (the span is made by the worker when the call ends)."""
+    return CallRecord(engine, request, errors)
 
 
 class CallRecord:
     __slots__ = (
         "_active_token",
-        "_context_token",
         "attempting",
         "attempts",
+        "closed",
+        "context",
+        "end_ns",
         "ended",
-        "engine",
         "errors",
+        "exc",
         "extra",
         "failure_code",
         "http_status",
         "request",
+        "response",
         "response_id",
         "response_model",
         "scratch",
-        "span",
+        "settings",
         "start_ns",
         "start_wall_ns",
         "stop_reason",
         "text",
         "timer",
         "tool_names",
+        "tracer",
         "usage",
+        "worker",
     )
 
-    def __init__(
-        self, engine: Engine, request: Request, errors: ProviderErrors, span: Span, wall: int, perf: int
-    ) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, request: Request, errors: ProviderErrors) -> None:
+        # --- taken on the caller's thread
+        self.settings = settings = engine.settings
+        self.tracer = engine.tracer
+        self.worker = engine.worker
         self.request = request
         self.errors = errors
-        self.span = span
-        self.start_wall_ns = wall
-        self.start_ns = perf
+        self.context = contextvars.copy_context()
         self.attempts = 0
         self.attempting = False  # an attempt is being sent (stacked patches count it once)
         self.http_status: int | None = None
-        self.response_model: str | None = None
-        self.response_id: str | None = None
-        self.stop_reason: str | None = None
-        self.tool_names: list[str] = []
-        self.usage: Mapping[str, int | None] | None = None
         self.extra: dict[str, Any] = {}
-        self.failure_code: str | None = None  # an error the response reported in its body (no exception)
-        self.scratch: dict[str, Any] = {}  # provider-private state across stream chunks
         self.timer: StreamTimer | None = None
-        self.text: list[str] | None = [] if engine.settings.capture_content else None
         self.ended = False
         self._active_token: contextvars.Token[CallRecord | None] | None = None
-        self._context_token: object = None
+        if settings.capture_content is not None and isinstance(request.messages, list):
+            request.messages = list(request.messages)  # applications append to it after the call
+        self.start_wall_ns = time_ns()
+        self.start_ns = perf_counter_ns()
 
     # --- the call's extent on the caller's side ------------------------------------------------------
 
     def enter(self) -> None:
-        """Make this the active call and its span the current span, for the duration of the SDK call."""
+        """Make this the active call (read by the per-attempt hooks) for the duration of the SDK call."""
         self._active_token = ACTIVE_CALL.set(self)
-        self._context_token = otel_context.attach(trace.set_span_in_context(self.span))
 
     def leave(self) -> None:
-        if self._context_token is not None:
-            otel_context.detach(self._context_token)  # type: ignore[arg-type]
-            self._context_token = None
         if self._active_token is not None:
             ACTIVE_CALL.reset(self._active_token)
             self._active_token = None
 
     def internal_error(self) -> None:
-        internal_error(self.engine.settings.raises)
-
-    # --- what the provider said ----------------------------------------------------------------------
+        internal_error(self.settings.raises)
 
     def attempt(self, status: int | None) -> None:
+        self.attempting = False
         self.attempts += 1
         if status is not None:
             self.http_status = status
 
     def attempt_failed(self, exc: BaseException) -> None:
+        self.attempting = False
         self.attempts += 1
         status, _ = self.errors.info(exc)
         if status is not None:
             self.http_status = status
 
-    def add_tool(self, name: object) -> None:
-        if name:
-            self.tool_names.append(str(name))
-
-    # --- ending ----------------------------------------------------------------------------------------
+    # --- ending (on the caller's thread) ---------------------------------------------------------------
 
     def fail(self, exc: BaseException) -> None:
         """The SDK call raised (after its own retries)."""
         self.end(exc=exc)
 
     def end_stream(self, timer: StreamTimer, exc: BaseException | None, closed: bool) -> None:
-        self.end(exc=exc, timer=timer, closed=closed)
+        self.end(exc=exc, closed=closed)
 
-    def end(
-        self, exc: BaseException | None = None, timer: StreamTimer | None = None, closed: bool = False
-    ) -> None:
+    def end(self, response: Any = None, exc: BaseException | None = None, closed: bool = False) -> None:
+        """The call is over: hand it to the worker, with the `response` for the provider's reader."""
         if self.ended:
             return
         self.ended = True
-        end_perf = perf_counter_ns()
+        self.end_ns = perf_counter_ns()
+        self.response = response
+        self.exc = exc
+        self.closed = closed
+        self.worker.submit(self)
+
+    # --- what the provider said (the readers, on the worker) ---------------------------------------------
+
+    def add_tool(self, name: object) -> None:
+        if name:
+            self.tool_names.append(str(name))
+
+    # --- the span (on the worker) ----------------------------------------------------------------------
+
+    def finish(self, report: Callable[[], None]) -> None:
+        """Read the response, then create and end the span, in the caller's context. `report` is called
+        inside ``except`` for an internal error; the span is ended regardless."""
         try:
-            attrs = self._end_attributes(end_perf, timer)
-            self._outcome(attrs, exc, closed)
-            self.span.set_attributes(attrs)
+            self.context.run(self._finish, report)
+        finally:  # let go of the response, the chunks and the timer (which refers back to this record)
+            self.response = self.timer = self.exc = None
+
+    def _finish(self, report: Callable[[], None]) -> None:
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.stop_reason: str | None = None
+        self.failure_code: str | None = None  # an error the response reported in its body (no exception)
+        self.usage: Mapping[str, int | None] | None = None
+        self.tool_names: list[str] = []
+        self.scratch: dict[str, Any] = {}  # provider-private state across stream chunks
+        self.text: list[str] | None = [] if self.settings.capture_content else None
+        attrs = self._start_attributes()
+        try:
+            stamps = self._read(report)
+            attrs.update(self._end_attributes(stamps))
+            error = self._outcome(attrs)
         except Exception:
-            self.internal_error()
-        self.span.end(end_time=self.start_wall_ns + (end_perf - self.start_ns))
-        hook = self.engine.settings.capture_content
+            report()
+            error = None
+        request = self.request
+        name = f"{request.operation} {request.model}" if request.model else request.operation
+        span = self.tracer.start_span(
+            name, kind=OtelSpanKind.CLIENT, attributes=attrs, start_time=self.start_wall_ns
+        )
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end(end_time=self.start_wall_ns + (self.end_ns - self.start_ns))
+        hook = self.settings.capture_content
         if hook is not None:
             try:
                 text = "".join(self.text) if self.text else None
-                hook(getattr(self.span, "attributes", None) or {}, self.request.messages, text)
+                hook(getattr(span, "attributes", None) or {}, request.messages, text)
             except Exception:
-                self.internal_error()
+                report()
 
-    def _end_attributes(self, end_perf: int, timer: StreamTimer | None) -> dict[str, Any]:
+    def _read(self, report: Callable[[], None]) -> list[int] | None:
+        """Read the response (or the stream's kept chunks); a stream's output arrival times."""
+        timer, observe = self.timer, self.request.observe
+        if timer is not None and observe is not None:
+            return read_kept(timer, observe, report)
+        if self.response is not None:
+            try:
+                self.request.read(self.response, self)
+            except Exception:
+                report()
+        return None
+
+    def _start_attributes(self) -> dict[str, Any]:
+        request = self.request
+        attrs: dict[str, Any] = {
+            sc.TT_KIND: SpanKind.LLM.value,
+            sc.TT_SOURCE: Source.SDK.value,
+            sc.GEN_AI_OPERATION_NAME: request.operation,
+            sc.GEN_AI_PROVIDER_NAME: request.provider,
+            **ctx.current_labels().attributes,
+        }
+        if request.attributes:
+            attrs.update(request.attributes)
+        if request.model:
+            attrs[sc.GEN_AI_REQUEST_MODEL] = request.model
+        if request.stream:
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        host, port = request.server
+        if request.client is not None:
+            url = request.client.base_url
+            host, port = url.host or None, url.port
+        if host:
+            attrs[sc.SERVER_ADDRESS] = host
+            if port:
+                attrs[sc.SERVER_PORT] = port
+        degraded = ctx.DEGRADED_VAR.get()
+        if degraded:
+            attrs[sc.TT_DEGRADED] = degraded
+        return attrs
+
+    def _end_attributes(self, stamps: list[int] | None) -> dict[str, Any]:
         attrs: dict[str, Any] = {sc.TT_ATTEMPTS: self.attempts}
         if self.http_status is not None:
             attrs[sc.TT_HTTP_STATUS] = self.http_status
@@ -245,15 +312,16 @@ class CallRecord:
                 value = usage.get(field)
                 if value is not None:
                     attrs[name] = value
-        if timer is not None:  # a plain call's tokens per second: the collector divides by the duration
-            attrs.update(
-                timer.attributes(self.start_ns, end_perf, usage.get("output_tokens") if usage else None)
-            )
+        if stamps is not None:  # a plain call's tokens per second: the collector divides by the duration
+            output = usage.get("output_tokens") if usage else None
+            attrs.update(stream_attributes(stamps, self.start_ns, self.end_ns, output))
         if self.extra:
             attrs.update(self.extra)
         return attrs
 
-    def _outcome(self, attrs: dict[str, Any], exc: BaseException | None, closed: bool) -> None:
+    def _outcome(self, attrs: dict[str, Any]) -> str | None:
+        """Set the error class and type for a failed call; returns the error type (None: no error)."""
+        exc = self.exc
         if exc is not None:
             status, code = self.errors.info(exc)
             if status is not None and self.http_status is None:
@@ -263,12 +331,12 @@ class CallRecord:
         elif self.failure_code is not None:
             error_class = self.errors.codes.get(self.failure_code, ErrorClass.OTHER)
             error_type = self.failure_code
-        elif closed:
+        elif self.closed:
             error_class, error_type = ErrorClass.CANCELLED, "stream_closed"
         elif self.stop_reason in FILTERED_STOP_REASONS:
             error_class, error_type = ErrorClass.CONTENT_FILTERED, self.stop_reason
         else:
-            return
+            return None
         attrs[sc.TT_ERROR_CLASS] = error_class.value
         attrs[sc.ERROR_TYPE] = error_type
-        self.span.set_status(Status(StatusCode.ERROR, error_type))
+        return error_type

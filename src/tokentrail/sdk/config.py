@@ -9,6 +9,7 @@ Environment variables (documented constants below):
     TOKENTRAIL_SEND                ``0``/``false`` keeps spans in-process (no exporter thread)
     TOKENTRAIL_SPOOL_DIR           where batches wait while the collector is unreachable
     TOKENTRAIL_SPOOL_MAX_MB        size cap of the spool (default 64)
+    TOKENTRAIL_OPENAI_STREAM_USAGE ``1`` asks streamed OpenAI Chat Completions for usage (default off)
 
 The SDK runs inside host applications, so this module is deliberately plain (a frozen dataclass and
 ``os.environ``) instead of pydantic-settings, which the server uses: importing ``tokentrail`` stays cheap.
@@ -34,6 +35,7 @@ ENV_ENVIRONMENT: Final = "TOKENTRAIL_ENVIRONMENT"
 ENV_SEND: Final = "TOKENTRAIL_SEND"
 ENV_SPOOL_DIR: Final = "TOKENTRAIL_SPOOL_DIR"
 ENV_SPOOL_MAX_MB: Final = "TOKENTRAIL_SPOOL_MAX_MB"
+ENV_OPENAI_STREAM_USAGE: Final = "TOKENTRAIL_OPENAI_STREAM_USAGE"
 
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4318"
 DEFAULT_SERVICE_NAME: Final = "unknown_service"
@@ -54,10 +56,17 @@ class Settings:
     set_global_provider: bool = False
     capture_content: CaptureHook | None = None
     hash_user_id: bool = False
+    openai_stream_usage: bool = False
+    """Add ``stream_options={"include_usage": True}`` to streamed OpenAI Chat Completions requests that set no
+    ``stream_options`` (a request that sets them is sent as it is), so their spans carry token counts. Off
+    by default because the application sees the difference: as the OpenAI API does for every request that
+    asks for usage, the stream then ends with one extra chunk whose ``choices`` list is empty and which
+    carries the ``usage``, and that chunk reaches the application's iterator too (code that reads
+    ``chunk.choices[0]`` on every chunk fails on it)."""
     raise_internal_errors: bool | None = None
     spool_dir: Path | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
-    queue_max_spans: int = 20_000
+    queue_max_spans: int = 20_000  # bounds the span worker's queue and the exporter's, each
     batch_max_spans: int = 512
     flush_interval_s: float = 1.0
     export_timeout_s: float = 10.0
@@ -109,6 +118,8 @@ def resolve(
     if spool_mb and "spool_max_bytes" not in rest:
         rest["spool_max_bytes"] = int(float(spool_mb) * 1024 * 1024)
     send = send_to_collector if send_to_collector is not None else _env_bool(ENV_SEND)
+    if "openai_stream_usage" not in rest:
+        rest["openai_stream_usage"] = bool(_env_bool(ENV_OPENAI_STREAM_USAGE))
     return Settings(
         endpoint=(endpoint or env.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT).rstrip("/"),
         ingest_key=ingest_key or env.get(ENV_INGEST_KEY) or None,

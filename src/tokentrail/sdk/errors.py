@@ -6,7 +6,9 @@ HTTP status (`tokentrail.model.error_class_for_status`). Message text is never r
 
 An internal error (a bug in tokentrail) must never break the host application: `internal_error` logs it
 loudly with a short traceback and returns, so the user's call goes on. Under pytest (``PYTEST_CURRENT_TEST``
-is set) or with ``configure(raise_internal_errors=True)`` it re-raises, so tests catch it.
+is set) or with ``configure(raise_internal_errors=True)`` it re-raises, so tests catch it. On the span
+worker's thread (`tokentrail.sdk.worker`) there is no call to raise into: the error is logged and, in those
+two cases, kept and raised by the next ``force_flush``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def internal_error(raises: bool) -> None:
     if raises:
         raise
     exc = sys.exc_info()[1]
-    if exc is None:  # pragma: no cover - misuse
-        return
+    if exc is not None:
+        log_internal_error(exc)
+
+
+def log_internal_error(exc: BaseException) -> None:
     short = "".join(traceback.format_exception(exc, limit=-4))
     log.error("tokentrail internal error; instrumentation skipped, your call is unaffected:\n%s", short)

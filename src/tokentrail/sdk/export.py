@@ -37,7 +37,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -47,6 +47,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from tokentrail.sdk.errors import log
 from tokentrail.sdk.spool import Spool, spans_in
 from tokentrail.sdk.stats import Stats
+from tokentrail.sdk.worker import weak_caller
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -391,12 +392,3 @@ def encode_sdk_metrics(counts: dict[str, int], resource: Resource | None, start_
     return ExportMetricsServiceRequest(
         resource_metrics=[pb.ResourceMetrics(resource=pb_resource, scope_metrics=[scope])]
     )
-
-
-def weak_caller(ref: weakref.WeakMethod[Callable[..., None]]) -> Callable[[], None]:
-    def call() -> None:
-        method = ref()
-        if method is not None:
-            method()
-
-    return call

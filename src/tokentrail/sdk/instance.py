@@ -1,19 +1,24 @@
-"""`Tokentrail`: one SDK instance (settings, tracer, exporter, patches). The package's module-level
-functions (``tokentrail.configure``, ``tokentrail.instrument``, ...) are bound to `DEFAULT`; tests build
-isolated instances, e.g. ``Tokentrail(send_to_collector=False, span_processors=[...])``.
+"""`Tokentrail`: one SDK instance (settings, tracer, span worker, exporter, patches). The package's
+module-level functions (``tokentrail.configure``, ``tokentrail.instrument``, ...) are bound to `DEFAULT`;
+tests build isolated instances, e.g. ``Tokentrail(send_to_collector=False, span_processors=[...])``.
 
 Tracer provider: when the application already set a real OpenTelemetry SDK ``TracerProvider`` globally,
 tokentrail adds its span processor to it (so tokentrail receives the application's other spans as well,
 and nothing of the application's set-up is replaced); otherwise it builds its own provider, which it sets
 globally only when asked (``configure(set_global_provider=True)``). Our processors sit behind one relay
 processor, so a later ``configure`` can detach them even from a provider that is not ours.
+
+LLM call spans are built on the instance's span worker thread (`tokentrail.sdk.worker`): ``force_flush``,
+``shutdown``, ``configure`` and the exit of the interpreter drain it first.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -24,6 +29,7 @@ from tokentrail.sdk import context as ctx
 from tokentrail.sdk.config import Settings, resolve
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.patching import PatchSet
+from tokentrail.sdk.worker import SpanWorker, weak_caller
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -45,6 +51,8 @@ class Tokentrail:
         self._exporter: OtlpExporter | None = None
         self._patches = PatchSet()
         self._budgets = budget.BudgetWatch(self)
+        self._worker = SpanWorker()
+        self._at_exit = weak_caller(weakref.WeakMethod(self.shutdown))
 
     # --- configuration --------------------------------------------------------------------------------
 
@@ -54,13 +62,15 @@ class Tokentrail:
         Options: ``endpoint``, ``ingest_key``, ``service_name``, ``environment``, ``send_to_collector``,
         ``span_processors`` (extra OTel processors, e.g. an in-memory exporter for tests),
         ``use_global_provider``, ``set_global_provider``, ``capture_content`` (a hook), ``hash_user_id``,
-        ``raise_internal_errors``, ``spool_dir``, ``spool_max_bytes`` and the exporter's pacing.
+        ``openai_stream_usage``, ``raise_internal_errors``, ``spool_dir``, ``spool_max_bytes`` and the
+        exporter's pacing.
         """
         with self._lock:
             self._teardown()
             self._config = config
             self._build()
             self._budgets.reopen()
+            self._worker.reopen()
         return self
 
     @property
@@ -80,6 +90,10 @@ class Tokentrail:
                     self._build()
         assert self._tracer is not None
         return self._tracer
+
+    @property
+    def worker(self) -> SpanWorker:
+        return self._worker
 
     def _build(self) -> None:
         from opentelemetry import trace as otel_trace
@@ -111,9 +125,14 @@ class Tokentrail:
             for processor in [*processors] if owned else [self._relay]:
                 provider.add_span_processor(processor)  # type: ignore[arg-type]  # _Relay is duck-typed
         self._tracer = provider.get_tracer(INSTRUMENTATION_NAME, _version())
+        self._worker.configure(settings)
         self._settings = settings
+        atexit.unregister(self._at_exit)  # registered after the exporter's, so it runs before it
+        atexit.register(self._at_exit)
 
     def _teardown(self) -> None:
+        if self._settings is not None:
+            self._worker.drain(self._settings.shutdown_timeout_s)  # to the processors it was meant for
         if self._relay is not None:
             self._relay.shutdown()
         self._relay = self._exporter = self._tracer = self._settings = None
@@ -210,26 +229,38 @@ class Tokentrail:
 
     def sdk_stats(self) -> dict[str, int]:
         """Spans exported, spooled, dropped and retried by this instance's exporter (zeros without one), and
-        budget status refreshes and failed refreshes."""
+        budget status refreshes and failed refreshes. ``dropped`` also counts LLM calls the span worker's
+        full queue turned away."""
         if self._exporter is None:
             stats = {"exported": 0, "spooled": 0, "dropped": 0, "retried": 0}
         else:
             stats = self._exporter.stats.snapshot()
+        stats["dropped"] += self._worker.stats.snapshot()["dropped"]
         return stats | self._budgets.stats.snapshot()
 
     def force_flush(self, timeout_s: float = 10.0) -> bool:
+        """Turn the finished calls into spans, then flush the span processors; True when done in time.
+        Raises an internal error of the span worker's when internal errors raise (under pytest)."""
+        deadline = time.monotonic() + timeout_s
+        done = self._worker.drain(timeout_s)
         relay = self._relay
-        return relay.force_flush(int(timeout_s * 1000)) if relay is not None else True
+        if relay is not None:
+            done = relay.force_flush(int(max(deadline - time.monotonic(), 0) * 1000)) and done
+        self._worker.raise_kept()
+        return done
 
     def shutdown(self, timeout_s: float | None = None) -> None:
-        """Flush and stop the exporter within `timeout_s` (what is left goes to the disk spool), and stop
-        the budget refresher (guards keep the last statuses)."""
+        """Turn the finished calls into spans, flush and stop the exporter within `timeout_s` (what is left
+        goes to the disk spool), and stop the budget refresher (guards keep the last statuses). Calls that
+        end later are dropped (counted in `sdk_stats`) until the next ``configure``."""
         settings = self._settings or Settings()  # never built: nothing to flush, no reason to build
         timeout = settings.shutdown_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
+        atexit.unregister(self._at_exit)
+        self._worker.close(timeout)
         with self._lock:
             if self._exporter is not None:
-                self._exporter.shutdown(timeout)
+                self._exporter.shutdown(max(deadline - time.monotonic(), 0))
         self._budgets.close(deadline - time.monotonic())  # unlocked: its thread may be reading settings
 
 

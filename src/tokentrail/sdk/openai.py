@@ -6,15 +6,21 @@ itself is shared with anthropic in `tokentrail.sdk.stainless`. Imported only by 
 
 Usage rule (`tokentrail.usage.normalize_usage`): ``prompt_tokens`` / ``input_tokens`` already include
 ``cached_tokens``, and output includes ``reasoning_tokens``, so counts are copied as they are. A streamed
-Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``);
-tokentrail does not change the request, so without it the span has timings but no token counts.
+Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``).
+By default tokentrail does not change the request, so without it the span has timings but no token counts;
+``configure(openai_stream_usage=True)`` asks for usage on streamed Chat Completions that set no
+``stream_options`` (see `tokentrail.sdk.config.Settings.openai_stream_usage` for what the application then
+sees).
+
+Streams: the ``classify_*`` functions run on the caller's thread for every chunk and only tell plain output
+chunks from the rest; the ``observe_*`` functions read the rest on the span worker (`tokentrail.sdk.stream`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
@@ -26,8 +32,11 @@ from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
 from tokentrail.sdk.stainless import Target
-from tokentrail.sdk.stream import Observer
+from tokentrail.sdk.stream import Classifier, Observer
 from tokentrail.usage import normalize_usage
+
+if TYPE_CHECKING:
+    from tokentrail.sdk.config import Settings
 
 PROVIDER = "openai"
 
@@ -84,30 +93,28 @@ def read_response(resp: Any, call: CallRecord) -> None:
 # --- stream chunks --------------------------------------------------------------------------------------
 
 
-def observe_chat(chunk: Any, call: CallRecord) -> str | bool | None:
-    """One ChatCompletionChunk. The common case, a text delta, touches as few fields as possible: this runs
-    for every chunk, on the caller's time."""
+def classify_chat(chunk: Any) -> str | None:
+    """A ChatCompletionChunk, on the caller's thread: a plain text delta's text, else None (kept)."""
     choices = chunk.choices
     if choices:
         choice = choices[0]
         delta = choice.delta
-        content = delta.content if delta is not None else None
-        if content and not choice.finish_reason:
-            return content  # type: ignore[no-any-return]
-        return _chat_chunk_rest(chunk, choice, delta, call)
-    if call.response_model is None:
-        _head(chunk, call)
-    if chunk.usage is not None:
-        _usage(call, chunk.usage)
+        if delta is not None and not choice.finish_reason:
+            return delta.content or None
     return None
 
 
-def _chat_chunk_rest(chunk: Any, choice: Any, delta: Any, call: CallRecord) -> str | bool | None:
-    """Everything but a plain text delta: the first chunk, tool calls, refusals, the finish reason, usage."""
+def observe_chat(chunk: Any, call: CallRecord) -> str | bool | None:
+    """A kept ChatCompletionChunk: the first chunk, tool calls, refusals, the finish reason, usage."""
     if call.response_model is None:
         _head(chunk, call)
     if chunk.usage is not None:
         _usage(call, chunk.usage)
+    choices = chunk.choices
+    if not choices:
+        return None
+    choice = choices[0]
+    delta = choice.delta
     if choice.finish_reason:
         call.stop_reason = choice.finish_reason
     if delta is None:
@@ -121,6 +128,13 @@ def _chat_chunk_rest(chunk: Any, choice: Any, delta: Any, call: CallRecord) -> s
             arguments = arguments or bool(get(function, "arguments"))
         return arguments
     return delta.content or delta.refusal or getattr(delta, "reasoning_content", None)
+
+
+def classify_completion(chunk: Any) -> str | None:
+    choices = chunk.choices
+    if choices and not choices[0].finish_reason:
+        return choices[0].text or None
+    return None
 
 
 def observe_completion(chunk: Any, call: CallRecord) -> str | bool | None:
@@ -155,6 +169,14 @@ _TOOL_EVENTS = frozenset(
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
+def classify_response_event(event: Any) -> str | bool | None:
+    kind = event.type
+    if kind in _TEXT_EVENTS:
+        delta: str | None = event.delta
+        return delta
+    return True if kind in _TOOL_EVENTS else None
+
+
 def observe_response_event(event: Any, call: CallRecord) -> str | bool | None:
     kind = event.type
     if kind in _TEXT_EVENTS:
@@ -177,28 +199,42 @@ def observe_response_event(event: Any, call: CallRecord) -> str | bool | None:
 # --- requests -------------------------------------------------------------------------------------------
 
 Reader = Callable[[Any, CallRecord], None]
-ENDPOINTS: dict[str, tuple[str, dict[str, Any], Reader, Observer | None]] = {
-    # path: (operation, extra span attributes, read, observe)
-    "/chat/completions": ("chat", {sc.OPENAI_API_TYPE: "chat_completions"}, read_chat, observe_chat),
-    "/responses": ("chat", {sc.OPENAI_API_TYPE: "responses"}, read_response, observe_response_event),
+Stream = tuple[Classifier, Observer] | None
+ENDPOINTS: dict[str, tuple[str, dict[str, Any], Reader, Stream]] = {
+    # path: (operation, extra span attributes, read, (classify, observe) of stream chunks)
+    "/chat/completions": (
+        "chat",
+        {sc.OPENAI_API_TYPE: "chat_completions"},
+        read_chat,
+        (classify_chat, observe_chat),
+    ),
+    "/responses": (
+        "chat",
+        {sc.OPENAI_API_TYPE: "responses"},
+        read_response,
+        (classify_response_event, observe_response_event),
+    ),
     "/embeddings": ("embeddings", {}, read_embeddings, None),
-    "/completions": ("text_completion", {}, read_completion, observe_completion),
+    "/completions": ("text_completion", {}, read_completion, (classify_completion, observe_completion)),
 }
+STREAM_USAGE = {"stream_options": {"include_usage": True}}
 
 
 def provider_of(client: Any) -> str:
     return "azure.ai.openai" if "Azure" in type(client).__name__ else PROVIDER
 
 
-def describe(client: Any, options: Any, stream: bool) -> Request | None:
+def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Request | None:
     """What a request is, or None when it is not an LLM call (files, models, ...)."""
     if options is None or options.method.lower() != "post":
         return None
     entry = ENDPOINTS.get(options.url)
     if entry is None:
         return None
-    operation, attributes, read, observe = entry
+    operation, attributes, read, chunks = entry
     body = options.json_data if isinstance(options.json_data, dict) else {}
+    classify, observe = chunks or (None, None)
+    ask_usage = stream and settings.openai_stream_usage and options.url == "/chat/completions"
     return Request(
         provider=provider_of(client),
         operation=operation,
@@ -206,8 +242,10 @@ def describe(client: Any, options: Any, stream: bool) -> Request | None:
         stream=stream,
         read=read,
         observe=observe,
+        classify=classify,
         messages=body.get("messages", body.get("input", body.get("prompt"))),
         attributes=attributes,
+        body_changes=STREAM_USAGE if ask_usage and "stream_options" not in body else None,
     )
 
 

@@ -8,8 +8,8 @@ execution (kind ``tool``, ``execute_tool <name>``). ``with tokentrail.round():``
 functions, and follow asyncio tasks (contextvars); for threads see `tokentrail.sdk.context.propagate`.
 
 ``tokentrail.degraded(reason)`` records that the application fell back (smaller model, cached answer,
-static reply). Called, it sets ``tokentrail.degraded`` on the current span (the LLM call, tool or trace in
-progress) and on the trace root, whose ``tokentrail.degraded_count`` counts fallbacks per trace. Used as a
+static reply). Called, it sets ``tokentrail.degraded`` on the current span (the tool or trace in progress)
+and on the trace root, whose ``tokentrail.degraded_count`` counts fallbacks per trace. Used as a
 context manager, every LLM call made inside also carries the reason, so degraded calls are counted per call.
 """
 
@@ -114,11 +114,16 @@ class degraded(ctx._Scope):
         ctx.DEGRADED_VAR.reset(self._tokens.pop())
 
 
-def mark_degraded(reason: str, span: Span | None = None) -> None:
-    """Set the reason on `span` (default: the current span) and count it on the trace root."""
-    current = span if span is not None else otel_trace.get_current_span()
+def mark_degraded(reason: str) -> None:
+    """Set the reason on the current span and count it on the trace root."""
+    current = otel_trace.get_current_span()
     if current.is_recording():
         current.set_attribute(sc.TT_DEGRADED, reason)
+    count_degraded(reason)
+
+
+def count_degraded(reason: str) -> None:
+    """Count a fallback on the trace root (an LLM call's own span gets the reason from its record)."""
     state = ctx.TRACE_VAR.get()
     if state is not None:
         state.degraded += 1

@@ -2,30 +2,36 @@
 
 Two methods of the SDK's base client are wrapped, at class level (every client) or on one client:
 
-- ``request(cast_to, options, *, stream, stream_cls)``: one per SDK call, around all its retries. It opens
-  the call span, and on return reads the parsed response, or wraps the returned stream's item iterator
-  (``Stream._iterator``) with the timing state (`tokentrail.sdk.stream`). Inside a budget guard
-  (`tokentrail.sdk.budget`) it may first refuse the call, or send a copy of ``options`` whose body names
-  the cheaper model.
+- ``request(cast_to, options, *, stream, stream_cls)``: one per SDK call, around all its retries. It starts
+  the call record (`tokentrail.sdk.call`), and on return ends it with the parsed response (read later, on
+  the span worker), or wraps the returned stream's item iterator (``Stream._iterator``) with the timing
+  state (`tokentrail.sdk.stream`). Inside a budget guard (`tokentrail.sdk.budget`) it may first refuse the
+  call, or send a copy of ``options`` whose body names the cheaper model; a setting may add to the body the
+  same way (`tokentrail.sdk.openai`: ``stream_options``).
 - the per-attempt method (openai ``_send_request``, anthropic ``_attempt_request``): one per HTTP attempt,
   so retries are counted and the last HTTP status is known, timeouts and connection errors included.
 
 Raw responses (``with_raw_response`` / ``with_streaming_response``) are recorded when they are parsed.
+Both methods are wrapped by one function, `_around`, for sync and async alike.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokentrail.sdk import budget
 from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.patching import PatchSet
 from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_async, timed_sync
+
+if TYPE_CHECKING:
+    from tokentrail.sdk.config import Settings
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,7 +42,7 @@ class Target:
     async_client: type
     attempt_method: str
     attempt_status: Callable[[Any], int | None]
-    describe: Callable[[Any, Any, bool], Request | None]  # (client, options, stream)
+    describe: Callable[[Any, Any, bool, Settings], Request | None]  # (client, options, stream, settings)
     errors: ProviderErrors
     stream_types: tuple[type, ...]
     raw_types: tuple[type, ...]
@@ -55,105 +61,101 @@ def instrument(engine: Engine, patches: PatchSet, target: Target, client: Any = 
     return changed
 
 
-def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable[[Any], Any]:
-    def factory(orig: Callable[..., Any]) -> Callable[..., Any]:
-        if is_async:
+Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[Any, tuple[Any, ...], dict[str, Any]] | None"]
 
-            async def request_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                begun = _begin(engine, target, self, args, kwargs)
-                if begun is None:
-                    return await orig(self, *args, **kwargs)
-                call, args, kwargs = begun
-                try:
-                    result = await orig(self, *args, **kwargs)
-                except BaseException as exc:
-                    call.leave()
-                    call.fail(exc)
-                    raise
-                call.leave()
-                return _returned(call, target, result, True)
 
-            return request_async
+def _around(
+    orig: Callable[..., Any],
+    is_async: bool,
+    begin: Begin,
+    failed: Callable[[Any, BaseException], None],
+    done: Callable[[Any, Any], Any],
+) -> Callable[..., Any]:
+    """The one wrapper shape, sync or async: ``begin(self, args, kwargs)`` returns (state, args, kwargs), or
+    None to leave the call alone; then ``failed(state, exc)`` sees the exception or ``done(state, result)``
+    the result (and returns what the caller gets)."""
+    if is_async:
 
-        def request(self: Any, *args: Any, **kwargs: Any) -> Any:
-            begun = _begin(engine, target, self, args, kwargs)
+        async def wrapper_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            begun = begin(self, args, kwargs)
             if begun is None:
-                return orig(self, *args, **kwargs)
-            call, args, kwargs = begun
+                return await orig(self, *args, **kwargs)
+            state, args, kwargs = begun
             try:
-                result = orig(self, *args, **kwargs)
+                result = await orig(self, *args, **kwargs)
             except BaseException as exc:
-                call.leave()
-                call.fail(exc)
+                failed(state, exc)
                 raise
-            call.leave()
-            return _returned(call, target, result, False)
+            return done(state, result)
 
-        return request
+        return wrapper_async
 
-    return factory
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        begun = begin(self, args, kwargs)
+        if begun is None:
+            return orig(self, *args, **kwargs)
+        state, args, kwargs = begun
+        try:
+            result = orig(self, *args, **kwargs)
+        except BaseException as exc:
+            failed(state, exc)
+            raise
+        return done(state, result)
+
+    return wrapper
+
+
+def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable[[Any], Any]:
+    begin = functools.partial(_begin, engine, target)
+
+    def failed(call: CallRecord, exc: BaseException) -> None:
+        call.leave()
+        call.fail(exc)
+
+    def done(call: CallRecord, result: Any) -> Any:
+        call.leave()
+        return _returned(call, target, result, is_async)
+
+    return lambda orig: _around(orig, is_async, begin, failed, done)
 
 
 def _attempt_factory(target: Target, is_async: bool) -> Callable[[Any], Any]:
     status_of = target.attempt_status
 
-    def factory(orig: Callable[..., Any]) -> Callable[..., Any]:
-        if is_async:
+    def begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = ACTIVE_CALL.get()
+        if call is None or call.attempting:  # not an LLM call, or an outer patch counts this attempt
+            return None
+        call.attempting = True
+        return call, args, kwargs
 
-            async def attempt_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                call = ACTIVE_CALL.get()
-                if call is None or call.attempting:
-                    return await orig(self, *args, **kwargs)
-                call.attempting = True
-                try:
-                    result = await orig(self, *args, **kwargs)
-                except BaseException as exc:
-                    call.attempting = False
-                    call.attempt_failed(exc)
-                    raise
-                call.attempting = False
-                call.attempt(status_of(result))
-                return result
+    def done(call: CallRecord, result: Any) -> Any:
+        call.attempt(status_of(result))
+        return result
 
-            return attempt_async
-
-        def attempt(self: Any, *args: Any, **kwargs: Any) -> Any:
-            call = ACTIVE_CALL.get()
-            if call is None or call.attempting:
-                return orig(self, *args, **kwargs)
-            call.attempting = True
-            try:
-                result = orig(self, *args, **kwargs)
-            except BaseException as exc:
-                call.attempting = False
-                call.attempt_failed(exc)
-                raise
-            call.attempting = False
-            call.attempt(status_of(result))
-            return result
-
-        return attempt
-
-    return factory
+    return lambda orig: _around(orig, is_async, begin, CallRecord.attempt_failed, done)
 
 
 def _begin(
     engine: Engine, target: Target, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[CallRecord, tuple[Any, ...], dict[str, Any]] | None:
-    """Start the call; returns it with the arguments to send (a budget guard may swap the model)."""
+    """Start the call; returns it with the arguments to send (a budget guard may swap the model, and a
+    setting may add to the body)."""
     if ACTIVE_CALL.get() is not None:  # an inner layer of patching: the outer one records
         return None
     try:
         options = args[1] if len(args) > 1 else kwargs.get("options")
-        request = target.describe(client, options, bool(kwargs.get("stream")))
+        request = target.describe(client, options, bool(kwargs.get("stream")), engine.settings)
         if request is None:
             return None
+        changes = request.body_changes
         verdict = budget.check(request.model)
         if verdict is not None and verdict.model is not None:
-            args, kwargs = _with_model(options, args, kwargs, verdict.model)
+            changes = {**(changes or {}), "model": verdict.model}
             request.model = verdict.model
-        url = client.base_url
-        request.server = (url.host or None, url.port)
+        if changes:
+            args, kwargs = _with_body(options, args, kwargs, changes)
+        request.client = client
         call = start_call(engine, request, target.errors)
         if verdict is not None:
             verdict.apply(call)
@@ -166,27 +168,27 @@ def _begin(
         return None
 
 
-def _with_model(
-    options: Any, args: tuple[Any, ...], kwargs: dict[str, Any], model: str
+def _with_body(
+    options: Any, args: tuple[Any, ...], kwargs: dict[str, Any], changes: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The arguments with a copy of the request options whose body asks for `model`."""
-    swapped = copy.copy(options)
-    swapped.json_data = {**options.json_data, "model": model}
+    """The arguments with a copy of the request options whose body has `changes` (the caller's options are
+    left alone)."""
+    changed = copy.copy(options)
+    changed.json_data = {**options.json_data, **changes}
     if len(args) > 1:
-        return (args[0], swapped, *args[2:]), kwargs
-    return args, {**kwargs, "options": swapped}
+        return (args[0], changed, *args[2:]), kwargs
+    return args, {**kwargs, "options": changed}
 
 
 def _returned(call: CallRecord, target: Target, result: Any, is_async: bool) -> Any:
-    """Read a parsed response and end the call, or hand the stream to the timing state."""
+    """End the call with the parsed response (read on the worker), or hand the stream to the timing state."""
     try:
         if isinstance(result, target.stream_types):
             _time_stream(call, result, is_async)
         elif isinstance(result, target.raw_types):
             _on_parse(call, target, result, is_async)
         else:
-            call.request.read(result, call)
-            call.end()
+            call.end(result)
     except Exception:
         call.internal_error()
         call.end()
@@ -194,11 +196,10 @@ def _returned(call: CallRecord, target: Target, result: Any, is_async: bool) -> 
 
 
 def _time_stream(call: CallRecord, stream: Any, is_async: bool) -> None:
-    observe = call.request.observe
-    if observe is None:
+    if call.request.observe is None:
         call.end()
         return
-    timer = StreamTimer(call, observe)
+    timer = StreamTimer(call, call.request.classify)
     call.timer = timer
     iterator = stream._iterator
     stream._iterator = timed_async(iterator, timer) if is_async else timed_sync(iterator, timer)

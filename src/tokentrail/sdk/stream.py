@@ -12,13 +12,24 @@ and retries are included, as the user experiences them):
   differs (Anthropic sends about six framing events per message, OpenAI one usage chunk).
 - **ITL** (inter-token latency): the gaps between consecutive output chunks; p50, p95 (linear interpolation)
   and max (the longest stall). The arrival times are kept as a list of ints (ns), one append per output
-  chunk; the gaps are sorted once at the end (streams hold at most thousands of chunks).
+  chunk; the gaps are sorted once, on the worker (streams hold at most thousands of chunks).
 - **TTLT** (time to last token): when the stream ended (the iterator was exhausted, failed or was closed; a
   stream dropped unfinished ends, as cancelled, when its iterator is garbage collected).
 - **stream duration**: TTLT - TTFT; **output tokens per second**: output tokens / stream duration.
 
 TTFT is emitted under its GenAI name, ``gen_ai.response.time_to_first_chunk`` (seconds); the rest, which have
 no GenAI name, as ``tokentrail.*`` extras in ms.
+
+**Who does what.** On the caller's thread, per chunk, `StreamTimer.chunk` takes the arrival time and asks the
+provider's *classifier* one cheap question (a type check and a field or two): is this a plain output chunk
+(text, or a tool-call argument delta that needs no further reading)? Such a chunk leaves only its arrival
+time behind. Any other chunk (the first and the last, tool-call announcements, usage, errors: a handful per
+text stream; every chunk of an OpenAI Chat tool call, and of a Bedrock InvokeModel stream, whose bodies are
+decoded on the worker) is kept by reference with its arrival time. The span worker
+(`tokentrail.sdk.worker`) later reads the kept chunks in order with the provider's full *observer* (usage,
+model, stop reason, tool names; it also decides whether a kept chunk carried output) and computes the
+statistics (`read_kept`, `stream_attributes`).
+With content capture on, every chunk is kept, so the captured text is complete and in order.
 
 `StreamTimer` is the state; the generators `timed_sync` / `timed_async` only translate the iteration
 protocol (``for`` vs ``async for``) and delegate everything else to it.
@@ -38,8 +49,17 @@ if TYPE_CHECKING:
     from tokentrail.sdk.call import CallRecord
 
 Observer = Callable[[Any, "CallRecord"], "str | bool | None"]
-"""Reads one chunk into the call (usage, model, stop reason, tools); returns its output text, True for
-output without text (a tool-call delta), or None/False/"" for a framing chunk."""
+"""On the worker: reads one kept chunk into the call (usage, model, stop reason, tools); returns its output
+text, True for output without text (a tool-call delta), or None/False/"" for a framing chunk."""
+
+Classifier = Callable[[Any], "str | bool | None"]
+"""On the caller, per chunk: output text or True for a plain output chunk (nothing else to read), False or ""
+for a framing chunk with nothing to read, None to keep the chunk for the worker's `Observer`."""
+
+
+def keep(chunk: Any) -> None:
+    """The classifier that keeps every chunk for the worker (content capture; bodies not decoded yet)."""
+    return None
 
 
 def quantile(ordered: list[int], q: float) -> float:
@@ -51,28 +71,29 @@ def quantile(ordered: list[int], q: float) -> float:
 
 
 class StreamTimer:
-    """Arrival times of the output chunks of one stream (ints, ns); everything else is derived at the end."""
+    """Arrival times of one stream's plain output chunks (ints, ns); the other chunks, kept for the worker."""
 
-    __slots__ = ("call", "done", "observe", "stamps", "text")
+    __slots__ = ("call", "classify", "done", "kept", "stamps")
 
-    def __init__(self, call: CallRecord, observe: Observer) -> None:
+    def __init__(self, call: CallRecord, classify: Classifier | None) -> None:
         self.call = call
-        self.observe = observe
+        capturing = call.settings.capture_content is not None
+        self.classify = keep if classify is None or capturing else classify
         self.stamps: list[int] = []
-        self.text = call.text
+        self.kept: list[tuple[int, Any]] = []
         self.done = False
 
     def chunk(self, item: Any) -> None:
         now = perf_counter_ns()
         try:
-            content = self.observe(item, self.call)
+            content = self.classify(item)
         except Exception:
+            content = None  # the worker's observer reads it instead
             self.call.internal_error()
-            return
         if content:
             self.stamps.append(now)
-            if content is not True and self.text is not None:
-                self.text.append(content)
+        elif content is None:
+            self.kept.append((now, item))
 
     def end(self, exc: BaseException | None = None, *, closed: bool = False) -> None:
         """The stream finished (exhausted, failed, or closed by the user before its end). Idempotent."""
@@ -81,22 +102,43 @@ class StreamTimer:
         self.done = True
         self.call.end_stream(self, exc, closed)
 
-    def attributes(self, start_ns: int, end_ns: int, output_tokens: int | None) -> dict[str, Any]:
-        stamps = self.stamps
-        attrs: dict[str, Any] = {sc.TT_CHUNKS: len(stamps), sc.TT_TTLT_MS: (end_ns - start_ns) / 1e6}
-        if not stamps:
-            return attrs
-        duration_ms = (end_ns - stamps[0]) / 1e6
-        attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (stamps[0] - start_ns) / 1e9  # GenAI's name, in s
-        attrs[sc.TT_STREAM_DURATION_MS] = duration_ms
-        if len(stamps) > 1:
-            gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
-            attrs[sc.TT_ITL_P50_MS] = quantile(gaps, 0.5) / 1e6
-            attrs[sc.TT_ITL_P95_MS] = quantile(gaps, 0.95) / 1e6
-            attrs[sc.TT_ITL_MAX_MS] = gaps[-1] / 1e6
-        if output_tokens and duration_ms > 0:
-            attrs[sc.TT_OUTPUT_TOKENS_PER_S] = output_tokens / (duration_ms / 1000)
+
+def read_kept(timer: StreamTimer, observe: Observer, report: Callable[[], None]) -> list[int]:
+    """On the worker: read the kept chunks in order; the arrival times of all the output chunks, in order."""
+    call = timer.call
+    text = call.text
+    found = []
+    for now, item in timer.kept:
+        try:
+            content = observe(item, call)
+        except Exception:
+            report()
+            continue
+        if content:
+            found.append(now)
+            if content is not True and text is not None:
+                text.append(content)
+    return sorted(timer.stamps + found) if found else timer.stamps
+
+
+def stream_attributes(
+    stamps: list[int], start_ns: int, end_ns: int, output_tokens: int | None
+) -> dict[str, Any]:
+    """TTFT, chunks, ITL, TTLT and throughput from the output chunks' arrival times (see the docstring)."""
+    attrs: dict[str, Any] = {sc.TT_CHUNKS: len(stamps), sc.TT_TTLT_MS: (end_ns - start_ns) / 1e6}
+    if not stamps:
         return attrs
+    duration_ms = (end_ns - stamps[0]) / 1e6
+    attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (stamps[0] - start_ns) / 1e9  # GenAI's name, in s
+    attrs[sc.TT_STREAM_DURATION_MS] = duration_ms
+    if len(stamps) > 1:
+        gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+        attrs[sc.TT_ITL_P50_MS] = quantile(gaps, 0.5) / 1e6
+        attrs[sc.TT_ITL_P95_MS] = quantile(gaps, 0.95) / 1e6
+        attrs[sc.TT_ITL_MAX_MS] = gaps[-1] / 1e6
+    if output_tokens and duration_ms > 0:
+        attrs[sc.TT_OUTPUT_TOKENS_PER_S] = output_tokens / (duration_ms / 1000)
+    return attrs
 
 
 def timed_sync(items: Iterator[Any], timer: StreamTimer) -> Iterator[Any]:

@@ -1,0 +1,153 @@
+"""The span worker: one background thread per `Tokentrail` instance turns finished LLM calls into spans.
+
+The caller's thread only records a call (`tokentrail.sdk.call`: timestamps, references, a copy of its
+context) and hands it over with `submit`: a put into a queue bounded by ``queue_max_spans`` (when full, the
+call is dropped and counted in ``sdk_stats()["dropped"]``). The thread calls each record's ``finish``, which
+reads the response, computes the stream statistics, builds the attributes and creates and ends the span with
+the call's measured start and end times.
+
+The caller still pays a little for the work done here: both threads share one interpreter (the GIL, the
+memory allocator, the CPU caches), so the caller's own code runs somewhat slower while the worker is busy
+(``bench/overhead.py`` measures it). Batching the worker's runs (waking it every 50 ms instead of at once)
+did not measurably change that, so the thread simply runs whenever there is work.
+
+It is not the exporter's thread: that one blocks on the network and backs off for seconds when the collector
+is down, while this one should keep the queue short. Spans it ends go to the span processors as usual, the
+exporter's queue included.
+
+`drain` waits until every record submitted before it has become a span (``Tokentrail.force_flush`` and
+``shutdown`` drain first). Internal errors are logged with a short traceback; when internal errors raise
+(under pytest, or ``raise_internal_errors=True``) they are also kept, and `raise_kept` (called by
+``force_flush``) raises the first. Fork-safe: the child starts with an empty queue and no thread.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from tokentrail.sdk.errors import log_internal_error
+from tokentrail.sdk.stats import Stats
+
+if TYPE_CHECKING:
+    from tokentrail.sdk.config import Settings
+
+
+class Job(Protocol):
+    def finish(self, report: Callable[[], None]) -> None:
+        """Build and end the span; call `report` inside ``except`` for an internal error."""
+
+
+class SpanWorker:
+    def __init__(self) -> None:
+        self.limit = 20_000
+        self._settings: Settings | None = None
+        self._fork_hook = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """A fresh state (at start, and in a forked child: the parent makes the spans of what it queued)."""
+        self.stats = Stats(("dropped",))
+        # Jobs, drain markers (Events) and None (stop). SimpleQueue is written in C: a put costs the caller
+        # well under a microsecond, and wakes the thread only when it waits.
+        self._queue: queue.SimpleQueue[Job | threading.Event | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._errors: list[BaseException] = []
+
+    def configure(self, settings: Settings) -> None:
+        self._settings = settings
+        self.limit = settings.queue_max_spans
+
+    # --- the caller's side ------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        if self._closed or self._queue.qsize() >= self.limit:
+            self.stats.add("dropped")
+            return
+        self._queue.put(job)
+        if self._thread is None:
+            self._start()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until everything submitted so far has been finished; True when done within the timeout."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._closed:
+            if thread is not None:
+                thread.join(timeout_s)  # closing: it finishes the queue, then stops
+            return self._queue.empty()
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout_s)
+
+    def raise_kept(self) -> None:
+        """Raise the first internal error kept since the last call (see the module docstring)."""
+        if self._errors:
+            first, self._errors = self._errors[0], []
+            raise first
+
+    def close(self, timeout_s: float) -> None:
+        """Finish what is queued within `timeout_s`, then stop; later calls are dropped until `reopen`."""
+        self._closed = True
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(max(timeout_s, 0.0))
+
+    def reopen(self) -> None:
+        self._closed = False
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread = None
+
+    # --- the thread -------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None or self._closed:
+                return
+            if not self._fork_hook:
+                os.register_at_fork(after_in_child=weak_caller(weakref.WeakMethod(self._reset)))
+                self._fork_hook = True
+            self._thread = threading.Thread(target=self._run, name="tokentrail-spans", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        jobs = self._queue
+        while True:
+            job = jobs.get()
+            if job is None:  # from close: everything before it is done
+                if self._closed:
+                    return
+                continue  # reopened meanwhile: go on
+            if isinstance(job, threading.Event):  # a drain marker: everything before it is done
+                job.set()
+                continue
+            try:
+                job.finish(self._report)
+            except Exception:
+                self._report()
+
+    def _report(self) -> None:
+        exc = sys.exc_info()[1]
+        if exc is None:  # pragma: no cover - misuse
+            return
+        log_internal_error(exc)
+        if self._settings is not None and self._settings.raises:
+            self._errors.append(exc)
+
+
+def weak_caller(ref: weakref.WeakMethod[Callable[..., None]]) -> Callable[[], None]:
+    """A function calling the method behind `ref`, if its object is still alive (for atexit, at_fork)."""
+
+    def call() -> None:
+        method = ref()
+        if method is not None:
+            method()
+
+    return call
