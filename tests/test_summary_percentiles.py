@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ SIZES = {"small": 40, "mid": 300, "big": 3000}
 
 def calls() -> list[Call]:
     rng = random.Random(7)
-    out = []
+    out: list[Call] = []
     for tenant, n in SIZES.items():
         for i in range(n):
             error = rng.random() < 0.1
@@ -153,3 +154,22 @@ def test_dashboard_series_and_comparison_past_budget(
         assert got["calls"] == want["calls"] and got["error_rate"] == want["error_rate"]
         assert got["latency_p95_ms"] == pytest.approx(want["latency_p95_ms"], rel=0.1)
     assert compared[2]["percentile_calls"] == 40 and compared[0]["percentile_calls"] < 3000
+
+
+def test_errors_count_every_error_row_whatever_its_class(store: Store) -> None:
+    base: dict[str, Any] = {
+        "kind": "llm",
+        "name": "chat",
+        "start_time": NOW - dt.timedelta(hours=1),
+        "tenant": "t",
+    }
+    store.write(
+        [
+            Call(trace_id=f"{1:032x}", span_id=f"{1:016x}", status="error", error_class=None, **base),
+            Call(trace_id=f"{1:032x}", span_id=f"{2:016x}", status="error", error_class="imported", **base),
+            Call(trace_id=f"{1:032x}", span_id=f"{3:016x}", status="ok", cost_usd=0.5, **base),
+        ]
+    )
+    row = analytics.summary(store, RANGE, ["tenant"]).dicts()[0]
+    assert row["calls"] == 3 and row["errors"] == 2 and row["error_rate"] == pytest.approx(2 / 3)
+    assert row["errors_other"] == 1 and row["unpriced_calls"] == 0

@@ -161,9 +161,9 @@ def summary(
     """
     aliases = [alias for alias, _ in SUMMARY_SELECT]
     sums = [alias for alias in aliases if alias not in DERIVED] + ["priced_calls"]
-    groups = [f"{dimension(name)} AS {name}" for name in by]
     clause, params = where(time_range, filters)
-    sql = f"SELECT {', '.join([*groups, _select(sums)])} FROM {table} WHERE {clause}"
+    scan = _Scan(store, [(name, dimension(name)) for name in by], table, clause, params, timeout_s)
+    sql = f"SELECT {', '.join([*scan.select(), _select(sums)])} FROM {table} WHERE {clause}"
     if by:
         keys = ", ".join(str(i + 1) for i in range(len(by)))
         # ORDER BY positions, not aliases: aliases that shadow column names resolve differently in ClickHouse.
@@ -171,7 +171,6 @@ def summary(
         sql += f" GROUP BY {keys} ORDER BY {cost} DESC NULLS LAST, {calls} DESC"
     result = store.query(sql, params, timeout_s=timeout_s)
     rows = result.dicts()
-    scan = _Scan(store, [(name, dimension(name)) for name in by], table, clause, params, timeout_s)
     _add_errors(scan, rows)
     _percentiles(scan, rows)
     pct = [a for n in SUMMARY_PERCENTILES for a, _ in PERCENTILES[n][1]]
@@ -221,16 +220,19 @@ def _add_errors(scan: _Scan, rows: list[dict[str, Any]]) -> None:
         f"SELECT {', '.join([*scan.select(), 'error_class'])}, count(*) AS n, count(cost_usd) AS priced "
         f"FROM {scan.table} WHERE {scan.clause} AND status = 'error' GROUP BY {keys}"
     )
+    empty = {"errors": 0, "priced": 0}
     counts: dict[tuple[Any, ...], dict[str, int]] = {}
     for r in scan.query(sql):
-        group = counts.setdefault(tuple(r[name] for name in scan.by), {"priced": 0})
-        group[r["error_class"] or "other"] = group.get(r["error_class"] or "other", 0) + int(r["n"])
+        group = counts.setdefault(tuple(r[name] for name in scan.by), dict(empty))
+        cls = r["error_class"] or "other"
+        group[cls] = group.get(cls, 0) + int(r["n"])
+        group["errors"] += int(r["n"])  # every error row, whatever its class
         group["priced"] += int(r["priced"])
     for row in rows:
-        group = counts.get(tuple(row[name] for name in scan.by), {"priced": 0})
+        group = counts.get(tuple(row[name] for name in scan.by), empty)
         for cls in ERROR_CLASSES:
             row[f"errors_{cls}"] = group.get(cls, 0)
-        calls, errors = int(row["calls"]), sum(group.get(cls, 0) for cls in ERROR_CLASSES)
+        calls, errors = int(row["calls"]), group["errors"]
         row["errors"], row["error_rate"] = errors, errors / calls if calls else None
         row["unpriced_calls"] = calls - errors - (int(row.pop("priced_calls")) - group["priced"])
 
@@ -402,9 +404,9 @@ def overview_totals(
 ) -> dict[str, Any]:
     """Requests, tokens, cost, error rate, latency and TTFT percentiles (`_percentiles`) over the range."""
     clause, params = where(time_range, filters)
-    row = store.query(f"SELECT {_select(TOTALS)} FROM calls WHERE {clause}", params, timeout_s=timeout_s)
-    rows = row.dicts()
-    _percentiles(_Scan(store, (), "calls", clause, params, timeout_s), rows, ("latency", "ttft"))
+    scan = _Scan(store, (), "calls", clause, params, timeout_s)
+    rows = scan.query(f"SELECT {_select(TOTALS)} FROM calls WHERE {clause}")
+    _percentiles(scan, rows, ("latency", "ttft"))
     return rows[0]
 
 

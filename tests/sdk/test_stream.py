@@ -21,7 +21,7 @@ class FakeCall:
         self.text: list[str] | None = [] if capture else None
         self.ended: list[tuple[Any, bool]] = []
 
-    def end_stream(self, timer: StreamTimer, exc: BaseException | None, closed: bool) -> None:
+    def end(self, exc: BaseException | None = None, closed: bool = False) -> None:
         self.ended.append((exc, closed))
 
     def internal_error(self) -> None:

@@ -280,7 +280,7 @@ def _factory(engine: Engine) -> Callable[[Any], Any]:
                 result = orig(self, operation_name, params)
             except BaseException as exc:
                 call.leave()
-                call.fail(exc)
+                call.end(exc=exc)
                 raise
             call.leave()
             return _returned(call, operation_name, result)

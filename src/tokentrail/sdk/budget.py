@@ -275,7 +275,7 @@ class Verdict:
         call.extra[sc.TT_BUDGET_EXCEEDED] = self.over.key
         if self.action == "raise":
             exc = self.over.error()
-            call.fail(exc)
+            call.end(exc=exc)
             raise exc
         if self.action == "degrade":
             call.extra[sc.TT_DEGRADED] = DEGRADED_REASON

@@ -187,15 +187,9 @@ class CallRecord:
 
     # --- ending (on the caller's thread) ---------------------------------------------------------------
 
-    def fail(self, exc: BaseException) -> None:
-        """The SDK call raised (after its own retries)."""
-        self.end(exc=exc)
-
-    def end_stream(self, timer: StreamTimer, exc: BaseException | None, closed: bool) -> None:
-        self.end(exc=exc, closed=closed)
-
     def end(self, response: Any = None, exc: BaseException | None = None, closed: bool = False) -> None:
-        """The call is over: hand it to the worker, with the `response` for the provider's reader."""
+        """The call is over (`exc`: the SDK call raised, after its own retries; `closed`: the user closed the
+        stream early): hand it to the worker, with the `response` for the provider's reader."""
         if self.ended:
             return
         self.ended = True

@@ -110,7 +110,7 @@ def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable
 
     def failed(call: CallRecord, exc: BaseException) -> None:
         call.leave()
-        call.fail(exc)
+        call.end(exc=exc)
 
     def done(call: CallRecord, result: Any) -> Any:
         call.leave()

@@ -100,7 +100,7 @@ class StreamTimer:
         if self.done:
             return
         self.done = True
-        self.call.end_stream(self, exc, closed)
+        self.call.end(exc=exc, closed=closed)
 
 
 def read_kept(timer: StreamTimer, observe: Observer, report: Callable[[], None]) -> list[int]:
