@@ -183,9 +183,9 @@ def summary(
         "percentile_calls",
     ]
     types = dict(zip(result.columns, result.types, strict=True))
-    types.update({name: "DOUBLE" for name in [*pct, "error_rate"]})
+    types.update({name: "float" for name in [*pct, "error_rate"]})
     return QueryResult(
-        columns, [types.get(c, "BIGINT") for c in columns], [tuple(r.get(c) for c in columns) for r in rows]
+        columns, [types.get(c, "integer") for c in columns], [tuple(r.get(c) for c in columns) for r in rows]
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -59,10 +60,56 @@ async def test_query_returns_columns_types_rows(api: httpx.AsyncClient) -> None:
     )
     body = r.json()
     assert r.status_code == 200, body
-    assert body["columns"] == ["Tenant", "TotalTokens", "Requests"] and len(body["types"]) == 3
+    assert body["columns"] == [
+        {"name": "Tenant", "type": "string"},
+        {"name": "TotalTokens", "type": "integer"},
+        {"name": "Requests", "type": "integer"},
+    ]
     expected = {f"t{k}": sum(100 + i - 20 + 10 for i in range(12) if i % 3 == k) for k in range(3)}
     assert {row[0]: row[1] for row in body["rows"]} == expected
     assert [row[1] for row in body["rows"]] == sorted(expected.values(), reverse=True)
+
+
+DAY = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+
+
+async def test_stats_by_bin_and_string_have_types_in_output_order(api: httpx.AsyncClient) -> None:
+    q = "stats avg(duration_ms) as avg_ms, count(*) as n by bin(1h), feature | sort feature"
+    body = (await api.post("/api/query", json={"query": q, **DAY})).json()
+    assert body["columns"] == [
+        {"name": "bin(1h)", "type": "timestamp"},
+        {"name": "feature", "type": "string"},
+        {"name": "avg_ms", "type": "float"},
+        {"name": "n", "type": "integer"},
+    ]
+    assert body["rows"] == [
+        ["2026-11-20T10:00:00Z", "chat", 700.0, 6],
+        ["2026-11-20T10:00:00Z", "search", 600.0, 6],
+    ]
+
+
+async def test_fields_of_every_type(api: httpx.AsyncClient) -> None:
+    q = "fields @timestamp, feature, input_tokens, duration_ms, stream, tool_names "
+    q += " | sort @timestamp | limit 1"
+    body = (await api.post("/api/query", json={"query": q, **DAY})).json()
+    names = ["@timestamp", "feature", "input_tokens", "duration_ms", "stream", "tool_names"]
+    kinds = ["timestamp", "string", "integer", "float", "boolean", "list"]
+    assert body["columns"] == [{"name": n, "type": k} for n, k in zip(names, kinds, strict=True)]
+    assert body["rows"] == [["2026-11-20T10:00:00Z", "search", 100, 100.0, False, []]]
+
+
+async def test_an_empty_result_still_has_typed_columns(api: httpx.AsyncClient) -> None:
+    q = "filter feature = 'nobody' | stats count(*) as n, avg(duration_ms) as avg_ms by bin(5m), feature"
+    body = (await api.post("/api/query", json={"query": q, **DAY})).json()
+    assert body == {
+        "columns": [
+            {"name": "bin(5m)", "type": "timestamp"},
+            {"name": "feature", "type": "string"},
+            {"name": "n", "type": "integer"},
+            {"name": "avg_ms", "type": "float"},
+        ],
+        "rows": [],
+    }
 
 
 async def test_time_range_is_applied(api: httpx.AsyncClient) -> None:
@@ -118,6 +165,15 @@ def test_cli_query_and_read_only_sql(tmp_path: Path) -> None:
     )
     assert out.exit_code == 0, out.output
     assert out.output.splitlines() == ["feature,n", "chat,6", "search,6"]
+    day = ["--db", str(db), "--start", "2026-11-20", "--end", "2026-11-21"]
+    as_json = runner.invoke(
+        cli, ["query", "stats count(*) as n by bin(1d), feature", *day, "--format", "json"]
+    )
+    assert json.loads(as_json.output)["columns"] == [
+        {"name": "bin(1d)", "type": "timestamp"},
+        {"name": "feature", "type": "string"},
+        {"name": "n", "type": "integer"},
+    ]
     bad = runner.invoke(cli, ["query", "stats count(*) by featur", "--db", str(db)])
     assert bad.exit_code == 2 and "did you mean 'feature'" in bad.output
     ok = runner.invoke(cli, ["sql", "SELECT count(*) AS n FROM spans", "--db", str(db), "--format", "csv"])

@@ -1,21 +1,15 @@
 """Fixtures of the dashboard tests: the synthetic dataset, an ASGI client, a live server and a browser.
 
 The browser fixtures are module-scoped and used only by sync tests (sync Playwright runs its own loop).
-When the app has no `/api/query` yet (the lead adds it), the live server gets a small stand-in that follows
-the endpoint's contract for the shapes the console test sends, so the console's JS is tested either way.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from support import CHROMIUM_ARGS, serve_app
@@ -41,46 +35,6 @@ async def client(store: DuckDBStore, dataset: DataSet) -> AsyncIterator[httpx.As
         yield c
 
 
-# ---- a stand-in for /api/query, used only while the app has none --------------------------------------
-
-
-def query_stub(store: DuckDBStore) -> APIRouter:
-    router = APIRouter()
-
-    @router.post("/api/query")
-    async def stub(request: Request) -> Any:
-        body = await request.json()
-        text, start, end = body["query"], body["start"].rstrip("Z"), body["end"].rstrip("Z")
-        if text.count("(") != text.count(")"):
-            return JSONResponse(
-                {
-                    "error": "unexpected end of the query",
-                    "line": 1,
-                    "column": len(text) + 1,
-                    "hint": "close the (",
-                },
-                status_code=400,
-            )
-        span = [dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)]
-        if "bin(" in text:
-            sql = "SELECT date_trunc('hour', start_time) AS bin, count(*) AS calls FROM calls "
-            sql += "WHERE start_time >= ? AND start_time < ? GROUP BY 1 ORDER BY 1"
-        else:
-            sql = "SELECT feature, sum(cost_usd) AS cost, count(*) AS calls FROM calls "
-            sql += "WHERE start_time >= ? AND start_time < ? GROUP BY 1 ORDER BY cost DESC"
-        result = store.query(sql, span)
-        rows = [[v.isoformat() if isinstance(v, dt.datetime) else v for v in row] for row in result.rows]
-        return {"columns": result.columns, "types": result.types, "rows": rows}
-
-    return router
-
-
-def with_query_endpoint(app: FastAPI, store: DuckDBStore) -> FastAPI:
-    if not any(getattr(route, "path", "") == "/api/query" for route in app.routes):
-        app.include_router(query_stub(store))
-    return app
-
-
 # ---- live server and browser ---------------------------------------------------------------------------
 
 
@@ -89,7 +43,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, dataset: DataSet) -> I
     store = DuckDBStore(tmp_path_factory.mktemp("web") / "live.duckdb")
     store.write(dataset.spans)
     try:
-        with serve_app(with_query_endpoint(create_app(store), store)) as base_url:
+        with serve_app(create_app(store)) as base_url:
             yield base_url
     finally:
         store.close()

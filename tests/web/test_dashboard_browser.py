@@ -201,6 +201,24 @@ def test_query_console_table_chart_and_errors(
         "cells => cells.map(c => +c.title)"
     )
     assert sum(cells) == len(dataset.llm(day))
+    expect(page.locator("#query-result thead th").first).to_have_attribute("title", "timestamp")
+
+    # the column types decide: no numbers, or numbers with nothing to lay them along, is a table only
+    for text in (
+        "fields @timestamp, feature, trace_id | limit 5",
+        "stats count(*) as calls, sum(cost_usd) as c",
+    ):
+        page.fill("#query-text", text)
+        page.press("#query-text", "Control+Enter")
+        expect(page.locator("#query-chart")).to_have_attribute("data-kind", "none")
+        expect(page.locator("#query-chart-card")).to_be_hidden()
+        expect(page.locator("#query-result")).to_be_visible()
+    page.fill("#query-text", "stats count(*) as calls by bin(1h), feature")
+    page.press("#query-text", "Control+Enter")
+    expect(page.locator("#query-chart")).to_have_attribute("data-kind", "line")
+    expect(page.locator("#query-chart-card")).to_be_visible()
+    names = page.evaluate("document.getElementById('query-chart').data.map((t) => t.name)")
+    assert sorted(names) == sorted({c.feature for c in dataset.llm(day)})
 
     page.fill("#query-text", "stats sum(cost_usd by feature")
     page.get_by_role("button", name="Run").click()

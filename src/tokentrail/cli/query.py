@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 from rich.table import Table
 
@@ -14,6 +16,10 @@ from tokentrail.store import QueryResult
 
 
 def show(result: QueryResult, fmt: Format) -> None:
+    if fmt == Format.JSON:  # the shape of POST /api/query: typed columns, then rows in their order
+        body = {"columns": result.described_columns(), "rows": [[plain(v) for v in r] for r in result.rows]}
+        typer.echo(json.dumps(body, indent=2, default=str))
+        return
     if fmt != Format.TABLE:
         typer.echo(emit(result, fmt), nl=False)
         return

@@ -40,6 +40,15 @@ def rows_json(result: QueryResult) -> list[dict[str, Any]]:
     return out
 
 
+def result_json(result: QueryResult) -> dict[str, Any]:
+    """A query result as JSON: each column's name and value type (`store.base.KINDS`) in output order, and the
+    rows as lists in that order."""
+    return {
+        "columns": result.described_columns(),
+        "rows": [[jsonable(v) for v in row] for row in result.rows],
+    }
+
+
 def time_range(request: Request) -> TimeRange:
     q = request.query_params
     return TimeRange.resolve(q.get("since"), q.get("start"), q.get("end"))
@@ -127,7 +136,7 @@ async def get_chargeback(request: Request) -> Any:
 @router.post("/query")
 @guarded
 async def post_query(request: Request) -> Any:
-    """Run a Logs Insights query: {"query", "start", "end"} (or "since") → columns, types and rows."""
+    """Run a Logs Insights query: {"query", "start", "end"} (or "since") → {"columns", "rows"}."""
     try:
         body = await request.json()
     except ValueError:
@@ -142,8 +151,7 @@ async def post_query(request: Request) -> Any:
         )
     except QueryError as exc:
         return JSONResponse({"error": exc.message, **exc.to_dict()}, status_code=400)
-    rows = [[jsonable(v) for v in row] for row in result.rows]
-    return {"columns": result.columns, "types": result.types, "rows": rows}
+    return result_json(result)
 
 
 def _opt_str(body: dict[str, Any], key: str) -> str | None:

@@ -74,3 +74,21 @@ def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
             values = [_naive_utc(v) for v in values]
         columns.append(values)
     return list(zip(*columns, strict=True)) if columns else []
+
+
+def value_kind(arrow_type: pa.DataType) -> str:
+    """One of `base.KINDS` for an Arrow column type (ClickHouse results arrive as Arrow)."""
+    t = pa.types
+    if t.is_integer(arrow_type):
+        return "integer"
+    if t.is_floating(arrow_type) or t.is_decimal(arrow_type):
+        return "float"
+    if t.is_boolean(arrow_type):
+        return "boolean"
+    if t.is_timestamp(arrow_type) or t.is_date(arrow_type):
+        return "timestamp"
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type):
+        return "list"
+    if t.is_struct(arrow_type) or t.is_map(arrow_type):
+        return "object"
+    return "string"

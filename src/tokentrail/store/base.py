@@ -35,11 +35,22 @@ class QueryFailed(StoreError):
     pass
 
 
+KINDS = ("string", "integer", "float", "boolean", "timestamp", "list", "object")
+"""The value types a query result's columns are reported in, whatever the backend."""
+
+
 @dataclasses.dataclass(slots=True)
 class QueryResult:
+    """Rows and, in the same order, each column's name and value type (one of `KINDS`, taken from the
+    backend's own column types, so a result with no rows still has types)."""
+
     columns: list[str]
     types: list[str]
     rows: list[tuple[Any, ...]]
+
+    def described_columns(self) -> list[dict[str, str]]:
+        """``[{"name": ..., "type": ...}, ...]``: how the API and ``--format json`` describe the columns."""
+        return [{"name": c, "type": t} for c, t in zip(self.columns, self.types, strict=True)]
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]

@@ -26,7 +26,7 @@ import sqlglot
 from sqlglot import exp
 
 from tokentrail.model import COLUMNS, METRIC_COLUMNS, Call
-from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow
+from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import CLICKHOUSE_TYPES, initial_columns
 from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
@@ -323,7 +323,7 @@ class ClickHouseStore:
             if "TIMEOUT_EXCEEDED" in message or "Timeout exceeded" in message:
                 raise QueryTimeout(f"query ran past its limit of {limit:g} s") from None
             raise QueryFailed(message.splitlines()[0] if message else repr(exc)) from None
-        return QueryResult(table.column_names, [str(t) for t in table.schema.types], arrow_rows(table))
+        return QueryResult(table.column_names, [value_kind(t) for t in table.schema.types], arrow_rows(table))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:

@@ -38,6 +38,22 @@ USING (trace_id, span_id)
 """
 
 
+_KIND_NAMES = {
+    "integer": "tinyint smallint integer bigint hugeint utinyint usmallint uinteger ubigint uhugeint",
+    "float": "float double decimal",
+    "boolean": "boolean",
+    "timestamp": "timestamp timestamp_s timestamp_ms timestamp_ns date",
+    "list": "list array",
+    "object": "struct map",
+}
+_KINDS = {name: kind for kind, names in _KIND_NAMES.items() for name in names.split()}
+
+
+def value_kind(sql_type: Any) -> str:
+    """One of `base.KINDS` for a DuckDB column type (a `DuckDBPyType`; text, blobs, uuids: string)."""
+    return "timestamp" if sql_type.id.startswith("timestamp") else _KINDS.get(sql_type.id, "string")
+
+
 def insert_spans_sql(count: int) -> str:
     """The insert with a duplicate check over `count` start-time windows (placeholders only, no values)."""
     return _INSERT_SPANS.format(windows=" OR ".join(["start_time BETWEEN ? AND ?"] * count))
@@ -158,7 +174,7 @@ class DuckDBStore:
         finally:
             timer.cancel()
             cursor.close()
-        return QueryResult([d[0] for d in description], [str(d[1]) for d in description], rows)
+        return QueryResult([d[0] for d in description], [value_kind(d[1]) for d in description], rows)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         cursor = self._root.cursor()

@@ -123,7 +123,7 @@
     sync();
   }
 
-  /* ---- query console: POST /api/query {query, start, end} → {columns, types, rows} or 400 {error, line, column, hint} */
+  /* ---- query console: POST /api/query {query, start, end} → {columns: [{name, type}], rows} or 400 {error, line, column, hint} */
 
   function cell(value) {
     if (typeof value === "number") {
@@ -135,29 +135,32 @@
   }
 
   function resultTable(result) {
-    const head = node("tr", {}, ...result.columns.map((c) => node("th", { scope: "col", textContent: c })));
+    const head = node("tr", {}, ...result.columns.map((c) => node("th", { scope: "col", textContent: c.name, title: c.type })));
     const rows = result.rows.map((row) => node("tr", {}, ...row.map(cell)));
     return node("table", { className: "data", id: "query-result" }, node("thead", {}, head), node("tbody", {}, ...rows));
   }
 
+  /* Which chart the column types allow: a timestamp (or bin) column and numbers → "line" (one line per value
+     of a single string column, if any); one string column and numbers → "bar"; anything else → table only. */
   function shape(result) {
     const idx = result.columns.map((_, i) => i);
-    const values = (i) => result.rows.map((r) => r[i]).filter((v) => v !== null);
-    const numeric = (i) => values(i).length > 0 && values(i).every((v) => typeof v === "number");
-    const isTime = (i) => /TIMESTAMP|DATE/i.test((result.types || [])[i] || "")
-      || (values(i).length > 0 && values(i).every((v) => typeof v === "string" && /^\d{4}-\d\d-\d\d[T ]\d/.test(v)));
-    const time = idx.find(isTime);
-    const peak = (i) => Math.max(...values(i).map(Math.abs));
-    const all = idx.filter((i) => i !== time && numeric(i));
+    const of = (...types) => idx.filter((i) => types.includes(result.columns[i].type));
+    const time = of("timestamp")[0];
+    const strings = of("string");
+    const peak = (i) => Math.max(0, ...result.rows.map((r) => Math.abs(r[i] || 0)));
+    const all = of("integer", "float");
     // one scale: columns within 10x of the first numeric column (the table shows them all)
     const nums = all.filter((i) => peak(i) <= 10 * peak(all[0]) && peak(i) >= peak(all[0]) / 10);
-    const category = idx.find((i) => i !== time && !numeric(i));
-    return { time, nums, category };
+    const category = strings.length === 1 ? strings[0] : undefined;
+    let kind = "none";
+    if (nums.length && time !== undefined && strings.length <= 1) kind = "line";
+    else if (nums.length && time === undefined && category !== undefined) kind = "bar";
+    return { kind, time, nums, category };
   }
 
   function lineTraces(result, s) {
     if (s.category === undefined) {
-      return s.nums.map((i) => ({ type: "scatter", mode: "lines+markers", name: result.columns[i],
+      return s.nums.map((i) => ({ type: "scatter", mode: "lines+markers", name: result.columns[i].name,
         x: result.rows.map((r) => r[s.time]), y: result.rows.map((r) => r[i]) }));
     }
     const groups = new Map();
@@ -174,22 +177,18 @@
     const card = document.getElementById("query-chart-card");
     const el = document.getElementById("query-chart");
     const s = shape(result);
-    card.hidden = !result.rows.length || !s.nums.length || !window.Plotly;
+    el.dataset.kind = s.kind;
+    card.hidden = !result.rows.length || s.kind === "none" || !window.Plotly;
     if (card.hidden) return;
     let traces;
-    let kind = "bar";
-    if (s.time !== undefined) {
-      kind = "line";
+    if (s.kind === "line") {
       traces = lineTraces(result, s);
-    } else if (s.category !== undefined) {
-      const x = result.rows.map((r) => shown(r[s.category]));
-      traces = s.nums.map((i) => ({ type: "bar", name: result.columns[i], x, y: result.rows.map((r) => r[i]) }));
     } else {
-      traces = [{ type: "bar", x: s.nums.map((i) => result.columns[i]), y: s.nums.map((i) => result.rows[0][i]) }];
+      const x = result.rows.map((r) => shown(r[s.category]));
+      traces = s.nums.map((i) => ({ type: "bar", name: result.columns[i].name, x, y: result.rows.map((r) => r[i]) }));
     }
-    el.dataset.kind = kind;
-    document.getElementById("query-chart-caption").textContent = (kind === "line" ? "Line chart" : "Bar chart") + " of the result";
-    plot(el, traces, { barmode: "group", xaxis: { type: kind === "line" ? "date" : "category" } });
+    document.getElementById("query-chart-caption").textContent = (s.kind === "line" ? "Line chart" : "Bar chart") + " of the result";
+    plot(el, traces, { barmode: "group", xaxis: { type: s.kind === "line" ? "date" : "category" } });
   }
 
   function showError(form, body) {
