@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tokentrail.model import COLUMN_NAMES, LABELS, Call, ErrorClass
+from tokentrail.model import COLUMN_NAMES, LABELS, Call, ErrorClass, StreamTimeline
 from tokentrail.store import QueryResult, Store
 
 MODEL_SQL = "coalesce(response_model, request_model)"
@@ -569,6 +569,16 @@ def get_span(store: Store, trace_id: str, span_id: str) -> dict[str, Any] | None
     sql = "SELECT * FROM spans WHERE trace_id = ? AND span_id = ? LIMIT 1"
     rows = store.query(sql, [trace_id, span_id]).dicts()
     return rows[0] if rows else None
+
+
+def stream_timelines(store: Store, trace_id: str, span_id: str | None = None) -> dict[str, StreamTimeline]:
+    """The arrival timelines of a trace's streamed calls (or of one call), by span id."""
+    sql = "SELECT span_id, chunks, offsets_ms FROM stream_timelines WHERE trace_id = ?"
+    params = [trace_id]
+    if span_id is not None:
+        sql += " AND span_id = ?"
+        params.append(span_id)
+    return {s: StreamTimeline(list(c), list(o)) for s, c, o in store.query(sql, params).rows}
 
 
 # --- chargeback -----------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def error_class_for_status(status: int | None) -> ErrorClass | None:
 
 # Logical column types. Stores map these to their own SQL types.
 STR, INT, FLOAT, BOOL, TIME, STR_LIST, JSON = "str", "int", "float", "bool", "time", "str_list", "json"
+INT_LIST, FLOAT_LIST = "int_list", "float_list"
 
 LABELS: Final = (
     "app",
@@ -151,9 +152,44 @@ COLUMN_TYPES: Final = {name: kind for name, kind, _ in COLUMNS}
 NUMERIC_COLUMNS: Final = frozenset(name for name, kind, _ in COLUMNS if kind in (INT, FLOAT))
 
 
+TIMELINE_MAX_POINTS: Final = 256
+"""The most points a stream's arrival timeline keeps (see `StreamTimeline`)."""
+
+# A stream's arrival timeline, stored apart from the spans (table stream_timelines), so scans of calls never
+# read it; the page of one call and the API's trace detail do.
+TIMELINE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("trace_id", STR, "32 hex chars"),
+    ("span_id", STR, "16 hex chars"),
+    ("start_time", TIME, "the span's start, UTC (bounds the duplicate check)"),
+    ("chunks", INT_LIST, "output chunk numbers, from 0, ascending"),
+    ("offsets_ms", FLOAT_LIST, "each chunk's arrival, in ms from the start of the call"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamTimeline:
+    """When a stream's output chunks arrived: chunk numbers and their offsets in ms from the start of the
+    call (the TTFT origin). Every chunk for a stream of at most `TIMELINE_MAX_POINTS` chunks; for a longer
+    one, the first and the last, the two on either side of the longest gap (so that gap, ``itl_max_ms``,
+    stays exact and in place) and the rest evenly spread by chunk number."""
+
+    chunks: list[int]
+    offsets_ms: list[float]
+
+    def longest_gap(self) -> tuple[int, float] | None:
+        """(number of the chunk after the longest gap between consecutive chunks, the gap in ms)."""
+        pairs = zip(self.chunks, self.chunks[1:], self.offsets_ms, self.offsets_ms[1:], strict=False)
+        gaps = [(t1 - t0, c1) for c0, c1, t0, t1 in pairs if c1 == c0 + 1]
+        if not gaps:
+            return None
+        gap, chunk = max(gaps, key=lambda g: g[0])
+        return chunk, gap
+
+
 @dataclasses.dataclass(slots=True)
 class Call:
-    """One stored span. Field order and names follow `COLUMNS`."""
+    """One stored span. Field order and names follow `COLUMNS`, then `stream_timeline`, which is stored
+    in its own table."""
 
     trace_id: str
     span_id: str
@@ -215,6 +251,7 @@ class Call:
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = Source.OTLP
     received_at: dt.datetime | None = None
+    stream_timeline: StreamTimeline | None = None
 
     @property
     def model(self) -> str | None:
@@ -234,7 +271,10 @@ class Call:
 _ROW_GETTER = operator.attrgetter(*COLUMN_NAMES)
 _FIELD_SET = frozenset(COLUMN_NAMES)
 
-if tuple(f.name for f in dataclasses.fields(Call)) != COLUMN_NAMES:  # pragma: no cover - guards edits
+if tuple(f.name for f in dataclasses.fields(Call)) != (
+    *COLUMN_NAMES,
+    "stream_timeline",
+):  # pragma: no cover - guards edits
     raise RuntimeError("Call fields and COLUMNS are out of step")
 
 

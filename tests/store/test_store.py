@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tokentrail.model import COLUMN_NAMES, Call
+from tokentrail.analytics import stream_timelines
+from tokentrail.model import COLUMN_NAMES, TIMELINE_COLUMNS, Call, StreamTimeline
 from tokentrail.store import QueryFailed, QueryTimeout, Store, StoreBusy, open_store
 from tokentrail.store.duckdb import DuckDBStore
 
@@ -35,14 +36,17 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 2
+    assert store.schema_version == 3
+    timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
+    assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
+    assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
 
 
 def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(2,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(3,)]
 
 
 def test_write_is_idempotent_on_ids(store: Store) -> None:
@@ -64,6 +68,20 @@ def test_round_trip_of_json_lists_and_times(store: Store) -> None:
     back = Call.from_mapping(row)
     assert back.start_time == T0 and back.tool_names == ["a"]
     assert row["metadata"] == '{"k":"v"}' and row["cost_usd"] == 0.5
+
+
+def test_timelines_are_stored_apart_once_and_survive_a_replace(store: Store) -> None:
+    timeline = StreamTimeline([0, 1, 2, 40, 41, 299], [310.5, 312.25, 330.0, 900.125, 1900.0, 2500.75])
+    batch = [*calls(2), *calls(1, offset=5, stream=True, stream_timeline=timeline)]
+    assert store.write(batch) == 3
+    assert store.write(batch) == 0  # a resent batch adds no span and no timeline
+    streamed = batch[2]
+    assert stream_timelines(store, streamed.trace_id) == {streamed.span_id: timeline}
+    assert store.query("SELECT count(*) FROM stream_timelines").rows == [(1,)]
+    streamed.stream_timeline, streamed.cost_usd = None, 1.5  # as reprice reads it back: no timeline
+    assert store.replace([streamed]) == 1
+    assert stream_timelines(store, streamed.trace_id, streamed.span_id) == {streamed.span_id: timeline}
+    assert store.query("SELECT cost_usd FROM spans WHERE span_id = ?", [streamed.span_id]).rows == [(1.5,)]
 
 
 def test_calls_view_holds_llm_spans_only(store: Store) -> None:

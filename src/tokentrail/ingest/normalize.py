@@ -19,7 +19,10 @@ Rules worth knowing:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import math
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,7 +30,16 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tokentrail import semconv as sc
-from tokentrail.model import LABELS, Call, ErrorClass, Source, SpanKind, error_class_for_status
+from tokentrail.model import (
+    LABELS,
+    TIMELINE_MAX_POINTS,
+    Call,
+    ErrorClass,
+    Source,
+    SpanKind,
+    StreamTimeline,
+    error_class_for_status,
+)
 
 EPOCH = dt.datetime(1970, 1, 1)
 
@@ -306,12 +318,30 @@ def fill_streaming(
     call.itl_p95_ms = as_float(attrs.get(sc.TT_ITL_P95_MS))
     call.itl_max_ms = as_float(attrs.get(sc.TT_ITL_MAX_MS))
     call.output_tokens_per_s = as_float(attrs.get(sc.TT_OUTPUT_TOKENS_PER_S))
+    call.stream_timeline = read_timeline(attrs)
     streamed = as_bool(first(attrs, *STREAM_KEYS))
     call.stream = bool(streamed) or ttft is not None
     if call.output_tokens_per_s is None and call.output_tokens and call.duration_ms:
         window = call.stream_duration_ms or (call.duration_ms - (ttft or 0.0))
         if window > 0:
             call.output_tokens_per_s = call.output_tokens / (window / 1000)
+
+
+def read_timeline(attrs: Mapping[str, Any]) -> StreamTimeline | None:
+    """A stream's arrival timeline (`model.StreamTimeline`), or None when absent or not well-formed:
+    equal-length lists of at most `TIMELINE_MAX_POINTS` ascending chunk numbers and finite offsets."""
+    chunks, offsets = attrs.get(sc.TT_TIMELINE_CHUNKS), attrs.get(sc.TT_TIMELINE_OFFSETS_MS)
+    if not isinstance(chunks, list | tuple) or not isinstance(offsets, list | tuple):
+        return None
+    if not 0 < len(chunks) == len(offsets) <= TIMELINE_MAX_POINTS:
+        return None
+    try:
+        numbers = [operator.index(c) for c in chunks]
+        times = [float(t) for t in offsets]
+    except (TypeError, ValueError):
+        return None
+    ascending = numbers[0] >= 0 and all(a < b for a, b in itertools.pairwise(numbers))
+    return StreamTimeline(numbers, times) if ascending and all(map(math.isfinite, times)) else None
 
 
 def first_token_event_ms(events: Iterable[tuple[str, int]], start_ns: int) -> float | None:
@@ -468,6 +498,8 @@ MAPPED_KEYS = frozenset(
         sc.TT_ITL_P95_MS,
         sc.TT_ITL_MAX_MS,
         sc.TT_OUTPUT_TOKENS_PER_S,
+        sc.TT_TIMELINE_CHUNKS,
+        sc.TT_TIMELINE_OFFSETS_MS,
         sc.TT_ATTEMPTS,
         sc.TT_DEGRADED,
         sc.TT_ERROR_CLASS,

@@ -16,6 +16,9 @@ and retries are included, as the user experiences them):
 - **TTLT** (time to last token): when the stream ended (the iterator was exhausted, failed or was closed; a
   stream dropped unfinished ends, as cancelled, when its iterator is garbage collected).
 - **stream duration**: TTLT - TTFT; **output tokens per second**: output tokens / stream duration.
+- **timeline**: when the output chunks arrived, as chunk numbers and ms from the start of the call, at most
+  `model.TIMELINE_MAX_POINTS` of them (`timeline`: a longer stream keeps its first and last chunks, the two
+  around the longest gap, and an even spread of the rest), so the page of a call shows where it stalled.
 
 TTFT is emitted under its GenAI name, ``gen_ai.response.time_to_first_chunk`` (seconds); the rest, which have
 no GenAI name, as ``tokentrail.*`` extras in ms.
@@ -44,6 +47,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from tokentrail import semconv as sc
+from tokentrail.model import TIMELINE_MAX_POINTS
 
 if TYPE_CHECKING:
     from tokentrail.sdk.call import CallRecord
@@ -121,16 +125,36 @@ def read_kept(timer: StreamTimer, observe: Observer, report: Callable[[], None])
     return sorted(timer.stamps + found) if found else timer.stamps
 
 
+def timeline(
+    stamps: list[int], start_ns: int, most: int = TIMELINE_MAX_POINTS
+) -> tuple[list[int], list[float]]:
+    """(chunk numbers, their offsets in ms from `start_ns`, to the µs) of at most `most` of the chunks.
+
+    Every chunk when they fit; otherwise the first and the last, the two on either side of the longest gap
+    (so it stays exact and in place) and the rest evenly spread by chunk number."""
+    n = len(stamps)
+    picked: list[int] = list(range(n))
+    if n > most:
+        after = max(range(1, n), key=lambda i: stamps[i] - stamps[i - 1])  # the chunk after the longest gap
+        keep = {0, n - 1, after - 1, after}
+        spare = most - len(keep)
+        keep.update(round(k * (n - 1) / (spare + 1)) for k in range(1, spare + 1))
+        picked = sorted(keep)
+    return picked, [round((stamps[i] - start_ns) / 1e6, 3) for i in picked]
+
+
 def stream_attributes(
     stamps: list[int], start_ns: int, end_ns: int, output_tokens: int | None
 ) -> dict[str, Any]:
-    """TTFT, chunks, ITL, TTLT and throughput from the output chunks' arrival times (see the docstring)."""
+    """TTFT, chunks, ITL, TTLT, throughput and the timeline from the output chunks' arrival times (see the
+    docstring)."""
     attrs: dict[str, Any] = {sc.TT_CHUNKS: len(stamps), sc.TT_TTLT_MS: (end_ns - start_ns) / 1e6}
     if not stamps:
         return attrs
     duration_ms = (end_ns - stamps[0]) / 1e6
     attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (stamps[0] - start_ns) / 1e9  # GenAI's name, in s
     attrs[sc.TT_STREAM_DURATION_MS] = duration_ms
+    attrs[sc.TT_TIMELINE_CHUNKS], attrs[sc.TT_TIMELINE_OFFSETS_MS] = timeline(stamps, start_ns)
     if len(stamps) > 1:
         gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
         attrs[sc.TT_ITL_P50_MS] = quantile(gaps, 0.5) / 1e6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -162,10 +163,17 @@ def _opt_str(body: dict[str, Any], key: str) -> str | None:
 @router.get("/traces/{trace_id}")
 @guarded
 async def get_trace(request: Request) -> Any:
+    """Every span of a trace, each streamed call with its arrival timeline (`stream_timeline`)."""
     trace_id = request.path_params["trace_id"].lower()
     if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id):
         raise BadRequest("trace id must be 32 hex characters")
-    result = analytics.trace_spans(request.app.state.store, trace_id)
+    store = request.app.state.store
+    result = analytics.trace_spans(store, trace_id)
     if not result.rows:
         return api_error(404, f"no spans for trace {trace_id}")
-    return {"trace_id": trace_id, "spans": rows_json(result)}
+    spans = rows_json(result)
+    timelines = analytics.stream_timelines(store, trace_id)
+    for span in spans:  # a streamed call's arrivals: {"chunks": [...], "offsets_ms": [...]}, else null
+        found = timelines.get(span["span_id"])
+        span["stream_timeline"] = None if found is None else dataclasses.asdict(found)
+    return {"trace_id": trace_id, "spans": spans}

@@ -194,9 +194,11 @@ def calls(request: Request, view: View) -> Response:
 @page("/call/{trace_id}/{span_id}")
 def call(request: Request, view: View) -> Response:
     trace_id, span_id = check_ids(request.path_params["trace_id"], request.path_params["span_id"])
-    span = analytics.get_span(store_of(request), trace_id, span_id)
+    store = store_of(request)
+    span = analytics.get_span(store, trace_id, span_id)
     if span is None:
         return error_page(request, 404, f"No span {span_id} in trace {trace_id}.", view)
+    arrivals = analytics.stream_timelines(store, trace_id, span_id).get(span_id)
     return render(
         request,
         "call.html",
@@ -204,7 +206,7 @@ def call(request: Request, view: View) -> Response:
         title=f"Call {span['name'] or span_id}",
         span=span,
         fields=views.call_fields(span),
-        timeline=views.timeline(span),
+        timeline=views.timeline(span, arrivals),
         stalled=views.stalled(span),
         stall_factor=views.STALL_FACTOR,
         stall_min_ms=views.STALL_MIN_MS,

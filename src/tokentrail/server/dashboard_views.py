@@ -11,7 +11,7 @@ from typing import Any
 
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest
-from tokentrail.model import COLUMNS
+from tokentrail.model import COLUMNS, StreamTimeline
 from tokentrail.server.dashboard_format import Change, change, value_label
 from tokentrail.server.dashboard_params import View
 from tokentrail.store import Store
@@ -130,8 +130,9 @@ def stalled(span: dict[str, Any]) -> bool:
     return longest is not None and longest > STALL_MIN_MS and longest > STALL_FACTOR * median
 
 
-def timeline(span: dict[str, Any]) -> dict[str, Any] | None:
-    """Start → first token → last token → end, as percentages of the call's duration."""
+def timeline(span: dict[str, Any], arrivals: StreamTimeline | None = None) -> dict[str, Any] | None:
+    """Start → first token → last token → end, as percentages of the call's duration, with the chunks'
+    arrivals and the longest gap where it happened when the stream's timeline was recorded."""
     total = float(span.get("duration_ms") or span.get("ttlt_ms") or 0.0)
     if total <= 0:
         return None
@@ -151,10 +152,16 @@ def timeline(span: dict[str, Any]) -> dict[str, Any] | None:
             )
     else:
         segments.append({"name": "request (not streamed)", "cls": "whole", "x": 0.0, "w": 100.0})
-    gap = span.get("itl_max_ms")
-    longest = {"x": at(ttft or 0), "w": max(at(gap), 0.4)} if gap and ttft is not None else None
     marks = [(label, v, at(v)) for label, v in (("TTFT", ttft), ("TTLT", ttlt), ("end", total)) if v]
-    return {"total_ms": total, "segments": segments, "longest_gap": longest, "marks": marks}
+    out = {"total_ms": total, "segments": segments, "marks": marks, "chunks": None, "longest_gap": None}
+    if arrivals is not None:
+        out["chunks"] = [(n, t, at(t)) for n, t in zip(arrivals.chunks, arrivals.offsets_ms, strict=True)]
+        longest = arrivals.longest_gap()
+        if longest is not None:
+            chunk, gap = longest
+            start = arrivals.offsets_ms[arrivals.chunks.index(chunk)] - gap
+            out["longest_gap"] = {"x": at(start), "w": max(at(gap), 0.4), "ms": gap, "chunk": chunk}
+    return out
 
 
 def call_fields(span: dict[str, Any]) -> list[tuple[str, Any, str]]:

@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import COLUMNS, METRIC_COLUMNS, Call
-from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, value_kind
+from tokentrail.model import COLUMNS, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
+from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import CLICKHOUSE_TYPES, initial_columns
 from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
@@ -95,6 +95,16 @@ def migrations() -> list[tuple[int, list[str]]]:
                 "CREATE TABLE IF NOT EXISTS budgets (scope String, value String, period String, "
                 "amount_usd Float64, updated_at DateTime64(6, 'UTC')) "
                 "ENGINE = ReplacingMergeTree(updated_at) ORDER BY (scope, value, period)"
+            ],
+        ),
+        (
+            3,
+            [
+                ddl(
+                    "stream_timelines",
+                    TIMELINE_COLUMNS,
+                    "ENGINE = ReplacingMergeTree ORDER BY (trace_id, span_id)",
+                )
             ],
         ),
     ]
@@ -271,17 +281,20 @@ class ClickHouseStore:
         return [self._insert(engine, job) for job in jobs]
 
     def _insert(self, engine: Engine, job: Job) -> int:
+        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
         if job.kind == "replace":
-            engine.insert_arrow("spans", job.table)
+            engine.insert_arrow("spans", split_timelines(job.table)[0])
             engine.command("OPTIMIZE TABLE spans FINAL")
             return int(job.table.num_rows)
-        fresh = self._new_rows(engine, job.table)
-        if fresh.num_rows:
-            engine.insert_arrow("spans", fresh)
-        return int(fresh.num_rows)
+        spans, timelines = split_timelines(self._new_rows(engine, job.table))
+        if spans.num_rows:
+            engine.insert_arrow("spans", spans)
+        if timelines.num_rows:
+            engine.insert_arrow("stream_timelines", timelines)
+        return int(spans.num_rows)
 
     @staticmethod
     def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:

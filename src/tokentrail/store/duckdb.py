@@ -21,7 +21,7 @@ import pyarrow as pa
 import sqlglot
 
 from tokentrail.model import Call
-from tokentrail.store.arrow import METRICS, calls_to_arrow
+from tokentrail.store.arrow import METRICS, calls_to_arrow, split_timelines
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations
 from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
 
-_INSERT_SPANS = """
-INSERT INTO spans
-SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
-ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE {windows}) AS e
+_INSERT_NEW = """
+INSERT INTO {table}
+SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM {batch}) AS b
+ANTI JOIN (SELECT trace_id, span_id FROM {table} WHERE {windows}) AS e
 USING (trace_id, span_id)
 """
 
@@ -54,9 +54,11 @@ def value_kind(sql_type: Any) -> str:
     return "timestamp" if sql_type.id.startswith("timestamp") else _KINDS.get(sql_type.id, "string")
 
 
-def insert_spans_sql(count: int) -> str:
-    """The insert with a duplicate check over `count` start-time windows (placeholders only, no values)."""
-    return _INSERT_SPANS.format(windows=" OR ".join(["start_time BETWEEN ? AND ?"] * count))
+def insert_new_sql(count: int, table: str = "spans", batch: str = "batch") -> str:
+    """The insert of `batch` into `table` with a duplicate check over `count` start-time windows
+    (placeholders only, no values)."""
+    windows = " OR ".join(["start_time BETWEEN ? AND ?"] * count)
+    return _INSERT_NEW.format(table=table, batch=batch, windows=windows)
 
 
 class DuckDBStore:
@@ -140,16 +142,21 @@ class DuckDBStore:
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        batch = job.table  # noqa: F841 - DuckDB reads the local by name
+        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
         if job.kind == "metrics":
+            batch = job.table  # DuckDB reads the locals batch and timelines by name
             row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
-        elif job.kind == "replace":
+            return int(row[0]) if row else 0
+        batch, timelines = split_timelines(job.table)
+        if job.kind == "replace":
             con.execute(_DELETE_BATCH)
             row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
-        else:
-            windows = time_windows(job.table)
-            params = [bound for window in windows for bound in window]
-            row = con.execute(insert_spans_sql(len(windows)), params).fetchone()
+            return int(row[0]) if row else 0
+        windows = time_windows(batch)
+        params = [bound for window in windows for bound in window]
+        row = con.execute(insert_new_sql(len(windows)), params).fetchone()
+        if timelines.num_rows:
+            con.execute(insert_new_sql(len(windows), "stream_timelines", "timelines"), params)
         return int(row[0]) if row else 0
 
     # -- reads ----------------------------------------------------------------------------------------

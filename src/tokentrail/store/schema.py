@@ -12,12 +12,15 @@ from tokentrail.model import (
     BOOL,
     COLUMNS,
     FLOAT,
+    FLOAT_LIST,
     INT,
+    INT_LIST,
     JSON,
     METRIC_COLUMNS,
     STR,
     STR_LIST,
     TIME,
+    TIMELINE_COLUMNS,
 )
 
 DUCKDB_TYPES = {
@@ -27,6 +30,8 @@ DUCKDB_TYPES = {
     BOOL: "BOOLEAN",
     TIME: "TIMESTAMP",
     STR_LIST: "VARCHAR[]",
+    INT_LIST: "BIGINT[]",
+    FLOAT_LIST: "DOUBLE[]",
     JSON: "VARCHAR",
 }
 
@@ -37,6 +42,8 @@ CLICKHOUSE_TYPES = {
     BOOL: "Bool",
     TIME: "DateTime64(6, 'UTC')",
     STR_LIST: "Array(String)",
+    INT_LIST: "Array(Int64)",
+    FLOAT_LIST: "Array(Float64)",
     JSON: "String",
 }
 
@@ -70,4 +77,7 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             "amount_usd DOUBLE NOT NULL, updated_at TIMESTAMP, PRIMARY KEY (scope, value, period))"
         ]
 
-    return [(1, v1), (2, v2)]
+    def v3() -> list[str]:
+        return [f"CREATE TABLE stream_timelines (\n  {column_ddl(list(TIMELINE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    return [(1, v1), (2, v2), (3, v3)]
