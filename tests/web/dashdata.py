@@ -17,7 +17,7 @@ import math
 import random
 from collections.abc import Iterable
 
-from tokentrail.model import Call
+from tokentrail.model import Call, StreamTimeline
 
 # model: (provider, USD per 1k input tokens, USD per 1k output tokens)
 MODELS = {
@@ -207,6 +207,18 @@ def _agent_round(span: Call, tokens: int, tools: list[str], last: bool) -> None:
     span.itl_max_ms = 900.0 if last else 80.0  # the last round stalls
     span.chunks, span.output_tokens_per_s = span.output_tokens // 4, 300.0
     span.stop_reason = "stop" if last else "tool_calls"
+    if last:
+        span.stream_timeline = stalled_timeline(span.chunks, 600.0, span.ttlt_ms, STALL_BEFORE, 900.0)
+
+
+STALL_BEFORE = 60  # the stalled round's longest gap is before this chunk (from 0)
+
+
+def stalled_timeline(chunks: int, ttft: float, ttlt: float, before: int, stall: float) -> StreamTimeline:
+    """Chunks from `ttft` to `ttlt`, evenly spaced but for one `stall` ms gap before chunk `before`."""
+    step = (ttlt - ttft - stall) / (chunks - 2)
+    offsets = [round(ttft + step * i + (stall - step if i >= before else 0.0), 3) for i in range(chunks)]
+    return StreamTimeline(list(range(chunks)), offsets)
 
 
 def build(now: dt.datetime | None = None, seed: int = 7) -> DataSet:

@@ -13,7 +13,7 @@ import pytest
 
 from tokentrail.model import Call
 
-from .dashdata import AGENT_TRACE, DataSet, quantile, total
+from .dashdata import AGENT_TRACE, STALL_BEFORE, DataSet, quantile, total
 
 Params = dict[str, Any]
 
@@ -163,8 +163,18 @@ async def test_call_detail_marks_a_stall(client: httpx.AsyncClient) -> None:
     segments = {s["cls"]: s for s in body["timeline"]["segments"]}
     assert segments["wait"]["w"] == pytest.approx(30.0)  # TTFT 600 ms of 2000 ms
     assert segments["stream"]["x"] == pytest.approx(30.0) and segments["stream"]["w"] == pytest.approx(69.0)
+    assert body["timeline"]["longest_gap"]["chunk"] == STALL_BEFORE
+    assert body["timeline"]["longest_gap"]["ms"] == pytest.approx(900.0)
+    assert [n for n, _, _ in body["timeline"]["chunks"]] == list(range(100))
     calm = await get(client, f"/api/calls/{AGENT_TRACE}/{0xA000:016x}")
     assert calm["stalled"] is False and calm["call"]["tool_names"] == ["web_search"]
+    assert calm["timeline"]["chunks"] is None  # no arrivals recorded for this one
+    trace = await get(client, f"/api/traces/{AGENT_TRACE}")
+    timelines = {s["span_id"]: s["stream_timeline"] for s in trace["spans"]}
+    assert timelines[f"{0xA000:016x}"] is None
+    stored = timelines[f"{0xA004:016x}"]
+    assert stored["chunks"] == list(range(100)) and len(stored["offsets_ms"]) == 100
+    assert stored["offsets_ms"][STALL_BEFORE] - stored["offsets_ms"][STALL_BEFORE - 1] == pytest.approx(900.0)
 
 
 async def test_call_detail_not_found(client: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from tokentrail.server.dashboard_format import usd
 
 from .conftest import screenshot
-from .dashdata import AGENT_TRACE, DataSet, quantile, total
+from .dashdata import AGENT_TRACE, STALL_BEFORE, DataSet, quantile, total
 
 ALL_CHARTS_DRAWN = """() => {
   const charts = document.querySelectorAll('.chart[data-src]');
@@ -120,6 +120,7 @@ def test_click_through_spenders_why_call_trace(page: Page, dataset: DataSet) -> 
     expect(page.locator("#stall")).to_contain_text("900 ms")
     expect(page.locator("#itl")).to_have_text("25 ms / 60 ms / 900 ms")
     expect(page.locator('tr[data-field="input_tokens"] td').first).to_have_text("38000")
+    assert_stall_drawn_in_place(page)
     screenshot(page, "call-stall")
 
     page.get_by_role("link", name="view trace").click()
@@ -167,6 +168,25 @@ def test_compare_picked_models(page: Page, dataset: DataSet) -> None:
         rows = dataset.llm(dataset.ago(days=7), model=model)
         assert n == len(rows) and latency == pytest.approx(quantile((c.duration_ms for c in rows), 0.95))
     screenshot(page, "compare")
+
+
+def assert_stall_drawn_in_place(page: Page) -> None:
+    """Every recorded chunk is a tick, and the longest gap spans the two ticks around it."""
+    chunks = 400 // 4
+    expect(page.locator("#arrivals .tl-tick")).to_have_count(chunks)
+    gap = page.locator("#longest-gap")
+    assert gap.get_attribute("data-chunk") == str(STALL_BEFORE)
+    assert float(gap.get_attribute("data-gap-ms") or 0) == pytest.approx(900.0, abs=0.01)
+    expect(page.locator(".legend")).to_contain_text(f"900 ms, before chunk {STALL_BEFORE + 1} of {chunks}")
+    before, after = (
+        page.locator(f'#arrivals .tl-tick[data-chunk="{n}"]').bounding_box()
+        for n in (STALL_BEFORE - 1, STALL_BEFORE)
+    )
+    box = gap.bounding_box()
+    assert before and after and box
+    assert box["x"] == pytest.approx(before["x"], abs=1.5)
+    assert box["x"] + box["width"] == pytest.approx(after["x"], abs=1.5)
+    expect(page.locator("#tl-h ~ p.note")).not_to_contain_text("not recorded")
 
 
 def test_query_console_table_chart_and_errors(

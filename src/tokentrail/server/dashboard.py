@@ -198,7 +198,6 @@ def call(request: Request, view: View) -> Response:
     span = analytics.get_span(store, trace_id, span_id)
     if span is None:
         return error_page(request, 404, f"No span {span_id} in trace {trace_id}.", view)
-    arrivals = analytics.stream_timelines(store, trace_id, span_id).get(span_id)
     return render(
         request,
         "call.html",
@@ -206,7 +205,7 @@ def call(request: Request, view: View) -> Response:
         title=f"Call {span['name'] or span_id}",
         span=span,
         fields=views.call_fields(span),
-        timeline=views.timeline(span, arrivals),
+        timeline=views.call_timeline(store, span),
         stalled=views.stalled(span),
         stall_factor=views.STALL_FACTOR,
         stall_min_ms=views.STALL_MIN_MS,

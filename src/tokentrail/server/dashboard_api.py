@@ -123,11 +123,13 @@ async def get_compare(request: Request) -> Any:
 @guarded
 async def get_call(request: Request) -> Any:
     trace_id, span_id = check_ids(request.path_params["trace_id"], request.path_params["span_id"])
-    span = await run_in_threadpool(analytics.get_span, request.app.state.store, trace_id, span_id)
+    store = request.app.state.store
+    span = await run_in_threadpool(analytics.get_span, store, trace_id, span_id)
     if span is None:
         return api_error(404, f"no span {span_id} in trace {trace_id}")
+    line = await run_in_threadpool(views.call_timeline, store, span)
     for key in ("attributes", "metadata"):
         if isinstance(span.get(key), str):
             span[key] = json.loads(span[key])
-    detail = {"call": span, "stalled": views.stalled(span), "timeline": views.timeline(span)}
+    detail = {"call": span, "stalled": views.stalled(span), "timeline": line}
     return encode(detail)

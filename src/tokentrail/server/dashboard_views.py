@@ -164,6 +164,12 @@ def timeline(span: dict[str, Any], arrivals: StreamTimeline | None = None) -> di
     return out
 
 
+def call_timeline(store: Store, span: dict[str, Any]) -> dict[str, Any] | None:
+    """`timeline` of a stored span, with its stream's arrivals when they were recorded."""
+    trace_id, span_id = span["trace_id"], span["span_id"]
+    return timeline(span, analytics.stream_timelines(store, trace_id, span_id).get(span_id))
+
+
 def call_fields(span: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """Every stored field with its value and description, in storage order."""
     return [(name, span.get(name), DESCRIPTIONS[name]) for name, _, _ in COLUMNS]

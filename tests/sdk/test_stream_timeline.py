@@ -1,0 +1,161 @@
+"""A stream's arrival timeline: recorded by the SDK with the real openai, anthropic and boto3 clients against
+the simulator (a stall planned at a known chunk), normalised by the collector's code and stored on both
+stores, with the longest gap exactly where the stall was planned; and the downsampling of long streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from tokentrail import analytics
+from tokentrail import semconv as sc
+from tokentrail.ingest.normalize import request_to_calls, to_call
+from tokentrail.model import TIMELINE_MAX_POINTS, StreamTimeline
+from tokentrail.sdk.stream import timeline
+from tokentrail.store import Store
+
+from .conftest import BedrockClient, Recorder, TimingMiss, steer, timing_retries
+
+STALL_AFTER = 12  # the simulator adds the stall to the gap after content chunk 12 (from 0): before chunk 13
+STALL_MS = 400.0
+DIRECTIVE = {
+    "output_tokens": 40,
+    "tokens_per_chunk": 2,
+    "itl_ms": 5,
+    "tool_call": False,
+    "stall_ms": STALL_MS,
+    "stall_after": STALL_AFTER,
+}
+MESSAGES = [{"role": "user", "content": "tell me a story"}]
+
+
+def stream_openai(url: str) -> None:
+    with openai.OpenAI(base_url=url + "/v1", api_key="test") as client:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=steer(**DIRECTIVE)
+        )
+        for _ in stream:
+            pass
+
+
+def stream_anthropic(url: str) -> None:
+    with (
+        anthropic.Anthropic(base_url=url, api_key="test") as client,
+        client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=200, messages=MESSAGES, extra_headers=steer(**DIRECTIVE)
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
+
+
+def stream_bedrock(url: str) -> None:
+    bedrock = BedrockClient(url)
+    try:
+        response = bedrock.steer(**DIRECTIVE).converse_stream(
+            modelId="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": [{"text": "tell me"}]}]
+        )
+        for _ in response["stream"]:
+            pass
+    finally:
+        bedrock.client.close()
+
+
+CLIENTS: dict[str, Callable[[str], None]] = {
+    "openai": stream_openai,
+    "anthropic": stream_anthropic,
+    "bedrock": stream_bedrock,
+}
+
+
+@pytest.mark.parametrize("provider", sorted(CLIENTS))
+@timing_retries
+def test_the_stall_is_recorded_stored_and_in_place(provider: str, rec: Recorder, store: Store) -> None:
+    CLIENTS[provider](rec.sim.url)
+    plan = rec.plan()
+    assert max(range(len(plan.itl_ms)), key=lambda i: plan.itl_ms[i]) == STALL_AFTER
+    spans = rec.llm()
+    assert len(spans) == 1
+    calls, rejected, _ = request_to_calls(encode_spans(spans), dt.datetime(2026, 12, 3))
+    assert rejected == 0 and store.write(calls) == 1
+    call = calls[0]
+    stored = analytics.get_span(store, call.trace_id, call.span_id)
+    assert stored is not None
+    found = analytics.stream_timelines(store, call.trace_id, call.span_id)[call.span_id]
+    assert (
+        found.chunks == list(range(plan.chunks)) == list(range(stored["chunks"]))
+    )  # every chunk: a short stream
+    assert found.offsets_ms[0] == pytest.approx(stored["ttft_ms"], abs=0.002)
+    assert all(b > a for a, b in itertools.pairwise(found.offsets_ms))
+    longest = found.longest_gap()
+    assert longest is not None
+    chunk, gap = longest
+    assert gap == pytest.approx(stored["itl_max_ms"], abs=0.002)  # the stored longest stall, to the µs
+    assert gap >= STALL_MS
+    if chunk != STALL_AFTER + 1:  # only a descheduled test process can make another gap longer still
+        raise TimingMiss(f"longest gap before chunk {chunk}, planned before {STALL_AFTER + 1}: {found}")
+    attributes = stored["attributes"]
+    assert sc.TT_TIMELINE_OFFSETS_MS not in attributes and sc.TT_TIMELINE_CHUNKS not in attributes
+
+
+def gap_after(stamps: list[int]) -> int:
+    return max(range(1, len(stamps)), key=lambda i: stamps[i] - stamps[i - 1])
+
+
+@pytest.mark.parametrize("where", [1, 2, 700, 1998, 1999])
+def test_a_long_stream_is_downsampled_keeping_ends_and_the_longest_gap(where: int) -> None:
+    start = 1_000_000_000
+    stamps, t = [], start + 300_000_000  # TTFT 300 ms, then a chunk every 10-19 ms
+    for i in range(2000):
+        t += 10_000_000 + (i * 7919 % 10) * 1_000_000 + (450_000_000 if i == where else 0)
+        stamps.append(t)
+    chunks, offsets = timeline(stamps, start)
+    assert len(chunks) == len(offsets) == TIMELINE_MAX_POINTS
+    assert chunks == sorted(set(chunks)) and chunks[0] == 0 and chunks[-1] == 1999
+    assert offsets == [round((stamps[c] - start) / 1e6, 3) for c in chunks]
+    kept = StreamTimeline(chunks, offsets)
+    longest = kept.longest_gap()
+    assert longest is not None
+    assert longest[0] == where == gap_after(stamps)
+    assert longest[1] == pytest.approx((stamps[where] - stamps[where - 1]) / 1e6, abs=0.002)
+    spread = [b - a for a, b in itertools.pairwise(chunks)]
+    assert max(spread) <= 2 * 1999 / (TIMELINE_MAX_POINTS - 4)  # the rest evenly spread, no long holes
+
+
+def test_a_short_stream_keeps_every_chunk() -> None:
+    stamps = [5_000_000, 7_500_000, 30_000_000]
+    assert timeline(stamps, 1_000_000) == ([0, 1, 2], [4.0, 6.5, 29.0])
+    assert timeline([], 0) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {sc.TT_TIMELINE_CHUNKS: [0, 2, 1], sc.TT_TIMELINE_OFFSETS_MS: [1.0, 2.0, 3.0]},  # not ascending
+        {sc.TT_TIMELINE_CHUNKS: [0, 1], sc.TT_TIMELINE_OFFSETS_MS: [1.0]},  # lengths differ
+        {sc.TT_TIMELINE_CHUNKS: [-1, 0], sc.TT_TIMELINE_OFFSETS_MS: [1.0, 2.0]},
+        {sc.TT_TIMELINE_CHUNKS: [0, 1], sc.TT_TIMELINE_OFFSETS_MS: ["x", 2.0]},
+        {sc.TT_TIMELINE_CHUNKS: [0, 1], sc.TT_TIMELINE_OFFSETS_MS: [float("nan"), 2.0]},
+        {sc.TT_TIMELINE_CHUNKS: list(range(300)), sc.TT_TIMELINE_OFFSETS_MS: [1.0] * 300},  # over the cap
+        {sc.TT_TIMELINE_CHUNKS: "0,1", sc.TT_TIMELINE_OFFSETS_MS: [1.0, 2.0]},
+    ],
+)
+def test_the_collector_drops_a_malformed_timeline(attributes: dict[str, Any]) -> None:
+    call = to_call(
+        {sc.TT_KIND: "llm", sc.TT_TTFT_MS: 1.0, **attributes},
+        trace_id="1" * 32,
+        span_id="2" * 16,
+        parent_span_id=None,
+        name="chat",
+        start_ns=1,
+        end_ns=2,
+    )
+    assert call.stream_timeline is None and call.ttft_ms == 1.0
+    assert sc.TT_TIMELINE_CHUNKS not in call.attributes
