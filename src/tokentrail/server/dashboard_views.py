@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
 
 from tokentrail import analytics
@@ -155,13 +156,22 @@ def timeline(span: dict[str, Any], arrivals: StreamTimeline | None = None) -> di
     marks = [(label, v, at(v)) for label, v in (("TTFT", ttft), ("TTLT", ttlt), ("end", total)) if v]
     out = {"total_ms": total, "segments": segments, "marks": marks, "chunks": None, "longest_gap": None}
     if arrivals is not None:
-        out["chunks"] = [(n, t, at(t)) for n, t in zip(arrivals.chunks, arrivals.offsets_ms, strict=True)]
-        longest = arrivals.longest_gap()
-        if longest is not None:
-            chunk, gap = longest
-            start = arrivals.offsets_ms[arrivals.chunks.index(chunk)] - gap
-            out["longest_gap"] = {"x": at(start), "w": max(at(gap), 0.4), "ms": gap, "chunk": chunk}
+        out.update(_arrivals(arrivals, at))
     return out
+
+
+def _arrivals(arrivals: StreamTimeline, at: Callable[[float], float]) -> dict[str, Any]:
+    """(chunk number, offset ms, x %) per recorded chunk, and the longest gap's place, length and chunk."""
+    chunks = [(n, t, at(t)) for n, t in zip(arrivals.chunks, arrivals.offsets_ms, strict=True)]
+    longest = arrivals.longest_gap()
+    if longest is None:
+        return {"chunks": chunks}
+    chunk, gap = longest
+    start = arrivals.offsets_ms[arrivals.chunks.index(chunk)] - gap
+    return {
+        "chunks": chunks,
+        "longest_gap": {"x": at(start), "w": max(at(gap), 0.4), "ms": gap, "chunk": chunk},
+    }
 
 
 def call_timeline(store: Store, span: dict[str, Any]) -> dict[str, Any] | None:
