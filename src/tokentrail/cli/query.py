@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
         fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
     ) -> None:
-        """Run read-only SQL against the store (tables: spans, calls, metric_points, stream_timelines). Writes are refused."""
+        """Run read-only SQL on the store (spans, calls, metric_points, stream_timelines); no writes."""
         settings = Settings()
         with opened_store(db or settings.db, read_only=True) as store:
             try:
