@@ -84,8 +84,10 @@ TT_ITL_P50_MS: Final = "tokentrail.itl.p50_ms"
 TT_ITL_P95_MS: Final = "tokentrail.itl.p95_ms"
 TT_ITL_MAX_MS: Final = "tokentrail.itl.max_ms"
 TT_OUTPUT_TOKENS_PER_S: Final = "tokentrail.output_tokens_per_s"
-TT_TIMELINE_CHUNKS: Final = "tokentrail.timeline.chunks"  # output chunk numbers (model.StreamTimeline)
-TT_TIMELINE_OFFSETS_MS: Final = "tokentrail.timeline.offsets_ms"  # their arrival, ms from the call's start
+TT_TIMELINE_OFFSETS_MS: Final = "tokentrail.timeline.offsets_ms"  # output chunks' arrival, ms from the start
+TT_TIMELINE_CHUNKS: Final = (
+    "tokentrail.timeline.chunks"  # their numbers, when downsampled (model.StreamTimeline)
+)
 TT_ATTEMPTS: Final = "tokentrail.attempts"
 TT_DEGRADED: Final = "tokentrail.degraded"
 TT_ERROR_CLASS: Final = "tokentrail.error_class"

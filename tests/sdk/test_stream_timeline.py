@@ -17,8 +17,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from tokentrail import analytics
 from tokentrail import semconv as sc
 from tokentrail.ingest.normalize import request_to_calls, to_call
-from tokentrail.model import TIMELINE_MAX_POINTS, StreamTimeline
-from tokentrail.sdk.stream import timeline
+from tokentrail.model import TIMELINE_MAX_POINTS, Call, StreamTimeline
+from tokentrail.sdk.stream import stream_attributes, timeline
 from tokentrail.store import Store
 
 from .conftest import BedrockClient, Recorder, TimingMiss, steer, timing_retries
@@ -83,6 +83,9 @@ def test_the_stall_is_recorded_stored_and_in_place(provider: str, rec: Recorder,
     assert max(range(len(plan.itl_ms)), key=lambda i: plan.itl_ms[i]) == STALL_AFTER
     spans = rec.llm()
     assert len(spans) == 1
+    sent = spans[0].attributes or {}
+    assert len(sent[sc.TT_TIMELINE_OFFSETS_MS]) == plan.chunks  # type: ignore[arg-type]
+    assert sc.TT_TIMELINE_CHUNKS not in sent  # every chunk is there: their numbers go without saying
     calls, rejected, _ = request_to_calls(encode_spans(spans), dt.datetime(2026, 12, 3))
     assert rejected == 0 and store.write(calls) == 1
     call = calls[0]
@@ -129,6 +132,35 @@ def test_a_long_stream_is_downsampled_keeping_ends_and_the_longest_gap(where: in
     assert max(spread) <= 2 * 1999 / (TIMELINE_MAX_POINTS - 4)  # the rest evenly spread, no long holes
 
 
+def test_a_downsampled_timeline_reaches_the_collector_with_its_chunk_numbers() -> None:
+    start, stamps = 0, [300_000_000 + i * 10_000_000 + (500_000_000 if i >= 900 else 0) for i in range(1200)]
+    attrs = stream_attributes(stamps, start, stamps[-1] + 1, output_tokens=2400)
+    chunks, offsets = timeline(stamps, start)
+    assert attrs[sc.TT_TIMELINE_CHUNKS] == chunks and attrs[sc.TT_TIMELINE_OFFSETS_MS] == offsets
+    call = span_call({sc.TT_KIND: "llm", **attrs})
+    assert call.stream_timeline == StreamTimeline(chunks, offsets)
+    assert call.stream_timeline.longest_gap() == (900, pytest.approx(call.itl_max_ms, abs=0.002))
+    assert call.itl_max_ms == pytest.approx(510.0)
+
+
+def test_without_chunk_numbers_the_offsets_are_chunks_0_to_n() -> None:
+    call = span_call({sc.TT_KIND: "llm", sc.TT_TIMELINE_OFFSETS_MS: [300.0, 310.0, 900.0]})
+    assert call.stream_timeline == StreamTimeline([0, 1, 2], [300.0, 310.0, 900.0])
+
+
+def span_call(attributes: dict[str, Any]) -> Call:
+    """The collector's normalisation of one span's attributes."""
+    return to_call(
+        attributes,
+        trace_id="1" * 32,
+        span_id="2" * 16,
+        parent_span_id=None,
+        name="chat",
+        start_ns=1,
+        end_ns=2,
+    )
+
+
 def test_a_short_stream_keeps_every_chunk() -> None:
     stamps = [5_000_000, 7_500_000, 30_000_000]
     assert timeline(stamps, 1_000_000) == ([0, 1, 2], [4.0, 6.5, 29.0])
@@ -145,17 +177,12 @@ def test_a_short_stream_keeps_every_chunk() -> None:
         {sc.TT_TIMELINE_CHUNKS: [0, 1], sc.TT_TIMELINE_OFFSETS_MS: [float("nan"), 2.0]},
         {sc.TT_TIMELINE_CHUNKS: list(range(300)), sc.TT_TIMELINE_OFFSETS_MS: [1.0] * 300},  # over the cap
         {sc.TT_TIMELINE_CHUNKS: "0,1", sc.TT_TIMELINE_OFFSETS_MS: [1.0, 2.0]},
+        {sc.TT_TIMELINE_OFFSETS_MS: [1.0] * 300},  # over the cap, chunk numbers implied
+        {sc.TT_TIMELINE_OFFSETS_MS: "1.0,2.0"},
+        {sc.TT_TIMELINE_CHUNKS: [0, 1]},  # no offsets
     ],
 )
 def test_the_collector_drops_a_malformed_timeline(attributes: dict[str, Any]) -> None:
-    call = to_call(
-        {sc.TT_KIND: "llm", sc.TT_TTFT_MS: 1.0, **attributes},
-        trace_id="1" * 32,
-        span_id="2" * 16,
-        parent_span_id=None,
-        name="chat",
-        start_ns=1,
-        end_ns=2,
-    )
+    call = span_call({sc.TT_KIND: "llm", sc.TT_TTFT_MS: 1.0, **attributes})
     assert call.stream_timeline is None and call.ttft_ms == 1.0
     assert sc.TT_TIMELINE_CHUNKS not in call.attributes

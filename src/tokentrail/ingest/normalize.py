@@ -329,9 +329,13 @@ def fill_streaming(
 
 def read_timeline(attrs: Mapping[str, Any]) -> StreamTimeline | None:
     """A stream's arrival timeline (`model.StreamTimeline`), or None when absent or not well-formed:
-    equal-length lists of at most `TIMELINE_MAX_POINTS` ascending chunk numbers and finite offsets."""
-    chunks, offsets = attrs.get(sc.TT_TIMELINE_CHUNKS), attrs.get(sc.TT_TIMELINE_OFFSETS_MS)
-    if not isinstance(chunks, list | tuple) or not isinstance(offsets, list | tuple):
+    at most `TIMELINE_MAX_POINTS` finite offsets and as many ascending chunk numbers (sent only for a
+    downsampled stream: without them the offsets are those of chunks 0, 1, 2, ...)."""
+    offsets = attrs.get(sc.TT_TIMELINE_OFFSETS_MS)
+    if not isinstance(offsets, list | tuple):
+        return None
+    chunks = attrs.get(sc.TT_TIMELINE_CHUNKS, range(len(offsets)))
+    if not isinstance(chunks, list | tuple | range):
         return None
     if not 0 < len(chunks) == len(offsets) <= TIMELINE_MAX_POINTS:
         return None

@@ -154,7 +154,9 @@ def stream_attributes(
     duration_ms = (end_ns - stamps[0]) / 1e6
     attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (stamps[0] - start_ns) / 1e9  # GenAI's name, in s
     attrs[sc.TT_STREAM_DURATION_MS] = duration_ms
-    attrs[sc.TT_TIMELINE_CHUNKS], attrs[sc.TT_TIMELINE_OFFSETS_MS] = timeline(stamps, start_ns)
+    chunks, attrs[sc.TT_TIMELINE_OFFSETS_MS] = timeline(stamps, start_ns)
+    if len(chunks) < len(stamps):  # downsampled: which chunks were kept (else they are 0, 1, 2, ...)
+        attrs[sc.TT_TIMELINE_CHUNKS] = chunks
     if len(stamps) > 1:
         gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
         attrs[sc.TT_ITL_P50_MS] = quantile(gaps, 0.5) / 1e6
