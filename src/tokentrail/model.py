@@ -271,10 +271,8 @@ class Call:
 _ROW_GETTER = operator.attrgetter(*COLUMN_NAMES)
 _FIELD_SET = frozenset(COLUMN_NAMES)
 
-if tuple(f.name for f in dataclasses.fields(Call)) != (
-    *COLUMN_NAMES,
-    "stream_timeline",
-):  # pragma: no cover - guards edits
+_CALL_FIELDS = (*COLUMN_NAMES, "stream_timeline")
+if tuple(f.name for f in dataclasses.fields(Call)) != _CALL_FIELDS:  # pragma: no cover - guards edits
     raise RuntimeError("Call fields and COLUMNS are out of step")
 
 
