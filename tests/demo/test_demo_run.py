@@ -7,6 +7,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
 
+from tokentrail.demo.scenarios.base import BASELINE_VARIANT, EVERY_LABEL, OWN_TENANT
 from tokentrail.demo.scenarios.saas import STORY_FEATURE, STORY_TENANT, V3
 from tokentrail.demo.scenarios.storms import FALLBACK_REASON
 from tokentrail.model import LABELS
@@ -60,6 +61,16 @@ def test_labels_are_stored_as_sent(demo_run: DemoRun) -> None:
         assert any(c[name] for c in demo_run.calls), name
     tenants = Counter(c["tenant"] for c in demo_run.calls if c["app"] == "docs-copilot")
     assert len(tenants) >= 10 and tenants.most_common(1)[0][0] == STORY_TENANT  # Zipf-like sizes
+
+
+def test_every_stored_call_carries_every_label(demo_run: DemoRun) -> None:
+    assert demo_run.calls
+    missing = Counter(name for c in demo_run.calls for name in EVERY_LABEL if not c[name])
+    assert not missing, missing
+    internal = {c["app"] for c in demo_run.calls if c["tenant"] == OWN_TENANT}
+    assert {"dev-tools", "sales-assistant", "mail-insights"} <= internal
+    arms = Counter((c["experiment"], c["variant"]) for c in demo_run.calls)
+    assert ("chat-baseline", BASELINE_VARIANT) in arms and ("email-draft-prompt", "A") in arms
 
 
 def test_agent_traces_loop_over_tools(demo_run: DemoRun) -> None:

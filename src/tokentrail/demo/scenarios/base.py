@@ -16,6 +16,20 @@ from tokentrail.demo.timeshift import Calendar
 
 SessionFn = Callable[[Providers, random.Random], None]
 
+EVERY_LABEL: Final = (
+    "app",
+    "feature",
+    "tenant",
+    "team",
+    "cost_center",
+    "environment",
+    "experiment",
+    "variant",
+    "prompt_version",
+)  # fmt: skip: the labels every demo call carries
+OWN_TENANT: Final = "internal"  # the organisation's own tenant, for its internal tools
+BASELINE_VARIANT: Final = "control"
+
 TENANTS: Final = (
     "globex", "initech", "umbrella", "hooli", "stark-industries", "wayne-enterprises", "wonka", "cyberdyne",
     "soylent", "tyrell", "aperture", "black-mesa", "massive-dynamic", "vandelay", "oscorp", "pied-piper",
@@ -51,6 +65,16 @@ class PlanContext:
     def count(self, n: int, minimum: int = 1) -> int:
         """`n` scaled by the size factor, at least `minimum`."""
         return max(minimum, round(n * self.scale))
+
+
+def baseline(feature: str) -> dict[str, str]:
+    """Experiment and variant of a feature that no A/B test is running on: the control arm of the feature's
+    standing baseline, so every call has an arm and a later test compares against the same control."""
+    return {"experiment": f"{feature}-baseline", "variant": BASELINE_VARIANT}
+
+
+def prompt(name: str, version: str) -> dict[str, str]:
+    return {"prompt_name": name, "prompt_version": version}
 
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:

@@ -8,14 +8,16 @@ import random
 
 from tokentrail.demo import calls, text
 from tokentrail.demo.providers import Providers
-from tokentrail.demo.scenarios.base import PlanContext, Scenario, Session
+from tokentrail.demo.scenarios.base import OWN_TENANT, PlanContext, Scenario, Session, baseline, prompt
 
 APP = {
     "app": "dev-tools",
     "team": "platform-eng",
     "cost_center": "cc-3300-engineering",
     "environment": "internal",
+    "tenant": OWN_TENANT,
 }
+PROMPT_VERSIONS = {"code-review": "v3", "commit-message": "v1", "doc-search": "v2", "docs-index": "v1"}
 DEVELOPERS = tuple(f"dev-{i:02d}" for i in range(1, 41))
 
 
@@ -46,11 +48,15 @@ def index_session(p: Providers, rng: random.Random) -> None:
         calls.embed(p, "text-embedding-3-large", batch)
 
 
+def labels(feature: str) -> dict[str, str]:
+    return {"feature": feature, **prompt(feature, PROMPT_VERSIONS[feature]), **baseline(feature)}
+
+
 def plan(ctx: PlanContext) -> list[Scenario]:
     rng, cal = ctx.rng, ctx.calendar
 
     def dev(feature: str) -> dict[str, str]:
-        return {"feature": feature, "user_id": rng.choice(DEVELOPERS)}
+        return {**labels(feature), "user_id": rng.choice(DEVELOPERS)}
 
     sessions = [
         Session(t, review_session, dev("code-review")) for t in cal.spread(rng, ctx.count(45), weekend=0.1)
@@ -63,6 +69,6 @@ def plan(ctx: PlanContext) -> list[Scenario]:
     ]
     nightly = [cal.day(d) + dt.timedelta(hours=2, minutes=rng.uniform(0, 10)) for d in range(cal.days)]
     sessions += [
-        Session(t, index_session, {"feature": "docs-index"}, slow=True) for t in nightly if t < cal.latest
+        Session(t, index_session, labels("docs-index"), slow=True) for t in nightly if t < cal.latest
     ]
     return [Scenario("dev-tools", "Dev tools (Responses API, embeddings)", APP, sessions)]

@@ -10,13 +10,14 @@ import random
 from tokentrail.demo import bedrock_calls, calls, text
 from tokentrail.demo.ledger import labelled
 from tokentrail.demo.providers import Providers
-from tokentrail.demo.scenarios.base import PlanContext, Scenario, Session
+from tokentrail.demo.scenarios.base import OWN_TENANT, PlanContext, Scenario, Session, prompt
 
 MAIL = {
     "app": "mail-insights",
     "team": "data-science",
     "cost_center": "cc-6100-research",
     "environment": "staging",
+    "tenant": OWN_TENANT,  # research on the organisation's own mail
 }
 HELP = {
     "app": "help-center",
@@ -27,6 +28,7 @@ HELP = {
 NOVA_LITE = "amazon.nova-lite-v1:0"
 NOVA_PRO = "amazon.nova-pro-v1:0"
 CLAUDE_SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+ANSWER = prompt("help-answer", "v2")
 SUMMARY_PROMPT = "Summarise this email thread in three bullet points and list any action items."
 
 
@@ -62,8 +64,8 @@ def plan(ctx: PlanContext) -> list[Scenario]:
     bakeoff_labels = {
         "feature": "email-summary",
         "experiment": "email-summary-bakeoff",
-        "prompt_version": "v1",
-    }
+        **prompt("email-summary", "v1"),
+    }  # the variant is the candidate model, set per call
     bakeoff = [
         Session(t, bakeoff_session, bakeoff_labels, slow=True)
         for t in cal.spread(rng, ctx.count(65), weekend=0.1)
@@ -71,7 +73,13 @@ def plan(ctx: PlanContext) -> list[Scenario]:
     ab = []
     for t in cal.spread(rng, ctx.count(120), weekend=0.6):
         variant = rng.choice(("openai", "bedrock"))
-        labels = {"feature": "answer", "experiment": "provider-ab", "variant": variant, "tenant": "public"}
+        labels = {
+            "feature": "answer",
+            "experiment": "provider-ab",
+            "variant": variant,
+            "tenant": "public",
+            **ANSWER,
+        }
         ab.append(Session(t, functools.partial(provider_session, variant=variant), labels))
     return [
         Scenario("bakeoff", "Bedrock bake-off: Nova Lite/Pro, Claude", MAIL, bakeoff),

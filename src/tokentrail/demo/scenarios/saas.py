@@ -15,13 +15,26 @@ import random
 
 from tokentrail.demo import calls, text
 from tokentrail.demo.providers import Providers
-from tokentrail.demo.scenarios.base import TENANTS, PlanContext, Scenario, Session, pick_tenant
+from tokentrail.demo.scenarios.base import (
+    TENANTS,
+    PlanContext,
+    Scenario,
+    Session,
+    baseline,
+    pick_tenant,
+    prompt,
+)
 
 APP = {"app": "docs-copilot", "team": "product-ai", "cost_center": "cc-5100-product", "environment": "prod"}
 STORY_FEATURE = "summarize"
 STORY_TENANT = TENANTS[0]
 DEPLOYED_AFTER = dt.timedelta(hours=9, minutes=30)  # after midnight yesterday (UTC)
 STORY_SHARE = 0.3  # of summarize sessions, from the big tenant
+ROLLOUT = (
+    "summarize-rollout"  # summarize's prompt deploys are rolled out per tenant; the variant is the version
+)
+QA = {"feature": "qa", **prompt("qa", "v4"), **baseline("qa")}
+TRANSLATE = {"feature": "translate", **prompt("translate", "v1"), **baseline("translate")}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,11 +74,11 @@ def plan(ctx: PlanContext) -> list[Scenario]:
     rng, cal = ctx.rng, ctx.calendar
     sessions = summarize_sessions(ctx)
     sessions += [
-        Session(t, qa_session, {"feature": "qa", "tenant": pick_tenant(rng)})
+        Session(t, qa_session, {**QA, "tenant": pick_tenant(rng)})
         for t in cal.spread(rng, ctx.count(200), weekend=0.5)
     ]
     sessions += [
-        Session(t, translate_session, {"feature": "translate", "tenant": pick_tenant(rng)})
+        Session(t, translate_session, {**TRANSLATE, "tenant": pick_tenant(rng)})
         for t in cal.spread(rng, ctx.count(90), weekend=0.5)
     ]
     return [Scenario("saas", "Multi-tenant SaaS, 30 tenants", APP, sessions)]
@@ -86,12 +99,13 @@ def summarize_sessions(ctx: PlanContext) -> list[Session]:
         )
     sessions = []
     for when, tenant in others + big:
-        prompt = V3 if tenant == STORY_TENANT and when >= deployed else V2
+        version = V3 if tenant == STORY_TENANT and when >= deployed else V2
         labels = {
             "feature": STORY_FEATURE,
             "tenant": tenant,
-            "prompt_name": "summarize",
-            "prompt_version": prompt.version,
+            **prompt("summarize", version.version),
+            "experiment": ROLLOUT,
+            "variant": version.version,
         }
-        sessions.append(Session(when, functools.partial(summarize_session, prompt=prompt), labels))
+        sessions.append(Session(when, functools.partial(summarize_session, prompt=version), labels))
     return sessions

@@ -8,9 +8,15 @@ import random
 
 from tokentrail.demo import calls, text
 from tokentrail.demo.providers import Providers
-from tokentrail.demo.scenarios.base import PlanContext, Scenario, Session
+from tokentrail.demo.scenarios.base import OWN_TENANT, PlanContext, Scenario, Session, baseline, prompt
 
-APP = {"app": "sales-assistant", "team": "sales-ops", "cost_center": "cc-2200-sales", "environment": "prod"}
+APP = {
+    "app": "sales-assistant",
+    "team": "sales-ops",
+    "cost_center": "cc-2200-sales",
+    "environment": "prod",
+    "tenant": OWN_TENANT,  # the sales team itself uses it
+}
 RESEARCH_MODEL = "gpt-4.1-mini"
 DRAFT_MODEL = "claude-sonnet-4-6"
 REPS = tuple(f"rep-{i:02d}" for i in range(1, 19))
@@ -19,6 +25,9 @@ DRAFT_VARIANTS = {
     "A": ("v4", "Write a warm, detailed follow-up email covering every point of the notes. " * 6, 700),
     "B": ("v5-concise", "Write a short follow-up email: three sentences, one call to action.", 220),
 }
+
+
+RESEARCH = {**prompt("lead-research", "v2"), **baseline("lead-research")}
 
 
 def research_session(p: Providers, rng: random.Random) -> None:
@@ -39,7 +48,7 @@ def draft_session(p: Providers, rng: random.Random, variant: str) -> None:
 def plan(ctx: PlanContext) -> list[Scenario]:
     rng, cal = ctx.rng, ctx.calendar
     research = [
-        Session(t, research_session, {"feature": "lead-research", "user_id": rng.choice(REPS)})
+        Session(t, research_session, {"feature": "lead-research", "user_id": rng.choice(REPS), **RESEARCH})
         for t in cal.spread(rng, ctx.count(70), weekend=0.15)
     ]
     drafts = []

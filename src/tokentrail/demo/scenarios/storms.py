@@ -13,7 +13,15 @@ from collections.abc import Callable
 from tokentrail.demo import bedrock_calls, calls, text
 from tokentrail.demo.ledger import degraded
 from tokentrail.demo.providers import Directive, Providers
-from tokentrail.demo.scenarios.base import PlanContext, Scenario, Session, pick_tenant
+from tokentrail.demo.scenarios.base import (
+    OWN_TENANT,
+    PlanContext,
+    Scenario,
+    Session,
+    baseline,
+    pick_tenant,
+    prompt,
+)
 
 FALLBACK_REASON = "fallback_model"
 STORM_HOURS = {2: 14, 4: 10}  # days ago -> UTC hour the storm begins
@@ -49,21 +57,25 @@ class Flow:
     domain: str
 
 
-def _labels(app: str, feature: str, team: str, cost_center: str) -> dict[str, str]:
-    return {"app": app, "feature": feature, "team": team, "cost_center": cost_center, "environment": "prod"}
+def _labels(app: str, feature: str, team: str, cost_center: str, version: str) -> dict[str, str]:
+    """An application's labels in a storm (the tenant is set per session); no A/B test runs on these paths."""
+    return {
+        "app": app, "feature": feature, "team": team, "cost_center": cost_center, "environment": "prod",
+        **prompt(feature, version), **baseline(feature),
+    }  # fmt: skip
 
 
 FLOWS = (
     Flow(
-        _labels("sales-assistant", "email-draft", "sales-ops", "cc-2200-sales"),
+        _labels("sales-assistant", "email-draft", "sales-ops", "cc-2200-sales", "v4"),
         _ask_claude, "claude-sonnet-4-6", "claude-haiku-4-5", 529, "crm",
     ),
     Flow(
-        _labels("docs-copilot", "qa", "product-ai", "cc-5100-product"),
+        _labels("docs-copilot", "qa", "product-ai", "cc-5100-product", "v4"),
         _ask_openai, "gpt-4o", "gpt-4o-mini", 503, "docs",
     ),
     Flow(
-        _labels("mail-insights", "email-triage", "data-science", "cc-6100-research"),
+        _labels("mail-insights", "email-triage", "data-science", "cc-6100-research", "v1"),
         _ask_bedrock, "anthropic.claude-3-5-sonnet-20240620-v1:0", "amazon.nova-lite-v1:0", 503, "email",
     ),
 )  # fmt: skip
@@ -108,6 +120,6 @@ def plan(ctx: PlanContext) -> list[Scenario]:
         when = cal.day(day) + dt.timedelta(hours=STORM_HOURS.get(day, 14)) + STORM_LENGTH * rng.random()
         flow = FLOWS[i % len(FLOWS)]
         run = functools.partial(storm_session, flow=flow, fail=failures(rng, flow.overloaded))
-        tenant = {"tenant": pick_tenant(rng)} if flow.labels["app"] == "docs-copilot" else {}
+        tenant = {"tenant": pick_tenant(rng) if flow.labels["app"] == "docs-copilot" else OWN_TENANT}
         sessions.append(Session(when, run, {**flow.labels, **tenant}, slow=True))
     return [Scenario("storms", "Throttling storms, retries, fallbacks", {}, sessions)]

@@ -12,7 +12,7 @@ import tokentrail
 from tokentrail.demo import calls, text
 from tokentrail.demo.ledger import labelled, traced
 from tokentrail.demo.providers import Providers
-from tokentrail.demo.scenarios.base import PlanContext, Scenario, Session, work
+from tokentrail.demo.scenarios.base import PlanContext, Scenario, Session, baseline, prompt, work
 
 APP = {
     "app": "support-bot",
@@ -119,18 +119,18 @@ def plan(ctx: PlanContext) -> list[Scenario]:
     def brand() -> dict[str, str]:
         return {"tenant": rng.choices(BRANDS, [5, 4, 2, 1])[0]}
 
-    chat_labels = {"feature": "chat", "prompt_name": "support-system", "prompt_version": "v7"}
+    chat_labels = {"feature": "chat", **prompt("support-system", "v7"), **baseline("chat")}
     chat = []
     for t in cal.spread(rng, ctx.count(130), weekend=0.7):
         turns = rng.choice([1, 2, 2, 3, 4])
         run = functools.partial(chat_session, turns=turns)
         chat.append(Session(t, run, {**chat_labels, **brand()}, slow=turns > 1))
-    triage_labels = {"feature": "ticket-triage", "prompt_name": "ticket-triage", "prompt_version": "v2"}
+    triage_labels = {"feature": "ticket-triage", **prompt("ticket-triage", "v2"), **baseline("ticket-triage")}
     triage = [
         Session(t, triage_session, {**triage_labels, **brand()})
         for t in cal.spread(rng, ctx.count(110), weekend=0.7)
     ]
-    agent_labels = {"feature": "order-agent", "prompt_name": "order-agent", "prompt_version": "v3"}
+    agent_labels = {"feature": "order-agent", **prompt("order-agent", "v3"), **baseline("order-agent")}
     agent = [
         Session(t, agent_session, {**agent_labels, **brand()}, slow=True)
         for t in cal.spread(rng, ctx.count(60), weekend=0.7)
