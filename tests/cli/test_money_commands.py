@@ -150,7 +150,7 @@ def test_prices_check_lists_models_and_flags_unknown(tmp_path: Path) -> None:
     out = runner.invoke(app, ["prices", "check", "--db", str(db)], env={"COLUMNS": "250"})
     assert out.exit_code == 0, out.output
     assert "gpt-4o" in out.output and "genai-prices" in out.output
-    assert "zz-9000" in out.output and "1 calls use models that cannot be priced" in out.output
+    assert "zz-9000" in out.output and "1 calls unpriced: their models cannot be priced" in out.output
 
 
 def test_import_cli_prices_and_dedups(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_report_table_and_csv(tmp_path: Path) -> None:
     fill(db)
     table = run("report", "--db", str(db), "--by", "model")
     assert table.returncode == 0 and "gpt-4o" in table.stdout and "throttled 1" in table.stdout
-    assert "1 calls unpriced: models claude (1)" in table.stdout
+    assert "1 calls unpriced (left out of the cost): models claude (1)" in table.stdout
     csv_out = run("report", "--db", str(db), "--format", "csv")
     assert csv_out.stdout.splitlines()[0].startswith("feature,calls,errors")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from tokentrail import budgets
 from tokentrail.budgets import Budget, BudgetError
-from tokentrail.cli.common import console, fail, opened_store
+from tokentrail.cli.common import WIDE, console, fail, opened_store, say
+from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.settings import Settings
 
 
@@ -17,16 +17,25 @@ def _db(db: str | None) -> str:
     return db or Settings().db
 
 
-def status_table(found: list[budgets.BudgetStatus]) -> Table:
-    table = Table(title="Budgets this period (UTC)", title_justify="left")
-    for header in ("scope", "value", "period", "budget", "spent", "used", "forecast", "days left", "state"):
-        table.add_column(
-            header, justify="left" if header in ("scope", "value", "period", "state") else "right"
-        )
+STATUS_COLUMNS = (
+    Column("scope"),
+    Column("value"),
+    Column("period", drop=2),
+    Column("budget", numeric=True),
+    Column("spent", numeric=True),
+    Column("used", numeric=True, drop=1),
+    Column("forecast", numeric=True, drop=1),
+    Column("days left", numeric=True, drop=2),
+    Column("state"),
+)
+
+
+def status_table(found: list[budgets.BudgetStatus]) -> Grid:
+    grid = Grid(STATUS_COLUMNS, "Budgets this period (UTC)")
     for s in found:
-        state = "[red]over[/]" if s.exceeded else "[yellow]forecast over[/]" if s.forecast_exceeded else "ok"
+        state = "over" if s.exceeded else "forecast over" if s.forecast_exceeded else "ok"
         days = "-" if s.days_to_exhaustion is None else f"{s.days_to_exhaustion:,.1f}"
-        table.add_row(
+        grid.add(
             s.budget.scope,
             s.budget.value,
             s.budget.period,
@@ -36,8 +45,9 @@ def status_table(found: list[budgets.BudgetStatus]) -> Table:
             f"${s.forecast_usd:,.2f}",
             days,
             state,
+            style="red" if s.exceeded else "yellow" if s.forecast_exceeded else None,
         )
-    return table
+    return grid
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +70,7 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         with opened_store(_db(db)) as store:
             budgets.set_budget(store, budget)
-        console.print(f"{period} budget for {scope} {value!r}: ${usd:,.2f}")
+        say(f"{period} budget for {scope} {value!r}: ${usd:,.2f}")
 
     @budget_app.command("rm")
     def rm(
@@ -73,7 +83,7 @@ def register(app: typer.Typer) -> None:
         with opened_store(_db(db)) as store:
             if not budgets.delete_budget(store, scope, value, period):
                 fail(f"no {period} budget for {scope} {value!r}")
-        console.print(f"deleted the {period} budget for {scope} {value!r}")
+        say(f"deleted the {period} budget for {scope} {value!r}")
 
     @budget_app.command("load")
     def load(
@@ -88,14 +98,14 @@ def register(app: typer.Typer) -> None:
         with opened_store(_db(db)) as store:
             for budget in found:
                 budgets.set_budget(store, budget)
-        console.print(f"set {len(found)} budgets from {path}")
+        say(f"set {len(found)} budgets from {path}")
 
     @budget_app.command("status")
-    def status(db: str = typer.Option(None, help=db_help)) -> None:
+    def status(db: str = typer.Option(None, help=db_help), wide: bool = WIDE) -> None:
         """Spent, forecast at period end and days to exhaustion for every budget."""
         with opened_store(_db(db), read_only=True) as store:
             found = budgets.status(store)
         if not found:
             console.print("no budgets set; add one with `tokentrail budget set`")
             return
-        console.print(status_table(found))
+        print_grid(console, status_table(found), wide)

@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from tokentrail import analytics
-from tokentrail.cli.common import Format, console, opened_store
+from tokentrail.cli.common import WIDE, Format, console, opened_store, say
+from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.settings import Settings
 
 COLUMNS = (
@@ -49,17 +49,17 @@ def as_text(result: analytics.Chargeback, fmt: Format) -> str:
 
 
 HEADERS = (
-    "calls",
-    "in tok",
-    "out tok",
-    "cache r",
-    "cache w",
-    "$ input",
-    "$ cache",
-    "$ output",
-    "$ total",
-    "$/query",
-    "share",
+    Column("calls", numeric=True),
+    Column("in tok", numeric=True, drop=3),
+    Column("out tok", numeric=True, drop=3),
+    Column("cache r", numeric=True, drop=4),
+    Column("cache w", numeric=True, drop=4),
+    Column("$ input", numeric=True, drop=5),
+    Column("$ cache", numeric=True, drop=5),
+    Column("$ output", numeric=True, drop=5),
+    Column("$ total", numeric=True),
+    Column("$/query", numeric=True, drop=2),
+    Column("share", numeric=True, drop=1),
 )
 
 
@@ -73,17 +73,13 @@ def cell(key: str, value: Any) -> str:
     return f"{value:,}"
 
 
-def render(result: analytics.Chargeback) -> Table:
+def render(result: analytics.Chargeback) -> Grid:
     span = f"{result.period.start:%Y-%m-%d} to {result.period.end:%Y-%m-%d}"
-    table = Table(title=f"Chargeback by {result.by}, {span}", title_justify="left")
-    table.add_column(result.by)
-    for header in HEADERS:
-        table.add_column(header, justify="right")
+    grid = Grid([Column(result.by), *HEADERS], f"Chargeback by {result.by}, {span}")
     for row in result.rows:
-        table.add_row(str(row[result.by] or "(none)"), *(cell(c, row.get(c)) for c in COLUMNS))
-    table.add_section()
-    table.add_row("TOTAL", *(cell(c, result.total.get(c)) for c in COLUMNS), style="bold")
-    return table
+        grid.add(str(row[result.by] or "(none)"), *(cell(c, row.get(c)) for c in COLUMNS))
+    grid.total = ["TOTAL", *(cell(c, result.total.get(c)) for c in COLUMNS)]
+    return grid
 
 
 def register(app: typer.Typer) -> None:
@@ -93,11 +89,18 @@ def register(app: typer.Typer) -> None:
         by: str = typer.Option("tenant", help=f"One of: {', '.join(analytics.CHARGEBACK_BY)}"),
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
         fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+        wide: bool = WIDE,
     ) -> None:
         """Calls, tokens by kind, cost by part, cost per query and share of the total per group."""
         with opened_store(db or Settings().db, read_only=True) as store:
             result = analytics.chargeback(store, analytics.parse_period(period), by)
         if fmt == Format.TABLE:
-            console.print(render(result))
+            print_grid(console, render(result), wide)
+            unpriced = result.total.get("unpriced_calls") or 0
+            if unpriced:
+                say(
+                    f"{unpriced:,} calls unpriced (left out of the cost); see `tokentrail prices check`",
+                    "yellow",
+                )
         else:
             typer.echo(as_text(result, fmt), nl=False)

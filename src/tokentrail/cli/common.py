@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from tokentrail.analytics import BadRequest
 from tokentrail.pricing import Prices, PricingConfigError, load_prices
@@ -31,8 +33,16 @@ class Format(enum.StrEnum):
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def say(message: str, style: str = "") -> None:
+    """Print text as it is (never read as Rich markup), in one style."""
+    console.print(Text(message, style=style), soft_wrap=True)
+
+
+WIDE = typer.Option(False, "--wide", help="Show every column at full width, however wide the table")
 
 
 def db_option_default() -> str:

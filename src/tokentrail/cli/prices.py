@@ -6,16 +6,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from tokentrail import analytics
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import console, load_prices_or_fail, opened_store
+from tokentrail.cli.common import WIDE, console, load_prices_or_fail, opened_store, say
+from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, describe_model, price_call
 from tokentrail.settings import Settings
 
 COST_FIELDS = ("cost_usd", "input_cost_usd", "output_cost_usd", "cache_cost_usd", "price_source")
+
+
+CHECK_COLUMNS = (
+    Column("provider", drop=3),
+    Column("model"),
+    Column("calls", numeric=True),
+    Column("source"),
+    Column("matched", drop=4),
+    Column("input", drop=1),
+    Column("output", drop=1),
+    Column("cache read", drop=2),
+    Column("cache write", drop=2),
+)
 
 
 def _rate(value: float | None) -> str:
@@ -46,31 +59,20 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
         since: str = typer.Option("30d", help="Models seen this far back"),
         prices_file: Path = typer.Option(None, "--prices", help="Override TOML [env TOKENTRAIL_PRICES_FILE]"),
+        wide: bool = WIDE,
     ) -> None:
         """List every model seen and how it is priced (USD per million tokens)."""
         settings = Settings()
         prices = load_prices_or_fail(prices_file)
         with opened_store(db or settings.db, read_only=True) as store:
             seen = analytics.models_seen(store, TimeRange.resolve(since))
-        table = Table(title=f"Models seen in the last {since}; prices {prices.version}", title_justify="left")
-        for header in (
-            "provider",
-            "model",
-            "calls",
-            "source",
-            "matched",
-            "input",
-            "output",
-            "cache read",
-            "cache write",
-        ):
-            table.add_column(header, justify="right" if header in ("calls",) else "left")
+        grid = Grid(CHECK_COLUMNS, f"Models seen in the last {since}; prices {prices.version}")
         unpriced = 0
         for provider, model, calls in seen:
             p = describe_model(provider, model, prices)
             unpriced += calls if p.source == "unknown" else 0
             style = "red" if p.source == "unknown" else None
-            table.add_row(
+            grid.add(
                 provider or "-",
                 model,
                 f"{calls:,}",
@@ -82,10 +84,11 @@ def register(app: typer.Typer) -> None:
                 _rate(p.cache_write),
                 style=style,
             )
-        console.print(table)
+        print_grid(console, grid, wide)
         if unpriced:
-            console.print(
-                f"[red]{unpriced:,} calls use models that cannot be priced; add them to the overrides file[/]"
+            say(
+                f"{unpriced:,} calls unpriced: their models cannot be priced; add them to the overrides file",
+                "red",
             )
 
     @app.command()
@@ -104,4 +107,4 @@ def register(app: typer.Typer) -> None:
             changed = changed_by_repricing(calls, prices)
             if changed:
                 store.replace(changed)
-        console.print(f"repriced {len(calls):,} calls with {prices.version}: {len(changed):,} changed")
+        say(f"repriced {len(calls):,} calls with {prices.version}: {len(changed):,} changed")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import Format, console, emit, fail, opened_store, plain
+from tokentrail.cli.common import WIDE, Format, console, emit, fail, opened_store, plain, say
+from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.query import DEFAULT_LIMIT, QueryError
 from tokentrail.query.run import run_query, run_sql
 from tokentrail.settings import Settings
 from tokentrail.store import QueryResult
 
 
-def show(result: QueryResult, fmt: Format) -> None:
+def show(result: QueryResult, fmt: Format, wide: bool = False) -> None:
+    """The rows; in a table that is too wide, the rightmost columns are left out first (the first stays)."""
     if fmt == Format.JSON:  # the shape of POST /api/query: typed columns, then rows in their order
         body = {"columns": result.described_columns(), "rows": [[plain(v) for v in r] for r in result.rows]}
         typer.echo(json.dumps(body, indent=2, default=str))
@@ -23,13 +24,11 @@ def show(result: QueryResult, fmt: Format) -> None:
     if fmt != Format.TABLE:
         typer.echo(emit(result, fmt), nl=False)
         return
-    table = Table(show_lines=False)
-    for column in result.columns:
-        table.add_column(column)
+    grid = Grid([Column(name, drop=i) for i, name in enumerate(result.columns)])
     for row in result.rows:
-        table.add_row(*("" if v is None else str(plain(v)) for v in row))
-    console.print(table)
-    console.print(f"{len(result.rows):,} rows")
+        grid.add(*("" if v is None else str(plain(v)) for v in row))
+    print_grid(console, grid, wide)
+    say(f"{len(result.rows):,} rows")
 
 
 def query_error(exc: QueryError) -> None:
@@ -48,6 +47,7 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(None, help="End time (default now)"),
         limit: int = typer.Option(DEFAULT_LIMIT, help="Most rows returned"),
         fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+        wide: bool = WIDE,
     ) -> None:
         """Query calls with CloudWatch Logs Insights syntax; Bedrock invocation-log field names work too."""
         settings = Settings()
@@ -58,13 +58,14 @@ def register(app: typer.Typer) -> None:
                 )
             except QueryError as exc:
                 query_error(exc)
-        show(result, fmt)
+        show(result, fmt, wide)
 
     @app.command()
     def sql(
         statement: str = typer.Argument(..., help="One SELECT (or WITH, DESCRIBE, SHOW) statement"),
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
         fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+        wide: bool = WIDE,
     ) -> None:
         """Run read-only SQL on the store (spans, calls, metric_points, stream_timelines); no writes."""
         settings = Settings()
@@ -73,4 +74,4 @@ def register(app: typer.Typer) -> None:
                 result = run_sql(store, statement, settings.query_timeout_s)
             except QueryError as exc:
                 query_error(exc)
-        show(result, fmt)
+        show(result, fmt, wide)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from tokentrail import analytics
 from tokentrail.analytics import DIMENSIONS, TimeRange
-from tokentrail.cli.common import Format, console, emit, opened_store
+from tokentrail.cli.common import WIDE, Format, console, emit, opened_store, say
+from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.settings import Settings
 from tokentrail.store import QueryResult, Store
 
@@ -33,25 +33,25 @@ def error_breakdown(row: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
-def render_table(result: QueryResult, by: str, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for header in (
-        by,
-        "calls",
-        "err %",
-        "errors by class",
-        "retries",
-        "in tok",
-        "out tok",
-        "cache r/w",
-        "cost",
-        "$/call",
-        "ttft p50/p95",
-        "lat p50/p95/p99",
-    ):
-        table.add_column(header, justify="left" if header in (by, "errors by class") else "right")
+REPORT_COLUMNS = (
+    Column("calls", numeric=True),
+    Column("err %", numeric=True, drop=2),
+    Column("errors by class", drop=4),
+    Column("retries", numeric=True, drop=5),
+    Column("in tok", numeric=True, drop=3),
+    Column("out tok", numeric=True, drop=3),
+    Column("cache r/w", numeric=True, drop=5),
+    Column("cost", numeric=True),
+    Column("$/call", numeric=True, drop=3),
+    Column("ttft p50/p95", numeric=True, drop=4),
+    Column("lat p50/p95/p99", numeric=True, drop=1),
+)
+
+
+def report_grid(result: QueryResult, by: str, title: str) -> Grid:
+    grid = Grid([Column(by), *REPORT_COLUMNS], title)
     for row in result.dicts():
-        table.add_row(
+        grid.add(
             str(row.get(by) if row.get(by) is not None else "(none)"),
             _num(row["calls"]),
             _num((row["error_rate"] or 0) * 100, 1),
@@ -65,21 +65,21 @@ def render_table(result: QueryResult, by: str, title: str) -> Table:
             f"{_num(row['ttft_p50_ms'])}/{_num(row['ttft_p95_ms'])} ms",
             f"{_num(row['latency_p50_ms'])}/{_num(row['latency_p95_ms'])}/{_num(row['latency_p99_ms'])} ms",
         )
-    return table
+    return grid
 
 
-def print_report(store: Store, time_range: TimeRange, by: str, fmt: Format) -> None:
+def print_report(store: Store, time_range: TimeRange, by: str, fmt: Format, wide: bool = False) -> None:
     result = analytics.summary(store, time_range, [by])
     if fmt != Format.TABLE:
         typer.echo(emit(result, fmt), nl=False)
         return
     title = f"LLM calls by {by}, {time_range.start:%Y-%m-%d %H:%M} to {time_range.end:%Y-%m-%d %H:%M} UTC"
-    console.print(render_table(result, by, title))
+    print_grid(console, report_grid(result, by, title), wide)
     unpriced = analytics.unpriced_models(store, time_range)
     if unpriced:
         total = sum(n for _, n in unpriced)
         models = ", ".join(f"{m} ({n})" for m, n in unpriced[:8])
-        console.print(f"[yellow]{total} calls unpriced: models {models}[/]")
+        say(f"{total} calls unpriced (left out of the cost): models {models}", "yellow")
 
 
 def register(app: typer.Typer) -> None:
@@ -91,10 +91,11 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(None, help="End time (default now)"),
         by: str = typer.Option("feature", help=f"Group by one of: {', '.join(DIMENSIONS)}"),
         fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
+        wide: bool = WIDE,
     ) -> None:
         """Calls, errors by class, tokens, cost and latency percentiles per group."""
         db = db or Settings().db
         with opened_store(db, read_only=True) as store:
             time_range = TimeRange.resolve(since, start, end)
             analytics.dimension(by)
-            print_report(store, time_range, by, fmt)
+            print_report(store, time_range, by, fmt, wide)

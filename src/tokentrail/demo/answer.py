@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from rich.console import Console
+from rich.text import Text
 
-from tokentrail.cli.report import render_table
+from tokentrail.cli.report import report_grid
+from tokentrail.cli.tables import print_grid
 from tokentrail.demo.api import CollectorApi, custom_range
 from tokentrail.demo.timeshift import Calendar
 
@@ -28,7 +30,10 @@ def print_report(console: Console, api: CollectorApi, cal: Calendar) -> None:
     start, end = cal.day(cal.days - 1), cal.now
     result = api.summary(start, end, by="feature")
     title = f"LLM calls by feature, {start:%Y-%m-%d} to {end:%Y-%m-%d %H:%M} UTC"
-    console.print(render_table(result, "feature", title))
+    print_grid(console, report_grid(result, "feature", title))
+    unpriced = sum(row["unpriced_calls"] or 0 for row in result.dicts())
+    if unpriced:
+        console.print(Text(f"{unpriced:,} calls unpriced (left out of the cost)", style="yellow"))
     days = api.summary(start, end, by="day").dicts()
     spend = sorted((str(row["day"])[:10], row["cost_usd"]) for row in days)[-SPEND_DAYS:]
     console.print("Spend per day: " + "  ".join(f"{day[5:]} {money(cost)}" for day, cost in spend))
