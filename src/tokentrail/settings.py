@@ -1,7 +1,8 @@
 """Settings, resolved once: argument > environment (TOKENTRAIL_*) > default.
 
 Environment variables:
-    TOKENTRAIL_DB              store URL or DuckDB path (default ./tokentrail.duckdb)
+    TOKENTRAIL_DB              store URL or DuckDB path (default ./tokentrail.duckdb; commands that only
+                               read use ./tokentrail-demo.duckdb when that is the only one there)
     TOKENTRAIL_HOST            bind address of `tokentrail serve` (default 127.0.0.1)
     TOKENTRAIL_PORT            port (default 4318, the OTLP/HTTP default)
     TOKENTRAIL_INGEST_KEY      when set, ingest requires `Authorization: Bearer <key>`
@@ -18,6 +19,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DB = "tokentrail.duckdb"
+DEMO_DB = "tokentrail-demo.duckdb"  # `tokentrail demo`'s own file; read-only commands fall back to it
 
 
 class Settings(BaseSettings):

@@ -79,4 +79,4 @@ def test_report_bad_input(tmp_path: Path) -> None:
         out = run("report", "--db", str(db), *args)
         assert out.returncode != 0 and message in out.stderr
     missing = run("report", "--db", str(tmp_path / "none.duckdb"))
-    assert missing.returncode == 2 and "cannot open store" in missing.stderr
+    assert missing.returncode == 2 and "no store at" in missing.stderr

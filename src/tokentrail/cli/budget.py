@@ -10,12 +10,6 @@ from tokentrail import budgets
 from tokentrail.budgets import Budget, BudgetError
 from tokentrail.cli.common import WIDE, console, fail, opened_store, say
 from tokentrail.cli.tables import Column, Grid, print_grid
-from tokentrail.settings import Settings
-
-
-def _db(db: str | None) -> str:
-    return db or Settings().db
-
 
 STATUS_COLUMNS = (
     Column("scope"),
@@ -68,7 +62,7 @@ def register(app: typer.Typer) -> None:
             budget = Budget(scope, value, period, usd)
         except BudgetError as exc:
             fail(str(exc))
-        with opened_store(_db(db)) as store:
+        with opened_store(db) as store:
             budgets.set_budget(store, budget)
         say(f"{period} budget for {scope} {value!r}: ${usd:,.2f}")
 
@@ -80,7 +74,7 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(None, help=db_help),
     ) -> None:
         """Delete a budget."""
-        with opened_store(_db(db)) as store:
+        with opened_store(db) as store:
             if not budgets.delete_budget(store, scope, value, period):
                 fail(f"no {period} budget for {scope} {value!r}")
         say(f"deleted the {period} budget for {scope} {value!r}")
@@ -95,7 +89,7 @@ def register(app: typer.Typer) -> None:
             found = budgets.load_file(path)
         except BudgetError as exc:
             fail(str(exc))
-        with opened_store(_db(db)) as store:
+        with opened_store(db) as store:
             for budget in found:
                 budgets.set_budget(store, budget)
         say(f"set {len(found)} budgets from {path}")
@@ -103,7 +97,7 @@ def register(app: typer.Typer) -> None:
     @budget_app.command("status")
     def status(db: str = typer.Option(None, help=db_help), wide: bool = WIDE) -> None:
         """Spent, forecast at period end and days to exhaustion for every budget."""
-        with opened_store(_db(db), read_only=True) as store:
+        with opened_store(db, read_only=True) as store:
             found = budgets.status(store)
         if not found:
             console.print("no budgets set; add one with `tokentrail budget set`")

@@ -12,7 +12,6 @@ import typer
 from tokentrail import analytics
 from tokentrail.cli.common import WIDE, Format, console, opened_store, say
 from tokentrail.cli.tables import Column, Grid, print_grid
-from tokentrail.settings import Settings
 
 COLUMNS = (
     "calls",
@@ -92,7 +91,7 @@ def register(app: typer.Typer) -> None:
         wide: bool = WIDE,
     ) -> None:
         """Calls, tokens by kind, cost by part, cost per query and share of the total per group."""
-        with opened_store(db or Settings().db, read_only=True) as store:
+        with opened_store(db, read_only=True) as store:
             result = analytics.chargeback(store, analytics.parse_period(period), by)
         if fmt == Format.TABLE:
             print_grid(console, render(result), wide)

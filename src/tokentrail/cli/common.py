@@ -19,7 +19,7 @@ from rich.text import Text
 
 from tokentrail.analytics import BadRequest
 from tokentrail.pricing import Prices, PricingConfigError, load_prices
-from tokentrail.settings import Settings
+from tokentrail.settings import DEFAULT_DB, DEMO_DB, Settings
 from tokentrail.store import QueryResult, Store, StoreError, open_store
 
 console = Console()
@@ -45,12 +45,42 @@ def say(message: str, style: str = "") -> None:
 WIDE = typer.Option(False, "--wide", help="Show every column at full width, however wide the table")
 
 
-def db_option_default() -> str:
-    return Settings().db
+def resolve_db(db: str | None, *, read_only: bool) -> str:
+    """--db, else TOKENTRAIL_DB, else ./tokentrail.duckdb; a command that only reads uses the demo's file
+    when that is the only store here (so `tokentrail report` after `make demo` reads the demo's calls)."""
+    chosen = db or Settings().db
+    if read_only and chosen == DEFAULT_DB and not Path(DEFAULT_DB).exists() and Path(DEMO_DB).exists():
+        note = (
+            f"reading {DEMO_DB}, the demo's store (no {DEFAULT_DB} here; --db or TOKENTRAIL_DB pick another)"
+        )
+        err_console.print(Text(note, style="dim"), soft_wrap=True)
+        return DEMO_DB
+    if "://" not in chosen:
+        check_local(Path(chosen), read_only=read_only)
+    return chosen
+
+
+def check_local(path: Path, *, read_only: bool) -> None:
+    """A DuckDB file that can be opened: it exists (to read) or its folder does (to write)."""
+    folder = path.parent
+    if read_only and not path.exists():
+        found = ", ".join(sorted(p.name for p in folder.glob("*.duckdb"))) if folder.is_dir() else ""
+        there = f"DuckDB files in {folder}: {found}" if found else "no DuckDB file there"
+        fail(
+            f"no store at {path} ({there}); "
+            "choose one with --db PATH or TOKENTRAIL_DB=PATH, or create one with `tokentrail demo` or "
+            "`tokentrail serve`"
+        )
+    if not folder.is_dir():
+        fail(
+            f"cannot create store {path}: the folder {folder} does not exist; create it or pick another --db"
+        )
 
 
 @contextmanager
-def opened_store(db: str, *, read_only: bool = False) -> Iterator[Store]:
+def opened_store(db: str | None, *, read_only: bool = False) -> Iterator[Store]:
+    """The store a command asked for (`resolve_db`), closed when the block ends; errors end the command."""
+    db = resolve_db(db, read_only=read_only)
     try:
         store = open_store(db, read_only=read_only)
     except StoreError as exc:

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from tokentrail.cli.common import console, fail, load_prices_or_fail, opened_store
+from tokentrail.cli.common import console, fail, load_prices_or_fail, opened_store, say
 from tokentrail.ingest.importers import KINDS, ImportSummary, import_files
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, price_call
-from tokentrail.settings import Settings
 from tokentrail.store import Store
 
 
@@ -38,7 +38,7 @@ def run_import(kind: str, paths: list[Path], store: Store, prices: Prices) -> Im
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"import {kind}", total=None)
+        task = progress.add_task(escape(f"import {kind}"), total=None)
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -47,14 +47,17 @@ def run_import(kind: str, paths: list[Path], store: Store, prices: Prices) -> Im
 
 
 def print_summary(summary: ImportSummary) -> None:
-    console.print(
+    say(
         f"read {summary.read:,} records from {summary.files} files: {summary.stored:,} stored, "
         f"{summary.duplicates:,} already present, {summary.problem_count:,} bad records"
     )
     for problem in summary.problems[:20]:
-        console.print(f"  [yellow]{problem.path}:{problem.line_no}[/]: {problem.message}", highlight=False)
+        console.print(
+            f"  [yellow]{escape(str(problem.path))}:{problem.line_no}[/]: {escape(problem.message)}",
+            highlight=False,
+        )
     if summary.problem_count > 20:
-        console.print(f"  ... and {summary.problem_count - 20:,} more")
+        say(f"  ... and {summary.problem_count - 20:,} more")
 
 
 def register(app: typer.Typer) -> None:
@@ -70,8 +73,7 @@ def register(app: typer.Typer) -> None:
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             fail(f"no such file or directory: {', '.join(missing)}")
-        settings = Settings()
-        with opened_store(db or settings.db) as store:
+        with opened_store(db) as store:
             summary = run_import(kind, paths, store, load_prices_or_fail(None))
         print_summary(summary)
         if summary.read == 0 and summary.problem_count:

@@ -13,7 +13,6 @@ from tokentrail.cli.common import WIDE, console, load_prices_or_fail, opened_sto
 from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, describe_model, price_call
-from tokentrail.settings import Settings
 
 COST_FIELDS = ("cost_usd", "input_cost_usd", "output_cost_usd", "cache_cost_usd", "price_source")
 
@@ -62,9 +61,8 @@ def register(app: typer.Typer) -> None:
         wide: bool = WIDE,
     ) -> None:
         """List every model seen and how it is priced (USD per million tokens)."""
-        settings = Settings()
         prices = load_prices_or_fail(prices_file)
-        with opened_store(db or settings.db, read_only=True) as store:
+        with opened_store(db, read_only=True) as store:
             seen = analytics.models_seen(store, TimeRange.resolve(since))
         grid = Grid(CHECK_COLUMNS, f"Models seen in the last {since}; prices {prices.version}")
         unpriced = 0
@@ -100,9 +98,8 @@ def register(app: typer.Typer) -> None:
         prices_file: Path = typer.Option(None, "--prices", help="Override TOML [env TOKENTRAIL_PRICES_FILE]"),
     ) -> None:
         """Recompute stored costs with the current price data and overrides; says how many calls changed."""
-        settings = Settings()
         prices = load_prices_or_fail(prices_file)
-        with opened_store(db or settings.db) as store:
+        with opened_store(db) as store:
             calls = analytics.fetch_calls(store, TimeRange.resolve(since, start, end))
             changed = changed_by_repricing(calls, prices)
             if changed:

@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Query calls with CloudWatch Logs Insights syntax; Bedrock invocation-log field names work too."""
         settings = Settings()
-        with opened_store(db or settings.db, read_only=True) as store:
+        with opened_store(db, read_only=True) as store:
             try:
                 result = run_query(
                     store, text, TimeRange.resolve(since, start, end), limit, settings.query_timeout_s
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run read-only SQL on the store (spans, calls, metric_points, stream_timelines); no writes."""
         settings = Settings()
-        with opened_store(db or settings.db, read_only=True) as store:
+        with opened_store(db, read_only=True) as store:
             try:
                 result = run_sql(store, statement, settings.query_timeout_s)
             except QueryError as exc:

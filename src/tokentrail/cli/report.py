@@ -10,7 +10,6 @@ from tokentrail import analytics
 from tokentrail.analytics import DIMENSIONS, TimeRange
 from tokentrail.cli.common import WIDE, Format, console, emit, opened_store, say
 from tokentrail.cli.tables import Column, Grid, print_grid
-from tokentrail.settings import Settings
 from tokentrail.store import QueryResult, Store
 
 ERROR_COLUMNS = [f"errors_{cls}" for cls in analytics.ERROR_CLASSES]
@@ -94,7 +93,6 @@ def register(app: typer.Typer) -> None:
         wide: bool = WIDE,
     ) -> None:
         """Calls, errors by class, tokens, cost and latency percentiles per group."""
-        db = db or Settings().db
         with opened_store(db, read_only=True) as store:
             time_range = TimeRange.resolve(since, start, end)
             analytics.dimension(by)

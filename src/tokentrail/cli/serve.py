@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from tokentrail.cli.common import console, opened_store
+from tokentrail.cli.common import opened_store, say
 from tokentrail.settings import Settings
 
 
@@ -17,9 +17,7 @@ def run_server(db: str, host: str, port: int, settings: Settings) -> None:
 
     with opened_store(db) as store:
         app = create_app(store, settings, owns_store=True)
-        console.print(
-            f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})"
-        )
+        say(f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})")
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -36,11 +36,14 @@ class Grid:
     def all_rows(self) -> list[Sequence[str]]:
         return [cells for cells, _ in self.rows] + ([self.total] if self.total else [])
 
-    def widths(self) -> list[int]:
+    def widths(self, fold_headers: bool = True) -> list[int]:
         """Each column's width with no cell cut or folded (a header may fold between its words)."""
         rows = self.all_rows()
         return [
-            max([len(word) for word in col.header.split()] + [len(row[i]) for row in rows])
+            max(
+                [len(w) for w in (col.header.split() if fold_headers else [col.header])]
+                + [len(r[i]) for r in rows]
+            )
             for i, col in enumerate(self.columns)
         ]
 
@@ -63,11 +66,14 @@ def fit(grid: Grid, width: int) -> list[int]:
     return kept
 
 
-def build(grid: Grid, kept: Sequence[int]) -> Table:
+def build(grid: Grid, kept: Sequence[int], widths: Sequence[int]) -> Table:
+    """The columns at fixed widths, so rich folds headers rather than cells (and folds, never cuts, the
+    cells of a table whose kept columns alone are wider than the terminal)."""
     table = Table(title=Text(grid.title) if grid.title else None, title_justify="left")
     for i in kept:
         col = grid.columns[i]
-        table.add_column(Text(col.header), justify="right" if col.numeric else "left", overflow="fold")
+        justify = "right" if col.numeric else "left"
+        table.add_column(Text(col.header), justify=justify, overflow="fold", width=widths[i])
     for cells, style in grid.rows:
         table.add_row(*(Text(cells[i]) for i in kept), style=style)
     if grid.total:
@@ -79,15 +85,15 @@ def build(grid: Grid, kept: Sequence[int]) -> Table:
 def print_grid(console: Console, grid: Grid, wide: bool = False) -> None:
     """Print to fit the console, or every column at full width with `wide` (lines may then be long)."""
     if wide:
-        kept = list(range(len(grid.columns)))
-        width = max(console.width, table_width(grid.widths()))  # rich caps print(width=) at the terminal's
+        widths = grid.widths(fold_headers=False)
+        width = max(console.width, table_width(widths))  # rich caps print(width=) at the terminal's width
         full = Console(
             file=console.file, width=width, force_terminal=console.is_terminal, no_color=console.no_color
         )
-        full.print(build(grid, kept), crop=False)
+        full.print(build(grid, range(len(widths)), widths), crop=False)
         return
     kept = fit(grid, console.width)
-    console.print(build(grid, kept))
+    console.print(build(grid, kept, grid.widths()))
     hidden = [c.header for i, c in enumerate(grid.columns) if i not in kept]
     if hidden:
         left_out = ", ".join(hidden)

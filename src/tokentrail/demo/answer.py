@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from tokentrail.cli.report import report_grid
@@ -74,10 +75,11 @@ def find_answer(api: CollectorApi, cal: Calendar) -> Answer | None:
 
 
 def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
-    app = f" (app {answer.app})" if answer.app else ""
+    app = f" (app {escape(answer.app)})" if answer.app else ""
     lines = [
         f"[bold]Which feature spent the most yesterday ({yesterday:%a %Y-%m-%d} UTC), and why?[/]",
-        f"  [bold]{answer.feature}[/]{app} spent [bold]{money(answer.cost)}[/] in {answer.calls:,} calls: "
+        f"  [bold]{escape(answer.feature)}[/]{app} spent [bold]{money(answer.cost)}[/] "
+        f"in {answer.calls:,} calls: "
         f"{answer.change} against the day before ({money(answer.previous)}).",
         "  What drove it:",
     ]
@@ -85,14 +87,15 @@ def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
         share = (row["cost_usd"] or 0.0) / answer.cost * 100 if answer.cost else 0.0
         per_call = (row["input_tokens"] or 0) / row["calls"] if row["calls"] else 0
         lines.append(
-            f"    {what:<15} {row['value']:<22} {money(row['cost_usd']):>9}  {share:3.0f}% of it, "
+            f"    {what:<15} {escape(str(row['value'])):<22} {money(row['cost_usd']):>9}  "
+            f"{share:3.0f}% of it, "
             f"{row['change']['text']} vs the day before; {per_call:,.0f} input tokens per call"
         )
     if answer.mover:
         mover = answer.mover
         what = DRIVERS.get(mover["title"], mover["title"])
-        lines.append(f"  Biggest change: {what} {mover['value']}, {mover['change']['text']}.")
-    lines.append(f"  Dashboard: [link={answer.link}]{answer.link}[/link]")
+        lines.append(f"  Biggest change: {what} {escape(str(mover['value']))}, {mover['change']['text']}.")
+    lines.append(f"  Dashboard: [link={answer.link}]{escape(answer.link)}[/link]")
     return lines
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 import tokentrail
 from tokentrail.demo import processes
@@ -85,7 +86,7 @@ def _conclude(
     console.print(
         f"[bold]{outcome.calls:,} calls[/] ({outcome.sessions:,} sessions) in "
         f"[bold]{outcome.elapsed_s:.1f} s[/]; the collector stored {outcome.stored:,}. "
-        f"Ledger: {options.ledger_path}"
+        f"Ledger: {escape(str(options.ledger_path))}"
     )
     print_report(console, api, cal)
     answer = print_answer(console, api, cal)
@@ -95,7 +96,8 @@ def _conclude(
 def _intro(options: DemoOptions, console: Console) -> None:
     what = "replaced (the demo's own file)" if options.replace else "appended to"
     console.print(
-        f"[bold]tokentrail demo[/]: store {options.db} {what}; collector on {options.collector_url}"
+        f"[bold]tokentrail demo[/]: store {escape(str(options.db))} {what}; "
+        f"collector on {options.collector_url}"
     )
     console.print(
         f"Simulated OpenAI, Anthropic and Bedrock traffic through their official clients; latencies are "
@@ -194,6 +196,11 @@ def _serve(options: DemoOptions, running: Running, console: Console) -> None:
     """Keep the collector (and its dashboard) up until Ctrl-C, or until it exits on its own."""
     collector = running.services[0]
     console.print(f"\nDashboard: [bold]{options.collector_url}/[/]   Ctrl-C to stop.")
+    console.print(
+        f"Later: `tokentrail serve --db {escape(str(options.db))}` serves it again; "
+        "`tokentrail report`, `query` and `sql` read the demo's store when no tokentrail.duckdb is here.",
+        highlight=False,
+    )
     try:
         while collector.process.poll() is None:
             time.sleep(0.5)

@@ -8,7 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-DEFAULT_DB: Final = "tokentrail-demo.duckdb"
+from tokentrail.settings import DEMO_DB
+
+DEFAULT_DB: Final = DEMO_DB
 DEFAULT_PORT: Final = 4318
 HOST: Final = "127.0.0.1"
 DEFAULT_THREADS: Final = 32
