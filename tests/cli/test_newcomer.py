@@ -120,3 +120,17 @@ def test_the_demos_files_are_ignored_by_git() -> None:
     options = DemoOptions()
     for name in (options.db.name, options.ledger_path.name, f"{options.db.name}.wal"):
         assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+
+
+def test_sql_errors_name_the_tables_not_the_parser(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    fill(db)
+    missing = run("sql", "SELECT * FROM foo", "--db", str(db))
+    assert missing.returncode != 0
+    assert (
+        "no table or view named 'foo'" in missing.stderr and "calls, spans, metric_points" in missing.stderr
+    )
+    assert "duckdb_tables" not in missing.stderr and "pg_" not in missing.stderr
+    syntax = run("sql", "SELECT * FROM calls WHERE", "--db", str(db))
+    assert syntax.returncode != 0 and "something is missing after 'WHERE'" in syntax.stderr
+    assert "<class" not in syntax.stderr and "Required keyword" not in syntax.stderr

@@ -61,3 +61,31 @@ def test_anything_else_is_refused(sql: str, dialect: str, message: str) -> None:
 def test_allowed_sql_runs(duckdb_backend: DuckDBBackend) -> None:
     sql = check_read_only("SELECT count(*) AS n FROM calls WHERE kind = 'llm';")
     assert duckdb_backend.sql(sql).rows[0][0] > 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT * FROM calls WHERE", "SQL syntax error: something is missing after 'WHERE'"),
+        ("SELECT 1 +", "SQL syntax error: something is missing after '+'"),
+        ("SELECT * FROM calls LIMT 5", "SQL syntax error: unexpected '5' after 'LIMT'"),
+    ],
+)
+def test_syntax_errors_say_where_in_the_users_terms(sql: str, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        check_read_only(sql)
+    error = caught.value
+    assert error.message == message and error.line == 1 and error.column
+    assert "class" not in str(error) and "sqlglot" not in str(error)
+    assert "calls, spans, metric_points, stream_timelines, budgets" in (error.hint or "")
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "clickhouse"])
+def test_an_unknown_table_names_the_queryable_ones(dialect: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        check_read_only("SELECT * FROM call JOIN spans USING (trace_id)", dialect)
+    assert caught.value.message == "no table or view named 'call'"
+    assert caught.value.hint == "the tables and views you can query: calls, spans, metric_points, stream_timelines, budgets"
+    assert "duckdb_tables" not in str(caught.value)
+    with_names = "WITH recent AS (SELECT * FROM calls) SELECT count(*) FROM recent"
+    assert check_read_only(with_names, dialect) == with_names

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
         wide: bool = WIDE,
     ) -> None:
-        """Run read-only SQL on the store (spans, calls, metric_points, stream_timelines); no writes."""
+        """Run read-only SQL on the store (calls, spans, metric_points, stream_timelines, budgets)."""
         settings = Settings()
         with opened_store(db, read_only=True) as store:
             try:

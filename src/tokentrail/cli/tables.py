@@ -72,8 +72,9 @@ def build(grid: Grid, kept: Sequence[int], widths: Sequence[int]) -> Table:
     table = Table(title=Text(grid.title) if grid.title else None, title_justify="left")
     for i in kept:
         col = grid.columns[i]
-        justify = "right" if col.numeric else "left"
-        table.add_column(Text(col.header), justify=justify, overflow="fold", width=widths[i])
+        table.add_column(
+            Text(col.header), justify="right" if col.numeric else "left", overflow="fold", width=widths[i]
+        )
     for cells, style in grid.rows:
         table.add_row(*(Text(cells[i]) for i in kept), style=style)
     if grid.total:

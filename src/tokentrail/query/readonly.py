@@ -10,13 +10,14 @@ file paths that read outside the database (``read_csv``, ``'file.parquet'``, Cli
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from tokentrail.query.errors import QueryError
+from tokentrail.store.schema import QUERYABLE
 
 _WRITES: Final = (
     exp.Insert,
@@ -41,6 +42,7 @@ _FILE_LIKE: Final = re.compile(
     r"[/\\:]|\.(csv|tsv|parquet|json|jsonl|ndjson|txt|gz|zst|arrow|db|duckdb|xlsx)$", re.I
 )
 _HINT = "only a single SELECT, WITH ... SELECT, DESCRIBE or SHOW is allowed"
+_TABLES_HINT = f"the tables and views you can query: {', '.join(QUERYABLE)}"
 
 
 def check_read_only(sql: str, dialect: str = "duckdb") -> str:
@@ -57,6 +59,7 @@ def check_read_only(sql: str, dialect: str = "duckdb") -> str:
     if not isinstance(statement, exp.Query | exp.Describe):
         raise QueryError(f"{_kind(statement)} statements are not allowed", hint=_HINT)
     _check_tree(statement)
+    _check_names(statement)
     return text
 
 
@@ -65,9 +68,31 @@ def _parse(text: str, dialect: str) -> list[exp.Expr]:
         parsed = sqlglot.parse(text, read=dialect)
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        message = str(first.get("description") or exc).splitlines()[0]
-        raise QueryError(f"SQL syntax error: {message}", first.get("line"), first.get("col"), _HINT) from None
+        hint = f"{_HINT}, over {', '.join(QUERYABLE)}"
+        raise QueryError(_syntax_message(first), first.get("line"), first.get("col"), hint) from None
     return [statement for statement in parsed if statement is not None]
+
+
+def _syntax_message(error: dict[str, Any]) -> str:
+    """The parser's complaint in the user's terms: where it stopped, never the parser's own classes."""
+    near = str(error.get("highlight") or "").strip()
+    before = str(error.get("start_context") or "").split()
+    description = str(error.get("description") or "")
+    if description.startswith("Required keyword") and near:
+        return f"SQL syntax error: something is missing after {near!r}"
+    if near and before:
+        return f"SQL syntax error: unexpected {near!r} after {before[-1]!r}"
+    return f"SQL syntax error near {near!r}" if near else "SQL syntax error"
+
+
+def _check_names(statement: exp.Expr) -> None:
+    """Every table named is one of ours (or a WITH name): a clear error instead of the engine's catalog."""
+    own = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for table in statement.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier) and not table.db:
+            name = table.name.lower()
+            if name not in QUERYABLE and name not in own:
+                raise QueryError(f"no table or view named {table.name!r}", hint=_TABLES_HINT)
 
 
 def _is_show(statement: exp.Expr) -> bool:

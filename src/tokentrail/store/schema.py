@@ -7,6 +7,7 @@ that no later migration adds, so a fresh database and an upgraded one end with t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from tokentrail.model import (
     BOOL,
@@ -47,6 +48,8 @@ CLICKHOUSE_TYPES = {
     JSON: "String",
 }
 
+# What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
+QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets")
 # Columns added after the first version: name -> migration version. Empty until the schema grows.
 ADDED_IN: dict[str, int] = {}
 
