@@ -340,6 +340,7 @@ TOTALS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "cost_usd",
+    "unpriced_calls",
 )
 TIMESERIES_SUMS = (
     "calls",
@@ -511,6 +512,10 @@ def period_compare(
         (
             "retries",
             f"coalesce(sum(CASE WHEN {cur} THEN greatest(coalesce(attempts, 1) - 1, 0) ELSE 0 END), 0)",
+        ),
+        (
+            "unpriced_calls",
+            f"coalesce(sum(CASE WHEN {cur} AND cost_usd IS NULL AND status = 'ok' THEN 1 ELSE 0 END), 0)",
         ),
     ]
     groups = [f"{dimension(name)} AS {name}" for name in by]

@@ -103,7 +103,7 @@ def test_waterfall_order_depth_and_rounds() -> None:
     spans = [
         span("t2", "root", "tool", 300, 100),
         span("root", None, "agent", 0, 1000),
-        span("l1", "root", "llm", 0, 250),
+        {**span("l1", "root", "llm", 0, 250), "tool_names": ["search"]},  # asks; the tool t2 follows
         span("l2", "root", "llm", 450, 500),
         span("orphan", "missing", "llm", 100, 50),
         span("inner", "t2", "other", 310, 20),

@@ -80,7 +80,7 @@ def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
         f"[bold]Which feature spent the most yesterday ({yesterday:%a %Y-%m-%d} UTC), and why?[/]",
         f"  [bold]{escape(answer.feature)}[/]{app} spent [bold]{money(answer.cost)}[/] "
         f"in {answer.calls:,} calls: "
-        f"{answer.change} against the day before ({money(answer.previous)}).",
+        f"{answer.change} against the day before ({money(answer.previous)}).{unpriced_note(answer.totals)}",
         "  What drove it:",
     ]
     for what, row in answer.drivers:
@@ -97,6 +97,11 @@ def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
         lines.append(f"  Biggest change: {what} {escape(str(mover['value']))}, {mover['change']['text']}.")
     lines.append(f"  Dashboard: [link={answer.link}]{escape(answer.link)}[/link]")
     return lines
+
+
+def unpriced_note(totals: dict[str, Any]) -> str:
+    unpriced = totals.get("unpriced_calls") or 0
+    return f" {unpriced:,} calls unpriced (not in the cost)." if unpriced else ""
 
 
 def print_answer(console: Console, api: CollectorApi, cal: Calendar) -> Answer | None:

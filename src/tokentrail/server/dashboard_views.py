@@ -27,11 +27,11 @@ DRIVERS = (
     ("Prompt versions", ("prompt_name", "prompt_version")),
     ("Features", ("feature",)),
 )
-# The calls behind a cost: title, sort column.
+# The calls behind a cost: title, sort column, and the least value worth listing (None: any).
 CALL_LISTS = (
-    ("Largest inputs", "input_tokens"),
-    ("Most attempts (retries)", "attempts"),
-    ("Longest outputs", "output_tokens"),
+    ("Largest inputs", "input_tokens", None),
+    ("Most attempts (retries)", "attempts", 2),
+    ("Longest outputs", "output_tokens", None),
 )
 STALL_FACTOR = 5.0
 STALL_MIN_MS = 250.0
@@ -94,14 +94,16 @@ def why(store: Store, view: View) -> dict[str, Any]:
         labelled = [{**r, "value": " ".join(value_label(r[d]) for d in dims)} for r in rows]
         drivers.append({"title": title, "by": dims, "rows": with_change(labelled)})
     calls = [
-        {
-            "title": title,
-            "column": column,
-            "rows": analytics.list_calls(store, tr, flt, column, limit=10).dicts(),
-        }
-        for title, column in CALL_LISTS
+        {"title": title, "column": column, "rows": _top_calls(store, view, column, least)}
+        for title, column, least in CALL_LISTS
     ]
     return {"totals": totals, "drivers": drivers, "mover": biggest_mover(drivers), "calls": calls}
+
+
+def _top_calls(store: Store, view: View, column: str, least: int | None) -> list[dict[str, Any]]:
+    """The ten calls with the most of `column`; with `least`, only those with at least that much."""
+    rows = analytics.list_calls(store, view.time_range, view.filters, column, limit=10).dicts()
+    return [r for r in rows if least is None or (r[column] or 0) >= least]
 
 
 def biggest_mover(drivers: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -233,15 +235,24 @@ def _end(span: dict[str, Any]) -> dt.datetime:
 
 
 def _rounds(children: dict[str | None, list[dict[str, Any]]]) -> dict[str, int]:
-    """Rounds of a tool loop: under a parent with both LLM and tool children, each LLM call starts a round."""
+    """Rounds of a tool loop, as recorded: under one parent, the loop begins with an LLM call that asked for a
+    tool and is followed by a tool span; from there each LLM call starts a round. Plain calls are no loop."""
     out: dict[str, int] = {}
     for siblings in children.values():
-        kinds = {s["kind"] for s in siblings}
-        if not {"llm", "tool"} <= kinds:
+        ordered = _by_start(siblings)
+        first = _loop_start(ordered)
+        if first is None:
             continue
         current = 0
-        for s in _by_start(siblings):
+        for s in ordered[first:]:
             current += s["kind"] == "llm"
-            if current:
-                out[s["span_id"]] = current
+            out[s["span_id"]] = current
     return out
+
+
+def _loop_start(ordered: list[dict[str, Any]]) -> int | None:
+    """The index of the first LLM call that asked for a tool with a tool span after it, if any."""
+    for i, s in enumerate(ordered):
+        if s["kind"] == "llm" and s.get("tool_names") and any(t["kind"] == "tool" for t in ordered[i + 1 :]):
+            return i
+    return None
