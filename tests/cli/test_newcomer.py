@@ -134,3 +134,13 @@ def test_sql_errors_name_the_tables_not_the_parser(tmp_path: Path) -> None:
     syntax = run("sql", "SELECT * FROM calls WHERE", "--db", str(db))
     assert syntax.returncode != 0 and "something is missing after 'WHERE'" in syntax.stderr
     assert "<class" not in syntax.stderr and "Required keyword" not in syntax.stderr
+
+
+def test_cost_totals_name_the_unpriced_calls(tmp_path: Path) -> None:
+    db = tmp_path / "u.duckdb"
+    fill(db)  # one ok call, never priced
+    month = NOW.strftime("%Y-%m")
+    for args in (("report",), ("chargeback", "--period", month)):
+        out = run(*args, "--db", str(db))
+        assert out.returncode == 0, out.stderr
+        assert "1 calls unpriced (left out of the cost)" in " ".join(out.stdout.split()), out.stdout
