@@ -171,7 +171,7 @@ def _generate(
     stored = api.wait_for_calls(*window, before + len(ledger), STORE_TIMEOUT_S) - before
     stats = tokentrail.sdk_stats()
     if stored < len(ledger) or stats["dropped"] or stats["spooled"]:
-        console.print(f"[yellow]the collector stored {stored} of {len(ledger)} calls; SDK export: {stats}[/]")
+        console.print(f"[yellow]the collector stored {stored} of {len(ledger)} calls; SDK export: {escape(str(stats))}[/]")
     return Outcome(len(ledger), result.sessions, result.failed, stored)
 
 
