@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 import tokentrail
 from tokentrail.demo import processes
@@ -171,7 +172,8 @@ def _generate(
     stored = api.wait_for_calls(*window, before + len(ledger), STORE_TIMEOUT_S) - before
     stats = tokentrail.sdk_stats()
     if stored < len(ledger) or stats["dropped"] or stats["spooled"]:
-        console.print(f"[yellow]the collector stored {stored} of {len(ledger)} calls; SDK export: {escape(str(stats))}[/]")
+        told = f"the collector stored {stored} of {len(ledger)} calls; SDK export: {stats}"
+        console.print(Text(told, style="yellow"))
     return Outcome(len(ledger), result.sessions, result.failed, stored)
 
 
