@@ -39,7 +39,7 @@ DIMENSIONS: dict[str, str] = {
 
 # Columns a filter may test for equality.
 FILTERABLE = frozenset({*DIMENSIONS} - {"day", "hour"} | {"trace_id", "span_id", "parent_span_id", "name"})
-SORTABLE = frozenset(COLUMN_NAMES) - {"attributes", "metadata", "tool_names"}
+SORTABLE = frozenset(COLUMN_NAMES) - {"attributes", "metadata", "tool_names", "source_record"}
 
 ERROR_CLASSES = [e.value for e in ErrorClass]
 

@@ -108,7 +108,7 @@ COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("output_tokens_per_s", FLOAT, "output tokens over the streaming duration (or the latency)"),
     # model
     ("provider", STR, "gen_ai.provider.name value"),
-    ("operation", STR, "chat, embeddings, ..."),
+    ("operation", STR, "chat, embeddings, ...; for aws.bedrock the API name: Converse, InvokeModel, ..."),
     ("request_model", STR, "model asked for"),
     ("response_model", STR, "model that answered"),
     ("server_address", STR, "host called"),
@@ -145,6 +145,7 @@ COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("attributes", JSON, "everything else"),
     ("source", STR, "sdk, otlp, bedrock-log, metric-line or jsonl"),
     ("received_at", TIME, "when the collector stored it"),
+    ("source_record", JSON, "the imported log record as logged, prompt and response content removed"),
 )
 
 COLUMN_NAMES: Final = tuple(name for name, _, _ in COLUMNS)
@@ -251,6 +252,7 @@ class Call:
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = Source.OTLP
     received_at: dt.datetime | None = None
+    source_record: dict[str, Any] | None = None
     stream_timeline: StreamTimeline | None = None
 
     @property

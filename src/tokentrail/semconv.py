@@ -28,6 +28,16 @@ GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
 GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
+
+# --- OTel RPC conventions, as the AWS SDK instrumentations set them ---------------------------------------
+RPC_SYSTEM: Final = "rpc.system"  # "aws-api"
+RPC_SERVICE: Final = "rpc.service"  # "Bedrock Runtime"
+RPC_METHOD: Final = "rpc.method"  # the AWS API operation: "Converse", "InvokeModel", ...
+
+# The Bedrock Runtime operations whose API name is a Bedrock call's `operation` (as in invocation logs).
+BEDROCK_OPERATIONS: Final = frozenset(
+    {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
+)
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 OPENAI_API_TYPE: Final = "openai.api.type"  # chat_completions | responses

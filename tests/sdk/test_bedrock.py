@@ -12,6 +12,7 @@ import pytest
 from botocore.retries.standard import ExponentialBackoff
 
 from tokentrail import semconv as sc
+from tokentrail.ingest.normalize import to_call
 from tokentrail.sdk import bedrock
 
 from .conftest import BedrockClient, Recorder, assert_stream_timing, assert_usage, timing_retries
@@ -269,3 +270,35 @@ def test_one_client_only(rec: Recorder) -> None:
     assert other.uninstrument() == 1
     mine.client.close()
     theirs.client.close()
+
+
+IDS: dict[str, Any] = {"trace_id": "a" * 32, "span_id": "b" * 16, "parent_span_id": None}
+
+
+def test_stored_operation_is_the_bedrock_api_name(bedrock: BedrockClient, rec: Recorder) -> None:
+    """As in Bedrock's invocation logs, a stored Bedrock call's operation is the API it went through;
+    the GenAI operation (chat) stays in the gen_ai.operation.name attribute."""
+    client = bedrock.steer(output_tokens=3)
+    client.converse(modelId=MODELS["nova"], messages=MESSAGES)
+    for _ in client.converse_stream(modelId=MODELS["nova"], messages=MESSAGES)["stream"]:
+        pass
+    client.invoke_model(modelId=MODELS["nova"], body=json.dumps(BODIES["nova"]))["body"].read()
+    streamed = client.invoke_model_with_response_stream(
+        modelId=MODELS["nova"], body=json.dumps(BODIES["nova"])
+    )
+    for _ in streamed["body"]:
+        pass
+    stored = []
+    for span in rec.llm():
+        attrs = dict(span.attributes or {})
+        assert attrs[sc.GEN_AI_OPERATION_NAME] == "chat"
+        call = to_call(attrs, **IDS, name=span.name, start_ns=span.start_time or 0, end_ns=span.end_time or 0)
+        assert call.attributes[sc.GEN_AI_OPERATION_NAME] == "chat" and call.kind == "llm"
+        stored.append(call.operation)
+    assert sorted(stored) == ["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"]
+
+
+def test_other_providers_keep_the_gen_ai_operation() -> None:
+    attrs = {sc.GEN_AI_PROVIDER_NAME: "openai", sc.GEN_AI_OPERATION_NAME: "chat", sc.RPC_METHOD: "Converse"}
+    call = to_call(attrs, **IDS, name="chat gpt-4o", start_ns=1, end_ns=2)
+    assert call.operation == "chat"

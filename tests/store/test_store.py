@@ -11,6 +11,9 @@ import pytest
 from tokentrail.analytics import stream_timelines
 from tokentrail.model import COLUMN_NAMES, TIMELINE_COLUMNS, Call, StreamTimeline
 from tokentrail.store import QueryFailed, QueryTimeout, Store, StoreBusy, open_store
+from tokentrail.store import clickhouse as clickhouse_store
+from tokentrail.store import duckdb as duckdb_store
+from tokentrail.store.clickhouse import ChdbEngine, ClickHouseStore
 from tokentrail.store.duckdb import DuckDBStore
 
 T0 = dt.datetime(2026, 11, 21, 12, 0, 0)
@@ -36,7 +39,7 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 3
+    assert store.schema_version == 4
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -46,7 +49,42 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(3,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(4,)]
+
+
+def _open(backend: str, path: Path) -> Store:
+    if backend == "duckdb":
+        return DuckDBStore(path / "up.duckdb")
+    return ClickHouseStore(ChdbEngine(str(path / "chdb")))
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "chdb"])
+def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store made at version 3 (Bedrock rows with operation 'chat') opens at version 4 with the same
+    columns as a fresh one, imported Bedrock rows named by their API operation, other rows unchanged."""
+    insert = (
+        "INSERT INTO spans (trace_id, span_id, name, kind, status, source, start_time, provider, operation, "
+        "metadata, attributes) VALUES (?, ?, '', 'llm', 'ok', ?, ?, ?, 'chat', '{}', ?)"
+    )
+    old = [
+        ("a" * 32, "a" * 16, "bedrock-log", "aws.bedrock", '{"aws.bedrock.operation": "ConverseStream"}'),
+        ("b" * 32, "b" * 16, "otlp", "openai", "{}"),
+    ]
+    three = {"duckdb": duckdb_store.duckdb_migrations()[:3], "chdb": clickhouse_store.migrations()[:3]}[backend]
+    with monkeypatch.context() as patch:
+        patch.setattr(duckdb_store, "duckdb_migrations", lambda: three)
+        patch.setattr(clickhouse_store, "migrations", lambda: three)
+        with _open(backend, tmp_path) as before:
+            for trace_id, span_id, source, provider, attributes in old:
+                before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
+            assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
+    with _open(backend, tmp_path) as after:
+        assert after.schema_version == 4
+        assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
+        rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
+        assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]
 
 
 def test_write_is_idempotent_on_ids(store: Store) -> None:

@@ -279,6 +279,16 @@ def read_operation(attrs: Mapping[str, Any]) -> str | None:
     return OPENINFERENCE_OPERATION.get(oi.upper()) if isinstance(oi, str) else None
 
 
+def use_api_operation(call: Call, attrs: Mapping[str, Any]) -> None:
+    """A Bedrock call's operation is its API name (``Converse``, ``InvokeModel``, ...), as in Bedrock's
+    invocation logs; the GenAI operation (``chat``) moves to the ``gen_ai.operation.name`` attribute."""
+    method = attrs.get(sc.RPC_METHOD)
+    if call.provider == "aws.bedrock" and method in sc.BEDROCK_OPERATIONS:
+        if call.operation is not None:
+            call.attributes[sc.GEN_AI_OPERATION_NAME] = call.operation
+        call.operation = str(method)
+
+
 def operation_from_name(name: str, model: str | None) -> str | None:
     """GenAI span names are '{operation} {model}'; old spans may carry the operation only there."""
     head, _, rest = name.partition(" ")
@@ -560,6 +570,7 @@ def to_call(
     call.tool_calls = len(call.tool_names) or None
     call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
     split_attributes(call, attrs, MAPPED_KEYS)
+    use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)
     call.received_at = received_at
     return call

@@ -56,6 +56,13 @@ class Dialect:
         """The string value of a top-level key of a JSON object column (null when missing)."""
         return _fn("json_extract_string", column, _text(f'$."{key}"'))
 
+    def json_path(self, column: exp.Expr, keys: list[str], numeric: bool) -> exp.Expr:
+        """The value at a key path of a JSON object column: a double when ``numeric`` (null when not a
+        number), else text (an object or array as JSON text); null when missing."""
+        path = "$" + "".join(f'."{key}"' for key in keys)
+        text = _fn("json_extract_string", column, _text(path))
+        return self.to_number(text) if numeric else text
+
     def bucket(self, ts: exp.Expr, amount: int, unit: str) -> exp.Expr:
         """Start of the ``amount``-``unit`` bucket of ``ts``, aligned on the Unix epoch (weeks on Monday)."""
         origin = _FIRST_MONDAY if unit == "w" else _EPOCH
@@ -101,6 +108,21 @@ class ClickHouse(Dialect):
     def json_lookup(self, column: exp.Expr, key: str) -> exp.Expr:
         # JSONExtractString answers '' for a missing key.
         return exp.Nullif(this=_fn("JSONExtractString", column, _text(key)), expression=_text(""))
+
+    def json_path(self, column: exp.Expr, keys: list[str], numeric: bool) -> exp.Expr:
+        def call(name: str) -> exp.Expr:
+            return _fn(name, column.copy(), *(_text(key) for key in keys))
+
+        if numeric:
+            return self.to_number(call("JSONExtractRaw"))
+        # JSONExtractString answers '' for anything but a string: numbers, booleans, objects and arrays
+        # read as their raw JSON, as DuckDB's json_extract_string gives them; a missing key or null is null.
+        kind = exp.cast(call("JSONType"), "TEXT")
+        return (
+            exp.case()
+            .when(exp.EQ(this=kind, expression=_text("String")), call("JSONExtractString"))
+            .when(exp.NEQ(this=kind.copy(), expression=_text("Null")), call("JSONExtractRaw"))
+        )
 
     def bucket(self, ts: exp.Expr, amount: int, unit: str) -> exp.Expr:
         # toStartOfInterval aligns hours within the day; minutes align on the epoch like DuckDB.

@@ -5,7 +5,13 @@ written for CloudWatch Logs Insights run unchanged:
 
 - ``@timestamp``, ``timestamp``: ``start_time``; compared with a number it reads epoch milliseconds.
 - ``@ingestionTime``: ``received_at``.
-- ``@message``: a JSON object text of the row's main fields (`MESSAGE_FIELDS`), every value as text.
+- ``@message``: for an imported log record, the record as it was logged minus prompt and response content
+  (the ``source_record`` column), so ``parse @message "assumed-role/*/*@" as Role, Caller`` reads the log's
+  own text; for other rows, a JSON object text of the row's main fields (`MESSAGE_FIELDS`), values as text.
+- A path into the invocation log record under one of `RECORD_ROOTS` that no name here maps
+  (``output.outputBodyJson.usage.inputTokens``, ``inferenceRegion``, ``input.inputContentType``,
+  ``identity.type``, ...): that path in ``source_record``, a number when the leaf names a count or a time
+  (`NUMERIC_LEAF`), else text (an object or array as its JSON text); null for rows without the record.
 - ``requestMetadata.<key>``: the label column when ``key`` names a label (`METADATA_LABELS`), else
   ``metadata[key]``.
 - ``input.inputTokenCount``: ``input_tokens - cache_read_tokens - cache_write_tokens``, since Bedrock's
@@ -14,7 +20,8 @@ written for CloudWatch Logs Insights run unchanged:
 - ``output.outputTokenCount``: ``output_tokens``.
 - ``input.cacheReadInputTokenCount``, ``input.cacheWriteInputTokenCount``: ``cache_read_tokens``,
   ``cache_write_tokens``.
-- ``modelId``: ``coalesce(request_model, response_model)``, the model asked for.
+- ``modelId``: the record's ``modelId`` as logged (an ARN stays an ARN), else
+  ``coalesce(request_model, response_model)``, the model asked for.
 - ``model``: ``coalesce(response_model, request_model)``, the model that answered.
 - ``requestId``: ``response_id``.
 - ``region``, ``identity.arn``, ``accountId``: ``attributes`` keys ``aws.region``, ``aws.identity.arn``,
@@ -34,6 +41,7 @@ both answer.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
@@ -112,11 +120,14 @@ def _col(name: str) -> Callable[[Source], Typed]:
     return lambda src: Typed(src.column(name), kind_of_column(name))
 
 
-def _first(*names: str) -> Callable[[Source], Typed]:
+def _first(*names: str, record: list[str] | None = None) -> Callable[[Source], Typed]:
+    """The first non-null of the columns ``names``, after the ``record`` path of ``source_record``."""
+
     def build(src: Source) -> Typed:
-        return Typed(
-            exp.Coalesce(this=src.column(names[0]), expressions=[src.column(n) for n in names[1:]]), STR
-        )
+        values = [src.column(n) for n in names]
+        if record is not None:
+            values.insert(0, src.dialect.json_path(src.column("source_record"), record, False))
+        return Typed(exp.Coalesce(this=values[0], expressions=values[1:]), STR)
 
     return build
 
@@ -139,7 +150,27 @@ def _message(src: Source) -> Typed:
         value = src.column(name)
         text = src.dialect.format_time(value) if kind_of_column(name) == TIME else exp.cast(value, "TEXT")
         pairs.append((name, text))
-    return Typed(src.dialect.json_object(pairs), STR)
+    synthetic = src.dialect.json_object(pairs)
+    record = exp.Nullif(this=src.column("source_record"), expression=exp.Literal.string(""))
+    return Typed(exp.Coalesce(this=record, expressions=[synthetic]), STR)
+
+
+# Top-level keys of a Bedrock model invocation log record whose paths read the stored record.
+RECORD_ROOTS: Final = frozenset(
+    {"schemaType", "schemaVersion", "identity", "inferenceRegion", "input", "output", "performanceConfig"}
+)
+# Leaf names of counts and times in the record and its bodies (``inputTokens``, ``cache_read_input_tokens``,
+# ``latencyMs``, ``invocationLatency``, ``outputVideoDurationSeconds``). ``performanceConfig.latency`` is
+# text.
+NUMERIC_LEAF: Final = re.compile(
+    r"(?:Tokens?|TokenCount|tokenCount|_tokens?|_token_count|[lL]atencyMs|Latency|Seconds|PerSecond|Width|Height)$"
+)
+
+
+def _record_path(name: str, src: Source) -> Typed:
+    keys = name.split(".")
+    numeric = NUMERIC_LEAF.search(keys[-1]) is not None
+    return Typed(src.dialect.json_path(src.column("source_record"), keys, numeric), NUM if numeric else STR)
 
 
 _ALIASES: Final[dict[str, Callable[[Source], Typed]]] = {
@@ -151,7 +182,7 @@ _ALIASES: Final[dict[str, Callable[[Source], Typed]]] = {
     "output.outputTokenCount": _col("output_tokens"),
     "input.cacheReadInputTokenCount": _col("cache_read_tokens"),
     "input.cacheWriteInputTokenCount": _col("cache_write_tokens"),
-    "modelId": _first("request_model", "response_model"),
+    "modelId": _first("request_model", "response_model", record=["modelId"]),
     "model": _first("response_model", "request_model"),
     "requestId": _col("response_id"),
     "output.outputBodyJson.metrics.latencyMs": _col("duration_ms"),
@@ -170,6 +201,9 @@ def resolve(name: str, src: Source, pos: Pos) -> Typed | None:
     if name in _ALIASES:
         return _ALIASES[name](src)
     prefix, _, key = name.partition(".")
+    if prefix in RECORD_ROOTS:
+        _check_key(name, pos)
+        return _record_path(name, src)
     if not key or prefix not in ("requestMetadata", "metadata", "attributes"):
         return None
     _check_key(key, pos)
@@ -202,7 +236,7 @@ def _check_key(key: str, pos: Pos) -> None:
 def known_names(extra: Iterable[str] = ()) -> list[str]:
     """Names to suggest from: the given ones, native columns, aliases, label keys of requestMetadata."""
     labels = (f"requestMetadata.{key}" for key in METADATA_LABELS)
-    return [*extra, *model.COLUMN_NAMES, *ALIAS_NAMES, *labels]
+    return [*extra, *model.COLUMN_NAMES, *ALIAS_NAMES, *labels, *sorted(RECORD_ROOTS)]
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

@@ -315,7 +315,16 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         op_name = "text_completion" if fmt == "llama" else "chat"
         messages = params.get("messages", params.get("body"))
         request = Request(
-            PROVIDER, op_name, model, stream, read, observe, classify, messages=messages, server=server
+            PROVIDER,
+            op_name,
+            model,
+            stream,
+            read,
+            observe,
+            classify,
+            messages=messages,
+            attributes=_rpc_attributes(operation),
+            server=server,
         )
         call = start_call(engine, request, _errors())
         if dropped:
@@ -329,6 +338,13 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
     except Exception:
         internal_error(engine.settings.raises)
         return None
+
+
+@functools.cache
+def _rpc_attributes(operation: str) -> dict[str, str]:
+    """The API operation, as OTel's AWS SDK instrumentations spell it; the collector stores it as the
+    call's ``operation`` (the GenAI name stays in ``gen_ai.operation.name``)."""
+    return {sc.RPC_SYSTEM: "aws-api", sc.RPC_SERVICE: "Bedrock Runtime", sc.RPC_METHOD: operation}
 
 
 def _hook_client(client: Any) -> tuple[str | None, int | None]:

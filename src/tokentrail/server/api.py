@@ -34,7 +34,7 @@ def rows_json(result: QueryResult) -> list[dict[str, Any]]:
     out = []
     for row in result.rows:
         item = {col: jsonable(v) for col, v in zip(result.columns, row, strict=True)}
-        for key in ("attributes", "metadata"):
+        for key in ("attributes", "metadata", "source_record"):
             if isinstance(item.get(key), str):
                 item[key] = json.loads(item[key])
         out.append(item)

@@ -128,7 +128,7 @@ async def get_call(request: Request) -> Any:
     if span is None:
         return api_error(404, f"no span {span_id} in trace {trace_id}")
     line = await run_in_threadpool(views.call_timeline, store, span)
-    for key in ("attributes", "metadata"):
+    for key in ("attributes", "metadata", "source_record"):
         if isinstance(span.get(key), str):
             span[key] = json.loads(span[key])
     detail = {"call": span, "stalled": views.stalled(span), "timeline": line}

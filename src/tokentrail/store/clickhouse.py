@@ -25,10 +25,10 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import COLUMNS, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
+from tokentrail.model import COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import CLICKHOUSE_TYPES, initial_columns
+from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
 from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
 
 REQUIRED = {
@@ -57,9 +57,14 @@ LOW_CARDINALITY = {
 }
 
 
+NULLABLE_JSON = {"source_record"}  # absent for most rows: null, not ''
+
+
 def ch_type(name: str, kind: str) -> str:
     if name in REQUIRED:
         return REQUIRED[name]
+    if name in NULLABLE_JSON:
+        return "Nullable(String)"
     base = CLICKHOUSE_TYPES[kind]
     if kind == "time":
         return f"Nullable({base})"
@@ -73,6 +78,10 @@ def ddl(table: str, columns: Sequence[tuple[str, str, str]], engine: str) -> str
     return f"CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n) {engine}"
 
 
+_API_NAME = f"JSONExtractString(attributes, '{BEDROCK_OPERATION_KEY}')"
+CALLS_VIEW = "CREATE VIEW IF NOT EXISTS calls AS SELECT * FROM spans WHERE kind = 'llm'"
+
+
 def migrations() -> list[tuple[int, list[str]]]:
     spans_engine = (
         "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
@@ -83,7 +92,7 @@ def migrations() -> list[tuple[int, list[str]]]:
             1,
             [
                 ddl("spans", initial_columns(COLUMNS), spans_engine),
-                "CREATE VIEW IF NOT EXISTS calls AS SELECT * FROM spans WHERE kind = 'llm'",
+                CALLS_VIEW,
                 ddl(
                     "metric_points", METRIC_COLUMNS, "ENGINE = MergeTree ORDER BY (name, assumeNotNull(time))"
                 ),
@@ -104,7 +113,17 @@ def migrations() -> list[tuple[int, list[str]]]:
                     "stream_timelines",
                     TIMELINE_COLUMNS,
                     "ENGINE = ReplacingMergeTree ORDER BY (trace_id, span_id)",
-                )
+                ),
+            ],
+        ),
+        (
+            4,
+            [
+                f"ALTER TABLE spans ADD COLUMN IF NOT EXISTS source_record {ch_type('source_record', JSON)}",
+                f"ALTER TABLE spans UPDATE operation = {_API_NAME} WHERE provider = 'aws.bedrock' "
+                f"AND {_API_NAME} != '' SETTINGS mutations_sync = 1",
+                "DROP VIEW IF EXISTS calls",  # a view's * is expanded when it is made
+                CALLS_VIEW,
             ],
         ),
     ]

@@ -50,8 +50,12 @@ CLICKHOUSE_TYPES = {
 
 # What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
 QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets")
-# Columns added after the first version: name -> migration version. Empty until the schema grows.
-ADDED_IN: dict[str, int] = {}
+# Columns added after the first version: name -> migration version.
+ADDED_IN: dict[str, int] = {"source_record": 4}
+
+# Bedrock rows stored before migration 4 held the GenAI operation (``chat``) in ``operation``; the API name
+# (``Converse``, ``InvokeModel``, ...) was kept in this attribute by the importer. Shared by both stores.
+BEDROCK_OPERATION_KEY = "aws.bedrock.operation"
 
 Column = tuple[str, str, str]
 
@@ -83,4 +87,12 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     def v3() -> list[str]:
         return [f"CREATE TABLE stream_timelines (\n  {column_ddl(list(TIMELINE_COLUMNS), DUCKDB_TYPES)}\n)"]
 
-    return [(1, v1), (2, v2), (3, v3)]
+    def v4() -> list[str]:
+        api_name = f"json_extract_string(attributes, '$.\"{BEDROCK_OPERATION_KEY}\"')"
+        return [
+            f"ALTER TABLE spans ADD COLUMN source_record {DUCKDB_TYPES[JSON]}",
+            f"UPDATE spans SET operation = {api_name} "
+            f"WHERE provider = 'aws.bedrock' AND {api_name} IS NOT NULL",
+        ]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4)]

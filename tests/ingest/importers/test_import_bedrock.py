@@ -221,7 +221,7 @@ def test_converse_record_maps_every_field() -> None:
         "llm",
         "bedrock-log",
         "aws.bedrock",
-        "chat",
+        "Converse",
     )
     assert call.request_model == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
     assert call.name == "chat us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -249,7 +249,7 @@ def test_converse_record_maps_every_field() -> None:
         "aws.account.id": "123456789012",
         "aws.identity.arn": "arn:aws:sts::123456789012:assumed-role/support-app/i-0abc",
         "aws.inference_region": "us-west-2",
-        "aws.bedrock.operation": "Converse",
+        "gen_ai.operation.name": "chat",
         "aws.bedrock.schema_version": "1.0",
     }
 
@@ -261,7 +261,7 @@ def test_no_prompt_or_response_text_is_kept() -> None:
 
 def test_converse_stream_chunks_give_latency_ttft_and_tools() -> None:
     call = convert(CONVERSE_STREAM)
-    assert call.stream is True and call.operation == "chat"
+    assert call.stream is True and call.operation == "ConverseStream"
     assert call.duration_ms == 1500 and call.ttlt_ms == 1500
     assert call.ttft_ms == 320
     assert call.stream_duration_ms == 1180
@@ -271,7 +271,7 @@ def test_converse_stream_chunks_give_latency_ttft_and_tools() -> None:
     assert call.tool_names == ["search_kb"] and call.tool_calls == 1
     assert (call.input_tokens, call.output_tokens) == (30, 25)
     assert call.output_tokens_per_s == pytest.approx(25 / 1.18)
-    assert call.attributes["aws.bedrock.operation"] == "ConverseStream"
+    assert call.attributes["gen_ai.operation.name"] == "chat"
     assert "aws.inference_region" not in call.attributes
 
 
@@ -279,7 +279,8 @@ def test_invoke_model_anthropic_body() -> None:
     call = convert(INVOKE_ANTHROPIC)
     assert call.request_model == "anthropic.claude-3-haiku-20240307-v1:0"
     assert call.attributes["aws.bedrock.model_id"] == INVOKE_ANTHROPIC["modelId"]
-    assert call.operation == "chat" and call.stream is False
+    assert call.operation == "InvokeModel" and call.stream is False
+    assert call.attributes["gen_ai.operation.name"] == "chat"
     assert call.stop_reason == "tool_use"
     assert call.tool_names == ["get_weather"]
     assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (20, 15, None)

@@ -13,14 +13,19 @@ Accepted inputs, told apart by their first line:
 Walking a directory skips ``permission-check`` objects and the ``data/`` objects that hold large bodies.
 
 Mapping (one record -> one ``Call`` with ``kind = 'llm'``, ``provider = 'aws.bedrock'``):
-``timestamp`` -> start_time (end = start + latency); ``modelId`` -> request_model (a foundation-model or
-inference-profile ARN is cut to its id; the ARN stays in ``aws.bedrock.model_id``); ``requestId`` ->
-response_id and the ids (md5 / sha1 of it, so a re-import or the same record from CloudWatch and S3 is
-stored once); ``requestMetadata`` -> labels (by name and synonym) and, whole, ``metadata``. Bedrock's
-``inputTokenCount`` excludes the cache, so input_tokens = input + cache read + cache write. Latency comes
-from ``metrics.latencyMs`` or the last chunk's ``amazon-bedrock-invocationMetrics``
-(``invocationLatency``; ``firstByteLatency`` -> ttft_ms). ``errorCode`` -> error_class by code. Prompt
-and response text is never kept; only ``prompt_chars``.
+``timestamp`` -> start_time (end = start + latency); ``operation`` -> operation as logged (``Converse``,
+``ConverseStream``, ``InvokeModel``, ``InvokeModelWithResponseStream``), the GenAI operation it amounts to
+(``chat``, ``embeddings``, ...) -> the ``gen_ai.operation.name`` attribute and the span name; ``modelId`` ->
+request_model (a foundation-model or inference-profile ARN is cut to its id; the ARN stays in
+``aws.bedrock.model_id``); ``requestId`` -> response_id and the ids (md5 / sha1 of it, so a re-import or
+the same record from CloudWatch and S3 is stored once); ``requestMetadata`` -> labels (by name and synonym)
+and, whole, ``metadata``. Bedrock's ``inputTokenCount`` excludes the cache, so input_tokens = input + cache
+read + cache write. A count the record's own counters lack is read from the body (``usage`` in any of the
+spellings the models use, e.g. ``cache_read_input_tokens``), so a body's 0 is stored as 0; a count found
+nowhere stays null. Latency comes from ``metrics.latencyMs`` or the last chunk's
+``amazon-bedrock-invocationMetrics`` (``invocationLatency``; ``firstByteLatency`` -> ttft_ms). ``errorCode``
+-> error_class by code. The record itself, minus prompt and response content (`_record.content_free`), is
+kept in ``source_record`` for ``@message`` and JSON paths in queries; of the prompt only ``prompt_chars``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
 from tokentrail.model import Call, ErrorClass, Source, SpanKind
+from tokentrail.semconv import GEN_AI_OPERATION_NAME
 
 from ._common import (
     ByteMeter,
@@ -57,6 +63,7 @@ from ._common import (
     to_str,
 )
 from ._fields import classify_error, labels_from, set_labels
+from ._record import content_free
 
 T = TypeVar("T")
 
@@ -311,7 +318,7 @@ def record_to_call(record: dict[str, Any], fallback_key: str, event_time: dt.dat
     """One invocation log record as a Call. ``fallback_key`` names the record when it has no requestId."""
     request_id = to_str(record.get("requestId"))
     trace_id, span_id = ids_for_key(request_id or fallback_key)
-    operation = to_str(record.get("operation")) or ""
+    operation = to_str(record.get("operation"))
     model_id = to_str(record.get("modelId"))
     request, response = as_dict(record.get("input")), as_dict(record.get("output"))
     body = response.get("outputBodyJson")
@@ -320,13 +327,17 @@ def record_to_call(record: dict[str, Any], fallback_key: str, event_time: dt.dat
         span_id,
         kind=SpanKind.LLM,
         provider=PROVIDER,
-        operation=_operation(operation, model_id, request.get("inputBodyJson")),
+        operation=operation,
         request_model=_model_name(model_id),
         response_id=request_id,
-        stream=operation.endswith("Stream"),
+        stream=(operation or "").endswith("Stream"),
         source=Source.BEDROCK_LOG,
+        source_record=content_free(record),
     )
-    call.name = " ".join(part for part in (call.operation, call.request_model) if part)
+    gen_ai_operation = _gen_ai_operation(operation or "", model_id, request.get("inputBodyJson"))
+    if gen_ai_operation is not None:
+        call.attributes[GEN_AI_OPERATION_NAME] = gen_ai_operation
+    call.name = " ".join(part for part in (gen_ai_operation, call.request_model) if part)
     views = _views(body)
     _set_usage(call, request, response, views)
     _set_timing(call, parse_time(record.get("timestamp")) or event_time, body, views)
@@ -339,7 +350,8 @@ def record_to_call(record: dict[str, Any], fallback_key: str, event_time: dt.dat
     return call
 
 
-def _operation(operation: str, model_id: str | None, body: Any) -> str | None:
+def _gen_ai_operation(operation: str, model_id: str | None, body: Any) -> str | None:
+    """The GenAI operation name (``chat``, ``embeddings``, ...) a Bedrock API call amounts to."""
     if operation in _OPERATIONS:
         return _OPERATIONS[operation]
     if not operation.startswith("InvokeModel"):
@@ -390,22 +402,43 @@ def _invocation_metrics(views: list[dict[str, Any]]) -> dict[str, Any]:
     return as_dict(metrics)
 
 
+# The record's own counter, then the spellings the bodies use (Converse and Nova, Anthropic, Llama, Titan).
+# Every input count here leaves the cache out.
+_COUNTS: Final = {
+    "input": ("inputTokenCount", "inputTokens", "input_tokens", "prompt_token_count", "inputTextTokenCount"),
+    "cache_read": ("cacheReadInputTokenCount", "cacheReadInputTokens", "cache_read_input_tokens"),
+    "cache_write": ("cacheWriteInputTokenCount", "cacheWriteInputTokens", "cache_creation_input_tokens"),
+    "output": ("outputTokenCount", "outputTokens", "output_tokens", "generation_token_count", "tokenCount"),
+}
+
+
 def _set_usage(
     call: Call, request: dict[str, Any], response: dict[str, Any], views: list[dict[str, Any]]
 ) -> None:
     metrics = _invocation_metrics(views)
-    usage = as_dict(_last(views, lambda view: as_dict(view.get("usage")) or None))
 
-    def count(section: dict[str, Any], key: str, usage_key: str) -> int | None:
-        values = (section.get(key), metrics.get(key), usage.get(usage_key))
-        return next((n for n in map(to_int, values) if n is not None), None)
+    def count(section: dict[str, Any], kind: str) -> int | None:
+        names = _COUNTS[kind]
+        found = to_int(section.get(names[0]))
+        found = to_int(metrics.get(names[0])) if found is None else found
+        return _last(views, lambda view: _body_count(view, names)) if found is None else found
 
-    base = count(request, "inputTokenCount", "inputTokens")
-    call.cache_read_tokens = count(request, "cacheReadInputTokenCount", "cacheReadInputTokens")
-    call.cache_write_tokens = count(request, "cacheWriteInputTokenCount", "cacheWriteInputTokens")
-    call.output_tokens = count(response, "outputTokenCount", "outputTokens")
+    base = count(request, "input")
+    call.cache_read_tokens = count(request, "cache_read")
+    call.cache_write_tokens = count(request, "cache_write")
+    call.output_tokens = count(response, "output")
     parts = [n for n in (base, call.cache_read_tokens, call.cache_write_tokens) if n is not None]
     call.input_tokens = sum(parts) if parts else None
+
+
+def _body_count(view: dict[str, Any], names: tuple[str, ...]) -> int | None:
+    """The first of ``names`` with a count, in the view's ``usage`` or in the view itself."""
+    for place in (as_dict(view.get("usage")), view):
+        for name in names:
+            found = to_int(place.get(name))
+            if found is not None:
+                return found
+    return None
 
 
 def _set_timing(call: Call, start: dt.datetime | None, body: Any, views: list[dict[str, Any]]) -> None:
@@ -504,7 +537,6 @@ def _set_attributes(
         "aws.account.id": record.get("accountId"),
         "aws.identity.arn": as_dict(record.get("identity")).get("arn"),
         "aws.inference_region": record.get("inferenceRegion"),
-        "aws.bedrock.operation": record.get("operation"),
         "aws.bedrock.model_id": model_id if model_id != call.request_model else None,
         "aws.bedrock.schema_version": record.get("schemaVersion"),
         "aws.bedrock.status": record.get("status"),
