@@ -317,3 +317,11 @@ def test_record_paths_have_the_type_they_have_in_the_record(imported: Store, cor
     )
     assert stop == first["output"]["outputBodyJson"]["stopReason"] and region == first["inferenceRegion"]
     assert json.loads(identity) == first["identity"]  # an object reads as its JSON text
+
+
+def test_the_gen_ai_operation_stays_queryable(imported: Store, corpus: list[Record]) -> None:
+    rows = run(
+        imported,
+        "filter operation like /^Converse/ | stats count(*) as n by attributes.gen_ai.operation.name",
+    )
+    assert rows == [("chat", sum(1 for r in corpus if r["operation"].startswith("Converse")))]
