@@ -307,14 +307,15 @@ def test_no_prompt_or_response_text_reaches_the_store(tmp_path: Path, corpus: li
 
 def test_record_paths_have_the_type_they_have_in_the_record(imported: Store, corpus: list[Record]) -> None:
     first = next(r for r in corpus if r["operation"] == "Converse" and "output" in r)
-    rows = run(
+    result = run_query(
         imported,
-        f'fields output.outputBodyJson.usage.totalTokens as total, output.outputBodyJson.stopReason as stop, identity, inferenceRegion | filter requestId = "{first["requestId"]}"',
+        f'fields output.outputBodyJson.usage.totalTokens as total, output.outputBodyJson.stopReason as stop, identity, inferenceRegion, output.outputBodyJson.metrics.latencyMs as ms | filter requestId = "{first["requestId"]}"',
+        WIDE,
     )
-    total, stop, identity, region = rows[0]
-    assert (
-        isinstance(total, float | int) and total == first["output"]["outputBodyJson"]["usage"]["totalTokens"]
-    )
+    assert result.types == ["integer", "string", "string", "string", "float"]
+    total, stop, identity, region, ms = result.rows[0]
+    assert total == first["output"]["outputBodyJson"]["usage"]["totalTokens"] and isinstance(total, int)
+    assert ms == first["output"]["outputBodyJson"]["metrics"]["latencyMs"]
     assert stop == first["output"]["outputBodyJson"]["stopReason"] and region == first["inferenceRegion"]
     assert json.loads(identity) == first["identity"]  # an object reads as its JSON text
 

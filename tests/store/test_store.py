@@ -72,10 +72,10 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
         ("a" * 32, "a" * 16, "bedrock-log", "aws.bedrock", '{"aws.bedrock.operation": "ConverseStream"}'),
         ("b" * 32, "b" * 16, "otlp", "openai", "{}"),
     ]
-    three = {"duckdb": duckdb_store.duckdb_migrations()[:3], "chdb": clickhouse_store.migrations()[:3]}[backend]
+    duck_three, clickhouse_three = duckdb_store.duckdb_migrations()[:3], clickhouse_store.migrations()[:3]
     with monkeypatch.context() as patch:
-        patch.setattr(duckdb_store, "duckdb_migrations", lambda: three)
-        patch.setattr(clickhouse_store, "migrations", lambda: three)
+        patch.setattr(duckdb_store, "duckdb_migrations", lambda: duck_three)
+        patch.setattr(clickhouse_store, "migrations", lambda: clickhouse_three)
         with _open(backend, tmp_path) as before:
             for trace_id, span_id, source, provider, attributes in old:
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])

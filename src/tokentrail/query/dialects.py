@@ -56,12 +56,12 @@ class Dialect:
         """The string value of a top-level key of a JSON object column (null when missing)."""
         return _fn("json_extract_string", column, _text(f'$."{key}"'))
 
-    def json_path(self, column: exp.Expr, keys: list[str], numeric: bool) -> exp.Expr:
-        """The value at a key path of a JSON object column: a double when ``numeric`` (null when not a
-        number), else text (an object or array as JSON text); null when missing."""
+    def json_path(self, column: exp.Expr, keys: list[str], number: str | None = None) -> exp.Expr:
+        """The value at a key path of a JSON object column: as ``number`` (``BIGINT`` or ``DOUBLE``; null
+        when it is not one) if given, else text (an object or array as JSON text); null when missing."""
         path = "$" + "".join(f'."{key}"' for key in keys)
         text = _fn("json_extract_string", column, _text(path))
-        return self.to_number(text) if numeric else text
+        return exp.TryCast(this=text, to=exp.DataType.build(number)) if number else text
 
     def bucket(self, ts: exp.Expr, amount: int, unit: str) -> exp.Expr:
         """Start of the ``amount``-``unit`` bucket of ``ts``, aligned on the Unix epoch (weeks on Monday)."""
@@ -98,6 +98,9 @@ class Dialect:
         return exp.cast(_fn("json_object", *args), "TEXT")
 
 
+_CLICKHOUSE_NUMBERS: Final = {"BIGINT": "toInt64OrNull", "DOUBLE": "toFloat64OrNull"}
+
+
 class ClickHouse(Dialect):
     name: ClassVar[str] = "clickhouse"
 
@@ -109,12 +112,12 @@ class ClickHouse(Dialect):
         # JSONExtractString answers '' for a missing key.
         return exp.Nullif(this=_fn("JSONExtractString", column, _text(key)), expression=_text(""))
 
-    def json_path(self, column: exp.Expr, keys: list[str], numeric: bool) -> exp.Expr:
+    def json_path(self, column: exp.Expr, keys: list[str], number: str | None = None) -> exp.Expr:
         def call(name: str) -> exp.Expr:
             return _fn(name, column.copy(), *(_text(key) for key in keys))
 
-        if numeric:
-            return self.to_number(call("JSONExtractRaw"))
+        if number:
+            return _fn(_CLICKHOUSE_NUMBERS[number], call("JSONExtractRaw"))
         # JSONExtractString answers '' for anything but a string: numbers, booleans, objects and arrays
         # read as their raw JSON, as DuckDB's json_extract_string gives them; a missing key or null is null.
         kind = exp.cast(call("JSONType"), "TEXT")

@@ -10,8 +10,9 @@ written for CloudWatch Logs Insights run unchanged:
   own text; for other rows, a JSON object text of the row's main fields (`MESSAGE_FIELDS`), values as text.
 - A path into the invocation log record under one of `RECORD_ROOTS` that no name here maps
   (``output.outputBodyJson.usage.inputTokens``, ``inferenceRegion``, ``input.inputContentType``,
-  ``identity.type``, ...): that path in ``source_record``, a number when the leaf names a count or a time
-  (`NUMERIC_LEAF`), else text (an object or array as its JSON text); null for rows without the record.
+  ``identity.type``, ...): that path in ``source_record``, an integer when the leaf names a count
+  (`COUNT_LEAF`), a double when it names a time (`TIME_LEAF`), else text (an object or array as its JSON
+  text); null for rows without the record.
 - ``requestMetadata.<key>``: the label column when ``key`` names a label (`METADATA_LABELS`), else
   ``metadata[key]``.
 - ``input.inputTokenCount``: ``input_tokens - cache_read_tokens - cache_write_tokens``, since Bedrock's
@@ -126,7 +127,7 @@ def _first(*names: str, record: list[str] | None = None) -> Callable[[Source], T
     def build(src: Source) -> Typed:
         values = [src.column(n) for n in names]
         if record is not None:
-            values.insert(0, src.dialect.json_path(src.column("source_record"), record, False))
+            values.insert(0, src.dialect.json_path(src.column("source_record"), record))
         return Typed(exp.Coalesce(this=values[0], expressions=values[1:]), STR)
 
     return build
@@ -159,18 +160,20 @@ def _message(src: Source) -> Typed:
 RECORD_ROOTS: Final = frozenset(
     {"schemaType", "schemaVersion", "identity", "inferenceRegion", "input", "output", "performanceConfig"}
 )
-# Leaf names of counts and times in the record and its bodies (``inputTokens``, ``cache_read_input_tokens``,
-# ``latencyMs``, ``invocationLatency``, ``outputVideoDurationSeconds``). ``performanceConfig.latency`` is
-# text.
-NUMERIC_LEAF: Final = re.compile(
-    r"(?:Tokens?|TokenCount|tokenCount|_tokens?|_token_count|[lL]atencyMs|Latency|Seconds|PerSecond|Width|Height)$"
+# Leaf names of counts (integers) and of times (doubles) in the record and its bodies: ``inputTokens``,
+# ``cache_read_input_tokens``, ``outputVideoWidth``; ``latencyMs``, ``invocationLatency``,
+# ``outputVideoDurationSeconds``. Any other leaf is text (``performanceConfig.latency`` is "standard").
+COUNT_LEAF: Final = re.compile(
+    r"(?:Tokens?|TokenCount|tokenCount|_tokens?|_token_count|Width|Height|PerSecond)$"
 )
+TIME_LEAF: Final = re.compile(r"(?:[lL]atencyMs|Latency|Seconds)$")
 
 
 def _record_path(name: str, src: Source) -> Typed:
     keys = name.split(".")
-    numeric = NUMERIC_LEAF.search(keys[-1]) is not None
-    return Typed(src.dialect.json_path(src.column("source_record"), keys, numeric), NUM if numeric else STR)
+    leaf = keys[-1]
+    number = "BIGINT" if COUNT_LEAF.search(leaf) else "DOUBLE" if TIME_LEAF.search(leaf) else None
+    return Typed(src.dialect.json_path(src.column("source_record"), keys, number), NUM if number else STR)
 
 
 _ALIASES: Final[dict[str, Callable[[Source], Typed]]] = {
