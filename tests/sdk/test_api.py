@@ -49,10 +49,13 @@ def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert settings.raises  # PYTEST_CURRENT_TEST is set
     assert not config.resolve(raise_internal_errors=False).raises
-    assert not settings.openai_stream_usage  # off by default
-    monkeypatch.setenv(config.ENV_OPENAI_STREAM_USAGE, "1")
-    assert config.resolve().openai_stream_usage
-    assert not config.resolve(openai_stream_usage=False).openai_stream_usage
+    assert settings.openai_stream_usage and settings.propagate_threads  # on by default
+    monkeypatch.setenv(config.ENV_OPENAI_STREAM_USAGE, "0")
+    monkeypatch.setenv(config.ENV_PROPAGATE_THREADS, "false")
+    settings = config.resolve()
+    assert not settings.openai_stream_usage and not settings.propagate_threads
+    settings = config.resolve(openai_stream_usage=True, propagate_threads=True)  # an argument wins
+    assert settings.openai_stream_usage and settings.propagate_threads
 
 
 def test_import_is_lazy() -> None:
@@ -75,7 +78,7 @@ def test_idempotent_and_reversible(client: openai.OpenAI, rec: Recorder) -> None
         client.chat.completions.create(model="m", messages=MESSAGES)
         assert other.force_flush(10)
         assert len(memory.get_finished_spans()) == 1 and rec.llm() == []
-        assert other.uninstrument() == 4
+        assert other.uninstrument() == 16  # request, attempt and 6 public methods; sync and async classes
         assert "request" not in vars(base) or not hasattr(vars(base)["request"], "__tokentrail_patch__")
         client.chat.completions.create(model="m", messages=MESSAGES)
         assert other.force_flush(10)

@@ -62,14 +62,15 @@ def test_labels_decorator(client: openai.OpenAI, rec: Recorder) -> None:
     assert rec.one()["tokentrail.feature"] == "decorated"
 
 
-def test_threads_need_propagate(client: openai.OpenAI, rec: Recorder) -> None:
-    with rec.tt.labels(feature="batch"), ThreadPoolExecutor(max_workers=2) as pool:
-        in_context = rec.tt.propagate(ask)  # wrap here, in the context to carry (not in the worker)
+def test_propagate_carries_the_context_where_it_was_wrapped(client: openai.OpenAI, rec: Recorder) -> None:
+    with rec.tt.labels(feature="batch"):
+        in_context = rec.tt.propagate(ask)  # wrap here, in the context to carry
+    with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda _: in_context(client), range(2)))
-        pool.submit(ask, client).result()  # not propagated: a worker thread starts with an empty context
-        thread = threading.Thread(target=rec.tt.propagate(ask), args=(client,))
-        thread.start()
-        thread.join()
+    thread = threading.Thread(target=in_context, args=(client,))
+    thread.start()
+    thread.join()
+    ask(client)
     features = sorted(str(dict(s.attributes or {}).get("tokentrail.feature")) for s in rec.llm())
     assert features == ["None", "batch", "batch", "batch"]
 

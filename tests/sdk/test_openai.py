@@ -130,7 +130,7 @@ def test_chat_stream_tool_call_counts_as_output(client: openai.OpenAI, rec: Reco
     assert attrs[sc.TT_TOOL_NAMES] == ("search",)
     assert attrs[sc.TT_CHUNKS] == plan.chunks  # tool-call argument deltas are output chunks
     assert plan.ttft_ms <= ttft_ms(attrs)
-    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in attrs  # no include_usage: no counts, never zeros
+    assert_usage(attrs, plan)  # usage asked for by default
 
 
 @timing_retries

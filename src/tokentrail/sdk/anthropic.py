@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
-from tokentrail.sdk.stainless import Target
+from tokentrail.sdk.stainless import Public, Target
 from tokentrail.usage import normalize_usage
 
 if TYPE_CHECKING:
@@ -153,6 +153,8 @@ def target() -> Target:
     import anthropic
     import httpx2
     from anthropic._response import BaseAPIResponse
+    from anthropic.resources import messages
+    from anthropic.resources.beta import messages as beta
 
     types: dict[type, ErrorClass | None] = {
         anthropic.APITimeoutError: ErrorClass.TIMEOUT,
@@ -170,4 +172,8 @@ def target() -> Target:
         errors=ProviderErrors(types, ERROR_CODES, error_info),
         stream_types=(anthropic.Stream, anthropic.AsyncStream),
         raw_types=(BaseAPIResponse,),
+        public=(
+            Public("messages", messages.Messages, messages.AsyncMessages, ("create", "parse")),
+            Public("beta.messages", beta.Messages, beta.AsyncMessages, ("create", "parse")),
+        ),
     )

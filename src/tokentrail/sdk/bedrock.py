@@ -266,6 +266,7 @@ OPERATIONS: Final = {  # name: (stream, read, observe, classify); InvokeModel st
 def instrument(engine: Engine, patches: PatchSet, client: Any = None) -> bool:
     from botocore.client import BaseClient
 
+    _errors(), _timed_event_stream_class()  # built now rather than during the first call
     return patches.apply(client if client is not None else BaseClient, "_make_api_call", _factory(engine))
 
 

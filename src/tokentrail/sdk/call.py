@@ -50,6 +50,12 @@ ACTIVE_CALL: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
     "tokentrail_call", default=None
 )
 """The call whose HTTP attempts are being made right now (read by the per-attempt hooks)."""
+ENTERED: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+    "tokentrail_entered", default=None
+)
+"""(wall ns, perf ns) when the application entered the SDK's public method (``create``) now running: a call
+started inside it is timed from there, so the SDK's own request building counts, as the application waits
+for it."""
 
 FILTERED_STOP_REASONS = frozenset({"content_filter", "content_filtered", "guardrail_intervened", "refusal"})
 USAGE_ATTRIBUTES = (
@@ -100,6 +106,9 @@ class Request:
     server: tuple[str | None, int | None] = (None, None)
     client: Any = None  # a Stainless client: the worker reads `server` from its base_url (~1 us for openai)
     body_changes: dict[str, Any] | None = None  # what to add to the request body (e.g. stream_options)
+    shown: Callable[[Any], Any] | None = None
+    """What the app sees of a stream chunk (None: hidden) when body_changes changed the stream (the timer
+    reads every chunk as it came)."""
 
 
 def start_call(engine: Engine, request: Request, errors: ProviderErrors) -> CallRecord:
@@ -155,8 +164,7 @@ class CallRecord:
         self._active_token: contextvars.Token[CallRecord | None] | None = None
         if settings.capture_content is not None and isinstance(request.messages, list):
             request.messages = list(request.messages)  # applications append to it after the call
-        self.start_wall_ns = time_ns()
-        self.start_ns = perf_counter_ns()
+        self.start_wall_ns, self.start_ns = ENTERED.get() or (time_ns(), perf_counter_ns())
 
     # --- the call's extent on the caller's side ------------------------------------------------------
 

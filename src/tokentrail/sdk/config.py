@@ -9,7 +9,8 @@ Environment variables (documented constants below):
     TOKENTRAIL_SEND                ``0``/``false`` keeps spans in-process (no exporter thread)
     TOKENTRAIL_SPOOL_DIR           where batches wait while the collector is unreachable
     TOKENTRAIL_SPOOL_MAX_MB        size cap of the spool (default 64)
-    TOKENTRAIL_OPENAI_STREAM_USAGE ``1`` asks streamed OpenAI Chat Completions for usage (default off)
+    TOKENTRAIL_OPENAI_STREAM_USAGE ``0`` stops asking streamed OpenAI Chat Completions for usage (default on)
+    TOKENTRAIL_PROPAGATE_THREADS   ``0`` stops carrying labels and the trace into threads (default on)
 
 The SDK runs inside host applications, so this module is deliberately plain (a frozen dataclass and
 ``os.environ``) instead of pydantic-settings, which the server uses: importing ``tokentrail`` stays cheap.
@@ -36,6 +37,7 @@ ENV_SEND: Final = "TOKENTRAIL_SEND"
 ENV_SPOOL_DIR: Final = "TOKENTRAIL_SPOOL_DIR"
 ENV_SPOOL_MAX_MB: Final = "TOKENTRAIL_SPOOL_MAX_MB"
 ENV_OPENAI_STREAM_USAGE: Final = "TOKENTRAIL_OPENAI_STREAM_USAGE"
+ENV_PROPAGATE_THREADS: Final = "TOKENTRAIL_PROPAGATE_THREADS"
 
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4318"
 DEFAULT_SERVICE_NAME: Final = "unknown_service"
@@ -56,13 +58,14 @@ class Settings:
     set_global_provider: bool = False
     capture_content: CaptureHook | None = None
     hash_user_id: bool = False
-    openai_stream_usage: bool = False
+    openai_stream_usage: bool = True
     """Add ``stream_options={"include_usage": True}`` to streamed OpenAI Chat Completions requests that set no
-    ``stream_options`` (a request that sets them is sent as it is), so their spans carry token counts. Off
-    by default because the application sees the difference: as the OpenAI API does for every request that
-    asks for usage, the stream then ends with one extra chunk whose ``choices`` list is empty and which
-    carries the ``usage``, and that chunk reaches the application's iterator too (code that reads
-    ``chunk.choices[0]`` on every chunk fails on it)."""
+    ``stream_options`` (a request that sets them is sent as it is), so their spans carry token counts and
+    cost. The usage-only last chunk this makes the API send (``choices == []``) is read and then hidden from
+    the application, which iterates exactly the chunks it would have without tokentrail."""
+    propagate_threads: bool = True
+    """``instrument()`` makes ``threading.Thread.start`` and ``ThreadPoolExecutor.submit`` carry the
+    caller's context (labels, the current trace and span) into the thread (`tokentrail.sdk.threads`)."""
     raise_internal_errors: bool | None = None
     spool_dir: Path | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
@@ -118,8 +121,12 @@ def resolve(
     if spool_mb and "spool_max_bytes" not in rest:
         rest["spool_max_bytes"] = int(float(spool_mb) * 1024 * 1024)
     send = send_to_collector if send_to_collector is not None else _env_bool(ENV_SEND)
-    if "openai_stream_usage" not in rest:
-        rest["openai_stream_usage"] = bool(_env_bool(ENV_OPENAI_STREAM_USAGE))
+    for key, name in (
+        ("openai_stream_usage", ENV_OPENAI_STREAM_USAGE),
+        ("propagate_threads", ENV_PROPAGATE_THREADS),
+    ):
+        if key not in rest and _env_bool(name) is not None:
+            rest[key] = _env_bool(name)
     return Settings(
         endpoint=(endpoint or env.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT).rstrip("/"),
         ingest_key=ingest_key or env.get(ENV_INGEST_KEY) or None,

@@ -140,7 +140,8 @@ class Tokentrail:
     # --- instrumentation ------------------------------------------------------------------------------
 
     def instrument(self) -> list[str]:
-        """Patch every supported SDK that is installed; returns their names. Idempotent."""
+        """Patch every supported SDK that is installed; returns their names. Idempotent. Unless
+        ``propagate_threads`` is off, also carry the caller's context into threads (`instrument_threads`)."""
         done = []
         for name, module in PROVIDERS:
             if importlib.util.find_spec(module) is None:
@@ -150,24 +151,44 @@ class Tokentrail:
                 done.append(name)
             except Exception:
                 internal_error(self.settings.raises)
+        if self.settings.propagate_threads:
+            self.instrument_threads()
         return done
 
     def instrument_openai(self, client: Any = None) -> bool:
         """Patch every OpenAI client (class level), or only `client`. False when already patched."""
         from tokentrail.sdk import openai, stainless
 
+        self._ready()
         return stainless.instrument(self, self._patches, openai.target(), client)
 
     def instrument_anthropic(self, client: Any = None) -> bool:
         from tokentrail.sdk import anthropic, stainless
 
+        self._ready()
         return stainless.instrument(self, self._patches, anthropic.target(), client)
 
     def instrument_bedrock(self, client: Any = None) -> bool:
         """Patch botocore (every ``bedrock-runtime`` client), or only `client`."""
         from tokentrail.sdk import bedrock
 
+        self._ready()
         return bedrock.instrument(self, self._patches, client)
+
+    def instrument_threads(self) -> bool:
+        """Carry labels and the current trace into ``ThreadPoolExecutor`` work items and ``threading.Thread``s
+        (`tokentrail.sdk.threads`). False when already patched."""
+        from tokentrail.sdk import threads
+
+        return threads.instrument(self._patches)
+
+    def _ready(self) -> None:
+        """Do now what the first LLM call would otherwise wait for: settings, tracer provider, exporter, and
+        the span worker's thread."""
+        with self._lock:
+            if self._tracer is None:
+                self._build()
+        self._worker.start()
 
     def uninstrument(self) -> int:
         """Undo every patch this instance made; returns how many."""

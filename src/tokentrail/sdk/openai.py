@@ -6,11 +6,11 @@ itself is shared with anthropic in `tokentrail.sdk.stainless`. Imported only by 
 
 Usage rule (`tokentrail.usage.normalize_usage`): ``prompt_tokens`` / ``input_tokens`` already include
 ``cached_tokens``, and output includes ``reasoning_tokens``, so counts are copied as they are. A streamed
-Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``).
-By default tokentrail does not change the request, so without it the span has timings but no token counts;
-``configure(openai_stream_usage=True)`` asks for usage on streamed Chat Completions that set no
-``stream_options`` (see `tokentrail.sdk.config.Settings.openai_stream_usage` for what the application then
-sees).
+Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``),
+so tokentrail adds that to streamed requests that set no ``stream_options`` of their own, and hides from the
+application the usage-only last chunk (``choices == []``) the API then sends: the application iterates
+exactly what it would have without tokentrail. ``configure(openai_stream_usage=False)`` (or
+``TOKENTRAIL_OPENAI_STREAM_USAGE=0``) sends requests unchanged; such streams then have no token counts.
 
 Streams: the ``classify_*`` functions run on the caller's thread for every chunk and only tell plain output
 chunks from the rest; the ``observe_*`` functions read the rest on the span worker (`tokentrail.sdk.stream`).
@@ -31,7 +31,7 @@ from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
-from tokentrail.sdk.stainless import Target
+from tokentrail.sdk.stainless import Public, Target
 from tokentrail.sdk.stream import Classifier, Observer
 from tokentrail.usage import normalize_usage
 
@@ -234,7 +234,15 @@ def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Req
     operation, attributes, read, chunks = entry
     body = options.json_data if isinstance(options.json_data, dict) else {}
     classify, observe = chunks or (None, None)
-    ask_usage = stream and settings.openai_stream_usage and options.url == "/chat/completions"
+    ask_usage = (
+        stream
+        and settings.openai_stream_usage
+        and options.url == "/chat/completions"
+        and "stream_options" not in body
+        and not isinstance(
+            client, openai.AzureOpenAI | openai.AsyncAzureOpenAI
+        )  # older API versions refuse it
+    )
     return Request(
         provider=provider_of(client),
         operation=operation,
@@ -245,8 +253,18 @@ def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Req
         classify=classify,
         messages=body.get("messages", body.get("input", body.get("prompt"))),
         attributes=attributes,
-        body_changes=STREAM_USAGE if ask_usage and "stream_options" not in body else None,
+        body_changes=STREAM_USAGE if ask_usage else None,
+        shown=without_usage if ask_usage else None,
     )
+
+
+def without_usage(chunk: Any) -> Any:
+    """A chunk as the application would have received it had the request not asked for usage: the last,
+    usage-only chunk (no choices) is hidden (None), and the others lose their ``"usage": null`` field."""
+    if chunk.usage is not None and not chunk.choices:
+        return None
+    chunk.model_fields_set.discard("usage")
+    return chunk
 
 
 # --- errors and attempts --------------------------------------------------------------------------------
@@ -277,6 +295,9 @@ def attempt_status(response: Any) -> int | None:
 
 @functools.cache
 def target() -> Target:
+    from openai.resources import completions, embeddings, responses
+    from openai.resources.chat import completions as chat
+
     types: dict[type, ErrorClass | None] = {
         openai.APITimeoutError: ErrorClass.TIMEOUT,
         openai.APIConnectionError: ErrorClass.CONNECTION,
@@ -294,4 +315,10 @@ def target() -> Target:
         errors=ProviderErrors(types, ERROR_CODES, error_info),
         stream_types=(openai.Stream, openai.AsyncStream),
         raw_types=(LegacyAPIResponse, BaseAPIResponse),
+        public=(
+            Public("chat.completions", chat.Completions, chat.AsyncCompletions, ("create", "parse")),
+            Public("responses", responses.Responses, responses.AsyncResponses, ("create", "parse")),
+            Public("completions", completions.Completions, completions.AsyncCompletions),
+            Public("embeddings", embeddings.Embeddings, embeddings.AsyncEmbeddings),
+        ),
     )

@@ -17,15 +17,18 @@ Both methods are wrapped by one function, `_around`, for sync and async alike.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import functools
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from time import perf_counter_ns, time_ns
+from typing import TYPE_CHECKING, Any, cast
 
 from tokentrail.sdk import budget
-from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
+from tokentrail.sdk.call import ACTIVE_CALL, ENTERED, CallRecord, Engine, ProviderErrors, Request, start_call
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.patching import PatchSet
 from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_async, timed_sync
@@ -46,6 +49,27 @@ class Target:
     errors: ProviderErrors
     stream_types: tuple[type, ...]
     raw_types: tuple[type, ...]
+    public: tuple[Public, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Public:
+    """Public methods whose calls are timed from their entry: the resource at `path` on a client (e.g.
+    ``chat.completions``), its sync and async classes, and the method names (``create``, ``parse``)."""
+
+    path: str
+    sync_class: type
+    async_class: type
+    methods: tuple[str, ...] = ("create",)
+
+    def owners(self, client: Any, is_async: bool) -> list[Any]:
+        """The class (every client), or the resource object of `client`."""
+        if client is None:
+            return [self.async_class if is_async else self.sync_class]
+        owner = client
+        for name in self.path.split("."):
+            owner = getattr(owner, name, None)
+        return [] if owner is None else [owner]
 
 
 def instrument(engine: Engine, patches: PatchSet, target: Target, client: Any = None) -> bool:
@@ -58,6 +82,10 @@ def instrument(engine: Engine, patches: PatchSet, target: Target, client: Any = 
     for owner, is_async in owners:
         changed |= patches.apply(owner, "request", _request_factory(engine, target, is_async))
         changed |= patches.apply(owner, target.attempt_method, _attempt_factory(target, is_async))
+        for public in target.public:
+            for resource in public.owners(client, is_async):
+                for method in public.methods:
+                    changed |= patches.apply(resource, method, _entry_factory(is_async))
     return changed
 
 
@@ -115,6 +143,24 @@ def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable
     def done(call: CallRecord, result: Any) -> Any:
         call.leave()
         return _returned(call, target, result, is_async)
+
+    return lambda orig: _around(orig, is_async, begin, failed, done)
+
+
+def _entry_factory(is_async: bool) -> Callable[[Any], Any]:
+    """Note when the application entered a public method (`ENTERED`), unless an outer one already did."""
+
+    def begin(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if ENTERED.get() is not None:
+            return None
+        return ENTERED.set((time_ns(), perf_counter_ns())), args, kwargs
+
+    def done(token: contextvars.Token[Any], result: Any) -> Any:
+        ENTERED.reset(token)
+        return result
+
+    def failed(token: contextvars.Token[Any], exc: BaseException) -> None:
+        ENTERED.reset(token)
 
     return lambda orig: _around(orig, is_async, begin, failed, done)
 
@@ -201,9 +247,31 @@ def _time_stream(call: CallRecord, stream: Any, is_async: bool) -> None:
         return
     timer = StreamTimer(call, call.request.classify)
     call.timer = timer
-    iterator = stream._iterator
-    stream._iterator = timed_async(iterator, timer) if is_async else timed_sync(iterator, timer)
+    iterator, shown = stream._iterator, call.request.shown
+    if is_async:
+        timed = timed_async(iterator, timer)
+        stream._iterator = timed if shown is None else _shown_async(timed, shown)
+    else:
+        timed_items = timed_sync(iterator, timer)
+        stream._iterator = timed_items if shown is None else _shown_sync(timed_items, shown)
     end_on_close(stream, timer)
+
+
+def _shown_sync(items: Iterator[Any], shown: Callable[[Any], Any]) -> Iterator[Any]:
+    """What the application sees of the timed items (`Request.shown`); closing it closes `items`."""
+    with contextlib.closing(cast(Generator[Any], items)):
+        for item in items:
+            visible = shown(item)
+            if visible is not None:
+                yield visible
+
+
+async def _shown_async(items: AsyncIterator[Any], shown: Callable[[Any], Any]) -> AsyncIterator[Any]:
+    async with contextlib.aclosing(cast(AsyncGenerator[Any], items)):
+        async for item in items:
+            visible = shown(item)
+            if visible is not None:
+                yield visible
 
 
 def _on_parse(call: CallRecord, target: Target, raw: Any, is_async: bool) -> None:

@@ -73,7 +73,7 @@ class SpanWorker:
             return
         self._queue.put(job)
         if self._thread is None:
-            self._start()
+            self.start()
 
     def drain(self, timeout_s: float) -> bool:
         """Wait until everything submitted so far has been finished; True when done within the timeout."""
@@ -107,7 +107,9 @@ class SpanWorker:
 
     # --- the thread -------------------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the thread now (``instrument`` does, so the first call does not wait for it); submit
+        otherwise starts it."""
         with self._start_lock:
             if self._thread is not None or self._closed:
                 return

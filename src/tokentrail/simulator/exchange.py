@@ -154,9 +154,7 @@ async def serve(request: Request, endpoint: Endpoint, model_path: str | None = N
         )
         rejected = json.dumps({"attempt": attempt, "fail": {"mode": "invalid_request", "status": 400}})
         return _error_response(endpoint, endpoint.error(400, str(exc)), rejected, _key(state, request, raw))
-    plan = make_plan(
-        state.profile, state.seed, request.url.path.encode() + b"\n" + raw, attempt, ask, directive
-    )
+    plan = make_plan(state.profile, state.seed, _plan_key(request.url.path, body), attempt, ask, directive)
     settings = state.profile.for_model(ask.model)
     ex = Exchange(ask, plan, body, _key(state, request, raw), started, settings, state.seed)
     response = await _respond(request, endpoint, ex)
@@ -196,6 +194,13 @@ def _error_response(endpoint: Endpoint, reply: ErrorReply, plan_header: str, key
 def _common_headers(endpoint: Endpoint, key: str, plan_header: str) -> dict[str, str]:
     request_id = str(uuid.UUID(hashlib.sha256(f"{key}:request".encode()).hexdigest()[:32]))
     return {endpoint.request_id_header: request_id, PLAN_HEADER: plan_header}
+
+
+def _plan_key(path: str, body: dict[str, Any]) -> bytes:
+    """What a plan is drawn from: the path and the body, less ``stream_options``, which changes only the
+    framing of a stream (a usage chunk), never the answer, as with the real APIs."""
+    content = {k: v for k, v in body.items() if k != "stream_options"}
+    return path.encode() + b"\n" + json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _key(state: SimState, request: Request, raw: bytes) -> str:
