@@ -275,3 +275,31 @@ class Collector:
         self.server.should_exit = True
         self.thread.join(10)
         self.store.close()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    """The real collector over a DuckDB store in `tmp_path`."""
+    running = Collector(free_port(), tmp_path / "collector.duckdb")
+    yield running
+    running.close()
+
+
+def sending(collector: Collector, spool: Path, **config: Any) -> Tokentrail:
+    """A tokentrail instance of its own that exports to `collector` (instrument it, then `stored`)."""
+    options: dict[str, Any] = {"use_global_provider": False, "spool_dir": spool, "flush_interval_s": 0.05}
+    return Tokentrail(endpoint=collector.url, **options | config)
+
+
+def stored(collector: Collector, tt: Tokentrail, count: int, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Flush `tt`, then the rows of `sql` on the collector's store once it returns `count` of them."""
+    assert tt.force_flush(10)
+    rows: list[dict[str, Any]] = []
+
+    def arrived() -> bool:
+        rows[:] = collector.store.query(sql, params).dicts()
+        return len(rows) >= count
+
+    wait_for(arrived)
+    assert len(rows) == count, rows
+    return rows
