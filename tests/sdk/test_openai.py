@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
+from tokentrail import Tokentrail
 from tokentrail import semconv as sc
+from tokentrail.pricing import describe_model, load_prices
 
 from .conftest import (
+    Collector,
     Recorder,
     assert_stream_timing,
     assert_usage,
     isolated,
+    sending,
     steer,
+    stored,
     timing_retries,
     ttft_ms,
 )
@@ -304,33 +311,80 @@ def test_non_llm_endpoints_are_not_recorded(client: openai.OpenAI, rec: Recorder
     assert rec.llm() == []
 
 
-@pytest.mark.parametrize("ask_usage", [True, False])
-def test_stream_usage_is_asked_for_only_when_configured(rec: Recorder, ask_usage: bool) -> None:
-    tt, memory = isolated(openai_stream_usage=ask_usage)
+STREAMED: dict[str, Any] = {
+    "model": MODEL,
+    "messages": MESSAGES,
+    "stream": True,
+    "extra_headers": steer(output_tokens=9, tokens_per_chunk=2, ttft_ms=5, itl_ms=2, cache_read_tokens=0),
+}
+
+
+async def consume(url: str, is_async: bool, tt: Tokentrail | None = None, **extra: Any) -> list[Any]:
+    """The chunks the application iterates, from a fresh client (instrumented by `tt` if given)."""
+    options = STREAMED | extra
+    if is_async:
+        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="test") as aclient:
+            if tt is not None:
+                tt.instrument_openai(aclient)
+            return [chunk async for chunk in await aclient.chat.completions.create(**options)]
+    with openai.OpenAI(base_url=url + "/v1", api_key="test") as client:
+        if tt is not None:
+            tt.instrument_openai(client)
+        return list(client.chat.completions.create(**options))
+
+
+def as_sent(chunks: list[Any]) -> list[dict[str, Any]]:
+    """The chunks' JSON, less the id and creation time, which differ between any two requests."""
+    return [{k: v for k, v in json.loads(c.to_json()).items() if k not in ("id", "created")} for c in chunks]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_streams_have_tokens_and_cost_and_the_app_sees_the_same_chunks(
+    rec: Recorder, collector: Collector, tmp_path: Path, is_async: bool
+) -> None:
+    rec.tt.uninstrument()
+    tt = sending(collector, tmp_path / "spool")
+    try:
+        bare = await consume(rec.sim.url, is_async)  # no tokentrail at all
+        seen = await consume(rec.sim.url, is_async, tt)
+        asked = await consume(rec.sim.url, is_async, tt, stream_options={"include_usage": True})
+    finally:
+        tt.shutdown()
+        rec.tt.instrument()
+    assert as_sent(seen) == as_sent(bare)  # the usage-only chunk and the usage: null fields hidden
+    assert not [c for c in bare if not c.choices] and all("usage" not in c.model_fields_set for c in bare)
+    plans = [r.plan for r in rec.sim.requests()]
+    assert plans[0] == plans[1] == plans[2]  # the same answer (stream_options changes only the framing)
+    plan = plans[0]
+    assert plan is not None and plan.cache_read_tokens == 0
+    assert asked[-1].usage is not None and not asked[-1].choices  # asked for by the app: it gets it
+    assert (asked[-1].usage.prompt_tokens, asked[-1].usage.completion_tokens) == (
+        plan.input_tokens,
+        plan.output_tokens,
+    )
+    sql = "SELECT input_tokens, output_tokens, cost_usd FROM spans WHERE kind = 'llm' ORDER BY start_time"
+    rows = stored(collector, tt, 2, sql)
+    rates = describe_model("openai", MODEL, load_prices())
+    assert rates.input is not None and rates.output is not None
+    cost = (plan.input_tokens * rates.input + plan.output_tokens * rates.output) / 1e6
+    for row in rows:
+        assert (row["input_tokens"], row["output_tokens"]) == (plan.input_tokens, plan.output_tokens)
+        assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)
+
+
+def test_stream_usage_switched_off_or_set_by_the_app_sends_the_request_as_it_is(rec: Recorder) -> None:
+    tt, memory = isolated(openai_stream_usage=False)
     with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test") as client:
         tt.instrument_openai(client)
-        chunks = list(
-            client.chat.completions.create(
-                model=MODEL, messages=MESSAGES, stream=True, extra_headers=steer(output_tokens=5)
-            )
-        )
+        off = list(client.chat.completions.create(**STREAMED))
+    with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test") as client:
         own = list(  # the application's own stream_options are never overwritten
-            client.chat.completions.create(
-                model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": False}
-            )
+            client.chat.completions.create(**STREAMED, stream_options={"include_usage": False})
         )
     assert tt.force_flush(10)
-    plan = rec.sim.requests()[0].plan
-    assert plan is not None
-    usage_only = [c for c in chunks if not c.choices]
-    first, second = (dict(s.attributes or {}) for s in memory.get_finished_spans())
-    if ask_usage:  # the usage-only last chunk reaches the application's iterator too, as the API sends it
-        assert len(usage_only) == 1 and usage_only[0] is chunks[-1]
-        assert usage_only[0].usage is not None and usage_only[0].usage.completion_tokens == plan.output_tokens
-        assert_usage(first, plan)
-    else:
-        assert usage_only == []
-        assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in first
-    assert first[sc.TT_CHUNKS] == plan.chunks  # the extra chunk carries no output
-    assert [c for c in own if not c.choices] == []
-    assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in second
+    assert [c for c in off + own if not c.choices] == []
+    (switched_off,) = (dict(s.attributes or {}) for s in memory.get_finished_spans())
+    (app_set,) = (dict(s.attributes or {}) for s in rec.llm())
+    for attrs in (switched_off, app_set):
+        assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs  # no counts, never zeros
+        assert attrs[sc.TT_CHUNKS] == rec.plan().chunks
