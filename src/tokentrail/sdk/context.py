@@ -6,12 +6,12 @@ merge (the inner value wins, ``None`` removes a label). Known labels (`tokentrai
 
 **Threads.** contextvars follow ``await`` and ``asyncio`` tasks (each task starts with a copy of the context
 that created it), but a ``threading.Thread`` or a ``ThreadPoolExecutor`` worker starts with an *empty*
-context, so labels and the parent span would be lost there. Wrap the function with `propagate`, which runs
-it in a copy of the context current when it was wrapped::
+context. ``tokentrail.instrument()`` therefore carries the context into work submitted to thread pools and
+into threads started (`tokentrail.sdk.threads`; on by default). Where that is switched off, wrap the
+function with `propagate`, which runs it in a copy of the context current when it was wrapped::
 
     with tokentrail.labels(feature="batch"):
         pool.submit(tokentrail.propagate(work), item)       # work() sees feature="batch"
-        threading.Thread(target=tokentrail.propagate(work)).start()
 
 The OpenTelemetry context is a contextvar too, so the parent span travels along the same way.
 """

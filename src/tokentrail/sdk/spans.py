@@ -5,7 +5,7 @@ every LLM call inside becomes its child, so each round of a tool loop (one LLM c
 asked for) is visible as its own child span in order. ``with tokentrail.tool("search"):`` wraps a tool
 execution (kind ``tool``, ``execute_tool <name>``). ``with tokentrail.round():`` optionally groups one round
 (kind ``chain``, ``round <n>``, attribute ``tokentrail.round``). All three also decorate sync and async
-functions, and follow asyncio tasks (contextvars); for threads see `tokentrail.sdk.context.propagate`.
+functions, and follow asyncio tasks (contextvars); and threads (`tokentrail.sdk.threads`).
 
 ``tokentrail.degraded(reason)`` records that the application fell back (smaller model, cached answer,
 static reply). Called, it sets ``tokentrail.degraded`` on the current span (the tool or trace in progress)

@@ -1,7 +1,7 @@
 """Stream timing: one state object per streamed response, shared by sync and async iteration.
 
-Definitions (all times from the start of the call, i.e. before the first HTTP attempt, so connection set-up
-and retries are included, as the user experiences them):
+Definitions (all times from the start of the call, when the application entered the SDK's method, so request
+building, connection set-up and retries are included, as the user experiences them):
 
 - **TTFT** (time to first token): arrival of the first chunk that carries *output*: output text (answer,
   reasoning/thinking or refusal text) or a tool-call delta (a fragment of a tool call's arguments). Framing

@@ -1,7 +1,8 @@
 """The plan of one simulated response: decided in full before the first byte, from the profile, the
 server seed, the request and its attempt number, and any per-request directive.
 
-The same (seed, request body, attempt, directive) always gives the same plan. Each aspect (failure,
+The same (seed, request body, attempt, directive) always gives the same plan (the body as parsed JSON, less
+``stream_options``, which changes only a stream's framing). Each aspect (failure,
 timing, length, cache, tool call, text) draws from its own random stream, so overriding one aspect with a
 directive does not change the others.
 """
