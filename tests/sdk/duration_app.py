@@ -2,7 +2,11 @@
 the process: instrument, then make calls, timing each as the application waits for it (plain: around the
 call; streamed: from the call until the stream is exhausted). Prints the times (ms) as JSON.
 
-Usage: duration_app.py SIM_URL COLLECTOR_URL SPOOL_DIR openai|anthropic|bedrock sync|async plain|stream RUN_ID
+It also reports the threads running once ``instrument()`` returned, and the modules of tokentrail, the
+OpenTelemetry SDK and exporter and protobuf imported later (during the calls and their export): work left
+for the first call.
+
+Usage: TOKENTRAIL_ENDPOINT=... duration_app.py SIM_URL openai|anthropic|bedrock sync|async plain|stream RUN_ID
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -84,18 +89,23 @@ async def run_async(calls: dict[str, Callable[[], Any]], kinds: list[str]) -> li
     return waited
 
 
-def main(sim: str, collector: str, spool: str, sdk: str, mode: str, first: str, run_id: str) -> None:
-    tokentrail.configure(endpoint=collector, spool_dir=spool, flush_interval_s=0.05)
-    tokentrail.instrument()
+# What tokentrail's own work would import (the anthropic SDK imports parts of the OpenTelemetry API itself).
+OURS = ("tokentrail", "opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.proto", "google.protobuf")
+SDKS = {"openai": openai_calls, "anthropic": anthropic_calls, "bedrock": bedrock_calls}
+
+
+def main(sim: str, sdk: str, mode: str, first: str, run_id: str) -> None:
+    tokentrail.instrument()  # no configure(): the endpoint and spool come from the environment
+    loaded = set(sys.modules)
+    threads = sorted(thread.name for thread in threading.enumerate())
     is_async = mode == "async"
-    calls = {"openai": openai_calls, "anthropic": anthropic_calls, "bedrock": bedrock_calls}[sdk](
-        sim, is_async
-    )
+    calls = SDKS[sdk](sim, is_async)
     kinds = [first, "plain", "stream", "plain", "stream"]
     with tokentrail.labels(feature=run_id):
         waited = asyncio.run(run_async(calls, kinds)) if is_async else run_sync(calls, kinds)
     assert tokentrail.force_flush(10)
-    print(json.dumps({"kinds": kinds, "waited_ms": waited}))
+    late = sorted(name for name in set(sys.modules) - loaded if name.startswith(OURS))
+    print(json.dumps({"kinds": kinds, "waited_ms": waited, "threads": threads, "late_modules": late}))
 
 
 if __name__ == "__main__":

@@ -43,10 +43,12 @@ def run_app(sim: str, collector: Collector, spool: Path, case: tuple[str, str, s
     """(kind, waited ms, stored duration_ms, stored stream flag) per call, in order."""
     run_id = uuid.uuid4().hex
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENTRAIL_", "PYTEST_"))}
-    args = [sys.executable, str(APP), sim, collector.url, str(spool), *case, run_id]
-    out = json.loads(
-        subprocess.run(args, env=environ, capture_output=True, text=True, timeout=120, check=True).stdout
-    )
+    environ |= {"TOKENTRAIL_ENDPOINT": collector.url, "TOKENTRAIL_SPOOL_DIR": str(spool)}
+    args = [sys.executable, str(APP), sim, *case, run_id]
+    done = subprocess.run(args, env=environ, capture_output=True, text=True, timeout=120, check=True)
+    out = json.loads(done.stdout)
+    assert "tokentrail-spans" in out["threads"], out  # started by instrument(), not by the first call
+    assert out["late_modules"] == [], out  # imported by instrument(), not during the calls
     sql = "SELECT duration_ms, stream FROM spans WHERE kind = 'llm' AND feature = ? ORDER BY start_time"
     rows: list[tuple[Any, ...]] = []
 

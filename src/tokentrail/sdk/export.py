@@ -20,6 +20,9 @@ retried (each re-send of a batch). The counts are also sent to ``/v1/metrics`` a
 ``tokentrail.sdk.exported`` etc. every ``metrics_interval_s`` and at shutdown (best effort: cumulative values
 make a lost report harmless, so metrics are neither retried nor spooled).
 
+The encoders are imported with this module (by ``configure``/``instrument``), not by the first export,
+whose thread would otherwise take the interpreter from the application for tens of ms.
+
 Fork-safe (the child starts with an empty queue and a new worker); shutdown returns within its deadline:
 what could not be sent by then is written to the spool, which is local and fast.
 """
@@ -42,6 +45,11 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from tokentrail.sdk.errors import log
@@ -258,8 +266,6 @@ class OtlpExporter(SpanProcessor):
         return batch
 
     def _export(self, spans: Sequence[ReadableSpan]) -> None:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
         payload = gzip.compress(encode_spans(spans).SerializeToString(), compresslevel=6)
         self._inflight = (payload, len(spans))
         outcome = RETRY if self._is_down() else self._send(TRACES_PATH, payload)
@@ -322,8 +328,6 @@ class OtlpExporter(SpanProcessor):
         self.stats.add("dropped", dropped)
 
     def _spool_queue(self) -> None:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
         while self._queue:
             spans = self._take_batch()
             self._to_spool(gzip.compress(encode_spans(spans).SerializeToString()), len(spans))
@@ -363,11 +367,6 @@ class OtlpExporter(SpanProcessor):
 
 def encode_sdk_metrics(counts: dict[str, int], resource: Resource | None, start_ns: int) -> Any:
     """The exporter's counters as cumulative monotonic sums ``tokentrail.sdk.<name>`` (unit: spans)."""
-    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-    from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
-    from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
-
     now = time.time_ns()
     metrics = [
         pb.Metric(
