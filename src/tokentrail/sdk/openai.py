@@ -7,9 +7,9 @@ itself is shared with anthropic in `tokentrail.sdk.stainless`. Imported only by 
 Usage rule (`tokentrail.usage.normalize_usage`): ``prompt_tokens`` / ``input_tokens`` already include
 ``cached_tokens``, and output includes ``reasoning_tokens``, so counts are copied as they are. A streamed
 Chat Completion reports usage only when the request asks for it (``stream_options={"include_usage": True}``),
-so tokentrail adds that to streamed requests that set no ``stream_options`` of their own, and hides from the
-application the usage-only last chunk (``choices == []``) the API then sends: the application iterates
-exactly what it would have without tokentrail. ``configure(openai_stream_usage=False)`` (or
+so tokentrail adds that to streamed requests that set no ``stream_options`` of their own (Azure's excepted:
+its older API versions refuse the field), and hides what that changes from the application (`without_usage`):
+it iterates exactly what it would have without tokentrail. ``configure(openai_stream_usage=False)`` (or
 ``TOKENTRAIL_OPENAI_STREAM_USAGE=0``) sends requests unchanged; such streams then have no token counts.
 
 Streams: the ``classify_*`` functions run on the caller's thread for every chunk and only tell plain output
@@ -239,9 +239,7 @@ def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Req
         and settings.openai_stream_usage
         and options.url == "/chat/completions"
         and "stream_options" not in body
-        and not isinstance(
-            client, openai.AzureOpenAI | openai.AsyncAzureOpenAI
-        )  # older API versions refuse it
+        and provider_of(client) == PROVIDER  # not Azure: its older API versions refuse stream_options
     )
     return Request(
         provider=provider_of(client),
