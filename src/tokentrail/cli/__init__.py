@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from tokentrail.cli import budget, chargeback, demo, importer, prices, query, report, serve, simulate
+from tokentrail.cli import (
+    budget,
+    chargeback,
+    demo,
+    experiments,
+    importer,
+    prices,
+    query,
+    report,
+    serve,
+    simulate,
+)
 
 app = typer.Typer(
     name="tokentrail",
@@ -13,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (demo, serve, report, query, importer, chargeback, prices, budget, simulate):
+for module in (demo, serve, report, query, importer, chargeback, prices, budget, experiments, simulate):
     module.register(app)
 
 

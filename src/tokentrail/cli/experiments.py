@@ -1,0 +1,205 @@
+"""`tokentrail experiments list|show`: A/B tests with intervals, significance, sample ratio and power."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from tokentrail.analytics import TimeRange
+from tokentrail.cli.common import Format, console, fail, opened_store, plain
+from tokentrail.experiments import analysis, data
+from tokentrail.experiments.analysis import METRICS, Spec
+from tokentrail.settings import Settings
+
+# What `show` reports when no --metric is given (error rates by class are added for the classes seen).
+DEFAULT_METRICS = (
+    ("latency_ms", "median"),
+    ("latency_ms", "p95"),
+    ("ttft_ms", "median"),
+    ("output_tokens_per_s", "median"),
+    ("cost_usd", "mean"),
+    ("cost_usd", "per_success"),
+    ("input_tokens", "mean"),
+    ("output_tokens", "mean"),
+    ("error_rate", "rate"),
+    ("degraded_rate", "rate"),
+)
+DB_HELP = "Store URL or DuckDB file [env TOKENTRAIL_DB]"
+
+
+def time_range(since: str | None, start: str | None, end: str | None) -> TimeRange | None:
+    return TimeRange.resolve(since, start, end) if since or start or end else None
+
+
+def specs(metrics: list[str], stat: str | None, classes: list[str], base: Spec) -> list[Spec]:
+    """The analyses `show` runs: the named metrics (with --stat), or the default list."""
+    if metrics:
+        pairs = [(m, stat) for m in metrics]
+    elif stat:
+        pairs = [(m, stat) for m in METRICS if stat in METRICS[m]]
+    else:
+        pairs = [*DEFAULT_METRICS, *(("error_rate", c) for c in classes)]
+    out = []
+    for metric, second in pairs:
+        is_class = metric == "error_rate" and second not in (None, "rate")
+        error_class = second if is_class else base.error_class
+        stat_of = None if is_class else second
+        out.append(dataclasses.replace(base, metric=metric, stat=stat_of, error_class=error_class).checked())
+    return out
+
+
+def number(value: float | None, rate: bool = False) -> str:
+    if value is None:
+        return "-"
+    if rate:
+        return f"{value * 100:.2f}%"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+def signed(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f}%"
+
+
+def title(answer: dict[str, Any]) -> str:
+    name = f"{answer['metric']} {answer['stat']}"
+    if answer.get("error_class"):
+        name = f"{answer['metric']} ({answer['error_class']})"
+    return f"[bold]{escape(answer['experiment'])}: {name}[/] ({answer['mode']}, unit {answer['unit']})"
+
+
+def power_line(answer: dict[str, Any]) -> str:
+    if answer["mde_rel"] is None:
+        return "Too little data for power guidance."
+    line = f"Smallest difference detectable now (80 % power): ±{answer['mde_rel'] * 100:.1f}%"
+    needed = answer.get("calls_needed")
+    return line if needed is None else f"{line}; calls still needed for the effect asked: {needed:,.0f}"
+
+
+def render(answer: dict[str, Any]) -> Table:
+    """One metric: each variant's estimate and interval, and its difference from the control."""
+    table = Table(title=title(answer), title_justify="left", box=box.SIMPLE_HEAD, caption_justify="left")
+    for header in ("variant", "n", "estimate [95% CI]", "vs control [95% CI]", "p"):
+        table.add_column(header, justify="left" if header == "variant" else "right")
+    rate = answer["stat"] == "rate"
+    compared = {c["variant"]: c for c in answer["comparisons"]}
+    for v in answer["variants"]:
+        estimate = (
+            f"{number(v['estimate'], rate)} [{number(v['ci_low'], rate)}, {number(v['ci_high'], rate)}]"
+        )
+        table.add_row(escape(v["variant"]), f"{v['n']:,}", estimate, *_versus(compared.get(v["variant"])))
+    table.caption = power_line(answer)
+    return table
+
+
+def _versus(c: dict[str, Any] | None) -> tuple[str, str]:
+    if c is None:
+        return "control", ""
+    text = f"{signed(c['diff_rel'])} [{signed(c['ci_low'])}, {signed(c['ci_high'])}]"
+    p = "-" if c["p_value"] is None else "<0.001" if c["p_value"] < 0.001 else f"{c['p_value']:.3f}"
+    return (f"[bold green]{text} *[/]", p) if c["significant"] else (text, p)
+
+
+def footer(answer: dict[str, Any]) -> str:
+    srm = answer["srm"]
+    if srm["mismatch"]:
+        line = f"[bold red]Sample ratio mismatch: p = {srm['p_value']:.2g} against the intended split; "
+        line += "the variants were not assigned as planned, so the comparisons are not trustworthy.[/]"
+    else:
+        shown = "-" if srm["p_value"] is None else f"{srm['p_value']:.3f}"
+        line = f"Sample ratio: p = {shown}, no mismatch with the intended split."
+    mode = "always valid, safe to check every day" if answer["mode"] == "sequential" else "fixed horizon"
+    return f"{line}\n* significant at 5 % ({mode})."
+
+
+def list_table(found: list[dict[str, Any]]) -> Table:
+    table = Table(title="Experiments", title_justify="left")
+    for header in ("experiment", "variants (calls)", "calls", "first", "last"):
+        table.add_column(header, justify="right" if header == "calls" else "left")
+    for e in found:
+        variants = ", ".join(f"{escape(v['variant'])} ({v['calls']:,})" for v in e["variants"])
+        table.add_row(
+            escape(e["experiment"]),
+            variants,
+            f"{e['calls']:,}",
+            f"{e['first']:%Y-%m-%d %H:%M}",
+            f"{e['last']:%Y-%m-%d %H:%M}",
+        )
+    return table
+
+
+def show_answers(
+    db: str,
+    name: str,
+    base: dict[str, Any],
+    metrics: list[str],
+    stat: str | None,
+    window: tuple[str | None, ...],
+) -> list[dict[str, Any]]:
+    with opened_store(db, read_only=True) as store:
+        spec = Spec(**{**base, "split": analysis.parse_split(base["split"])}).checked()
+        try:
+            calls = data.fetch_calls(store, name, spec.unit, time_range(*window))
+        except data.NotFound as exc:
+            fail(str(exc), 1)
+        classes = sorted({str(c) for c in calls.columns["error_class"] if c is not None})
+        return [analysis.analyse(calls, s) for s in specs(metrics, stat, classes, spec)]
+
+
+def register(app: typer.Typer) -> None:
+    experiments_app = typer.Typer(
+        help="A/B experiments: calls labelled with experiment and variant, compared with intervals.",
+        no_args_is_help=True,
+    )
+    app.add_typer(experiments_app, name="experiments")
+
+    @experiments_app.command("list")
+    def list_command(
+        db: str = typer.Option(None, help=DB_HELP),
+        since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
+        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
+        end: str = typer.Option(None, help="End time (default now)"),
+        fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
+    ) -> None:
+        """Every experiment with its variants and calls."""
+        with opened_store(db or Settings().db, read_only=True) as store:
+            found = data.list_experiments(store, time_range(since, start, end))
+        if fmt == Format.TABLE:
+            console.print(list_table(found) if found else "No calls carry experiment and variant labels.")
+        else:
+            typer.echo(json.dumps(found, indent=2, default=plain))
+
+    @experiments_app.command()
+    def show(
+        name: str = typer.Argument(..., help="The experiment label's value"),
+        metric: list[str] | None = typer.Option(None, "--metric", help=f"Repeatable: {', '.join(METRICS)}"),
+        stat: str = typer.Option(None, help="median, p95, mean, per_success or rate (default per metric)"),
+        unit: str = typer.Option("call", help=f"Unit of randomisation: {', '.join(data.UNITS)}"),
+        mode: str = typer.Option(
+            "sequential", help="sequential (safe to peek) or fixed (planned sample size)"
+        ),
+        control: str = typer.Option(None, help="The control variant (default: control, baseline or A)"),
+        split: str = typer.Option(None, help="Intended split, e.g. A=50,B=50 (default equal)"),
+        effect: float = typer.Option(None, help="A relative effect to plan for (0.05): calls still needed"),
+        db: str = typer.Option(None, help=DB_HELP),
+        since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
+        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
+        end: str = typer.Option(None, help="End time (default now)"),
+        fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
+    ) -> None:
+        """Each variant's estimate with a 95 % interval, its difference from the control, SRM and power."""
+        if fmt == Format.CSV:
+            fail("--format is table or json for experiments")
+        base = {"unit": unit, "mode": mode, "control": control, "split": split, "effect": effect}
+        answers = show_answers(db or Settings().db, name, base, metric or [], stat, (since, start, end))
+        if fmt == Format.JSON:
+            typer.echo(json.dumps(answers, indent=2))
+            return
+        for answer in answers:
+            console.print(render(answer))
+        console.print(footer(answers[0]), highlight=False)
