@@ -10,7 +10,15 @@ from fastapi import FastAPI
 
 from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
 from tokentrail.pricing import load_prices
-from tokentrail.server import api, budgets_api, dashboard, dashboard_api, experiments_api, otlp
+from tokentrail.server import (
+    api,
+    budgets_api,
+    dashboard,
+    dashboard_api,
+    dashboard_experiments,
+    experiments_api,
+    otlp,
+)
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 
@@ -45,6 +53,7 @@ def create_app(
     app.include_router(dashboard_api.router)
     app.include_router(experiments_api.router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_experiments.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

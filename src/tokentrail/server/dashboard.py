@@ -9,7 +9,9 @@ Pages (all take the view parameters of `dashboard_params`, so every view is a sh
     /calls                   calls, filtered, sorted and paged
     /call/{trace}/{span}     every field of one call and its streaming timeline
     /trace/{trace}           the spans of a trace as a waterfall, with the rounds of a tool loop
-    /compare?by=model        latency, TTFT, cost per call, errors and tokens/s side by side
+    /compare?by=model        latency, TTFT, cost per call, errors and tokens/s side by side, with a link
+                             to the experiment the compared calls belong to
+    /experiments[/{name}]    A/B experiments with intervals (dashboard_experiments.py)
     /query                   the query console (POSTs to /api/query)
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Request
@@ -27,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest
+from tokentrail.experiments.data import experiments_among
 from tokentrail.server import dashboard_static
 from tokentrail.server import dashboard_views as views
 from tokentrail.server.dashboard_api import check_ids
@@ -49,6 +52,7 @@ NAV = (
     ("/spenders", "Top spenders"),
     ("/calls", "Calls"),
     ("/compare", "Compare"),
+    ("/experiments", "Experiments"),
     ("/query", "Query"),
 )
 # Columns of the call list: sort key, heading, numeric.
@@ -104,8 +108,8 @@ def error_page(request: Request, status: int, message: str, view: View | None = 
     return render(request, "error.html", view, status, title="Error", message=message)
 
 
-def page(path: str) -> Callable[[Handler], Handler]:
-    """Register a GET page: canonical URL redirect, view parsing, and errors shown as a page."""
+def page(path: str, on: APIRouter = router) -> Callable[[Handler], Handler]:
+    """Register a GET page (on `on`): canonical URL redirect, view parsing, and errors shown as a page."""
 
     def register(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -122,7 +126,7 @@ def page(path: str) -> Callable[[Handler], Handler]:
                 return error_page(request, 504, f"The query took too long: {exc}")
 
         endpoint.__name__ = handler.__name__
-        router.add_api_route(path, endpoint, methods=["GET"], response_class=HTMLResponse)
+        on.add_api_route(path, endpoint, methods=["GET"], response_class=HTMLResponse)
         return handler
 
     return register
@@ -242,6 +246,7 @@ def compare(request: Request, view: View) -> Response:
     rows = views.compare(store, view, by, picks) if picks else []
     choices = [v for v, _ in analytics.top_values(store, view.time_range, by, view.filters, 20)]
     choices += [p for p in picks if p not in choices]
+    experiments = experiments_among(store, view.time_range, view.filters, by, picks) if rows else []
     return render(
         request,
         "compare.html",
@@ -253,6 +258,8 @@ def compare(request: Request, view: View) -> Response:
         choices=choices,
         dims=views.COMPARE_DIMS,
         charts=bool(rows),
+        experiments=experiments,
+        experiment_path=lambda name: f"/experiments/{quote(name, safe='')}",
     )
 
 

@@ -7,8 +7,9 @@ charts ask for the same view:
     start=, end=                           ISO-8601 (naive means UTC) or epoch milliseconds
     <field>=<value>                        an equality filter on any filterable field (analytics.FILTERABLE)
     add_field=<field>&add_value=<value>    the filter form's pair; pages redirect to <field>=<value>
-    sort, order, limit, offset, by, pick,  options of one page (q: the query console's text)
-    dims, q
+    sort, order, limit, offset, by, pick,  options of one page (q: the query console's text; metric ...
+    dims, q, metric, stat, unit, mode,     effect: an experiment page's)
+    control, split, effect
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ PRESETS = ("1h", "24h", "7d", "30d")
 DEFAULT_SINCE = "24h"
 CUSTOM = "custom"
 OPTIONS = frozenset({"sort", "order", "limit", "offset", "by", "pick", "dims", "q"})
+# options of the experiment page (see dashboard_experiments)
+OPTIONS |= {"metric", "stat", "unit", "mode", "control", "split", "effect"}
 RANGE_KEYS = frozenset({"since", "start", "end"})
 ADD_KEYS = ("add_field", "add_value")
 # Fields offered in the filter form, most useful first; every other filterable field follows.

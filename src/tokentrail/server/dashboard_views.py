@@ -19,7 +19,7 @@ from tokentrail.store import Store
 
 OVERVIEW_DIMS = ("app", "feature", "tenant", "model", "provider", "cost_center")
 SPENDER_DIMS = ("feature", "app", "tenant", "model", "provider", "cost_center", "team", "prompt_version")
-COMPARE_DIMS = ("model", "provider")
+COMPARE_DIMS = ("model", "provider", "variant")
 # The tables of the "why" page: title and the dimensions of each (skipped when the view filters on them all).
 DRIVERS = (
     ("Models", ("model",)),

@@ -113,6 +113,32 @@
     }).catch((e) => note(el, "Could not load the chart: " + e.message, "error"));
   }
 
+  /* ---- experiments: /api/experiments/{name} → variants with intervals; .../timeline → the metric over time */
+
+  function intervalChart(el) {
+    return getJSON(el.dataset.src).then((data) => {
+      const rows = data.variants.filter((v) => v.estimate !== null);
+      if (!rows.length) return note(el, "No values for this metric.", "empty");
+      const gap = (a, b) => (a === null || b === null ? 0 : a - b);
+      const trace = {
+        type: "scatter", mode: "markers", x: rows.map((v) => v.variant), y: rows.map((v) => v.estimate),
+        marker: { size: 10, color: PALETTE[0] }, name: data.stat,
+        error_y: { type: "data", symmetric: false, array: rows.map((v) => gap(v.ci_high, v.estimate)),
+          arrayminus: rows.map((v) => gap(v.estimate, v.ci_low)), thickness: 2, width: 12 },
+      };
+      return plot(el, [trace], { xaxis: { type: "category" }, yaxis: { rangemode: "normal" } });
+    }).catch((e) => note(el, "Could not load the chart: " + e.message, "error"));
+  }
+
+  function variantTimeline(el) {
+    return getJSON(el.dataset.src).then((data) => {
+      const names = Object.keys(data.series);
+      if (!data.t.length) return note(el, "No calls.", "empty");
+      const traces = names.map((n) => ({ type: "scatter", mode: "lines+markers", name: n, x: data.t, y: data.series[n] }));
+      return plot(el, traces, { xaxis: { type: "date" } });
+    }).catch((e) => note(el, "Could not load the chart: " + e.message, "error"));
+  }
+
   function rangePicker(select) {
     const custom = select.form.querySelector("[data-custom-range]");
     const sync = () => {
@@ -249,6 +275,8 @@
     document.querySelectorAll("[data-chart]").forEach(timeChart);
     document.querySelectorAll("[data-breakdown]").forEach(breakdown);
     document.querySelectorAll("[data-compare]").forEach(compareChart);
+    document.querySelectorAll("[data-intervals]").forEach(intervalChart);
+    document.querySelectorAll("[data-variant-timeline]").forEach(variantTimeline);
   }
 
   start();
