@@ -74,6 +74,8 @@ def test_show_table_marks_significant_differences_and_the_mismatch(db: str) -> N
     ("args", "code", "words"),
     [
         (("show", "nope"), 1, "no calls carry experiment 'nope'"),
+        (("show", "[bold]nope"), 1, "no calls carry experiment '[bold]nope'"),  # user text kept, not markup
+        (("show", "slower-b", "--control", "[red]x"), 2, "control '[red]x' is not a variant"),
         (("show", "slower-b", "--metric", "latency"), 2, "metric must be one of"),
         (("show", "slower-b", "--split", "control=1"), 2, "split must give a weight to each variant"),
         (("show", "slower-b", "--format", "csv"), 2, "table or json"),
