@@ -22,6 +22,10 @@ def within_simulation_error(rate: float, nominal: float, reps: int) -> bool:
     return rate >= nominal - 3 * math.sqrt(nominal * (1 - nominal) / reps)
 
 
+def boot(values: np.ndarray, q: float, stream: int = 0, units: np.ndarray | None = None) -> stats.Draws:
+    return stats.bootstrap_quantile(Sample.of(values, units), q, stream)
+
+
 def latencies(rng: np.random.Generator, n: int, factor: float = 1.0) -> np.ndarray:
     return rng.lognormal(6.5, 0.6, n) * factor
 
@@ -31,8 +35,8 @@ def test_bootstrap_quantile_intervals_cover_a_15_percent_slowdown(q: float, sequ
     rng = np.random.default_rng(11)
     covered = flagged = 0
     for _ in range(REPS):
-        a, b = Sample.of(latencies(rng, 400)), Sample.of(latencies(rng, 400, 1.15))
-        diff = stats.quantile_difference(a, b, q, sequential)
+        a, b = boot(latencies(rng, 400), q, 0), boot(latencies(rng, 400, 1.15), q, 1)
+        diff = stats.quantile_difference(a, b, sequential)
         assert diff.low is not None and diff.high is not None
         covered += diff.low <= 0.15 <= diff.high
         flagged += diff.significant
@@ -77,8 +81,8 @@ def test_clustered_bootstrap_covers_where_the_naive_one_does_not() -> None:
             values = latencies(rng, 800, factor) * rng.lognormal(0, 0.5, 40)[users]
             samples.append((values, users))
         for unit in covered:
-            a, b = (Sample.of(v, u if unit == "user" else None) for v, u in samples)
-            diff = stats.quantile_difference(a, b, 0.5, sequential=False)
+            a, b = (boot(v, 0.5, i, u if unit == "user" else None) for i, (v, u) in enumerate(samples))
+            diff = stats.quantile_difference(a, b, sequential=False)
             assert diff.low is not None and diff.high is not None
             covered[unit] += diff.low <= 0.15 <= diff.high
     assert within_simulation_error(covered["user"] / reps, 0.95, reps)
@@ -106,13 +110,13 @@ def test_aa_peeked_daily_for_30_days_keeps_false_positives_at_5_percent() -> Non
 
 def test_aa_is_not_flagged_and_a_real_effect_is() -> None:
     rng = np.random.default_rng(16)
-    same = [
-        stats.quantile_difference(Sample.of(latencies(rng, 2000)), Sample.of(latencies(rng, 2000)), 0.5, True)
-    ]
-    real = stats.quantile_difference(
-        Sample.of(latencies(rng, 2000)), Sample.of(latencies(rng, 2000, 1.15)), 0.5, True
+    same = stats.quantile_difference(
+        boot(latencies(rng, 2000), 0.5, 0), boot(latencies(rng, 2000), 0.5, 1), True
     )
-    assert not same[0].significant
+    real = stats.quantile_difference(
+        boot(latencies(rng, 2000), 0.5, 0), boot(latencies(rng, 2000, 1.15), 0.5, 1), True
+    )
+    assert not same.significant
     assert real.significant and real.low is not None and real.low > 0
 
 
@@ -142,12 +146,13 @@ def test_methods_agree_with_scipy_and_statsmodels() -> None:
     )
     assert (diff.low, diff.high) == pytest.approx((low - 1, high - 1))
 
-    sample = Sample.of(x)
-    boot = sps.bootstrap((x,), np.median, n_resamples=4000, method="percentile", rng=np.random.default_rng(1))
-    got = stats.quantile_interval(sample, 0.5)
+    scipy_boot = sps.bootstrap(
+        (x,), np.median, n_resamples=4000, method="percentile", rng=np.random.default_rng(1)
+    )
+    got = stats.quantile_interval(boot(x, 0.5))
     assert got.estimate == np.median(x)
-    assert got.low == pytest.approx(boot.confidence_interval.low, rel=0.03)
-    assert got.high == pytest.approx(boot.confidence_interval.high, rel=0.03)
+    assert got.low == pytest.approx(scipy_boot.confidence_interval.low, rel=0.03)
+    assert got.high == pytest.approx(scipy_boot.confidence_interval.high, rel=0.03)
 
     d = NormalIndPower().solve_power(effect_size=None, nobs1=250, alpha=0.05, power=0.8, ratio=300 / 250)
     variance = 0.01
@@ -188,3 +193,21 @@ def test_calls_needed_reach_the_effect() -> None:
     assert stats.mde(
         variance * 1000 / per_variant, int(per_variant), int(per_variant), False
     ) == pytest.approx(0.05, rel=0.01)
+
+
+def test_large_variants_bootstrap_a_rescaled_subsample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """m-out-of-n: 4,000 of 40,000 calls, deviations scaled by sqrt(m/n), match the full bootstrap."""
+    rng = np.random.default_rng(19)
+    values = latencies(rng, 40_000)
+    full = stats.quantile_interval(boot(values, 0.95))
+    monkeypatch.setattr(stats, "MAX_BOOTSTRAP_UNITS", 4000)
+    reduced = stats.quantile_interval(boot(values, 0.95))
+    assert reduced.estimate == full.estimate
+    assert (
+        full.low is not None
+        and full.high is not None
+        and reduced.low is not None
+        and reduced.high is not None
+    )
+    assert reduced.high - reduced.low == pytest.approx(full.high - full.low, rel=0.15)
+    assert reduced.low < full.estimate < reduced.high  # type: ignore[operator]

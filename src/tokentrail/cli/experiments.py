@@ -151,55 +151,55 @@ def show_answers(
         return [analysis.analyse(calls, s) for s in specs(metrics, stat, classes, spec)]
 
 
+def list_command(
+    db: str = typer.Option(None, help=DB_HELP),
+    since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
+    start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
+    end: str = typer.Option(None, help="End time (default now)"),
+    fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
+) -> None:
+    """Every experiment with its variants and calls."""
+    with opened_store(db or Settings().db, read_only=True) as store:
+        found = data.list_experiments(store, time_range(since, start, end))
+    if fmt == Format.TABLE:
+        console.print(list_table(found) if found else "No calls carry experiment and variant labels.")
+    else:
+        typer.echo(json.dumps(found, indent=2, default=plain))
+
+
+def show(
+    name: str = typer.Argument(..., help="The experiment label's value"),
+    metric: list[str] | None = typer.Option(None, "--metric", help=f"Repeatable: {', '.join(METRICS)}"),
+    stat: str = typer.Option(None, help="median, p95, mean, per_success or rate (default per metric)"),
+    unit: str = typer.Option("call", help=f"Unit of randomisation: {', '.join(data.UNITS)}"),
+    mode: str = typer.Option("sequential", help="sequential (safe to peek) or fixed (planned sample size)"),
+    control: str = typer.Option(None, help="The control variant (default: control, baseline or A)"),
+    split: str = typer.Option(None, help="Intended split, e.g. A=50,B=50 (default equal)"),
+    effect: float = typer.Option(None, help="A relative effect to plan for (0.05): calls still needed"),
+    db: str = typer.Option(None, help=DB_HELP),
+    since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
+    start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
+    end: str = typer.Option(None, help="End time (default now)"),
+    fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
+) -> None:
+    """Each variant's estimate with a 95 % interval, its difference from the control, SRM and power."""
+    if fmt == Format.CSV:
+        fail("--format is table or json for experiments")
+    base = {"unit": unit, "mode": mode, "control": control, "split": split, "effect": effect}
+    answers = show_answers(db or Settings().db, name, base, metric or [], stat, (since, start, end))
+    if fmt == Format.JSON:
+        typer.echo(json.dumps(answers, indent=2))
+        return
+    for answer in answers:
+        console.print(render(answer))
+    console.print(footer(answers[0]), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     experiments_app = typer.Typer(
         help="A/B experiments: calls labelled with experiment and variant, compared with intervals.",
         no_args_is_help=True,
     )
+    experiments_app.command("list")(list_command)
+    experiments_app.command("show")(show)
     app.add_typer(experiments_app, name="experiments")
-
-    @experiments_app.command("list")
-    def list_command(
-        db: str = typer.Option(None, help=DB_HELP),
-        since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
-        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
-        end: str = typer.Option(None, help="End time (default now)"),
-        fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
-    ) -> None:
-        """Every experiment with its variants and calls."""
-        with opened_store(db or Settings().db, read_only=True) as store:
-            found = data.list_experiments(store, time_range(since, start, end))
-        if fmt == Format.TABLE:
-            console.print(list_table(found) if found else "No calls carry experiment and variant labels.")
-        else:
-            typer.echo(json.dumps(found, indent=2, default=plain))
-
-    @experiments_app.command()
-    def show(
-        name: str = typer.Argument(..., help="The experiment label's value"),
-        metric: list[str] | None = typer.Option(None, "--metric", help=f"Repeatable: {', '.join(METRICS)}"),
-        stat: str = typer.Option(None, help="median, p95, mean, per_success or rate (default per metric)"),
-        unit: str = typer.Option("call", help=f"Unit of randomisation: {', '.join(data.UNITS)}"),
-        mode: str = typer.Option(
-            "sequential", help="sequential (safe to peek) or fixed (planned sample size)"
-        ),
-        control: str = typer.Option(None, help="The control variant (default: control, baseline or A)"),
-        split: str = typer.Option(None, help="Intended split, e.g. A=50,B=50 (default equal)"),
-        effect: float = typer.Option(None, help="A relative effect to plan for (0.05): calls still needed"),
-        db: str = typer.Option(None, help=DB_HELP),
-        since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
-        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
-        end: str = typer.Option(None, help="End time (default now)"),
-        fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
-    ) -> None:
-        """Each variant's estimate with a 95 % interval, its difference from the control, SRM and power."""
-        if fmt == Format.CSV:
-            fail("--format is table or json for experiments")
-        base = {"unit": unit, "mode": mode, "control": control, "split": split, "effect": effect}
-        answers = show_answers(db or Settings().db, name, base, metric or [], stat, (since, start, end))
-        if fmt == Format.JSON:
-            typer.echo(json.dumps(answers, indent=2))
-            return
-        for answer in answers:
-            console.print(render(answer))
-        console.print(footer(answers[0]), highlight=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zlib
 from typing import Any
 
 import numpy as np
@@ -127,13 +128,14 @@ def variant_data(calls: Calls, spec: Spec, variant: str) -> tuple[Any, int, int]
     elif spec.stat == "mean":
         data = _unit_totals(keys, values[mask], np.ones(int(mask.sum())))
     else:
-        data = Sample.of(values[mask], None if spec.unit == "call" else keys)
+        sample = Sample.of(values[mask], None if spec.unit == "call" else keys)
+        data = stats.bootstrap_quantile(sample, QUANTILES[str(spec.stat)], zlib.crc32(variant.encode()))
     return data, int(mask.sum()), units
 
 
 def interval(spec: Spec, data: Any) -> Interval:
     if spec.stat in QUANTILES:
-        return stats.quantile_interval(data, QUANTILES[spec.stat])
+        return stats.quantile_interval(data)
     if spec.stat == "rate":
         return stats.wilson(data)
     return stats.mean_interval(*data)
@@ -141,7 +143,7 @@ def interval(spec: Spec, data: Any) -> Interval:
 
 def difference(spec: Spec, control: Any, variant: Any) -> Difference:
     if spec.stat in QUANTILES:
-        return stats.quantile_difference(control, variant, QUANTILES[spec.stat], spec.sequential)
+        return stats.quantile_difference(control, variant, spec.sequential)
     if spec.stat == "rate":
         return stats.proportion_difference(control, variant, spec.sequential)
     return stats.mean_difference(control, variant, spec.sequential)

@@ -5,7 +5,8 @@ Every comparison is on the relative difference ``b / a - 1`` of a variant ``b`` 
 - Means and ratios of sums (cost per successful call, and any mean when the unit is a cluster): the delta
   method on per-unit sums (`ratio_of_sums`, `relative`), with Welch-Satterthwaite degrees of freedom.
 - Median and p95: bootstrap (`scipy.stats.bootstrap`, percentile intervals), resampling units: single calls,
-  or whole clusters of calls when the unit is a label such as user_id.
+  or whole clusters of calls when the unit is a label such as user_id. Each variant is bootstrapped once and
+  the comparison uses the ratio of independent draws; large variants use a rescaled subsample.
 - Proportions: Wilson per variant, and the score interval and test for a ratio of two proportions
   (statsmodels); clustered data enter through Kish's effective sample size.
 - Sequential mode: the normal-mixture mSPRT (Johari et al., 2017) on the relative difference, with its
@@ -44,6 +45,8 @@ SRM_ALPHA = 0.001  # a sample ratio this unlikely under the intended split is a 
 N_RESAMPLES = 2000
 SEED = 17  # bootstrap resamples are seeded: the same data give the same interval
 _CELLS_PER_BATCH = 4_000_000  # bootstrap weights held in memory at once
+MAX_BOOTSTRAP_UNITS = 20_000  # larger variants are bootstrapped on a subsample, rescaled (m-out-of-n)
+MAX_BOOTSTRAP_CALLS = 100_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -219,57 +222,89 @@ def quantile(sample: Sample, q: float) -> float:
     return float(np.quantile(sample.values, q))
 
 
-def _bootstrap(data: tuple[Ints, ...], statistic: Any, cells: int, method: str = "percentile") -> Any:
-    return sps.bootstrap(
-        data,
-        statistic,
+@dataclasses.dataclass(frozen=True, slots=True)
+class Draws:
+    """A variant's q-quantile and its bootstrap draws (None when the data cannot be bootstrapped)."""
+
+    estimate: float | None
+    draws: Floats | None
+    units: int
+
+
+def _usable(sample: Sample) -> bool:
+    return sample.units >= 2 and bool(np.ptp(sample.values) > 0)
+
+
+def _reduced(sample: Sample, rng: np.random.Generator) -> tuple[Sample, float]:
+    """At most MAX_BOOTSTRAP_UNITS units (m-out-of-n: deviations scale by sqrt(m / n)) and at most
+    MAX_BOOTSTRAP_CALLS calls (thinned uniformly, which can only widen the interval)."""
+    keep = np.ones(len(sample.values), dtype=bool)
+    scale = 1.0
+    if sample.units > MAX_BOOTSTRAP_UNITS:
+        kept_units = rng.choice(sample.units, MAX_BOOTSTRAP_UNITS, replace=False)
+        keep &= np.isin(sample.clusters, kept_units)
+        scale = math.sqrt(MAX_BOOTSTRAP_UNITS / sample.units)
+    if keep.sum() > MAX_BOOTSTRAP_CALLS:
+        keep[rng.choice(np.flatnonzero(keep), int(keep.sum()) - MAX_BOOTSTRAP_CALLS, replace=False)] = False
+    if keep.all():
+        return sample, scale
+    _, codes = np.unique(sample.clusters[keep], return_inverse=True)
+    return Sample(sample.values[keep], codes.astype(np.int64), int(codes.max()) + 1), scale
+
+
+def bootstrap_quantile(sample: Sample, q: float, stream: int = 0) -> Draws:
+    """The q-quantile with N_RESAMPLES bootstrap draws over units (`stream` seeds this variant's resamples,
+    so that variants are resampled independently)."""
+    if not len(sample.values):
+        return Draws(None, None, 0)
+    estimate = quantile(sample, q)
+    if not _usable(sample):
+        return Draws(estimate, None, sample.units)
+    rng = np.random.default_rng([SEED, stream])
+    small, scale = _reduced(sample, rng)
+    res = sps.bootstrap(
+        (np.arange(small.units),),
+        lambda units, axis=-1: _resampled_quantile(small, q, units),
         vectorized=True,
         n_resamples=N_RESAMPLES,
-        batch=max(1, _CELLS_PER_BATCH // max(cells, 1)),
-        method=method,
-        confidence_level=1 - ALPHA,
-        rng=np.random.default_rng(SEED),
+        batch=max(1, _CELLS_PER_BATCH // len(small.values)),
+        method="percentile",
+        rng=rng,
     )
+    draws = estimate + scale * (res.bootstrap_distribution - quantile(small, q))
+    return Draws(estimate, draws, sample.units)
 
 
-def _usable(*samples: Sample) -> bool:
-    return all(s.units >= 2 and np.ptp(s.values) > 0 for s in samples)
+def _percentiles(draws: Floats) -> tuple[float, float]:
+    low, high = np.quantile(draws, [ALPHA / 2, 1 - ALPHA / 2])
+    return float(low), float(high)
 
 
-def quantile_interval(sample: Sample, q: float) -> Interval:
-    """The q-quantile of one variant with a percentile-bootstrap interval over its units."""
-    if not _usable(sample):
-        return Interval(quantile(sample, q) if len(sample.values) else None, None, None)
-    res = _bootstrap(
-        (np.arange(sample.units),), lambda u, axis=-1: _resampled_quantile(sample, q, u), len(sample.values)
-    )
-    ci = res.confidence_interval
-    return Interval(quantile(sample, q), float(ci.low), float(ci.high))
+def quantile_interval(boot: Draws) -> Interval:
+    """The quantile with its percentile-bootstrap interval."""
+    if boot.draws is None:
+        return Interval(boot.estimate, None, None)
+    return Interval(boot.estimate, *_percentiles(boot.draws))
 
 
-def quantile_difference(a: Sample, b: Sample, q: float, sequential: bool) -> Difference:
-    """Relative difference of q-quantiles, b against a, by bootstrap (units resampled within each variant).
+def quantile_difference(a: Draws, b: Draws, sequential: bool) -> Difference:
+    """Relative difference of two variants' quantiles from their independent bootstrap draws.
 
     Fixed horizon: the percentile interval, with the p-value where that interval would touch 0. Sequential:
     the mSPRT on the estimate with the bootstrap's variance.
     """
-    if not _usable(a, b) or quantile(a, q) <= 0:
+    if a.draws is None or b.draws is None or a.estimate is None or b.estimate is None or a.estimate <= 0:
         return NO_DIFFERENCE
-    diff = quantile(b, q) / quantile(a, q) - 1
-
-    def statistic(ua: Ints, ub: Ints, axis: int = -1) -> Floats:
-        result: Floats = _resampled_quantile(b, q, ub) / _resampled_quantile(a, q, ua) - 1
-        return result
-
-    res = _bootstrap((np.arange(a.units), np.arange(b.units)), statistic, len(a.values) + len(b.values))
-    draws = res.bootstrap_distribution[np.isfinite(res.bootstrap_distribution)]
+    diff = b.estimate / a.estimate - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = b.draws / a.draws - 1
+    draws = ratios[np.isfinite(ratios)]
     variance = float(draws.var(ddof=1))
     if sequential:
         return sequential_difference(diff, variance, paired_units(a.units, b.units))
     tail = min((draws <= 0).sum(), (draws >= 0).sum())
     p = min(1.0, 2 * float(tail + 1) / (len(draws) + 1))
-    ci = res.confidence_interval
-    return Difference(diff, float(ci.low), float(ci.high), p, variance)
+    return Difference(diff, *_percentiles(draws), p, variance)
 
 
 # --- proportions ------------------------------------------------------------------------------------------
