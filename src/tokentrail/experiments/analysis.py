@@ -128,8 +128,9 @@ def variant_data(calls: Calls, spec: Spec, variant: str) -> tuple[Any, int, int]
     elif spec.stat == "mean":
         data = _unit_totals(keys, values[mask], np.ones(int(mask.sum())))
     else:
-        sample = Sample.of(values[mask], None if spec.unit == "call" else keys)
-        data = stats.bootstrap_quantile(sample, QUANTILES[str(spec.stat)], zlib.crc32(variant.encode()))
+        data = Sample.of(values[mask], None if spec.unit == "call" else keys)
+        if spec.stat in QUANTILES:
+            data = stats.bootstrap_quantile(data, QUANTILES[spec.stat], zlib.crc32(variant.encode()))
     return data, int(mask.sum()), units
 
 
