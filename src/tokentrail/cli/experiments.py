@@ -7,15 +7,12 @@ import json
 from typing import Any
 
 import typer
-from rich import box
-from rich.markup import escape
-from rich.table import Table
 
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import Format, console, fail, opened_store, plain
+from tokentrail.cli.common import WIDE, Format, console, fail, opened_store, plain, say
+from tokentrail.cli.tables import Column, Grid, print_grid
 from tokentrail.experiments import analysis, data
 from tokentrail.experiments.analysis import METRICS, Spec
-from tokentrail.settings import Settings
 
 # What `show` reports when no --metric is given (error rates by class are added for the classes seen).
 DEFAULT_METRICS = (
@@ -31,6 +28,20 @@ DEFAULT_METRICS = (
     ("degraded_rate", "rate"),
 )
 DB_HELP = "Store URL or DuckDB file [env TOKENTRAIL_DB]"
+COLUMNS = (
+    Column("variant"),
+    Column("n", numeric=True),
+    Column("estimate [95% CI]", numeric=True),
+    Column("vs control [95% CI]", numeric=True),
+    Column("p", numeric=True, drop=1),
+)
+LIST_COLUMNS = (
+    Column("experiment"),
+    Column("variants (calls)"),
+    Column("calls", numeric=True),
+    Column("first", drop=2),
+    Column("last", drop=1),
+)
 
 
 def time_range(since: str | None, start: str | None, end: str | None) -> TimeRange | None:
@@ -70,7 +81,7 @@ def title(answer: dict[str, Any]) -> str:
     name = f"{answer['metric']} {answer['stat']}"
     if answer.get("error_class"):
         name = f"{answer['metric']} ({answer['error_class']})"
-    return f"[bold]{escape(answer['experiment'])}: {name}[/] ({answer['mode']}, unit {answer['unit']})"
+    return f"{answer['experiment']}: {name} ({answer['mode']}, unit {answer['unit']})"
 
 
 def power_line(answer: dict[str, Any]) -> str:
@@ -81,20 +92,20 @@ def power_line(answer: dict[str, Any]) -> str:
     return line if needed is None else f"{line}; calls still needed for the effect asked: {needed:,.0f}"
 
 
-def render(answer: dict[str, Any]) -> Table:
-    """One metric: each variant's estimate and interval, and its difference from the control."""
-    table = Table(title=title(answer), title_justify="left", box=box.SIMPLE_HEAD, caption_justify="left")
-    for header in ("variant", "n", "estimate [95% CI]", "vs control [95% CI]", "p"):
-        table.add_column(header, justify="left" if header == "variant" else "right")
+def render(answer: dict[str, Any]) -> Grid:
+    """One metric: each variant's estimate and interval, and its difference from the control (significant
+    differences in bold, marked *)."""
+    grid = Grid(COLUMNS, title(answer))
     rate = answer["stat"] == "rate"
     compared = {c["variant"]: c for c in answer["comparisons"]}
     for v in answer["variants"]:
         estimate = (
             f"{number(v['estimate'], rate)} [{number(v['ci_low'], rate)}, {number(v['ci_high'], rate)}]"
         )
-        table.add_row(escape(v["variant"]), f"{v['n']:,}", estimate, *_versus(compared.get(v["variant"])))
-    table.caption = power_line(answer)
-    return table
+        c = compared.get(v["variant"])
+        style = "bold green" if c and c["significant"] else None
+        grid.add(v["variant"], f"{v['n']:,}", estimate, *_versus(c), style=style)
+    return grid
 
 
 def _versus(c: dict[str, Any] | None) -> tuple[str, str]:
@@ -102,39 +113,40 @@ def _versus(c: dict[str, Any] | None) -> tuple[str, str]:
         return "control", ""
     text = f"{signed(c['diff_rel'])} [{signed(c['ci_low'])}, {signed(c['ci_high'])}]"
     p = "-" if c["p_value"] is None else "<0.001" if c["p_value"] < 0.001 else f"{c['p_value']:.3f}"
-    return (f"[bold green]{text} *[/]", p) if c["significant"] else (text, p)
+    return (f"{text} *" if c["significant"] else text), p
 
 
-def footer(answer: dict[str, Any]) -> str:
+def print_footer(answer: dict[str, Any]) -> None:
     srm = answer["srm"]
     if srm["mismatch"]:
-        line = f"[bold red]Sample ratio mismatch: p = {srm['p_value']:.2g} against the intended split; "
-        line += "the variants were not assigned as planned, so the comparisons are not trustworthy.[/]"
+        line = f"Sample ratio mismatch: p = {srm['p_value']:.2g} against the intended split; "
+        say(
+            line + "the variants were not assigned as planned, so the comparisons are not trustworthy.",
+            "bold red",
+        )
     else:
         shown = "-" if srm["p_value"] is None else f"{srm['p_value']:.3f}"
-        line = f"Sample ratio: p = {shown}, no mismatch with the intended split."
+        say(f"Sample ratio: p = {shown}, no mismatch with the intended split.")
     mode = "always valid, safe to check every day" if answer["mode"] == "sequential" else "fixed horizon"
-    return f"{line}\n* significant at 5 % ({mode})."
+    say(f"* significant at 5 % ({mode}).")
 
 
-def list_table(found: list[dict[str, Any]]) -> Table:
-    table = Table(title="Experiments", title_justify="left")
-    for header in ("experiment", "variants (calls)", "calls", "first", "last"):
-        table.add_column(header, justify="right" if header == "calls" else "left")
+def list_table(found: list[dict[str, Any]]) -> Grid:
+    grid = Grid(LIST_COLUMNS, "Experiments")
     for e in found:
-        variants = ", ".join(f"{escape(v['variant'])} ({v['calls']:,})" for v in e["variants"])
-        table.add_row(
-            escape(e["experiment"]),
+        variants = ", ".join(f"{v['variant']} ({v['calls']:,})" for v in e["variants"])
+        grid.add(
+            e["experiment"],
             variants,
             f"{e['calls']:,}",
             f"{e['first']:%Y-%m-%d %H:%M}",
             f"{e['last']:%Y-%m-%d %H:%M}",
         )
-    return table
+    return grid
 
 
 def show_answers(
-    db: str,
+    db: str | None,
     name: str,
     base: dict[str, Any],
     metrics: list[str],
@@ -157,12 +169,16 @@ def list_command(
     start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
     end: str = typer.Option(None, help="End time (default now)"),
     fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
+    wide: bool = WIDE,
 ) -> None:
     """Every experiment with its variants and calls."""
-    with opened_store(db or Settings().db, read_only=True) as store:
+    with opened_store(db, read_only=True) as store:
         found = data.list_experiments(store, time_range(since, start, end))
     if fmt == Format.TABLE:
-        console.print(list_table(found) if found else "No calls carry experiment and variant labels.")
+        if found:
+            print_grid(console, list_table(found), wide)
+        else:
+            say("No calls carry experiment and variant labels.")
     else:
         typer.echo(json.dumps(found, indent=2, default=plain))
 
@@ -181,18 +197,20 @@ def show(
     start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
     end: str = typer.Option(None, help="End time (default now)"),
     fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
+    wide: bool = WIDE,
 ) -> None:
     """Each variant's estimate with a 95 % interval, its difference from the control, SRM and power."""
     if fmt == Format.CSV:
         fail("--format is table or json for experiments")
     base = {"unit": unit, "mode": mode, "control": control, "split": split, "effect": effect}
-    answers = show_answers(db or Settings().db, name, base, metric or [], stat, (since, start, end))
+    answers = show_answers(db, name, base, metric or [], stat, (since, start, end))
     if fmt == Format.JSON:
         typer.echo(json.dumps(answers, indent=2))
         return
     for answer in answers:
-        console.print(render(answer))
-    console.print(footer(answers[0]), highlight=False)
+        print_grid(console, render(answer), wide)
+        say(power_line(answer), "dim")
+    print_footer(answers[0])
 
 
 def register(app: typer.Typer) -> None:
