@@ -34,6 +34,7 @@ async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     store.write(experiment_calls("slower-b", 3000, seed=1))
     store.write(experiment_calls("a-a", 2000, slower=1.0, error_rates=(0.02, 0.02), seed=2))
     store.write(experiment_calls("skewed", 2000, share_b=0.45, slower=1.0, seed=3, variants=("A", "B")))
+    store.write(experiment_calls("chat-baseline", 100, share_b=0.0, seed=4))  # one arm: the demo's baselines
     transport = httpx.ASGITransport(app=create_app(store))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client
@@ -142,8 +143,8 @@ async def test_error_rates_by_class_and_power_guidance(api: httpx.AsyncClient) -
 async def test_the_list(api: httpx.AsyncClient) -> None:
     body = await get(api, "/api/experiments")
     names = [e["experiment"] for e in body["experiments"]]
-    assert names == ["a-a", "skewed", "slower-b"]
-    slower = body["experiments"][2]
+    assert names == ["a-a", "chat-baseline", "skewed", "slower-b"]
+    slower = body["experiments"][3]
     assert slower["calls"] == 3000 and {v["variant"] for v in slower["variants"]} == {"control", "B"}
 
 
@@ -181,3 +182,23 @@ async def test_timeline_per_variant(api: httpx.AsyncClient) -> None:
     assert set(body["series"]) == {"control", "B"}
     assert len(body["t"]) == 14 and all(len(s) == 14 for s in body["series"].values())
     assert body["t"][0] == "2026-11-01T00:00:00Z"
+
+
+async def test_a_single_arm_experiment_has_estimates_and_no_comparison(api: httpx.AsyncClient) -> None:
+    body = await get(api, "/api/experiments/chat-baseline", effect="0.05")
+    assert [v["variant"] for v in body["variants"]] == ["control"] and body["variants"][0]["n"] == 100
+    assert body["comparisons"] == [] and body["mde_rel"] is None and body["calls_needed"] is None
+    assert body["srm"] == {"p_value": None, "mismatch": False}
+    page = await api.get("/experiments/chat-baseline")
+    assert page.status_code == 200 and 'data-variant="control"' in page.text
+    assert "Too little data for power guidance" in page.text
+
+
+async def test_experiment_pages_answer_bad_input_with_error_pages(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/experiments/nope")).status_code == 404
+    bad = await api.get("/experiments/slower-b", params={"unit": "session"})
+    assert bad.status_code == 400 and "unit must be one of" in bad.text
+    switched = await api.get("/experiments/slower-b", params={"metric": "error_rate", "stat": "p95"})
+    assert switched.status_code == 200 and '<option value="rate" selected>' in switched.text
+    listing = await api.get("/experiments")
+    assert listing.status_code == 200 and 'href="/experiments/slower-b"' in listing.text
