@@ -99,13 +99,24 @@ def test_aa_peeked_daily_for_30_days_keeps_false_positives_at_5_percent() -> Non
     sums, squares = x.sum(-1).cumsum(-1), (x**2).sum(-1).cumsum(-1)
     mean = sums / n
     var_of_mean = (squares - n * mean**2) / (n - 1) / n
-    diff, variance = stats.relative(mean[1], var_of_mean[1], mean[0], var_of_mean[0])
+    diff, variance = stats.log_ratio(mean[1], var_of_mean[1], mean[0], var_of_mean[0])
     half, p = stats.always_valid(diff, variance, stats.paired_units(n, n))
     sequential = (p < stats.ALPHA).any(axis=-1).mean()
     assert ((np.abs(diff) > half).any(axis=-1) == (p < stats.ALPHA).any(axis=-1)).all()
     assert sequential <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps), sequential
     peeking_fixed = (np.abs(diff) / np.sqrt(variance) > sps.norm.ppf(0.975)).any(axis=-1).mean()
     assert peeking_fixed > 0.15, peeking_fixed  # the inflation sequential mode prevents
+
+
+def test_aa_error_rates_peeked_daily_for_30_days_keep_false_positives_at_5_percent() -> None:
+    """The same for a 2 % error rate in both variants, from four errors a variant on the first day."""
+    rng = np.random.default_rng(20)
+    reps, days, per_day = 400, 30, 200
+    errors = rng.binomial(per_day, 0.02, (2, reps, days)).cumsum(axis=-1)
+    n = per_day * np.arange(1, days + 1)
+    diff, variance = stats.log_rate_ratio(errors[1], n, errors[0], n)
+    _, p = stats.always_valid(diff, variance, stats.paired_units(n, n))
+    assert (p < stats.ALPHA).any(axis=-1).mean() <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
 
 
 def test_aa_is_not_flagged_and_a_real_effect_is() -> None:

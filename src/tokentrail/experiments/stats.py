@@ -9,7 +9,7 @@ Every comparison is on the relative difference ``b / a - 1`` of a variant ``b`` 
   the comparison uses the ratio of independent draws; large variants use a rescaled subsample.
 - Proportions: Wilson per variant, and the score interval and test for a ratio of two proportions
   (statsmodels); clustered data enter through Kish's effective sample size.
-- Sequential mode: the normal-mixture mSPRT (Johari et al., 2017) on the relative difference, with its
+- Sequential mode: the normal-mixture mSPRT (Johari et al., 2017) on the log of the ratio, with its
   confidence sequence (Robbins' normal mixture, as in the asymptotic confidence sequences of Waudby-Smith
   et al.): an always-valid p-value and interval, safe to look at after every call.
 - Sample-ratio mismatch: chi-squared against the intended split. Power: statsmodels' NormalIndPower.
@@ -124,6 +124,18 @@ def t_interval(estimate: float, variance: float, df: float) -> Interval:
     return Interval(estimate, estimate - half, estimate + half)
 
 
+def log_ratio(b: Any, var_b: Any, a: Any, var_a: Any) -> tuple[Any, Any]:
+    """log(b / a) and its delta-method variance, for independent positive estimates (numbers or arrays)."""
+    return np.log(b / a), var_b / b**2 + var_a / a**2
+
+
+def log_rate_ratio(xb: Any, nb: Any, xa: Any, na: Any) -> tuple[Any, Any]:
+    """log of a ratio of two rates (hits x of n) and its variance, with Haldane's 0.5 added to every count
+    so that no count of zero leaves it undefined."""
+    xb, nb, xa, na = xb + 0.5, nb + 0.5, xa + 0.5, na + 0.5
+    return np.log((xb / nb) / (xa / na)), 1 / xb - 1 / nb + 1 / xa - 1 / na
+
+
 def relative(b: Any, var_b: Any, a: Any, var_a: Any) -> tuple[Any, Any]:
     """b / a - 1 and its delta-method variance, for independent estimates (numbers or numpy arrays)."""
     return b / a - 1, var_b / a**2 + b**2 * var_a / a**4
@@ -152,9 +164,11 @@ def mean_difference(a: tuple[Floats, Floats], b: tuple[Floats, Floats], sequenti
     (ra, va), (rb, vb) = ratio_of_sums(*a), ratio_of_sums(*b)
     if ra == 0:
         return NO_DIFFERENCE
-    diff, variance = relative(rb, vb, ra, va)
     if sequential:
-        return sequential_difference(diff, variance, paired_units(units_a, units_b))
+        if rb <= 0 or ra < 0:
+            return NO_DIFFERENCE
+        return sequential_difference(*log_ratio(rb, vb, ra, va), paired_units(units_a, units_b))
+    diff, variance = relative(rb, vb, ra, va)
     return fixed_difference(diff, variance, welch_df(va, units_a, vb, units_b))
 
 
@@ -185,11 +199,16 @@ def always_valid(diff: Any, variance: Any, units: Any, alpha: float = ALPHA) -> 
     return half, np.minimum(1.0, np.exp(-log_lr))
 
 
-def sequential_difference(diff: float, variance: float, units: float) -> Difference:
+def sequential_difference(log_diff: float, variance: float, units: float) -> Difference:
+    """The always-valid interval and p-value of a ratio, tested on its log (where its sampling distribution is
+    near normal far sooner than on the relative scale), reported as relative differences."""
+    diff = math.expm1(log_diff)
     if not (math.isfinite(variance) and variance > 0):
         return Difference(diff, None, None, None, None)
-    half, p = always_valid(diff, variance, units)
-    return Difference(diff, diff - float(half), diff + float(half), float(p), variance)
+    half, p = always_valid(log_diff, variance, units)
+    return Difference(
+        diff, math.expm1(log_diff - float(half)), math.expm1(log_diff + float(half)), float(p), variance
+    )
 
 
 # --- quantiles: bootstrap over units ----------------------------------------------------------------------
@@ -297,11 +316,17 @@ def quantile_difference(a: Draws, b: Draws, sequential: bool) -> Difference:
         return NO_DIFFERENCE
     diff = b.estimate / a.estimate - 1
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = b.draws / a.draws - 1
-    draws = ratios[np.isfinite(ratios)]
-    variance = float(draws.var(ddof=1))
+        ratios = b.draws / a.draws
+        logs = np.log(ratios)
     if sequential:
-        return sequential_difference(diff, variance, paired_units(a.units, b.units))
+        if b.estimate <= 0:
+            return NO_DIFFERENCE
+        variance = float(logs[np.isfinite(logs)].var(ddof=1))
+        return sequential_difference(
+            math.log(b.estimate / a.estimate), variance, paired_units(a.units, b.units)
+        )
+    draws = ratios[np.isfinite(ratios)] - 1
+    variance = float(draws.var(ddof=1))
     tail = min((draws <= 0).sum(), (draws >= 0).sum())
     p = min(1.0, 2 * float(tail + 1) / (len(draws) + 1))
     return Difference(diff, *_percentiles(draws), p, variance)
@@ -335,10 +360,10 @@ def proportion_difference(a: Sample, b: Sample, sequential: bool) -> Difference:
     (xa, na), (xb, nb) = effective_counts(a), effective_counts(b)
     if na == 0 or nb == 0 or xa == 0:
         return NO_DIFFERENCE
+    if sequential:
+        return sequential_difference(*log_rate_ratio(xb, nb, xa, na), paired_units(a.units, b.units))
     pa, pb = xa / na, xb / nb
     diff, variance = relative(pb, pb * (1 - pb) / nb, pa, pa * (1 - pa) / na)
-    if sequential:
-        return sequential_difference(diff, variance, paired_units(a.units, b.units))
     low, high = confint_proportions_2indep(xb, nb, xa, na, compare="ratio", method="score", alpha=ALPHA)
     p = test_proportions_2indep(xb, nb, xa, na, compare="ratio", method="score").pvalue
     return Difference(diff, float(low) - 1, float(high) - 1, float(p), variance)
