@@ -182,7 +182,7 @@ def test_weighted_quantile_is_the_quantile_of_the_repeated_values() -> None:
     assert got == pytest.approx(want)
 
 
-def test_mspr_matches_its_closed_form() -> None:
+def test_msprt_matches_its_closed_form() -> None:
     """The mixture likelihood ratio computed by numerical integration over the normal mixture."""
     diff, variance, units = 0.04, 0.0004, 300.0
     half, p = stats.always_valid(diff, variance, units)
