@@ -13,7 +13,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tokentrail.model import COLUMN_NAMES, LABELS, Call, ErrorClass, StreamTimeline
+from tokentrail.model import (
+    COLUMN_NAMES,
+    DAILY_COST_COLUMNS,
+    DAILY_COST_DIMENSIONS,
+    DAILY_COST_MEASURES,
+    LABELS,
+    Call,
+    ErrorClass,
+    StreamTimeline,
+)
 from tokentrail.store import QueryResult, Store
 
 MODEL_SQL = "coalesce(response_model, request_model)"
@@ -588,17 +597,7 @@ def stream_timelines(store: Store, trace_id: str, span_id: str | None = None) ->
 
 # --- chargeback -----------------------------------------------------------------------------------------
 
-CHARGEBACK_BY = (
-    "tenant",
-    "cost_center",
-    "team",
-    "app",
-    "feature",
-    "user_id",
-    "environment",
-    "provider",
-    "model",
-)
+CHARGEBACK_BY = DAILY_COST_DIMENSIONS
 NANO = 1_000_000_000
 
 
@@ -660,21 +659,70 @@ def _money_fields(row: dict[str, Any], total_nusd: int) -> dict[str, Any]:
 def chargeback(
     store: Store, period: TimeRange, by: str, filters: Mapping[str, str] | None = None
 ) -> Chargeback:
+    """Chargeback over the kept calls, plus the daily rollups of calls that retention has deleted."""
     if by not in CHARGEBACK_BY:
         raise BadRequest(f"cannot charge back by {by!r}; choose one of: {', '.join(CHARGEBACK_BY)}")
-    select = ", ".join(f"{expr} AS {alias}" for alias, expr in CHARGEBACK_SELECT)
-    clause, params = where(period, filters)
-    cost_position = 2 + [alias for alias, _ in CHARGEBACK_SELECT].index("cost_nusd")
+    if _has_rollups(store, period):
+        source, params = _ledger(period, filters)
+        aggregates, key = [(alias, f"sum({alias})") for alias, _ in CHARGEBACK_SELECT], by
+    else:
+        clause, params = where(period, filters)
+        source, aggregates, key = f"calls WHERE {clause}", CHARGEBACK_SELECT, dimension(by)
+    select = ", ".join(f"{expr} AS {alias}" for alias, expr in aggregates)
+    cost_position = 2 + [alias for alias, _ in aggregates].index("cost_nusd")
     grouped = store.query(
-        f"SELECT {dimension(by)} AS {by}, {select} FROM calls WHERE {clause} "
-        f"GROUP BY 1 ORDER BY {cost_position} DESC, 1",
-        params,
+        f"SELECT {key} AS {by}, {select} FROM {source} GROUP BY 1 ORDER BY {cost_position} DESC, 1", params
     ).dicts()
-    total = store.query(f"SELECT {select} FROM calls WHERE {clause}", params).dicts()[0]
+    total = store.query(f"SELECT {select} FROM {source}", params).dicts()[0]
     total_nusd = int(total["cost_nusd"] or 0)
     return Chargeback(
         by, period, [_money_fields(r, total_nusd) for r in grouped], _money_fields(total, total_nusd)
     )
+
+
+# --- the daily rollup that outlives deleted calls (written by retention, read by chargeback) --------------
+
+ROLLUP_MEASURES = {**dict(CHARGEBACK_SELECT), "errors": _SUMMARY_EXPR["errors"]}
+ROLLUP_COLUMNS = ", ".join(name for name, _, _ in DAILY_COST_COLUMNS)
+
+
+def _rollup_select(clause: str) -> str:
+    """Per day and chargeback label set, the sums chargeback needs, over the calls matching `clause`."""
+    dims = ", ".join(f"{dimension(d)} AS {d}" for d in DAILY_COST_DIMENSIONS)
+    measures = ", ".join(f"CAST({ROLLUP_MEASURES[m]} AS BIGINT) AS {m}" for m in DAILY_COST_MEASURES)
+    groups = ", ".join(str(i) for i in range(1, len(DAILY_COST_DIMENSIONS) + 2))
+    return (
+        f"SELECT {DIMENSIONS['day']} AS day, {dims}, {measures} FROM calls WHERE {clause} GROUP BY {groups}"
+    )
+
+
+def rollup_insert_sql() -> str:
+    """INSERT the daily rollup of the calls in [?, ?) (run by retention just before it deletes them)."""
+    return (
+        f"INSERT INTO daily_costs ({ROLLUP_COLUMNS}) {_rollup_select('start_time >= ? AND start_time < ?')}"
+    )
+
+
+def _has_rollups(store: Store, period: TimeRange) -> bool:
+    sql = "SELECT count(*) FROM daily_costs WHERE day >= ? AND day < ?"
+    return bool(store.query(sql, [period.start, period.end]).rows[0][0])
+
+
+def _ledger(period: TimeRange, filters: Mapping[str, str] | None) -> tuple[str, list[Any]]:
+    """The kept calls rolled up by day, and the stored rollups of deleted ones, as one subquery."""
+    clause, params = where(period, filters)
+    kept_clause = ["day >= ?", "day < ?"]
+    kept_params: list[Any] = [period.start, period.end]
+    for key, value in (filters or {}).items():
+        if key not in DAILY_COST_DIMENSIONS:
+            raise BadRequest(
+                f"cannot filter on {key!r} over days whose calls retention has deleted; "
+                f"their rollup keeps: {', '.join(DAILY_COST_DIMENSIONS)}"
+            )
+        kept_clause.append(f"{key} = ?")
+        kept_params.append(value)
+    rolled = f"SELECT {ROLLUP_COLUMNS} FROM daily_costs WHERE {' AND '.join(kept_clause)}"
+    return f"({_rollup_select(clause)} UNION ALL {rolled}) AS ledger", [*params, *kept_params]
 
 
 def fetch_calls(store: Store, time_range: TimeRange, table: str = "calls") -> list[Call]:

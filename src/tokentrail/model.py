@@ -297,3 +297,37 @@ METRIC_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("received_at", TIME, "when the collector stored it"),
 )
 METRIC_COLUMN_NAMES: Final = tuple(name for name, _, _ in METRIC_COLUMNS)
+
+# Daily chargeback rollup: what retention keeps of the calls it deletes (one row per day and label set per
+# deletion; readers sum them). Costs are integer nano-dollars, as chargeback sums them, so totals stay exact.
+DAILY_COST_DIMENSIONS: Final = (
+    "tenant",
+    "cost_center",
+    "team",
+    "app",
+    "feature",
+    "user_id",
+    "environment",
+    "provider",
+    "model",
+)
+DAILY_COST_MEASURES: Final = (
+    "calls",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "input_cost_nusd",
+    "cache_cost_nusd",
+    "output_cost_nusd",
+    "cost_nusd",
+    "priced_calls",
+    "unpriced_calls",
+)
+DAILY_COST_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("day", TIME, "UTC day the calls started"),
+    *((name, STR, "label") for name in DAILY_COST_DIMENSIONS),
+    *((name, INT, "sum over the day's calls") for name in DAILY_COST_MEASURES),
+)

@@ -10,6 +10,13 @@ Environment variables:
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
     TOKENTRAIL_INGEST_WORKERS  processes that decode OTLP (`serve` defaults to one per core; 0 = threads)
+    TOKENTRAIL_RETENTION_CALLS          days of calls (and their traces' spans) to keep (default: all)
+    TOKENTRAIL_RETENTION_SAMPLES        days of sampled prompt/response pairs to keep (default: all)
+    TOKENTRAIL_RETENTION_METRIC_POINTS  days of OTLP metric points to keep (default: all)
+    TOKENTRAIL_RETENTION_ROLLUPS        days of the daily chargeback rollup to keep (default: all)
+    TOKENTRAIL_MAX_DISK                 size cap of the store, e.g. 500MB or 2GiB; oldest days go first
+    TOKENTRAIL_RETENTION_INTERVAL_S     seconds between `serve`'s retention runs (default 3600)
+(The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
 """
 
 from __future__ import annotations
@@ -34,3 +41,9 @@ class Settings(BaseSettings):
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
     ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process
+    retention_calls: str | None = None
+    retention_samples: str | None = None
+    retention_metric_points: str | None = None
+    retention_rollups: str | None = None
+    max_disk: str | None = None
+    retention_interval_s: str | None = None

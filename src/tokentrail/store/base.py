@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from tokentrail.model import Call
@@ -87,6 +87,12 @@ class Store(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """A small write outside the span path (budget definitions), in the DuckDB dialect."""
+        ...
+
+    def run_task(self, task: Callable[[Any], int]) -> concurrent.futures.Future[int]:
+        """Run `task` on the writer's own connection, alone between batches (maintenance such as retention).
+
+        The connection is a DuckDB cursor on DuckDB and the ClickHouse engine on ClickHouse."""
         ...
 
     def close(self) -> None: ...

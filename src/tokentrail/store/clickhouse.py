@@ -16,7 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
+from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
@@ -126,6 +126,7 @@ def migrations() -> list[tuple[int, list[str]]]:
                 CALLS_VIEW,
             ],
         ),
+        (5, [ddl("daily_costs", DAILY_COST_COLUMNS, "ENGINE = MergeTree ORDER BY assumeNotNull(day)")]),
     ]
 
 
@@ -295,6 +296,9 @@ class ClickHouseStore:
     def replace(self, calls: Sequence[Call]) -> int:
         """Insert the new versions and merge: the ReplacingMergeTree keeps the last row inserted per key."""
         return wait(lambda: self._writer.submit("replace", calls_to_arrow(calls)))
+
+    def run_task(self, task: Callable[[Any], int]) -> concurrent.futures.Future[int]:
+        return self._writer.run(task)
 
     def _commit(self, engine: Engine, jobs: list[Job]) -> list[int]:
         return [self._insert(engine, job) for job in jobs]

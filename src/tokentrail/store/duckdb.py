@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,9 @@ class DuckDBStore:
 
     def replace(self, calls: Sequence[Call]) -> int:
         return wait(lambda: self._require_writer().submit("replace", calls_to_arrow(calls)))
+
+    def run_task(self, task: Callable[[Any], int]) -> concurrent.futures.Future[int]:
+        return self._require_writer().run(task)
 
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
         con.execute("BEGIN")

@@ -12,6 +12,7 @@ from typing import Final
 from tokentrail.model import (
     BOOL,
     COLUMNS,
+    DAILY_COST_COLUMNS,
     FLOAT,
     FLOAT_LIST,
     INT,
@@ -95,4 +96,7 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             f"WHERE provider = 'aws.bedrock' AND {api_name} IS NOT NULL",
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4)]
+    def v5() -> list[str]:
+        return [f"CREATE TABLE daily_costs (\n  {column_ddl(list(DAILY_COST_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5)]

@@ -4,6 +4,9 @@ Callers `submit` an Arrow table and get a future that resolves to the number of 
 they are committed. When the queue is full, `submit` raises StoreBusy at once, so the collector can shed
 load instead of holding requests. The writer takes every job waiting (up to a cap) and commits them
 together; a failing batch fails its own futures and the writer goes on.
+
+`run` queues a task (a function of the writer's connection, e.g. a retention delete) that runs alone between
+batches, so maintenance never races ingest and each task holds the writer only for its own duration.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ log = logging.getLogger(__name__)
 MAX_GROUP = 64
 
 
-class Job:
-    __slots__ = ("future", "kind", "table")
+TASK = "task"
 
-    def __init__(self, kind: str, table: pa.Table) -> None:
+
+class Job:
+    __slots__ = ("future", "kind", "table", "task")
+
+    def __init__(self, kind: str, table: pa.Table, task: Callable[[Any], int] | None = None) -> None:
         self.kind = kind
         self.table = table
+        self.task = task
         self.future: concurrent.futures.Future[int] = concurrent.futures.Future()
 
 
@@ -43,6 +50,7 @@ class BatchWriter:
         self._commit = commit
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
         self._closed = False
+        self._held: Job | None = None  # a task met while gathering a group; it runs next, alone
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -59,6 +67,27 @@ class BatchWriter:
             raise StoreBusy("the write queue is full") from None
         return job.future
 
+    def run(self, task: Callable[[Any], int]) -> concurrent.futures.Future[int]:
+        """Queue `task(connection)` to run alone on the writer; waits for room (never raises StoreBusy)."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        job = Job(TASK, pa.table({}), task)
+        self._queue.put(job)
+        return job.future
+
+    def _next(self) -> Job | None:
+        if self._held is not None:
+            job, self._held = self._held, None
+            return job
+        return self._queue.get()
+
+    def _run_task(self, conn: Any, job: Job) -> None:
+        assert job.task is not None
+        try:
+            job.future.set_result(job.task(conn))
+        except Exception as exc:  # the writer must survive a failing task; its caller gets the error
+            job.future.set_exception(exc)
+
     def _take_group(self, first: Job) -> list[Job]:
         jobs = [first]
         while len(jobs) < MAX_GROUP:
@@ -69,13 +98,19 @@ class BatchWriter:
             if nxt is None:
                 self._queue.put(None)
                 break
+            if nxt.kind == TASK:
+                self._held = nxt
+                break
             jobs.append(nxt)
         return jobs
 
     def _loop(self) -> None:
         conn = self._connect()
         try:
-            while (job := self._queue.get()) is not None:
+            while (job := self._next()) is not None:
+                if job.kind == TASK:
+                    self._run_task(conn, job)
+                    continue
                 jobs = self._take_group(job)
                 try:
                     counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
