@@ -13,6 +13,7 @@ from tokentrail.cli import (
     prices,
     query,
     report,
+    retention,
     serve,
     simulate,
 )
@@ -24,7 +25,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (demo, serve, report, query, importer, chargeback, prices, budget, experiments, simulate):
+for module in (
+    demo,
+    serve,
+    report,
+    query,
+    importer,
+    chargeback,
+    prices,
+    budget,
+    experiments,
+    retention,
+    simulate,
+):
     module.register(app)
 
 

@@ -7,6 +7,7 @@ import os
 import typer
 
 from tokentrail.cli.common import opened_store, say
+from tokentrail.cli.retention import policy_or_fail
 from tokentrail.settings import Settings
 
 
@@ -15,8 +16,9 @@ def run_server(db: str, host: str, port: int, settings: Settings) -> None:
 
     from tokentrail.server.app import create_app
 
+    retention = policy_or_fail(settings)
     with opened_store(db) as store:
-        app = create_app(store, settings, owns_store=True)
+        app = create_app(store, settings, owns_store=True, retention=retention)
         say(f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})")
         uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from tokentrail.retention.apply import Report, apply_retention, oldest_kept
+from tokentrail.retention.apply import Report, apply_retention, describe, oldest_kept
 from tokentrail.retention.enforcer import Enforcer
 from tokentrail.retention.policy import Policy, RetentionError, parse_size, resolve
 
@@ -18,6 +18,7 @@ __all__ = [
     "Report",
     "RetentionError",
     "apply_retention",
+    "describe",
     "oldest_kept",
     "parse_size",
     "resolve",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from tokentrail.retention.on_clickhouse import ClickHouseRetention
 from tokentrail.retention.on_duckdb import DuckDBRetention
@@ -115,7 +115,13 @@ def enforce_cap(
     for _ in range(MAX_CAP_ROUNDS):
         backend.reclaim()
         size = backend.size_bytes()
-        if size <= cap or (previous is not None and size >= previous):
+        if size <= cap:
+            break
+        if previous is not None and size >= previous:
+            report.notes.append(
+                f"the store is {size} bytes, over the cap of {cap}: the deleted rows' space is "
+                "not reclaimed yet (see docs/architecture.md, Retention)"
+            )
             break
         counts = day_rows(store, tables, today)
         if not counts:
@@ -138,3 +144,9 @@ def oldest_kept(store: Store) -> dict[str, dt.datetime | None]:
         sql = f"SELECT min({retained.time_column}) FROM {retained.table}"
         out[retained.table] = store.query(sql).rows[0][0]
     return out
+
+
+def describe(store: Store, policy: Policy) -> dict[str, Any]:
+    """The settings in force, the oldest time kept per table and the store's size in bytes."""
+    settings = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}
+    return {"policy": settings, "oldest": oldest_kept(store), "size_bytes": backend_for(store).size_bytes()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 import duckdb
 
@@ -48,8 +49,10 @@ class DuckDBRetention:
         return self.store.run_task(task).result()
 
     def size_bytes(self) -> int:
+        """Bytes in used blocks, plus the write-ahead log (rows not yet checkpointed into blocks)."""
         rows = self.store.query("SELECT used_blocks * block_size FROM pragma_database_size()").rows
-        return int(rows[0][0])
+        wal = Path(f"{getattr(self.store, 'path', ':memory:')}.wal")
+        return int(rows[0][0]) + (wal.stat().st_size if wal.exists() else 0)
 
     def reclaim(self) -> None:
         def task(con: duckdb.DuckDBPyConnection) -> int:

@@ -15,6 +15,7 @@ from tokentrail import analytics
 from tokentrail.analytics import BadRequest, TimeRange
 from tokentrail.query import QueryError
 from tokentrail.query.run import run_query
+from tokentrail.retention import describe
 from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
 
 router = APIRouter(prefix="/api")
@@ -132,6 +133,16 @@ async def get_chargeback(request: Request) -> Any:
     flt = {k: v for k, v in filters(request).items() if k != "period"}
     result = analytics.chargeback(request.app.state.store, analytics.parse_period(period), by, flt)
     return {"period": period, "by": by, "rows": result.rows, "total": result.total}
+
+
+@router.get("/retention")
+@guarded
+async def get_retention(request: Request) -> Any:
+    """The retention settings in force, the oldest time kept per table, and the store's size in bytes."""
+    state = request.app.state
+    found = await asyncio.to_thread(describe, state.store, state.retention)
+    found["oldest"] = {table: jsonable(when) for table, when in found["oldest"].items()}
+    return found
 
 
 @router.post("/query")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
 from tokentrail.pricing import load_prices
+from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.server import (
     api,
     budgets_api,
@@ -31,21 +32,33 @@ def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    enforcer = Enforcer(app.state.store, app.state.retention) if app.state.retention.configured else None
+    if enforcer is not None:
+        enforcer.start()
     yield
+    if enforcer is not None:
+        enforcer.stop()
     app.state.pipeline.close()
     if app.state.owns_store:  # `serve`: close (and checkpoint) before uvicorn re-raises SIGTERM and exits
         app.state.store.close()
 
 
 def create_app(
-    store: Store, settings: Settings | None = None, enrich: Enricher | None = None, owns_store: bool = False
+    store: Store,
+    settings: Settings | None = None,
+    enrich: Enricher | None = None,
+    owns_store: bool = False,
+    retention: Policy | None = None,
 ) -> FastAPI:
-    """The app over `store`; with owns_store, the app closes the store when the server shuts down."""
+    """The app over `store`; with owns_store, the app closes the store when the server shuts down.
+
+    Retention (default: from the settings) runs in a background thread while the app's lifespan lasts."""
     app = FastAPI(title="tokentrail", version="0.1.0", lifespan=lifespan)
     app.state.store = store
     app.state.owns_store = owns_store
     settings = settings or Settings()
     app.state.settings = settings
+    app.state.retention = retention or resolve(settings)
     app.state.pipeline = make_pipeline(settings, enrich)
     app.include_router(otlp.router)
     app.include_router(api.router)

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest
 from tokentrail.experiments.data import experiments_among
+from tokentrail.retention import oldest_kept
 from tokentrail.server import dashboard_static
 from tokentrail.server import dashboard_views as views
 from tokentrail.server.dashboard_api import check_ids
@@ -141,8 +142,16 @@ def store_of(request: Request) -> Store:
 def overview(request: Request, view: View) -> Response:
     timeout = request.app.state.settings.query_timeout_s
     tiles = views.overview_tiles(store_of(request), view, timeout)
+    kept = {"since": oldest_kept(store_of(request)).get("spans"), "days": request.app.state.retention.calls}
     return render(
-        request, "overview.html", view, title="Overview", tiles=tiles, dims=views.OVERVIEW_DIMS, charts=True
+        request,
+        "overview.html",
+        view,
+        title="Overview",
+        tiles=tiles,
+        dims=views.OVERVIEW_DIMS,
+        charts=True,
+        kept=kept,
     )
 
 

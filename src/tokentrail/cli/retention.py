@@ -1,0 +1,71 @@
+"""`tokentrail retention apply`: delete what the retention settings no longer keep, now."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tokentrail.cli.common import console, fail, opened_store
+from tokentrail.retention import Policy, Report, RetentionError, apply_retention, resolve
+from tokentrail.settings import Settings
+
+DAYS_HELP = "Days of {} to keep (whole UTC days; older days are deleted) [env TOKENTRAIL_RETENTION_{}]"
+
+
+def policy_or_fail(settings: Settings, options: dict[str, str | None] | None = None) -> Policy:
+    """The retention policy (options over the environment); a bad value is a clear error and exit 2."""
+    try:
+        return resolve(settings, options)
+    except RetentionError as exc:
+        fail(escape(str(exc)))
+
+
+def report_table(report: Report) -> Table:
+    table = Table(title="Retention", title_justify="left")
+    for header in ("table", "days dropped", "oldest dropped", "newest dropped", "rows deleted"):
+        table.add_column(header, justify="left" if header == "table" else "right")
+    for name, days in report.days.items():
+        table.add_row(name, f"{len(days):,}", str(min(days)), str(max(days)), f"{report.rows[name]:,}")
+    return table
+
+
+def print_report(report: Report, policy: Policy) -> None:
+    if report.days:
+        console.print(report_table(report))
+    else:
+        console.print("Nothing to delete: every stored day is within the retention settings.")
+    for statement in report.ttl:
+        console.print(f"ClickHouse: {escape(statement)}", highlight=False)
+    if report.cap_days:
+        console.print(f"Disk cap: dropped {len(report.cap_days)} oldest day(s) up to {max(report.cap_days)}.")
+    cap = f" (cap {policy.max_disk:,} bytes)" if policy.max_disk is not None else ""
+    console.print(f"Store size: {report.size_before:,} → {report.size_after:,} bytes{cap}.", highlight=False)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def register(app: typer.Typer) -> None:
+    retention_app = typer.Typer(help="How long data is kept, and a disk cap.", no_args_is_help=True)
+    app.add_typer(retention_app, name="retention")
+
+    @retention_app.command("apply")
+    def apply(
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        calls: str = typer.Option(None, help=DAYS_HELP.format("calls and their traces", "CALLS")),
+        samples: str = typer.Option(None, help=DAYS_HELP.format("sampled prompts and responses", "SAMPLES")),
+        metric_points: str = typer.Option(None, help=DAYS_HELP.format("metric points", "METRIC_POINTS")),
+        rollups: str = typer.Option(None, help=DAYS_HELP.format("the daily cost rollup", "ROLLUPS")),
+        max_disk: str = typer.Option(None, help="Size cap, e.g. 500MB or 2GiB [env TOKENTRAIL_MAX_DISK]"),
+    ) -> None:
+        """Delete expired days now (calls are rolled up for chargeback first), then enforce the disk cap."""
+        chosen = {"calls": calls, "samples": samples, "metric_points": metric_points, "rollups": rollups}
+        settings = Settings()
+        policy = policy_or_fail(settings, {**chosen, "max_disk": max_disk})
+        if not policy.configured:
+            console.print(
+                "No retention is set (--calls, --samples, --metric-points, --rollups, --max-disk or their "
+                "TOKENTRAIL_RETENTION_* and TOKENTRAIL_MAX_DISK variables): everything is kept."
+            )
+        with opened_store(db or settings.db) as store:
+            print_report(apply_retention(store, policy), policy)
