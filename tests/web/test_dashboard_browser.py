@@ -244,3 +244,12 @@ def test_query_console_table_chart_and_errors(
     page.get_by_role("button", name="Run").click()
     expect(page.locator("#query-error")).to_be_visible()
     expect(page.locator("#query-error")).to_contain_text("line 1")
+
+
+def test_overview_says_since_when_data_is_kept(page: Page, dataset: DataSet) -> None:
+    page.goto("/")
+    oldest = min(s.start_time for s in dataset.spans if s.start_time is not None)
+    line = page.locator(".kept")
+    expect(line).to_contain_text(f"Data kept since {oldest:%Y-%m-%d}")
+    expect(line).to_contain_text("(retention: everything is kept)")
+    assert line.get_attribute("data-kept-since") == oldest.isoformat()
