@@ -597,7 +597,17 @@ def stream_timelines(store: Store, trace_id: str, span_id: str | None = None) ->
 
 # --- chargeback -----------------------------------------------------------------------------------------
 
-CHARGEBACK_BY = DAILY_COST_DIMENSIONS
+CHARGEBACK_BY = (
+    "tenant",
+    "cost_center",
+    "team",
+    "app",
+    "feature",
+    "user_id",
+    "environment",
+    "provider",
+    "model",
+)
 NANO = 1_000_000_000
 
 
@@ -663,7 +673,7 @@ def chargeback(
     if by not in CHARGEBACK_BY:
         raise BadRequest(f"cannot charge back by {by!r}; choose one of: {', '.join(CHARGEBACK_BY)}")
     if _has_rollups(store, period):
-        source, params = _ledger(period, filters)
+        source, params = _ledger(period, by, filters)
         aggregates, key = [(alias, f"sum({alias})") for alias, _ in CHARGEBACK_SELECT], by
     else:
         clause, params = where(period, filters)
@@ -708,17 +718,18 @@ def _has_rollups(store: Store, period: TimeRange) -> bool:
     return bool(store.query(sql, [period.start, period.end]).rows[0][0])
 
 
-def _ledger(period: TimeRange, filters: Mapping[str, str] | None) -> tuple[str, list[Any]]:
+def _ledger(period: TimeRange, by: str, filters: Mapping[str, str] | None) -> tuple[str, list[Any]]:
     """The kept calls rolled up by day, and the stored rollups of deleted ones, as one subquery."""
     clause, params = where(period, filters)
     kept_clause = ["day >= ?", "day < ?"]
     kept_params: list[Any] = [period.start, period.end]
-    for key, value in (filters or {}).items():
+    for key in (by, *(filters or {})):
         if key not in DAILY_COST_DIMENSIONS:
             raise BadRequest(
-                f"cannot filter on {key!r} over days whose calls retention has deleted; "
-                f"their rollup keeps: {', '.join(DAILY_COST_DIMENSIONS)}"
+                f"cannot group or filter by {key!r} over days whose calls retention has deleted; "
+                f"their daily rollup keeps: {', '.join(DAILY_COST_DIMENSIONS)}"
             )
+    for key, value in (filters or {}).items():
         kept_clause.append(f"{key} = ?")
         kept_params.append(value)
     rolled = f"SELECT {ROLLUP_COLUMNS} FROM daily_costs WHERE {' AND '.join(kept_clause)}"

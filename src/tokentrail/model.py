@@ -300,13 +300,13 @@ METRIC_COLUMN_NAMES: Final = tuple(name for name, _, _ in METRIC_COLUMNS)
 
 # Daily chargeback rollup: what retention keeps of the calls it deletes (one row per day and label set per
 # deletion; readers sum them). Costs are integer nano-dollars, as chargeback sums them, so totals stay exact.
+# user_id is left out: it can have as many values a day as there are calls, and the rollup would not shrink.
 DAILY_COST_DIMENSIONS: Final = (
     "tenant",
     "cost_center",
     "team",
     "app",
     "feature",
-    "user_id",
     "environment",
     "provider",
     "model",

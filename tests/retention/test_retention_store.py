@@ -112,6 +112,8 @@ def test_chargeback_of_deleted_days_is_unchanged(store: Store) -> None:
     assert before[0].total["calls"] == 240 and before[0].total["cost_nusd"] > 0
     with pytest.raises(BadRequest, match="retention has deleted"):
         analytics.chargeback(store, periods[0], "tenant", {"status": "ok"})
+    with pytest.raises(BadRequest, match="retention has deleted"):
+        analytics.chargeback(store, periods[0], "user_id")  # the rollup does not keep users
     assert analytics.chargeback(store, periods[2], "tenant", {"status": "ok"}).total["calls"] > 0
 
 

@@ -119,8 +119,9 @@ def enforce_cap(
             break
         if previous is not None and size >= previous:
             report.notes.append(
-                f"the store is {size} bytes, over the cap of {cap}: the deleted rows' space is "
-                "not reclaimed yet (see docs/architecture.md, Retention)"
+                f"the store is {size} bytes, over the cap of {cap}, and the last days dropped freed nothing: "
+                "their space is not reclaimed yet, or what is left is the daily cost rollup, which the cap "
+                "never drops (see docs/architecture.md, Retention)"
             )
             break
         counts = day_rows(store, tables, today)

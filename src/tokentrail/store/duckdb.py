@@ -85,8 +85,10 @@ class DuckDBStore:
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
         )
-        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        current = int(row[0]) if row else 0
+        # fetchall, not fetchone: a result left unread keeps a transaction open on the root connection, and
+        # no checkpoint can then reclaim the space of deleted rows (retention)
+        rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+        current = int(rows[0][0]) if rows else 0
         for version, statements in duckdb_migrations():
             if version <= current:
                 continue
