@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -20,7 +21,7 @@ from tokentrail.retention import RetentionError, parse_size
 from tokentrail.retention.policy import first_kept_day
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
-from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.store import Store, open_store
 
 runner = CliRunner()
 TODAY = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time())
@@ -31,14 +32,14 @@ def call(i: int, start: dt.datetime) -> Call:
     return Call(trace_id=f"{i:032x}", span_id=f"{i:016x}", kind="llm", start_time=start, tenant="acme")
 
 
-def seeded(path: Path, ages_days: list[int]) -> Path:
-    with DuckDBStore(path) as store:
+def seeded(path: Path | str, ages_days: list[int]) -> Path | str:
+    with contextlib.closing(open_store(path)) as store:
         store.write([call(i + 1, TODAY - dt.timedelta(days=age)) for i, age in enumerate(ages_days)])
     return path
 
 
-def ages_left(path: Path) -> list[int]:
-    with DuckDBStore(path, read_only=True) as store:
+def ages_left(path: Path | str) -> list[int]:
+    with contextlib.closing(open_store(path)) as store:
         rows = store.query("SELECT start_time FROM spans ORDER BY 1 DESC").rows
     return [(TODAY - start).days for (start,) in rows]
 
@@ -53,8 +54,9 @@ def test_sizes_parse_with_decimal_and_binary_units() -> None:
             parse_size(bad, "--max-disk")
 
 
-def test_apply_deletes_expired_days(tmp_path: Path) -> None:
-    db = seeded(tmp_path / "a.duckdb", [0, 2, 3, 4, 40])
+@pytest.mark.parametrize("url", ["a.duckdb", "chdb:///{}/a-chdb"])
+def test_apply_deletes_expired_days(tmp_path: Path, url: str) -> None:
+    db = seeded(str(tmp_path / url) if "://" not in url else url.format(tmp_path), [0, 2, 3, 4, 40])
     out = runner.invoke(app, ["retention", "apply", "--db", str(db), "--calls", "3"])
     assert out.exit_code == 0, out.output
     assert ages_left(db) == [0, 2, 3]
@@ -139,14 +141,13 @@ def test_serve_prunes_in_the_background(tmp_path: Path, monkeypatch: pytest.Monk
     assert ages_left(db) == [0, 1]
 
 
-async def test_api_and_overview_show_the_oldest_data_kept(tmp_path: Path) -> None:
-    with DuckDBStore(tmp_path / "f.duckdb") as store:
-        store.write([call(1, TODAY - dt.timedelta(days=1, hours=-5)), call(2, TODAY)])
-        settings = Settings(retention_calls="7", max_disk="2GiB")
-        transport = httpx.ASGITransport(app=create_app(store, settings))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            found = (await client.get("/api/retention")).json()
-            page = (await client.get("/")).text
+async def test_api_and_overview_show_the_oldest_data_kept(store: Store) -> None:
+    store.write([call(1, TODAY - dt.timedelta(days=1, hours=-5)), call(2, TODAY)])
+    settings = Settings(retention_calls="7", max_disk="2GiB")
+    transport = httpx.ASGITransport(app=create_app(store, settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        found = (await client.get("/api/retention")).json()
+        page = (await client.get("/")).text
     assert found["policy"]["calls"] == 7 and found["policy"]["max_disk"] == 2 * 2**30
     assert found["oldest"]["spans"] == (TODAY - dt.timedelta(days=1, hours=-5)).isoformat() + "Z"
     assert found["size_bytes"] > 0

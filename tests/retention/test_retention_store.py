@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import random
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from tokentrail.retention.apply import backend_for
 from tokentrail.retention.policy import first_kept_day
 from tokentrail.store import Store, StoreError
 from tokentrail.store.clickhouse import ChdbEngine, ClickHouseStore
+from tokentrail.store.duckdb import DuckDBStore
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, 0)
 US = dt.timedelta(microseconds=1)
@@ -174,7 +176,7 @@ def test_a_cap_between_sizes_keeps_the_newest_days(store: Store) -> None:
     assert report.cap_days == [d.date() for d in days[: len(report.cap_days)]]
 
 
-def test_clickhouse_ttl_follows_the_policy_and_expires_rows(tmp_path: object) -> None:
+def test_clickhouse_ttl_follows_the_policy_and_expires_rows(tmp_path: Path) -> None:
     with ClickHouseStore(ChdbEngine(f"{tmp_path}/ch")) as ch:
         today = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time())
         ch.write([call(1, today - dt.timedelta(days=30)), call(2, today)])
@@ -209,3 +211,19 @@ def test_a_closed_store_refuses_tasks(store: Store) -> None:
     store.close()
     with pytest.raises(StoreError):
         store.run_task(lambda conn: 0)
+
+
+def test_a_reopened_duckdb_store_reclaims_the_space_of_deleted_days(tmp_path: Path) -> None:
+    path = tmp_path / "big.duckdb"
+    with DuckDBStore(path) as duck:  # 300,000 spans over 30 days: a few row groups, oldest first
+        duck.execute(
+            "INSERT INTO spans (trace_id, span_id, kind, name, status, source, start_time) "
+            "SELECT printf('%032x', i), printf('%016x', i), 'llm', 'c', 'ok', 'sdk', "
+            "TIMESTAMP '2026-10-01' + to_microseconds(i * 8640000) FROM range(300000) r(i)"
+        )
+    with DuckDBStore(path) as duck:  # reopened: nothing left open may hold back the checkpoint
+        before = measured_size(duck)
+        report = apply_retention(duck, Policy(calls=10), now=dt.datetime(2026, 10, 31, 12))
+        assert report.rows == {"spans": 200000}
+        assert backend_for(duck).size_bytes() < before * 0.7
+        assert duck.query("SELECT min(start_time) FROM spans").rows == [(dt.datetime(2026, 10, 21),)]
