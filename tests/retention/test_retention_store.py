@@ -227,3 +227,12 @@ def test_a_reopened_duckdb_store_reclaims_the_space_of_deleted_days(tmp_path: Pa
         assert report.rows == {"spans": 200000}
         assert backend_for(duck).size_bytes() < before * 0.7
         assert duck.query("SELECT min(start_time) FROM spans").rows == [(dt.datetime(2026, 10, 21),)]
+
+
+def test_a_stopped_run_ends_before_the_next_day(store: Store) -> None:
+    store.write([call(1, NOW - dt.timedelta(days=9)), call(2, NOW)])
+    stop = threading.Event()
+    stop.set()  # as when serve shuts down during a run
+    assert apply_retention(store, Policy(calls=1), now=NOW, stop=stop).rows == {}
+    assert ids(store) == {f"{1:016x}", f"{2:016x}"}
+    assert apply_retention(store, Policy(calls=1), now=NOW).rows == {"spans": 1}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 from typing import Any, Protocol
 
 from tokentrail.retention.on_clickhouse import ClickHouseRetention
@@ -52,16 +53,23 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def apply_retention(store: Store, policy: Policy, now: dt.datetime | None = None) -> Report:
-    """Enforce `policy` on `store` now: drop expired days, then the oldest days while over the disk cap."""
-    backend, now = backend_for(store), now or utc_now()
+def apply_retention(
+    store: Store, policy: Policy, now: dt.datetime | None = None, stop: threading.Event | None = None
+) -> Report:
+    """Enforce `policy` on `store` now: drop expired days, then the oldest days while over the disk cap.
+
+    When `stop` is set (the server is shutting down), the run ends after the day being deleted."""
+    backend, now, stop = backend_for(store), now or utc_now(), stop or threading.Event()
     tables = backend.tables()
     report = Report(ttl=backend.sync_ttl(policy, tables), size_before=backend.size_bytes())
     for retained in (r for r in RETAINED if r.table in tables):
         days = policy.days(retained)
-        if days is not None:
-            for day in days_before(store, retained, first_kept_day(now, days), report):
-                report.record(retained.table, day, backend.drop(retained, day, day + DAY))
+        for day in (
+            days_before(store, retained, first_kept_day(now, days), report) if days is not None else []
+        ):
+            if stop.is_set():
+                return report
+            report.record(retained.table, day, backend.drop(retained, day, day + DAY))
     if policy.max_disk is not None:
         enforce_cap(store, backend, policy.max_disk, first_kept_day(now, 0), tables, report)
     elif report.rows:

@@ -24,7 +24,7 @@ class Enforcer:
 
     def run_once(self) -> None:
         try:
-            report = apply_retention(self._store, self._policy)
+            report = apply_retention(self._store, self._policy, stop=self._stop)
         except Exception:  # a failed run must not end enforcement; the next run tries again
             log.exception("retention run failed")
             return
