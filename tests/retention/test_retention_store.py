@@ -13,7 +13,7 @@ import pytest
 
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest
-from tokentrail.model import Call
+from tokentrail.model import Call, StreamTimeline
 from tokentrail.pricing import load_prices, price_call
 from tokentrail.retention import Policy, apply_retention, oldest_kept
 from tokentrail.retention.apply import backend_for
@@ -47,8 +47,10 @@ def test_first_kept_day_is_midnight_n_days_before_today() -> None:
 def test_exactly_the_expired_days_are_deleted(store: Store) -> None:
     boundary = first_kept_day(NOW, 3)  # 2026-11-18 00:00: every call before it is over 3 days old
     spans = [
-        call(1, boundary - US),  # the last microsecond of an expired day
-        call(2, boundary),  # the first of a kept one
+        call(
+            1, boundary - US, stream_timeline=StreamTimeline([0, 1], [5.0, 9.0])
+        ),  # the last µs of an expired day
+        call(2, boundary, stream_timeline=StreamTimeline([0], [7.0])),  # the first of a kept one
         call(3, boundary - dt.timedelta(days=5)),
         call(4, boundary - dt.timedelta(hours=12), kind="tool"),  # spans of any kind follow the calls
         call(5, NOW),
@@ -59,7 +61,8 @@ def test_exactly_the_expired_days_are_deleted(store: Store) -> None:
     report = apply_retention(store, Policy(calls=3, metric_points=3), now=NOW)
     assert ids(store) == {f"{i:016x}" for i in (2, 5, 6)}
     assert [r[0] for r in store.query("SELECT name FROM metric_points").rows] == ["kept"]
-    assert report.rows == {"spans": 3, "metric_points": 1}
+    assert ids(store, "stream_timelines") == {f"{2:016x}"}  # a call's chunk arrivals go with it
+    assert report.rows == {"spans": 3, "stream_timelines": 1, "metric_points": 1}
     assert report.days["spans"] == [dt.date(2026, 11, 13), dt.date(2026, 11, 17)]
     assert oldest_kept(store)["spans"] == boundary
     again = apply_retention(store, Policy(calls=3, metric_points=3), now=NOW)
@@ -185,11 +188,16 @@ def test_clickhouse_ttl_follows_the_policy_and_expires_rows(tmp_path: Path) -> N
         engines = dict(ch.query("SELECT name, engine_full FROM system.tables", dialect="clickhouse").rows)
         assert "TTL toDate(assumeNotNull(start_time)) + toIntervalDay(9)" in engines["spans"]
         assert "TTL toDate(assumeNotNull(time)) + toIntervalDay(3)" in engines["metric_points"]
+        assert "TTL toDate(assumeNotNull(start_time)) + toIntervalDay(8)" in engines["stream_timelines"]
         ch.run_task(lambda engine: engine.command("OPTIMIZE TABLE spans FINAL") or 0).result()
         assert ids(ch) == {f"{2:016x}"}  # ClickHouse's own merge expired the old row
         assert apply_retention(ch, Policy(calls=7, metric_points=2)).ttl == []  # in line: nothing to change
         cleared = apply_retention(ch, Policy())
-        assert cleared.ttl == ["ALTER TABLE spans REMOVE TTL", "ALTER TABLE metric_points REMOVE TTL"]
+        assert cleared.ttl == [
+            "ALTER TABLE spans REMOVE TTL",
+            "ALTER TABLE stream_timelines REMOVE TTL",
+            "ALTER TABLE metric_points REMOVE TTL",
+        ]
 
 
 def test_tasks_run_alone_on_the_writer_between_batches(store: Store) -> None:

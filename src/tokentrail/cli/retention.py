@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from tokentrail.cli.common import console, fail, opened_store
+from tokentrail.cli.common import console, fail, opened_store, resolve_db, say
 from tokentrail.retention import Policy, Report, RetentionError, apply_retention, resolve
 from tokentrail.settings import Settings
 
@@ -18,7 +17,7 @@ def policy_or_fail(settings: Settings, options: dict[str, str | None] | None = N
     try:
         return resolve(settings, options)
     except RetentionError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
 
 
 def report_table(report: Report) -> Table:
@@ -34,15 +33,15 @@ def print_report(report: Report, policy: Policy) -> None:
     if report.days:
         console.print(report_table(report))
     else:
-        console.print("Nothing to delete: every stored day is within the retention settings.")
+        say("Nothing to delete: every stored day is within the retention settings.")
     for statement in report.ttl:
-        console.print(f"ClickHouse: {escape(statement)}", highlight=False)
+        say(f"ClickHouse: {statement}")
     if report.cap_days:
-        console.print(f"Disk cap: dropped {len(report.cap_days)} oldest day(s) up to {max(report.cap_days)}.")
+        say(f"Disk cap: dropped {len(report.cap_days)} oldest day(s) up to {max(report.cap_days)}.")
     cap = f" (cap {policy.max_disk:,} bytes)" if policy.max_disk is not None else ""
-    console.print(f"Store size: {report.size_before:,} → {report.size_after:,} bytes{cap}.", highlight=False)
+    say(f"Store size: {report.size_before:,} → {report.size_after:,} bytes{cap}.")
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        say(f"note: {note}", style="yellow")
 
 
 def register(app: typer.Typer) -> None:
@@ -63,9 +62,9 @@ def register(app: typer.Typer) -> None:
         settings = Settings()
         policy = policy_or_fail(settings, {**chosen, "max_disk": max_disk})
         if not policy.configured:
-            console.print(
+            say(
                 "No retention is set (--calls, --samples, --metric-points, --rollups, --max-disk or their "
                 "TOKENTRAIL_RETENTION_* and TOKENTRAIL_MAX_DISK variables): everything is kept."
             )
-        with opened_store(db or settings.db) as store:
+        with opened_store(resolve_db(db, read_only=False)) as store:
             print_report(apply_retention(store, policy), policy)

@@ -38,6 +38,7 @@ class Retained:
 # kind of timestamped data registers here with its time column.
 RETAINED = (
     Retained("spans", "start_time", "calls", rollup=True),
+    Retained("stream_timelines", "start_time", "calls"),  # the chunk arrivals of streamed calls
     Retained("samples", "start_time", "samples"),
     Retained("metric_points", "time", "metric_points"),
     Retained("daily_costs", "day", "rollups"),
