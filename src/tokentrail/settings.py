@@ -10,6 +10,10 @@ Environment variables:
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
     TOKENTRAIL_INGEST_WORKERS  processes that decode OTLP (`serve` defaults to one per core; 0 = threads)
+    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
+                               (default 50,000)
+    TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
+                               ahead of it gets 503 with Retry-After at once (default 1 s)
 """
 
 from __future__ import annotations
@@ -34,3 +38,5 @@ class Settings(BaseSettings):
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
     ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process
+    max_spans_per_request: int = 50_000
+    max_ingest_wait_s: float = 1.0

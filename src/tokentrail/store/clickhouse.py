@@ -286,6 +286,9 @@ class ClickHouseStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._writer.submit("metrics", METRICS.table(points))
 
+    def expected_wait_s(self) -> float:
+        return self._writer.expected_wait_s()
+
     def write(self, calls: Sequence[Call]) -> int:
         return wait(lambda: self.submit(calls))
 

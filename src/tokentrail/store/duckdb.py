@@ -116,6 +116,9 @@ class DuckDBStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("metrics", METRICS.table(points))
 
+    def expected_wait_s(self) -> float:
+        return self._writer.expected_wait_s() if self._writer is not None else 0.0
+
     def _require_writer(self) -> BatchWriter:
         if self._writer is None:
             raise StoreError("the store is open read-only")

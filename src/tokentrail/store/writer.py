@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tokentrail.store.backlog import Backlog
 from tokentrail.store.base import StoreBusy, StoreError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class BatchWriter:
         self._connect = connect
         self._commit = commit
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
+        self.backlog = Backlog()  # rows queued or being committed, and the commit rate
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -53,11 +55,17 @@ class BatchWriter:
         if table.num_rows == 0:
             job.future.set_result(0)
             return job.future
+        self.backlog.add(table.num_rows)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
+            self.backlog.cancel(table.num_rows)
             raise StoreBusy("the write queue is full") from None
         return job.future
+
+    def expected_wait_s(self) -> float:
+        """How long rows submitted now would wait for their commit, by the measured commit rate."""
+        return self.backlog.wait_s()
 
     def _take_group(self, first: Job) -> list[Job]:
         jobs = [first]
@@ -77,19 +85,23 @@ class BatchWriter:
         try:
             while (job := self._queue.get()) is not None:
                 jobs = self._take_group(job)
-                try:
-                    counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
-                except Exception as exc:  # the writer must survive any one bad batch
-                    log.exception("write failed")
-                    for j in jobs:
-                        j.future.set_exception(StoreError(f"write failed: {exc}"))
-                    continue
-                for j, count in counts:
-                    j.future.set_result(count)
+                self._run(conn, jobs)
+                self.backlog.done(sum(j.table.num_rows for j in jobs))
         finally:
             close = getattr(conn, "close", None)
             if close is not None:
                 close()
+
+    def _run(self, conn: Any, jobs: list[Job]) -> None:
+        try:
+            counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
+        except Exception as exc:  # the writer must survive any one bad batch
+            log.exception("write failed")
+            for j in jobs:
+                j.future.set_exception(StoreError(f"write failed: {exc}"))
+            return
+        for j, count in counts:
+            j.future.set_result(count)
 
     def close(self, timeout_s: float = 30.0) -> None:
         if self._closed:
