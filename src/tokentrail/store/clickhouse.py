@@ -2,8 +2,9 @@
 which runs the same SQL and tests this path in CI).
 
 Same logical schema as DuckDB. The spans table is a ReplacingMergeTree ordered by kind, hour and ids, so
-a span stored twice by racing collectors still collapses at merge time; each batch is also checked
-against the stored ids in its time window before insert, so a retried export adds nothing.
+a span stored twice by racing collectors still collapses at merge time (when its start hour is the
+same); each batch is also checked against the ids stored at any time (a bloom filter index on trace_id
+skips the parts that cannot hold them) before insert, so a retried export adds nothing.
 
 Read SQL arrives in the DuckDB dialect (the typed queries in analytics.py) or in ClickHouse's own (the
 query language compiles to both). DuckDB SQL is transpiled with sqlglot, `?` parameters become sqlglot
@@ -29,7 +30,7 @@ from tokentrail.model import COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Ca
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
-from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
+from tokentrail.store.writer import BatchWriter, Job, wait
 
 REQUIRED = {
     "trace_id": "String",
@@ -124,6 +125,14 @@ def migrations() -> list[tuple[int, list[str]]]:
                 f"AND {_API_NAME} != '' SETTINGS mutations_sync = 1",
                 "DROP VIEW IF EXISTS calls",  # a view's * is expanded when it is made
                 CALLS_VIEW,
+            ],
+        ),
+        (
+            5,  # the duplicate check looks up ids over all time: a bloom filter lets it skip most parts
+            [
+                "ALTER TABLE spans ADD INDEX IF NOT EXISTS trace_ids trace_id "
+                "TYPE bloom_filter(0.01) GRANULARITY 1",
+                "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
             ],
         ),
     ]
@@ -320,23 +329,21 @@ class ClickHouseStore:
 
     @staticmethod
     def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
-        """The batch's rows whose ids are neither stored (in its time window) nor repeated in the batch."""
+        """The batch's rows whose ids are neither stored (at any start time) nor repeated in the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        in_windows = exp.or_(
-            *(exp.column("start_time").between(literal(lo), literal(hi)) for lo, hi in time_windows(table))
-        )
-        window = (
+        traces = set(table.column("trace_id").to_pylist())
+        stored_ids = (
             exp.select("concat(trace_id, ':', span_id) AS k")
             .from_("spans")
             .where(
                 exp.and_(
-                    in_windows,
+                    exp.column("trace_id").isin(*(exp.Literal.string(t) for t in traces)),
                     exp.column("k").isin(*(exp.Literal.string(k) for k in set(keys))),
                 )
             )
         )
-        stored = set(engine.query_arrow(window.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        stored = set(engine.query_arrow(stored_ids.sql(dialect="clickhouse"), {}).column("k").to_pylist())
         keep, seen = [], set(stored)
         for i, key in enumerate(keys):
             if key not in seen:

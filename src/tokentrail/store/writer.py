@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tokentrail.store.backlog import Backlog
 from tokentrail.store.base import StoreBusy, StoreError
@@ -109,28 +108,6 @@ class BatchWriter:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=timeout_s)
-
-
-def time_windows(table: pa.Table, gap_s: float = 60.0, most: int = 8) -> list[tuple[Any, Any]]:
-    """The start-time ranges a batch covers, split where its spans are more than `gap_s` apart.
-
-    A batch is mostly spans that ended in the last seconds, plus now and then a long one (an agent's root
-    span) that started minutes ago. Checking stored ids over one min..max window would scan everything
-    stored in between; a few tight windows keep the duplicate check to the rows that can match.
-    """
-    times = sorted(set(pc.drop_null(table.column("start_time")).to_pylist()))
-    if not times:
-        return []
-    windows = [[times[0], times[0]]]
-    for t in times[1:]:
-        if (t - windows[-1][1]).total_seconds() > gap_s:
-            windows.append([t, t])
-        else:
-            windows[-1][1] = t
-    while len(windows) > most:  # merge the two windows closest to each other
-        i = min(range(len(windows) - 1), key=lambda k: windows[k + 1][0] - windows[k][1])
-        windows[i : i + 2] = [[windows[i][0], windows[i + 1][1]]]
-    return [(lo, hi) for lo, hi in windows]
 
 
 def wait(submit: Callable[[], concurrent.futures.Future[int]]) -> int:
