@@ -27,10 +27,11 @@ def test_wait_is_queued_units_over_the_measured_rate() -> None:
     clock.now += 0.5
     backlog.done(500)  # 500 units in 0.5 s of busy time
     assert backlog.rate == 1000.0
-    assert backlog.wait_s(1500) == pytest.approx(2.0)  # 500 left + 1500 more at 1000/s
-    clock.now += 0.5
-    backlog.done(500)
-    assert backlog.pending == 0
+    backlog.add(1500)
+    assert backlog.wait_s() == pytest.approx(2.0)  # 500 left + 1500 more at 1000/s
+    clock.now += 2.0
+    backlog.done(2000)
+    assert backlog.pending == 0 and backlog.wait_s() == 0.0
 
 
 def test_idle_time_does_not_count_as_slowness() -> None:

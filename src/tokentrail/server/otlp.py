@@ -75,7 +75,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def admitted(request: Request, size: int) -> AsyncIterator[None]:
     """Refuse at once when the queued work would hold this request past the configured wait."""
     state = request.app.state
-    wait_s = state.decode_backlog.wait_s(size) + state.store.expected_wait_s()
+    wait_s = state.decode_backlog.wait_s() + state.store.expected_wait_s()
     if wait_s > state.settings.max_ingest_wait_s:
         raise busy(f"the collector is overloaded (expected wait {wait_s:.1f} s); retry later", wait_s)
     state.decode_backlog.add(size)

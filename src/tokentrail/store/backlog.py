@@ -50,7 +50,10 @@ class Backlog:
                 self.rate = sample if self.rate is None else ALPHA * sample + (1 - ALPHA) * self.rate
                 self._window_start, self._window_units = now, 0
 
-    def wait_s(self, extra: int = 0) -> float:
-        """Seconds until `extra` more units would be done, by the measured rate (0 before any)."""
+    def wait_s(self) -> float:
+        """Seconds until the units queued now are done, by the measured rate (0 before any, or when idle).
+
+        Only the work ahead counts: a request's own service time is not a wait, and counting it would let
+        one slow request on an idle server make every later one look late."""
         rate = self.rate
-        return (self.pending + extra) / rate if rate else 0.0
+        return max(0, self.pending) / rate if rate else 0.0
