@@ -210,3 +210,11 @@ def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> No
         moved = [dataclasses.replace(c, start_time=T0 - dt.timedelta(days=3)) for c in calls(4)]
         assert again.write(moved) == 0
         assert again.query("SELECT count(*) FROM span_keys").rows == [(4,)]
+
+
+def test_a_batch_larger_than_one_id_lookup_is_deduplicated(store: Store) -> None:
+    """ClickHouse looks stored ids up a few thousand traces at a time (a query's text is capped)."""
+    big = calls(9_000)
+    assert store.write(big) == 9_000
+    assert store.write(big[::2]) == 0
+    assert store.query("SELECT count(*) FROM spans").rows == [(9_000,)]

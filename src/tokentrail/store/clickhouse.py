@@ -32,6 +32,8 @@ from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryRes
 from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
 from tokentrail.store.writer import BatchWriter, Job, wait
 
+LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
+
 REQUIRED = {
     "trace_id": "String",
     "span_id": "String",
@@ -328,22 +330,23 @@ class ClickHouseStore:
         return int(spans.num_rows)
 
     @staticmethod
+    def _stored_keys(engine: Engine, traces: list[str]) -> set[str]:
+        """'trace:span' of every stored span of these traces, looked up a few thousand traces at a time
+        (a query's text is limited to 256 KiB)."""
+        found: set[str] = set()
+        for i in range(0, len(traces), LOOKUP_CHUNK):
+            chunk = (exp.Literal.string(t) for t in traces[i : i + LOOKUP_CHUNK])
+            query = exp.select("concat(trace_id, ':', span_id) AS k").from_("spans")
+            query = query.where(exp.column("trace_id").isin(*chunk))
+            found.update(engine.query_arrow(query.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        return found
+
+    @staticmethod
     def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
         """The batch's rows whose ids are neither stored (at any start time) nor repeated in the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        traces = set(table.column("trace_id").to_pylist())
-        stored_ids = (
-            exp.select("concat(trace_id, ':', span_id) AS k")
-            .from_("spans")
-            .where(
-                exp.and_(
-                    exp.column("trace_id").isin(*(exp.Literal.string(t) for t in traces)),
-                    exp.column("k").isin(*(exp.Literal.string(k) for k in set(keys))),
-                )
-            )
-        )
-        stored = set(engine.query_arrow(stored_ids.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        stored = ClickHouseStore._stored_keys(engine, sorted(set(table.column("trace_id").to_pylist())))
         keep, seen = [], set(stored)
         for i, key in enumerate(keys):
             if key not in seen:
