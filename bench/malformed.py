@@ -21,6 +21,7 @@ import base64
 import collections
 import gzip
 import json
+import math
 import os
 import random
 import subprocess
@@ -247,7 +248,7 @@ CLASSES = {
 
 def plan(total: int) -> dict[str, int]:
     weight = sum(CLASSES.values())
-    return {name: max(3, round(total * w / weight)) for name, w in CLASSES.items()}
+    return {name: max(3, math.ceil(total * w / weight)) for name, w in CLASSES.items()}  # >= total
 
 
 def run_class(
