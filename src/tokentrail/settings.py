@@ -16,6 +16,10 @@ Environment variables:
     TOKENTRAIL_RETENTION_ROLLUPS        days of the daily chargeback rollup to keep (default: all)
     TOKENTRAIL_MAX_DISK                 size cap of the store, e.g. 500MB or 2GiB; oldest days go first
     TOKENTRAIL_RETENTION_INTERVAL_S     seconds between `serve`'s retention runs (default 3600)
+    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
+                               (default 50,000)
+    TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
+                               ahead of it gets 503 with Retry-After at once (default 1 s)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
 """
 
@@ -47,3 +51,5 @@ class Settings(BaseSettings):
     retention_rollups: str | None = None
     max_disk: str | None = None
     retention_interval_s: str | None = None
+    max_spans_per_request: int = 50_000
+    max_ingest_wait_s: float = 1.0

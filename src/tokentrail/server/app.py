@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
+from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
+from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
 from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.server import (
@@ -22,12 +24,14 @@ from tokentrail.server import (
 )
 from tokentrail.settings import Settings
 from tokentrail.store import Store
+from tokentrail.store.backlog import Backlog
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
+    limit = settings.max_spans_per_request
     if settings.ingest_workers > 0 and enrich is None:
-        return ProcessPipeline(settings.ingest_workers, settings.prices_file)
-    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)))
+        return ProcessPipeline(settings.ingest_workers, settings.prices_file, limit)
+    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit)
 
 
 @contextlib.asynccontextmanager
@@ -60,6 +64,7 @@ def create_app(
     app.state.settings = settings
     app.state.retention = retention or resolve(settings)
     app.state.pipeline = make_pipeline(settings, enrich)
+    app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(budgets_api.router)
@@ -69,7 +74,12 @@ def create_app(
     app.include_router(dashboard_experiments.router)
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "store": store.dialect}
+    async def healthz() -> JSONResponse:
+        """200 when ingest works; 503 while the decoding workers are being replaced."""
+        body: dict[str, Any] = {"status": "ok", "store": store.dialect}
+        if not app.state.pipeline.ready():
+            body["status"] = "decoding workers restarting"
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse(body)
 
     return app

@@ -2,8 +2,9 @@
 which runs the same SQL and tests this path in CI).
 
 Same logical schema as DuckDB. The spans table is a ReplacingMergeTree ordered by kind, hour and ids, so
-a span stored twice by racing collectors still collapses at merge time; each batch is also checked
-against the stored ids in its time window before insert, so a retried export adds nothing.
+a span stored twice by racing collectors still collapses at merge time (when its start hour is the
+same); each batch is also checked against the ids stored at any time (a bloom filter index on trace_id
+skips the parts that cannot hold them) before insert, so a retried export adds nothing.
 
 Read SQL arrives in the DuckDB dialect (the typed queries in analytics.py) or in ClickHouse's own (the
 query language compiles to both). DuckDB SQL is transpiled with sqlglot, `?` parameters become sqlglot
@@ -29,7 +30,9 @@ from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, 
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
-from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
+from tokentrail.store.writer import BatchWriter, Job, wait
+
+LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
 
 REQUIRED = {
     "trace_id": "String",
@@ -127,6 +130,14 @@ def migrations() -> list[tuple[int, list[str]]]:
             ],
         ),
         (5, [ddl("daily_costs", DAILY_COST_COLUMNS, "ENGINE = MergeTree ORDER BY assumeNotNull(day)")]),
+        (
+            6,  # the duplicate check looks up ids over all time: a bloom filter lets it skip most parts
+            [
+                "ALTER TABLE spans ADD INDEX IF NOT EXISTS trace_ids trace_id "
+                "TYPE bloom_filter(0.01) GRANULARITY 1",
+                "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
+            ],
+        ),
     ]
 
 
@@ -287,6 +298,9 @@ class ClickHouseStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._writer.submit("metrics", METRICS.table(points))
 
+    def expected_wait_s(self) -> float:
+        return self._writer.expected_wait_s()
+
     def write(self, calls: Sequence[Call]) -> int:
         return wait(lambda: self.submit(calls))
 
@@ -320,24 +334,23 @@ class ClickHouseStore:
         return int(spans.num_rows)
 
     @staticmethod
+    def _stored_keys(engine: Engine, traces: list[str]) -> set[str]:
+        """'trace:span' of every stored span of these traces, looked up a few thousand traces at a time
+        (a query's text is limited to 256 KiB)."""
+        found: set[str] = set()
+        for i in range(0, len(traces), LOOKUP_CHUNK):
+            chunk = (exp.Literal.string(t) for t in traces[i : i + LOOKUP_CHUNK])
+            query = exp.select("concat(trace_id, ':', span_id) AS k").from_("spans")
+            query = query.where(exp.column("trace_id").isin(*chunk))
+            found.update(engine.query_arrow(query.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        return found
+
+    @staticmethod
     def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
-        """The batch's rows whose ids are neither stored (in its time window) nor repeated in the batch."""
+        """The batch's rows whose ids are neither stored (at any start time) nor repeated in the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        in_windows = exp.or_(
-            *(exp.column("start_time").between(literal(lo), literal(hi)) for lo, hi in time_windows(table))
-        )
-        window = (
-            exp.select("concat(trace_id, ':', span_id) AS k")
-            .from_("spans")
-            .where(
-                exp.and_(
-                    in_windows,
-                    exp.column("k").isin(*(exp.Literal.string(k) for k in set(keys))),
-                )
-            )
-        )
-        stored = set(engine.query_arrow(window.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        stored = ClickHouseStore._stored_keys(engine, sorted(set(table.column("trace_id").to_pylist())))
         keep, seen = [], set(stored)
         for i, key in enumerate(keys):
             if key not in seen:

@@ -69,6 +69,13 @@ def column_ddl(columns: list[Column], types: dict[str, str]) -> str:
     return ",\n  ".join(f"{name} {types[kind]}" for name, kind, _ in columns)
 
 
+def span_key(table: str = "") -> str:
+    """The DuckDB key of a span's ids (md5 as a 128-bit number), kept in span_keys (which retention must
+    prune with the spans). `table` qualifies the columns."""
+    prefix = f"{table}." if table else ""
+    return f"md5_number({prefix}trace_id || ':' || {prefix}span_id)"
+
+
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     """(version, statements) in order; each list is applied in one transaction."""
 
@@ -99,4 +106,11 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     def v5() -> list[str]:
         return [f"CREATE TABLE daily_costs (\n  {column_ddl(list(DAILY_COST_COLUMNS), DUCKDB_TYPES)}\n)"]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5)]
+    def v6() -> list[str]:
+        # (trace_id, span_id) unique whatever the start time: one 128-bit key per stored span, indexed.
+        return [
+            "CREATE TABLE span_keys (k UHUGEINT PRIMARY KEY, start_time TIMESTAMP)",
+            f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
+        ]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6)]
