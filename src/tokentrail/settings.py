@@ -5,6 +5,8 @@ Environment variables:
                                read use ./tokentrail-demo.duckdb when that is the only one there)
     TOKENTRAIL_HOST            bind address of `tokentrail serve` (default 127.0.0.1)
     TOKENTRAIL_PORT            port (default 4318, the OTLP/HTTP default)
+    TOKENTRAIL_GRPC_PORT       OTLP/gRPC port of `tokentrail serve` (default 4317; 0 turns gRPC off)
+    TOKENTRAIL_GRPC_MAX_MESSAGE_BYTES  largest accepted gRPC message after decompression (default 64 MiB)
     TOKENTRAIL_INGEST_KEY      when set, ingest requires `Authorization: Bearer <key>`
     TOKENTRAIL_MAX_BODY_BYTES  largest accepted request body after decompression (default 64 MiB)
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
@@ -39,6 +41,8 @@ class Settings(BaseSettings):
     db: str = DEFAULT_DB
     host: str = "127.0.0.1"
     port: int = 4318
+    grpc_port: int = 4317
+    grpc_max_message_bytes: int = 64 * 1024 * 1024
     ingest_key: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_pending_batches: int = 256

@@ -1,43 +1,64 @@
-"""`tokentrail serve`: the collector, API and dashboard on one port."""
+"""`tokentrail serve`: the collector, API and dashboard on one port, and OTLP/gRPC on another."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from typing import Any
 
 import typer
 
-from tokentrail.cli.common import opened_store, say
+from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
 from tokentrail.settings import Settings
 
 
-def run_server(db: str, host: str, port: int, settings: Settings) -> None:
+async def serve_both(app: Any, settings: Settings, db: str) -> None:
+    """uvicorn and the gRPC server on one event loop; shutting the app down stops gRPC before the store."""
     import uvicorn
 
+    from tokentrail.server import otlp_grpc
+
+    if settings.grpc_port:
+        try:
+            app.state.grpc_server = await otlp_grpc.start(app.state, settings.host, settings.grpc_port)
+        except otlp_grpc.BindFailed as exc:
+            app.state.pipeline.close()
+            fail(str(exc), 1)
+    grpc = f", OTLP/gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
+    say(
+        f"tokentrail collector on http://{settings.host}:{settings.port}"
+        f"  (OTLP /v1/traces, /v1/metrics, /v1/logs{grpc}; store {db})"
+    )
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    await uvicorn.Server(config).serve()
+
+
+def run_server(db: str, settings: Settings) -> None:
     from tokentrail.server.app import create_app
 
     retention = policy_or_fail(settings)
     with opened_store(db) as store:
         app = create_app(store, settings, owns_store=True, retention=retention)
-        say(f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})")
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        asyncio.run(serve_both(app, settings, db))
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        host: str = typer.Option(None, help="Bind address [default 127.0.0.1]"),
-        port: int = typer.Option(None, help="Port [default 4318]"),
+        host: str = typer.Option(None, help="Bind address of both ports [default 127.0.0.1]"),
+        port: int = typer.Option(None, help="OTLP/HTTP, API and dashboard port [default 4318]"),
+        grpc_port: int = typer.Option(None, help="OTLP/gRPC port; 0 turns gRPC off [default 4317]"),
         workers: int = typer.Option(
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
     ) -> None:
-        """Run the collector: OTLP/HTTP ingest, the JSON API and the dashboard."""
-        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers}
+        """Run the collector: OTLP/HTTP and OTLP/gRPC ingest, the JSON API and the dashboard."""
+        chosen = {"db": db, "host": host, "port": port, "grpc_port": grpc_port, "ingest_workers": workers}
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
             cores = os.cpu_count() or 1
             settings.ingest_workers = cores if cores > 1 else 0
-        run_server(settings.db, settings.host, settings.port, settings)
+        run_server(settings.db, settings)

@@ -21,6 +21,7 @@ from tokentrail.server import (
     dashboard_experiments,
     experiments_api,
     otlp,
+    otlp_grpc,
 )
 from tokentrail.settings import Settings
 from tokentrail.store import Store
@@ -40,6 +41,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if enforcer is not None:
         enforcer.start()
     yield
+    grpc_server = getattr(app.state, "grpc_server", None)
+    if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
+        await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
     if enforcer is not None:
         enforcer.stop()
     app.state.pipeline.close()

@@ -150,3 +150,9 @@ async def export_metrics(request: Request) -> Response:
     except Rejected as exc:
         return error_response(exc, media_of(request))
     return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)
+
+
+async def store_logs(state: Any, body: bytes, kind: str) -> otlp.ExportLogsServiceResponse:
+    """The logs signal: decoded and, for now, dropped."""
+    await asyncio.to_thread(otlp.decode, body, kind, otlp.ExportLogsServiceRequest)
+    return otlp.ExportLogsServiceResponse()
