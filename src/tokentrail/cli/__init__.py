@@ -7,6 +7,7 @@ import typer
 from tokentrail.cli import (
     budget,
     chargeback,
+    clickhouse,
     demo,
     experiments,
     importer,
@@ -36,6 +37,7 @@ for module in (
     budget,
     experiments,
     retention,
+    clickhouse,
     simulate,
 ):
     module.register(app)
