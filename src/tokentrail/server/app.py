@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -69,6 +70,7 @@ def create_app(
     app.state.retention = retention or resolve(settings)
     app.state.pipeline = make_pipeline(settings, enrich)
     app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
+    app.state.log_counts = collections.Counter()  # OTLP log records dropped, by kind (server/otlp.py)
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(budgets_api.router)

@@ -1,4 +1,4 @@
-"""OTLP/HTTP receivers: POST /v1/traces and /v1/metrics.
+"""OTLP/HTTP receivers: POST /v1/traces, /v1/metrics and /v1/logs.
 
 What a 200 promises: every span or data point that was not reported in `partial_success` is committed to
 the store. Nothing is acknowledged before it is stored. Load is shed at admission: when the work already
@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from google.rpc import status_pb2
 
-from tokentrail.ingest import otlp
+from tokentrail.ingest import logs, otlp
 from tokentrail.ingest.workers import WorkersUnavailable
 from tokentrail.server.auth import authorized
 from tokentrail.store import StoreBusy, StoreError
@@ -152,7 +152,30 @@ async def export_metrics(request: Request) -> Response:
     return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)
 
 
+def sample_content(state: Any, docs: list[logs.ContentDocument]) -> None:
+    """Hand GenAI content to the sampling and redaction pipeline. That pipeline is not in this build yet
+    (issue 15), so the documents are counted and dropped: content never reaches the hot table."""
+    state.log_counts["genai_documents_dropped"] += len(docs)
+
+
+def decode_logs(body: bytes, kind: str) -> tuple[list[logs.ContentDocument], int]:
+    request, _ = otlp.decode(body, kind, otlp.ExportLogsServiceRequest)
+    return logs.documents(request)
+
+
 async def store_logs(state: Any, body: bytes, kind: str) -> otlp.ExportLogsServiceResponse:
-    """The logs signal: decoded and, for now, dropped."""
-    await asyncio.to_thread(otlp.decode, body, kind, otlp.ExportLogsServiceRequest)
+    """The logs signal: GenAI events to the sampling pipeline by span; other records counted and dropped."""
+    docs, other = await asyncio.to_thread(decode_logs, body, kind)
+    sample_content(state, docs)
+    state.log_counts["other_records_dropped"] += other
     return otlp.ExportLogsServiceResponse()
+
+
+@router.post("/v1/logs")
+async def export_logs(request: Request) -> Response:
+    state = request.app.state
+    try:
+        response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind))
+    except Rejected as exc:
+        return error_response(exc, media_of(request))
+    return Response(otlp.encode_response(response, kind), media_type=kind)
