@@ -31,6 +31,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tokentrail.ingest import otlp
+from tokentrail.ingest.workers import WorkersUnavailable
 from tokentrail.server import auth
 from tokentrail.server.otlp import Rejected, commit, store_logs
 
@@ -100,6 +101,8 @@ def unary(state: Any, work: Handler) -> Any:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Rejected as exc:
             await abort(context, exc)
+        except WorkersUnavailable as exc:  # decoding workers being replaced: retry shortly
+            await context.abort_with_status(retry_status(str(exc), 1))
         raise AssertionError("unreachable: abort raises")
 
     return grpc.unary_unary_rpc_method_handler(handle)
