@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
 from tokentrail.pricing import load_prices
 from tokentrail.retention import Enforcer, Policy, resolve
+from tokentrail.samples import policy as sampling
 from tokentrail.server import (
     api,
     budgets_api,
@@ -19,15 +20,18 @@ from tokentrail.server import (
     dashboard_experiments,
     experiments_api,
     otlp,
+    samples_api,
 )
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
+    """Raises `PolicyError` for a sampling policy file that cannot be used."""
+    policy = sampling.load(settings.sampling) if settings.sampling is not None else sampling.Policy()
     if settings.ingest_workers > 0 and enrich is None:
-        return ProcessPipeline(settings.ingest_workers, settings.prices_file)
-    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)))
+        return ProcessPipeline(settings.ingest_workers, settings.prices_file, policy)
+    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), policy)
 
 
 @contextlib.asynccontextmanager
@@ -63,6 +67,7 @@ def create_app(
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(budgets_api.router)
+    app.include_router(samples_api.router)
     app.include_router(dashboard_api.router)
     app.include_router(experiments_api.router)
     app.include_router(dashboard.router)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import sqlglot
 
 from tokentrail.model import Call
-from tokentrail.store.arrow import METRICS, calls_to_arrow, split_timelines
+from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations
 from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
@@ -147,12 +147,12 @@ class DuckDBStore:
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
             batch = job.table  # DuckDB reads the locals batch and timelines by name
             row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
             return int(row[0]) if row else 0
-        batch, timelines = split_timelines(job.table)
+        batch, sides = split_sides(job.table)
         if job.kind == "replace":
             con.execute(_DELETE_BATCH)
             row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
@@ -160,8 +160,11 @@ class DuckDBStore:
         windows = time_windows(batch)
         params = [bound for window in windows for bound in window]
         row = con.execute(insert_new_sql(len(windows)), params).fetchone()
-        if timelines.num_rows:
-            con.execute(insert_new_sql(len(windows), "stream_timelines", "timelines"), params)
+        for name, side in sides.items():
+            if side.num_rows:
+                con.register("side", side)
+                con.execute(insert_new_sql(len(windows), name, "side"), params)
+                con.unregister("side")
         return int(row[0]) if row else 0
 
     # -- reads ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from tokentrail.model import (
     INT_LIST,
     JSON,
     METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
     STR,
     STR_LIST,
     TIME,
@@ -99,4 +100,7 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     def v5() -> list[str]:
         return [f"CREATE TABLE daily_costs (\n  {column_ddl(list(DAILY_COST_COLUMNS), DUCKDB_TYPES)}\n)"]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5)]
+    def v6() -> list[str]:
+        return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6)]
