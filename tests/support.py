@@ -182,7 +182,7 @@ def collector_process(db: Path, *extra: str) -> Iterator[str]:
         proc.wait(30)
 
 
-# Raw values of every kind of personal data and secret that redaction must remove, by expected placeholder type.
+# Every kind of personal data and secret that redaction must remove, by the type of its placeholder.
 PII = {
     "EMAIL": "jo.bloggs@example.com",
     "PHONE": "+1 415-555-0132",
@@ -215,5 +215,5 @@ def pii_prompt() -> str:
 
 def raw_fragments() -> list[bytes]:
     """Byte strings that must never be found where content could leak (the values, and their key parts)."""
-    values = [v.encode() for v in PII.values()] + [b"other.person@example.org", b"MIIBOgIBAAJBAKj34GkxFhD9"]
-    return values + [PII["CREDIT_CARD"].replace(" ", "").encode(), b"Qm9vYmFyQmF6cXV4eHl6MTIz"]
+    extra = [b"other.person@example.org", b"MIIBOgIBAAJBAKj34GkxFhD9", b"Qm9vYmFyQmF6cXV4eHl6MTIz"]
+    return [*(v.encode() for v in PII.values()), *extra, PII["CREDIT_CARD"].replace(" ", "").encode()]

@@ -44,22 +44,22 @@ def test_ordinary_text_is_left_alone() -> None:
 
 def test_nothing_reaches_the_network_and_no_nlp_model_loads(tmp_path: Path) -> None:
     """A fresh interpreter whose sockets may only reach loopback and whose spaCy cannot load a model."""
-    code = f"""
+    code = """
 import socket, spacy
 def refuse(self, address, *a):
     host = address[0] if isinstance(address, tuple) else address
     if host not in ("127.0.0.1", "::1", "localhost"):
-        raise AssertionError(f"network use: {{address}}")
+        raise AssertionError(f"network use: {address}")
     return real(self, address, *a)
 real = socket.socket.connect
 socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
-socket.getaddrinfo = lambda *a, **k: (_ for _ in ()).throw(AssertionError(f"dns lookup: {{a}}"))
+socket.getaddrinfo = lambda *a, **k: (_ for _ in ()).throw(AssertionError(f"dns lookup: {a}"))
 spacy.load = lambda *a, **k: (_ for _ in ()).throw(AssertionError("a spaCy model was loaded"))
 from support import PII_POLICY, pii_prompt
 from tokentrail.samples.policy import parse
 from tokentrail.samples.redact import redact
-doc = {{"messages": [{{"role": "user", "parts": [{{"type": "text", "content": pii_prompt()}}]}}]}}
+doc = {"messages": [{"role": "user", "parts": [{"type": "text", "content": pii_prompt()}]}]}
 redacted, report = redact(doc, parse(PII_POLICY).redact)
 assert report["EMAIL"] == 3 and report["PHONE"] == 1, report
 print("ok")

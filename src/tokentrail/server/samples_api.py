@@ -43,8 +43,10 @@ async def list_samples(request: Request) -> Any:
 
 @router.get("/samples/{trace_id}/{span_id}")
 @guarded
-async def get_sample(request: Request, trace_id: str, span_id: str) -> Any:
-    trace_id, span_id = trace_id.lower(), span_id.lower()
+async def get_sample(request: Request) -> Any:
+    """One call's sample, by the ids of its span."""
+    trace_id = request.path_params["trace_id"].lower()
+    span_id = request.path_params["span_id"].lower()
     if len(trace_id) != 32 or len(span_id) != 16 or not set(trace_id + span_id) <= HEX:
         return api_error(400, "trace id must be 32 and span id 16 hex characters")
     found = await asyncio.to_thread(queries.get_sample, request.app.state.store, trace_id, span_id)
