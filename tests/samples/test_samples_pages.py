@@ -90,3 +90,21 @@ async def test_why_links_to_the_largest_inputs_and_longest_outputs(client: httpx
     assert data["sampled"]["feature"] == "triage"  # the costliest feature when none is asked for
     assert data["sampled"]["largest_inputs"][0]["span_id"] == f"{2:016x}"
     assert data["sampled"]["longest_outputs"][0]["span_id"] == f"{3:016x}"
+
+
+def test_the_cli_answer_names_the_sampled_calls() -> None:
+    from tokentrail.demo.answer import Answer, answer_lines, sampled_links
+
+    sampled = {
+        "largest_inputs": [{"trace_id": "a" * 32, "span_id": "b" * 16}],
+        "longest_outputs": [{"trace_id": "c" * 32, "span_id": "d" * 16}],
+    }
+    links = sampled_links("http://h:1", sampled)
+    assert links == [
+        ("largest input", f"http://h:1/call/{'a' * 32}/{'b' * 16}"),
+        ("longest output", f"http://h:1/call/{'c' * 32}/{'d' * 16}"),
+    ]
+    assert sampled_links("http://h:1", None) == []
+    answer = Answer("triage", None, 1.0, 0.5, "+100%", 3, [], None, {}, "http://h:1/why", links)
+    lines = answer_lines(answer, dt.datetime(2026, 1, 2))
+    assert f"  Sampled call with the longest output: [link={links[1][1]}]{links[1][1]}[/link]" in lines
