@@ -95,3 +95,26 @@ def test_rate_cap_per_minute() -> None:
     assert cap.allow(1, 5) == 0
     now[0] = 60.0
     assert cap.allow(7, 5) == 5
+
+
+def test_serve_refuses_a_bad_policy_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "p.toml"
+    bad.write_text("default_rate = 2\n[[rule]]\nfeature = '[red]x'\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentrail",
+        "serve",
+        "--db",
+        str(tmp_path / "x.duckdb"),
+        "--sampling",
+        str(bad),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert out.returncode == 2
+    assert f"{bad}: default_rate: Input should be less than or equal to 1" in " ".join(out.stderr.split())
+    assert "rule.0.rate: Field required" in out.stderr

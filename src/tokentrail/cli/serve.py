@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
@@ -50,5 +49,5 @@ def register(app: typer.Typer) -> None:
             try:
                 load(settings.sampling)
             except PolicyError as exc:
-                fail(escape(str(exc)))
+                fail(str(exc))
         run_server(settings.db, settings.host, settings.port, settings)
