@@ -14,7 +14,7 @@ import pytest
 import tokentrail
 from tokentrail import semconv as sc
 
-from .conftest import BedrockClient, Recorder, isolated
+from .conftest import BedrockClient, Recorder, isolated, steer
 
 CONTENT_KEYS = (
     sc.GEN_AI_INPUT_MESSAGES,
@@ -76,7 +76,12 @@ def test_openai_chat_plain(oai: openai.OpenAI, rec: Recorder) -> None:
     messages: list[Any] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
     with tokentrail.labels(feature="support", capture_content=True):
         reply = oai.chat.completions.create(
-            model="gpt-4o-mini", messages=messages, tools=OPENAI_TOOLS, temperature=0.2, max_tokens=50
+            model="gpt-4o-mini",
+            messages=messages,
+            tools=OPENAI_TOOLS,
+            temperature=0.2,
+            max_tokens=50,
+            extra_headers=steer(tool_call="track"),
         )
     messages.append({"role": "assistant", "content": "later"})  # the app's list changes after the call
     attrs = rec.one()
@@ -86,7 +91,7 @@ def test_openai_chat_plain(oai: openai.OpenAI, rec: Recorder) -> None:
         {"role": "user", "parts": [{"type": "text", "content": QUESTION}]},
     ]
     assert found[sc.GEN_AI_TOOL_DEFINITIONS][0]["name"] == "track"
-    (asked,) = reply.choices[0].message.tool_calls or ()  # the simulator answers a tool offer with a call
+    (asked,) = reply.choices[0].message.tool_calls or ()  # the simulator was told to call the tool
     ((part,),) = (m["parts"] for m in found[sc.GEN_AI_OUTPUT_MESSAGES])
     assert part == {
         "type": "tool_call",
