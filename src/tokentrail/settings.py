@@ -10,6 +10,7 @@ Environment variables:
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
     TOKENTRAIL_INGEST_WORKERS  processes that decode OTLP (`serve` defaults to one per core; 0 = threads)
+    TOKENTRAIL_SAMPLING        TOML file of the content sampling and redaction policy (docs/samples.md)
     TOKENTRAIL_RETENTION_CALLS          days of calls (and their traces' spans) to keep (default: all)
     TOKENTRAIL_RETENTION_SAMPLES        days of sampled prompt/response pairs to keep (default: all)
     TOKENTRAIL_RETENTION_METRIC_POINTS  days of OTLP metric points to keep (default: all)
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     max_pending_batches: int = 256
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
+    sampling: Path | None = None  # content sampling policy; None: the defaults of samples.policy.Policy
     ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process
     retention_calls: str | None = None
     retention_samples: str | None = None

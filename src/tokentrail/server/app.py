@@ -13,6 +13,7 @@ from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
 from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
 from tokentrail.retention import Enforcer, Policy, resolve
+from tokentrail.samples import policy as sampling
 from tokentrail.server import (
     api,
     budgets_api,
@@ -21,6 +22,7 @@ from tokentrail.server import (
     dashboard_experiments,
     experiments_api,
     otlp,
+    samples_api,
 )
 from tokentrail.settings import Settings
 from tokentrail.store import Store
@@ -28,10 +30,12 @@ from tokentrail.store.backlog import Backlog
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
+    """Raises `PolicyError` for a sampling policy file that cannot be used."""
+    policy = sampling.load(settings.sampling) if settings.sampling is not None else sampling.Policy()
     limit = settings.max_spans_per_request
     if settings.ingest_workers > 0 and enrich is None:
-        return ProcessPipeline(settings.ingest_workers, settings.prices_file, limit)
-    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit)
+        return ProcessPipeline(settings.ingest_workers, settings.prices_file, limit, policy)
+    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit, policy)
 
 
 @contextlib.asynccontextmanager
@@ -68,6 +72,7 @@ def create_app(
     app.include_router(otlp.router)
     app.include_router(api.router)
     app.include_router(budgets_api.router)
+    app.include_router(samples_api.router)
     app.include_router(dashboard_api.router)
     app.include_router(experiments_api.router)
     app.include_router(dashboard.router)

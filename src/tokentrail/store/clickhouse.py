@@ -26,8 +26,16 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
-from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
+from tokentrail.model import (
+    COLUMNS,
+    DAILY_COST_COLUMNS,
+    JSON,
+    METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
+    TIMELINE_COLUMNS,
+    Call,
+)
+from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_sides, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
 from tokentrail.store.writer import BatchWriter, Job, wait
@@ -136,6 +144,17 @@ def migrations() -> list[tuple[int, list[str]]]:
                 "ALTER TABLE spans ADD INDEX IF NOT EXISTS trace_ids trace_id "
                 "TYPE bloom_filter(0.01) GRANULARITY 1",
                 "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
+            ],
+        ),
+        (
+            7,
+            [
+                ddl(
+                    "samples",
+                    SAMPLE_COLUMNS,
+                    "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
+                    "ORDER BY (toDate(start_time), trace_id, span_id)",
+                )
             ],
         ),
     ]
@@ -318,19 +337,20 @@ class ClickHouseStore:
         return [self._insert(engine, job) for job in jobs]
 
     def _insert(self, engine: Engine, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
         if job.kind == "replace":
-            engine.insert_arrow("spans", split_timelines(job.table)[0])
+            engine.insert_arrow("spans", split_sides(job.table)[0])
             engine.command("OPTIMIZE TABLE spans FINAL")
             return int(job.table.num_rows)
-        spans, timelines = split_timelines(self._new_rows(engine, job.table))
+        spans, sides = split_sides(self._new_rows(engine, job.table))
         if spans.num_rows:
             engine.insert_arrow("spans", spans)
-        if timelines.num_rows:
-            engine.insert_arrow("stream_timelines", timelines)
+        for name, side in sides.items():
+            if side.num_rows:
+                engine.insert_arrow(name, side)
         return int(spans.num_rows)
 
     @staticmethod

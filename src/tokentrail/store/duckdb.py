@@ -21,7 +21,7 @@ import pyarrow as pa
 import sqlglot
 
 from tokentrail.model import Call
-from tokentrail.store.arrow import METRICS, calls_to_arrow, split_timelines
+from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations, span_key
 from tokentrail.store.writer import BatchWriter, Job, wait
@@ -35,9 +35,9 @@ SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
 ANTI JOIN span_keys AS k ON k.k = {span_key("b")}
 """
 _INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM fresh ON CONFLICT DO NOTHING"
-_INSERT_TIMELINES = """
-INSERT INTO stream_timelines
-SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM timelines AS t SEMI JOIN fresh USING (trace_id, span_id)
+_INSERT_SIDE = """
+INSERT INTO {table}
+SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t SEMI JOIN fresh USING (trace_id, span_id)
 """
 
 
@@ -146,19 +146,22 @@ class DuckDBStore:
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
-            batch = job.table  # DuckDB reads the locals batch, fresh and timelines by name
+            batch = job.table  # DuckDB reads the locals batch and fresh by name
             row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
             return int(row[0]) if row else 0
-        batch, timelines = split_timelines(job.table)
+        batch, sides = split_sides(job.table)
         if job.kind == "replace":
             con.execute(_DELETE_BATCH)
             fresh = batch
         else:
             fresh = con.sql(_NEW_SPANS).to_arrow_table()
-            if timelines.num_rows:
-                con.execute(_INSERT_TIMELINES)
+            for name, side in sides.items():  # names from arrow.SIDES, a fixed set
+                if side.num_rows:
+                    con.register("side", side)
+                    con.execute(_INSERT_SIDE.format(table=name))
+                    con.unregister("side")
         con.execute(_INSERT_KEYS)
         con.execute("INSERT INTO spans SELECT * FROM fresh")
         return int(fresh.num_rows)

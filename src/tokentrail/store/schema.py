@@ -19,6 +19,7 @@ from tokentrail.model import (
     INT_LIST,
     JSON,
     METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
     STR,
     STR_LIST,
     TIME,
@@ -113,4 +114,7 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6)]
+    def v7() -> list[str]:
+        return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7)]
