@@ -2,17 +2,20 @@
 
 One writer thread owns the write cursor and commits batches; several pending batches are committed in one
 transaction (group commit). Readers use cursors of their own, and every query runs under a time limit
-(`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id): a batch is inserted with
-an anti-join against the stored spans in the batch's own start-time window, so a resent span (same ids,
-same start time) is skipped and the zone maps of the time column keep the check cheap.
+(`cursor.interrupt()` from a timer). The database is opened with external access disabled and its
+configuration locked, so no SQL reaches files, the network or extensions. Writes are idempotent on
+(trace_id, span_id): a batch is inserted with an anti-join against the stored spans in the batch's own
+start-time window, so a resent span (same ids, same start time) is skipped and the zone maps of the time
+column keep the check cheap.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,23 @@ def value_kind(sql_type: Any) -> str:
     return "timestamp" if sql_type.id.startswith("timestamp") else _KINDS.get(sql_type.id, "string")
 
 
+# Every connection, the server's included: no files, network, extensions or ATTACH from SQL, and no SET or
+# PRAGMA that could undo it. The writer hands Arrow batches over with `register`, which this allows.
+LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """Arrow tables visible to `con` by name for the block (replacement scans need external access)."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
 def insert_new_sql(count: int, table: str = "spans", batch: str = "batch") -> str:
     """The insert of `batch` into `table` with a duplicate check over `count` start-time windows
     (placeholders only, no values)."""
@@ -70,7 +90,7 @@ class DuckDBStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._root = duckdb.connect(self.path, read_only=read_only)
+        self._root = duckdb.connect(self.path, read_only=read_only, config=dict(LOCKED_DOWN))
         self._closed = False
         self._writer: BatchWriter | None = None
         if not read_only:
@@ -149,19 +169,20 @@ class DuckDBStore:
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
         """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
         if job.kind == "metrics":
-            batch = job.table  # DuckDB reads the locals batch and timelines by name
-            row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
+            with registered(con, batch=job.table):
+                row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
             return int(row[0]) if row else 0
         batch, timelines = split_timelines(job.table)
-        if job.kind == "replace":
-            con.execute(_DELETE_BATCH)
-            row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
-            return int(row[0]) if row else 0
-        windows = time_windows(batch)
-        params = [bound for window in windows for bound in window]
-        row = con.execute(insert_new_sql(len(windows)), params).fetchone()
-        if timelines.num_rows:
-            con.execute(insert_new_sql(len(windows), "stream_timelines", "timelines"), params)
+        with registered(con, batch=batch, timelines=timelines):
+            if job.kind == "replace":
+                con.execute(_DELETE_BATCH)
+                row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
+                return int(row[0]) if row else 0
+            windows = time_windows(batch)
+            params = [bound for window in windows for bound in window]
+            row = con.execute(insert_new_sql(len(windows)), params).fetchone()
+            if timelines.num_rows:
+                con.execute(insert_new_sql(len(windows), "stream_timelines", "timelines"), params)
         return int(row[0]) if row else 0
 
     # -- reads ----------------------------------------------------------------------------------------
