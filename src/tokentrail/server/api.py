@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail import analytics
@@ -16,9 +15,11 @@ from tokentrail.analytics import BadRequest, TimeRange
 from tokentrail.query import QueryError
 from tokentrail.query.run import run_query
 from tokentrail.retention import describe
+from tokentrail.server.auth import requires
+from tokentrail.server.querypool import RETRY_AFTER_S, PoolFull
 from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(requires("read"))])
 
 RESERVED = frozenset({"since", "start", "end", "by", "sort", "order", "limit", "offset", "period"})
 
@@ -158,11 +159,13 @@ async def post_query(request: Request) -> Any:
     tr = TimeRange.resolve(body.get("since"), _opt_str(body, "start"), _opt_str(body, "end"))
     state = request.app.state
     try:
-        result = await asyncio.to_thread(
-            run_query, state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s
+        result = await state.query_pool.run(
+            lambda: run_query(state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s)
         )
     except QueryError as exc:
         return JSONResponse({"error": exc.message, **exc.to_dict()}, status_code=400)
+    except PoolFull as exc:
+        return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": RETRY_AFTER_S})
     return result_json(result)
 
 

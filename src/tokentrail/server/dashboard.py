@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -33,6 +33,7 @@ from tokentrail.experiments.data import experiments_among
 from tokentrail.retention import oldest_kept
 from tokentrail.server import dashboard_static
 from tokentrail.server import dashboard_views as views
+from tokentrail.server.auth import SESSION_COOKIE, keyring, requires
 from tokentrail.server.dashboard_api import check_ids
 from tokentrail.server.dashboard_format import FILTERS
 from tokentrail.server.dashboard_params import (
@@ -45,8 +46,7 @@ from tokentrail.server.dashboard_params import (
 )
 from tokentrail.store import QueryFailed, QueryTimeout, Store
 
-router = APIRouter(include_in_schema=False)
-router.include_router(dashboard_static.router)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(requires("read"))])
 
 NAV = (
     ("/", "Overview"),
@@ -99,8 +99,16 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def csrf_of(request: Request) -> str:
+    """The CSRF token of the request's dashboard session ('' without one); pages carry it for their POSTs."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    ring = keyring(request)
+    return ring.csrf_token(cookie) if cookie and ring.session_principal(cookie) else ""
+
+
 def render(request: Request, template: str, view: View | None, status: int = 200, **context: Any) -> Response:
     context.setdefault("charts", False)
+    context.setdefault("csrf", csrf_of(request))
     html = environment().get_template(template).render(path=request.url.path, view=view, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
