@@ -26,7 +26,7 @@ PUBLIC_PATHS = {"/healthz", "/login", "/logout", "/static/{name}"}
 
 
 def tenant_calls() -> list[Call]:
-    """Per tenant: LLM calls in its own feature and trace, a tool span; and one trace shared by two tenants."""
+    """Per tenant: LLM calls in its own feature and trace, a tool span; one trace shared by all tenants."""
     out = []
     for t, tenant in enumerate(TENANTS):
         for i in range(4):
