@@ -156,7 +156,7 @@ async def post_query(request: Request) -> Any:
         raise BadRequest('the body must be JSON: {"query": "...", "start": ..., "end": ...}') from None
     if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
         raise BadRequest("the body needs a non-empty string field 'query'")
-    tr = TimeRange.resolve(body.get("since"), _opt_str(body, "start"), _opt_str(body, "end"))
+    tr = TimeRange.resolve(_opt_str(body, "since"), _opt_str(body, "start"), _opt_str(body, "end"))
     state = request.app.state
     try:
         result = await state.query_pool.run(
