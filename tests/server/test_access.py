@@ -14,11 +14,12 @@ from fastapi.routing import iter_route_contexts
 
 from support import make_request, make_span
 from tokentrail import budgets, keys
-from tokentrail.model import Call
+from tokentrail.model import Call, StreamTimeline
 from tokentrail.server.app import create_app
 from tokentrail.server.auth import SESSION_COOKIE, declared
 from tokentrail.settings import Settings
-from tokentrail.store import Store
+from tokentrail.store import QueryFailed, Store
+from tokentrail.store.scope import TenantStore
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 TENANTS = ("acme-t1", "globex-t2", "initech-t3")
@@ -47,6 +48,9 @@ def tenant_calls() -> list[Call]:
                     output_tokens=5,
                     cost_usd=0.5,
                     status="ok",
+                    experiment="prompt-test",
+                    variant="ab"[i % 2],
+                    stream_timeline=StreamTimeline([0, 1], [10.0 + t, 20.0]) if i == 0 else None,
                 )
             )
         out.append(
@@ -86,6 +90,7 @@ def routes(app: Any) -> list[Any]:
 
 def fill(path: str, own: int) -> str:
     """A path with plausible ids: the key's own trace and span."""
+    path = path.replace("{name}", "prompt-test")
     return path.replace("{trace_id}", f"{own:032x}").replace("{span_id}", f"{(own - 1) * 10 + 1:016x}")
 
 
@@ -327,3 +332,18 @@ async def test_host_check_on_loopback_binds(store: Store, host: str, status: int
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         r = await client.get("/healthz", headers={"host": host})
     assert r.status_code == status
+
+
+def test_tenant_store_scopes_every_table(store: Store) -> None:
+    store.write(tenant_calls())
+    budgets.set_budget(store, budgets.Budget("team", "core", "month", 1.0))
+    budgets.set_budget(store, budgets.Budget("tenant", "acme-t1", "month", 1.0))
+    acme = TenantStore(store, ["acme-t1"])
+    timelines = acme.query("SELECT trace_id, span_id FROM stream_timelines").rows
+    assert timelines == [(f"{1:032x}", f"{1:016x}")]  # of three stored, one per tenant
+    assert {r[0] for r in acme.query("SELECT DISTINCT tenant FROM spans").rows} == {"acme-t1"}
+    assert acme.query("SELECT scope, value FROM budgets").rows == [("tenant", "acme-t1")]
+    assert acme.query("SELECT count(*) FROM metric_points").rows == [(0,)]
+    for sql in ("SELECT * FROM schema_migrations", "SELECT * FROM main.spans x, auth_keys"):
+        with pytest.raises(QueryFailed):
+            acme.query(sql)

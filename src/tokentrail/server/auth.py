@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
+from fastapi.routing import iter_route_contexts
 
 from tokentrail import keys
 from tokentrail.keys import KeyRecord, Principal
@@ -186,9 +187,18 @@ def declared(route: Any) -> Requirement | None:
     return None
 
 
+def route_requirements(app: Any) -> dict[int, Requirement | None]:
+    """Each route's declared Requirement, by the id of the route object a request is matched to (the
+    router's and the include's dependencies are merged only in the route contexts)."""
+    return {id(ctx.original_route): declared(ctx) for ctx in iter_route_contexts(app.routes)}
+
+
 async def enforce(request: Request) -> None:
     """App-wide: a route that declares no scope needs ``admin``."""
-    if declared(request.scope.get("route")) is None:
+    route, known = request.scope.get("route"), request.app.state.route_requirements
+    if id(route) not in known:  # the first request, or a route added since
+        known.update(route_requirements(request.app))
+    if known.get(id(route)) is None:
         await requires("admin")(request)
 
 

@@ -3,6 +3,7 @@
 Every table reference is resolved on the syntax tree (sqlglot) before the backend sees the SQL:
 
 - ``spans``, ``calls`` and ``daily_costs`` become ``(SELECT * FROM <table> WHERE tenant IN (...))``;
+- ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
 - ``budgets`` keeps only budgets of scope ``tenant`` whose value is one of the tenants;
 - ``metric_points`` has no tenant column and reads as empty;
 - a name defined by a WITH clause around the reference reads that CTE (its own tables are rewritten too);
@@ -29,6 +30,7 @@ from tokentrail.store.base import QueryFailed, QueryResult, Store
 PRIVATE_PREFIX = "auth_"
 TENANT_COLUMN_TABLES = frozenset({"spans", "calls", "daily_costs"})
 EMPTY_TABLES = frozenset({"metric_points"})
+SCOPED_TABLES = TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets", "stream_timelines"}
 
 
 def number_placeholders(sql: str, dialect: str) -> tuple[str, int]:
@@ -79,6 +81,11 @@ def _tenant_filter(name: str, tenants: Sequence[str]) -> exp.Expr:
         return exp.and_(
             exp.column("scope").eq(exp.Literal.string("tenant")), exp.column("value").isin(*values)
         )
+    if name == "stream_timelines":
+        own = exp.select("trace_id", "span_id").from_("spans").where(exp.column("tenant").isin(*values))
+        return exp.Tuple(expressions=[exp.column("trace_id"), exp.column("span_id")]).isin(
+            query=own.subquery()
+        )
     return exp.false()
 
 
@@ -95,7 +102,7 @@ def restrict_tree(tree: exp.Expr, tenants: Sequence[str]) -> exp.Expr:
     check_tables(tree)
     for table in list(tree.find_all(exp.Table)):
         name = table.name.lower()
-        if name in TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets"}:
+        if name in SCOPED_TABLES:
             table.replace(_scoped_source(table, tenants))
         elif not isinstance(table.this, exp.Identifier) or not _in_cte_scope(table):
             raise QueryFailed(f"{table.sql()!r} is not readable with a tenant-scoped key")
