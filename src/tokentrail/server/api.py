@@ -142,7 +142,8 @@ async def get_chargeback(request: Request) -> Any:
 async def get_retention(request: Request) -> Any:
     """The retention settings in force, the oldest time kept per table, and the store's size in bytes."""
     state = request.app.state
-    found = await asyncio.to_thread(describe, state.store, state.retention)
+    # operational metadata (oldest time kept, bytes), not rows: read as the server, not the caller's tenants
+    found = await asyncio.to_thread(describe, state.raw_store, state.retention)
     found["oldest"] = {table: jsonable(when) for table, when in found["oldest"].items()}
     return found
 

@@ -150,7 +150,10 @@ def store_of(request: Request) -> Store:
 def overview(request: Request, view: View) -> Response:
     timeout = request.app.state.settings.query_timeout_s
     tiles = views.overview_tiles(store_of(request), view, timeout)
-    kept = {"since": oldest_kept(store_of(request)).get("spans"), "days": request.app.state.retention.calls}
+    kept = {
+        "since": oldest_kept(request.app.state.raw_store).get("spans"),
+        "days": request.app.state.retention.calls,
+    }
     return render(
         request,
         "overview.html",
