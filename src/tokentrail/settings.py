@@ -5,7 +5,11 @@ Environment variables:
                                read use ./tokentrail-demo.duckdb when that is the only one there)
     TOKENTRAIL_HOST            bind address of `tokentrail serve` (default 127.0.0.1)
     TOKENTRAIL_PORT            port (default 4318, the OTLP/HTTP default)
-    TOKENTRAIL_INGEST_KEY      when set, ingest requires `Authorization: Bearer <key>`
+    TOKENTRAIL_INGEST_KEY      a single ingest-only key: OTLP ingest requires `Authorization: Bearer <key>`,
+                               and, as with any key configured, every read needs a named key with `read`
+    TOKENTRAIL_ALLOWED_HOSTS   extra Host names (comma-separated) a loopback-bound `serve` answers for
+    TOKENTRAIL_SESSION_HOURS   lifetime of a dashboard session cookie (default 12)
+    TOKENTRAIL_QUERY_CONCURRENCY  user queries (POST /api/query) run at once; more get 429 (default 2)
     TOKENTRAIL_MAX_BODY_BYTES  largest accepted request body after decompression (default 64 MiB)
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
@@ -55,3 +59,10 @@ class Settings(BaseSettings):
     retention_interval_s: str | None = None
     max_spans_per_request: int = 50_000
     max_ingest_wait_s: float = 1.0
+    allowed_hosts: str = ""
+    session_hours: float = 12.0
+    query_concurrency: int = 2
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]

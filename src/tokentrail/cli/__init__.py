@@ -10,6 +10,7 @@ from tokentrail.cli import (
     demo,
     experiments,
     importer,
+    keys,
     prices,
     query,
     report,
@@ -35,6 +36,7 @@ for module in (
     prices,
     budget,
     experiments,
+    keys,
     retention,
     simulate,
 ):

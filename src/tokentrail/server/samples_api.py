@@ -2,8 +2,8 @@
 
 ``GET /api/samples`` (time range, ``app``/``feature``/``tenant``/``provider``/``request_model``/``reason``
 filters, ``limit``/``offset``), ``GET /api/samples/{trace_id}/{span_id}``, ``GET /api/sampling`` and
-``PUT /api/sampling`` (a JSON object with the keys of the policy file; it needs the ingest key when one is
-set, as ingest does). A new policy applies to the spans received from then on; it is not written back to
+``PUT /api/sampling`` (a JSON object with the keys of the policy file; it needs the admin scope once any
+key is configured). A new policy applies to the spans received from then on; it is not written back to
 the policy file.
 """
 
@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request
 from tokentrail.samples import queries
 from tokentrail.samples.policy import Policy, describe
 from tokentrail.server.api import api_error, filters, guarded, int_param, jsonable, time_range
-from tokentrail.server.auth import authorized
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api")  # included with the read scope
+admin_router = APIRouter(prefix="/api")  # included with the admin scope
 
 HEX = frozenset("0123456789abcdef")
 
@@ -61,10 +61,8 @@ async def get_sampling(request: Request) -> Any:
     return policy.model_dump()
 
 
-@router.put("/sampling")
+@admin_router.put("/sampling")
 async def put_sampling(request: Request) -> Any:
-    if not authorized(request, request.app.state.settings.ingest_key):
-        return api_error(401, "missing or wrong key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
     try:
         policy = Policy.model_validate(await request.json())
     except ValueError as exc:  # a validation error, or a body that is not JSON

@@ -37,7 +37,14 @@ from tokentrail.model import (
 )
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_sides, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
+from tokentrail.store.schema import (
+    AUTH_KEYS_DDL,
+    AUTH_SECRET_DDL,
+    BEDROCK_OPERATION_KEY,
+    CLICKHOUSE_TYPES,
+    initial_columns,
+)
+from tokentrail.store.scope import number_placeholders
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
@@ -157,6 +164,15 @@ def migrations() -> list[tuple[int, list[str]]]:
                 )
             ],
         ),
+        (
+            8,
+            [
+                AUTH_KEYS_DDL.format(text="String", time="DateTime64(6, 'UTC')")
+                + " ENGINE = MergeTree ORDER BY id",
+                AUTH_SECRET_DDL.format(text="String", time="DateTime64(6, 'UTC')")
+                + " ENGINE = MergeTree ORDER BY created_at",
+            ],
+        ),
     ]
 
 
@@ -177,16 +193,6 @@ def literal(value: Any) -> exp.Expression:
             expressions=[exp.Literal.string(text), exp.Literal.number(6), exp.Literal.string("UTC")],
         )
     return exp.Literal.string(str(value))
-
-
-def number_placeholders(sql: str, dialect: str) -> tuple[str, int]:
-    """Rename each `?` to `:p0`, `:p1`, ... in textual order (tree order is not textual order)."""
-    tokens = [t for t in sqlglot.tokenize(sql, read=dialect) if t.token_type == sqlglot.TokenType.PLACEHOLDER]
-    out, last = [], 0
-    for i, token in enumerate(tokens):
-        out.append(sql[last : token.start] + f":p{i}")
-        last = token.end + 1
-    return "".join(out) + sql[last:], len(tokens)
 
 
 def bind(tree: exp.Expr, params: Sequence[Any]) -> exp.Expr:
@@ -384,7 +390,13 @@ class ClickHouseStore:
     ) -> QueryResult:
         text = to_clickhouse(sql, params, dialect)
         limit = timeout_s or DEFAULT_QUERY_TIMEOUT_S
-        settings = {"max_execution_time": max(1, round(limit)), "prefer_column_name_to_alias": 1}
+        # readonly = 1 (last, after the settings it would otherwise forbid changing): no writes and no table
+        # functions such as file() or url(), whatever the SQL says.
+        settings = {
+            "max_execution_time": max(1, round(limit)),
+            "prefer_column_name_to_alias": 1,
+            "readonly": 1,
+        }
         try:
             table = self._engine.query_arrow(text, settings)
         except Exception as exc:
