@@ -139,6 +139,8 @@ def main() -> None:
             "-m",
             "tokentrail",
             "serve",
+            "--grpc-port",
+            "0",
             "--db",
             str(Path(tmp) / "o.duckdb"),
             "--port",

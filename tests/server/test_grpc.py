@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from support import free_port, make_request, make_span
+from tokentrail import keys
 from tokentrail.server import otlp_grpc
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
@@ -85,6 +86,46 @@ async def test_the_ingest_key_is_required(receiver: Receiver, store: Store) -> N
     assert count(store) == 0
     await receiver.traces.Export(request, metadata=KEY)
     assert count(store) == 1
+
+
+async def test_named_keys_need_the_ingest_scope(store: Store) -> None:
+    _, reader = keys.create_key(store, "reader", ["read"])
+    _, sdk = keys.create_key(store, "sdk", ["ingest"])
+    request = make_request([make_span(LLM)])
+    async with Receiver(store, Settings()) as r:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await r.traces.Export(request)  # a key is configured now: anonymous ingest is closed
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await r.traces.Export(request, metadata=(("authorization", f"Bearer {reader}"),))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "lacks the scope ingest" in str(caught.value.details())
+        assert count(store) == 0
+        await r.traces.Export(request, metadata=(("authorization", f"Bearer {sdk}"),))
+    assert count(store) == 1
+
+
+async def test_no_key_configured_leaves_grpc_ingest_open(store: Store) -> None:
+    async with Receiver(store, Settings()) as r:
+        await r.traces.Export(make_request([make_span(LLM)]))
+    assert count(store) == 1
+
+
+async def test_tenant_bound_key_stamps_and_rejects_over_grpc(store: Store) -> None:
+    _, token = keys.create_key(store, "acme-sdk", ["ingest"], ["acme"])
+    spans = [
+        make_span(LLM, span=1),
+        make_span({**LLM, "tokentrail.tenant": "acme"}, span=2),
+        make_span({**LLM, "tokentrail.tenant": "globex"}, span=3),
+    ]
+    async with Receiver(store, Settings()) as r:
+        response = await r.traces.Export(
+            make_request(spans), metadata=(("authorization", f"Bearer {token}"),)
+        )
+    assert response.partial_success.rejected_spans == 1
+    assert "acme" in response.partial_success.error_message
+    rows = store.query("SELECT span_id, tenant FROM spans ORDER BY span_id").rows
+    assert [tenant for _, tenant in rows] == ["acme", "acme"]
 
 
 @pytest.mark.parametrize("body", [b"\x0a\xff\xff\xff", b"\x0a\x10short", bytes(range(256))])

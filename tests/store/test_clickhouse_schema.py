@@ -118,7 +118,15 @@ def test_the_printed_single_node_schema_is_what_the_store_applies(tmp_path: Path
         printed = store.query(listing.format("printed"), dialect="clickhouse").rows
         applied = store.query(listing.format("default"), dialect="clickhouse").rows
     assert printed == applied
-    assert {r[0] for r in printed} >= {"spans", "calls", "calls_hourly", "metric_points", "budgets"}
+    assert {r[0] for r in printed} >= {
+        "spans",
+        "calls",
+        "calls_hourly",
+        "metric_points",
+        "budgets",
+        "samples",
+        "auth_keys",
+    }
 
 
 def test_the_cluster_schema_parses_but_chdb_cannot_run_it(tmp_path: Path) -> None:
@@ -140,6 +148,10 @@ def test_the_cluster_schema_parses_but_chdb_cannot_run_it(tmp_path: Path) -> Non
     assert (
         "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/calls_hourly_local'" in script
     )
+    assert "ENGINE = Distributed(tt, currentDatabase(), samples_local, cityHash64(trace_id))" in script
+    for table in ("auth_keys", "auth_secret"):  # replicated to every node, not sharded
+        assert f"ReplicatedMergeTree('/clickhouse/tables/all/{{database}}/{table}', '{{replica}}')" in script
+        assert f"{table}_local" not in script
     assert "TTL toDateTime(start_time) + INTERVAL 30 DAY" in script
     assert "TTL hour + INTERVAL 400 DAY" in script
     assert "TO calls_hourly_local AS SELECT" in script and "FROM spans_local WHERE kind = 'llm'" in script

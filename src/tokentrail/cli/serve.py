@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
+from tokentrail.samples.policy import PolicyError, load
 from tokentrail.settings import Settings
+from tokentrail.store import Store
+
+OPEN_REFUSED = (
+    "refusing to serve {host} with no key configured: anyone who can reach it could read every call. "
+    "Create a key (tokentrail keys create NAME --scopes admin), set TOKENTRAIL_INGEST_KEY, bind 127.0.0.1, "
+    "or pass --insecure if the network is yours alone."
+)
+
+
+def check_exposure(store: Store, settings: Settings, insecure: bool) -> None:
+    """No key configured and a non-loopback address: refuse unless told --insecure."""
+    from tokentrail.server.auth import KeyRing
+    from tokentrail.server.hosts import is_loopback
+
+    if is_loopback(settings.host) or insecure or KeyRing(store, settings.ingest_key).configured():
+        return
+    fail(OPEN_REFUSED.format(host=settings.host))
 
 
 async def serve_both(app: Any, settings: Settings, db: str) -> None:
@@ -34,12 +53,16 @@ async def serve_both(app: Any, settings: Settings, db: str) -> None:
     await uvicorn.Server(config).serve()
 
 
-def run_server(db: str, settings: Settings) -> None:
+def run_server(db: str, settings: Settings, insecure: bool = False) -> None:
     from tokentrail.server.app import create_app
+    from tokentrail.server.hosts import is_loopback
 
     retention = policy_or_fail(settings)
     with opened_store(db) as store:
-        app = create_app(store, settings, owns_store=True, retention=retention)
+        check_exposure(store, settings, insecure)
+        app = create_app(
+            store, settings, owns_store=True, retention=retention, check_host=is_loopback(settings.host)
+        )
         asyncio.run(serve_both(app, settings, db))
 
 
@@ -53,12 +76,24 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
+        sampling: Path = typer.Option(
+            None, help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]"
+        ),
+        insecure: bool = typer.Option(
+            False, "--insecure", help="Allow a non-loopback bind with no key configured (open to all)"
+        ),
     ) -> None:
         """Run the collector: OTLP/HTTP and OTLP/gRPC ingest, the JSON API and the dashboard."""
         chosen = {"db": db, "host": host, "port": port, "grpc_port": grpc_port, "ingest_workers": workers}
+        chosen["sampling"] = sampling
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
             cores = os.cpu_count() or 1
             settings.ingest_workers = cores if cores > 1 else 0
-        run_server(settings.db, settings)
+        if settings.sampling is not None:
+            try:
+                load(settings.sampling)
+            except PolicyError as exc:
+                fail(str(exc))
+        run_server(settings.db, settings, insecure)

@@ -1,10 +1,11 @@
 """OTLP/HTTP receivers: POST /v1/traces, /v1/metrics and /v1/logs.
 
 What a 200 promises: every span or data point that was not reported in `partial_success` is committed to
-the store. Nothing is acknowledged before it is stored. Load is shed at admission: when the work already
-queued (bytes waiting to be decoded, rows waiting to be committed) would keep a new request waiting past
-`max_ingest_wait_s`, by the measured rates, the request gets 503 with `Retry-After` at once. OTLP
-exporters retry those.
+the store. Both need a key with the ``ingest`` scope once any key is configured; a key bound to tenants
+writes spans only as them (ingest/tenants.py). Nothing is acknowledged before it is stored. Load is shed at
+admission: when the work already queued (bytes waiting to be decoded, rows waiting to be committed) would
+keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 503 with
+`Retry-After` at once. OTLP exporters retry those.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from google.rpc import status_pb2
 
 from tokentrail.ingest import logs, otlp
+from tokentrail.ingest.tenants import rejection, stamp_tenant
 from tokentrail.ingest.workers import WorkersUnavailable
-from tokentrail.server.auth import authorized
+from tokentrail.server.auth import requires
 from tokentrail.store import StoreBusy, StoreError
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(requires("ingest"))])
 RETRY_AFTER_S = "1"
 MAX_MESSAGE_CHARS = 400  # error messages may quote the input; keep them short
 
@@ -86,11 +88,9 @@ async def admitted(request: Request, size: int) -> AsyncIterator[None]:
 
 
 async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any]]) -> tuple[Any, str]:
-    """Common front half: auth, media type, size, gzip, admission, then decode off the event loop."""
+    """Common front half (the key was checked by the router): media type, size, gzip, admission, then
+    decode off the event loop."""
     state = request.app.state
-    kind = ""
-    if not authorized(request, state.settings.ingest_key):
-        raise Rejected(401, "missing or wrong ingest key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
         body = await read_body(request, state.settings.max_body_bytes)
@@ -124,18 +124,34 @@ def media_of(request: Request) -> str:
         return otlp.JSON
 
 
-@router.post("/v1/traces")
-async def export_traces(request: Request) -> Response:
-    state = request.app.state
-    try:
-        (table, rejected, message), kind = await receive(request, state.pipeline.traces_async)
-        await commit(lambda: state.store.submit_arrow(table))
-    except Rejected as exc:
-        return error_response(exc, media_of(request))
+async def store_traces(
+    state: Any, decoded: tuple[Any, int, str], tenants: Sequence[str]
+) -> otlp.ExportTraceServiceResponse:
+    """Commit decoded spans as a key bound to `tenants` may write them (ingest/tenants.py); the answer
+    counts the rejected ones. Shared by OTLP/HTTP and OTLP/gRPC."""
+    table, rejected, message = decoded
+    table, foreign = stamp_tenant(table, tenants)
+    if foreign:
+        rejected, message = (
+            rejected + foreign,
+            "; ".join(filter(None, [message, rejection(foreign, tenants)])),
+        )
+    await commit(lambda: state.store.submit_arrow(table))
     response = otlp.ExportTraceServiceResponse()
     if message:  # rejected spans, or spans accepted with a correction (rejected_spans 0: a warning)
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
+    return response
+
+
+@router.post("/v1/traces")
+async def export_traces(request: Request) -> Response:
+    state = request.app.state
+    try:
+        decoded, kind = await receive(request, state.pipeline.traces_async)
+        response = await store_traces(state, decoded, request.state.principal.tenants)
+    except Rejected as exc:
+        return error_response(exc, media_of(request))
     return Response(otlp.encode_response(response, kind), media_type=kind)
 
 

@@ -4,7 +4,9 @@ An OK answer means committed: each call goes through the same steps as POST /v1/
 decoded in the same worker processes, the same writer commits it, and the call waits for the commit).
 Rejected spans are counted in `partial_success`. Errors map onto gRPC codes the OTLP exporters know:
 
-- UNAUTHENTICATED: no `authorization: Bearer <key>` metadata, or the wrong key;
+- UNAUTHENTICATED: no `authorization: Bearer <key>` metadata once a key is configured, or a wrong or revoked
+  key; PERMISSION_DENIED: a key without the ``ingest`` (or ``admin``) scope (server/auth.py). A key bound to
+  tenants writes spans only as them, as over HTTP (ingest/tenants.py);
 - INVALID_ARGUMENT: a message that does not decode;
 - RESOURCE_EXHAUSTED with google.rpc.RetryInfo (in the status details, and as `google.rpc.retryinfo-bin`,
   where the Python exporter looks): the writer is full or the commit failed; exporters retry after the delay;
@@ -32,10 +34,12 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tokentrail.ingest import otlp
 from tokentrail.ingest.workers import WorkersUnavailable
+from tokentrail.keys import Principal
 from tokentrail.server import auth
-from tokentrail.server.otlp import Rejected, commit, store_logs
+from tokentrail.server.otlp import Rejected, commit, store_logs, store_traces
 
-Handler = Callable[[Any, bytes], Awaitable[bytes]]
+Handler = Callable[[Any, Principal, bytes], Awaitable[bytes]]
+DENIED_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
 STOP_GRACE_S = 10.0
 
@@ -44,29 +48,25 @@ class BindFailed(RuntimeError):
     """The gRPC port could not be bound (most often: another server holds it)."""
 
 
-def authenticate(state: Any, metadata: Any) -> str:
-    """The principal of a call's `authorization` metadata; raises auth.Unauthenticated."""
+def authenticate(state: Any, metadata: Any) -> Principal:
+    """The principal of a call's `authorization` metadata, allowed to ingest; raises auth.Denied."""
     header = next((str(v) for k, v in metadata or () if k == "authorization"), None)
-    return auth.principal(auth.bearer_token(header), state.settings.ingest_key)
+    return auth.ingest_principal(state.keyring, auth.bearer_token(header))
 
 
-async def export_traces(state: Any, body: bytes) -> bytes:
-    table, rejected, reason = await state.pipeline.traces_async(body, otlp.PROTOBUF)
-    await commit(lambda: state.store.submit_arrow(table))
-    response = otlp.ExportTraceServiceResponse()
-    if rejected:
-        response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = reason
+async def export_traces(state: Any, principal: Principal, body: bytes) -> bytes:
+    decoded = await state.pipeline.traces_async(body, otlp.PROTOBUF)
+    response = await store_traces(state, decoded, principal.tenants)
     return bytes(response.SerializeToString())
 
 
-async def export_metrics(state: Any, body: bytes) -> bytes:
+async def export_metrics(state: Any, principal: Principal, body: bytes) -> bytes:
     rows = await asyncio.to_thread(state.pipeline.metrics, body, otlp.PROTOBUF)
     await commit(lambda: state.store.submit_metrics(rows))
     return bytes(otlp.ExportMetricsServiceResponse().SerializeToString())
 
 
-async def export_logs(state: Any, body: bytes) -> bytes:
+async def export_logs(state: Any, principal: Principal, body: bytes) -> bytes:
     response = await store_logs(state, body, otlp.PROTOBUF)
     return bytes(response.SerializeToString())
 
@@ -93,10 +93,10 @@ async def abort(context: Any, exc: Rejected) -> None:
 def unary(state: Any, work: Handler) -> Any:
     async def handle(body: bytes, context: Any) -> bytes:
         try:
-            authenticate(state, context.invocation_metadata())
-            return await work(state, body)
-        except auth.Unauthenticated as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            principal = authenticate(state, context.invocation_metadata())
+            return await work(state, principal, body)
+        except auth.Denied as exc:
+            await context.abort(DENIED_CODES[exc.status], exc.message)
         except otlp.BadPayload as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Rejected as exc:

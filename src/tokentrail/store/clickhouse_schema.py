@@ -4,11 +4,12 @@
 One server: each table is a (Replacing/Aggregating)MergeTree under its own name.
 
 A cluster (`Layout(cluster="NAME")`, from `clickhouse://...?cluster=NAME`): every statement runs
-`ON CLUSTER`. Sharded tables (spans, stream_timelines, metric_points, calls_hourly) are a
+`ON CLUSTER`. Sharded tables (spans, stream_timelines, samples, metric_points, calls_hourly) are a
 Replicated*MergeTree `<name>_local` on every node, replicated between the replicas of a shard through
 Keeper (`{shard}`/`{replica}` macros), and a `Distributed` table `<name>` over them; spans and their
-timelines are sharded by `cityHash64(trace_id)`, so a trace stays on one shard. The small tables (budgets,
-schema_migrations) are replicated to every node and not sharded.
+timelines and samples are sharded by `cityHash64(trace_id)`, so a trace stays on one shard. The small
+tables (budgets, daily_costs, auth_keys, auth_secret, schema_migrations) are replicated to every node and not
+sharded.
 
 TTL: when `TOKENTRAIL_RETENTION_CALLS` / `_METRIC_POINTS` / `_ROLLUPS` are set (days, `30` or `30d`),
 the tables get `TTL <time> + INTERVAL n DAY`; unset means kept forever.
@@ -26,8 +27,21 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
-from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS
-from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
+from tokentrail.model import (
+    COLUMNS,
+    DAILY_COST_COLUMNS,
+    JSON,
+    METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
+    TIMELINE_COLUMNS,
+)
+from tokentrail.store.schema import (
+    AUTH_KEYS_DDL,
+    AUTH_SECRET_DDL,
+    BEDROCK_OPERATION_KEY,
+    CLICKHOUSE_TYPES,
+    initial_columns,
+)
 
 REQUIRED = {
     "trace_id": "String",
@@ -189,6 +203,23 @@ DAILY_COSTS = Table(  # retention's chargeback rollup: small, replicated to ever
     "ORDER BY assumeNotNull(day)",
     ttl=("toDateTime(assumeNotNull(day))", "rollups"),
 )
+SAMPLES = Table(  # captured content, sharded like the spans it belongs to
+    "samples",
+    column_list(SAMPLE_COLUMNS),
+    "ReplacingMergeTree",
+    "PARTITION BY toYYYYMM(start_time) ORDER BY (toDate(start_time), trace_id, span_id)",
+    shard_by="cityHash64(trace_id)",
+)
+
+
+def shared_columns(template: str) -> str:
+    """The column list of a DDL template store/schema.py shares with DuckDB, in ClickHouse types."""
+    ddl = template.format(text="String", time="DateTime64(6, 'UTC')")
+    return ddl.partition("(")[2].rpartition(")")[0]
+
+
+AUTH_KEYS = Table("auth_keys", shared_columns(AUTH_KEYS_DDL), "MergeTree", "ORDER BY id")
+AUTH_SECRET = Table("auth_secret", shared_columns(AUTH_SECRET_DDL), "MergeTree", "ORDER BY created_at")
 MIGRATIONS_TABLE = Table(
     "schema_migrations", "version UInt32, applied_at DateTime", "MergeTree", "ORDER BY version"
 )
@@ -291,7 +322,9 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
                 layout.alter(SPANS, "MATERIALIZE INDEX trace_ids"),
             ],
         ),
-        (7, [*layout.create(rollup_table()), rollup_view(layout)]),
+        (7, layout.create(SAMPLES)),
+        (8, [*layout.create(AUTH_KEYS), *layout.create(AUTH_SECRET)]),
+        (9, [*layout.create(rollup_table()), rollup_view(layout)]),
     ]
 
 

@@ -19,6 +19,7 @@ from tokentrail.model import (
     INT_LIST,
     JSON,
     METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
     STR,
     STR_LIST,
     TIME,
@@ -59,6 +60,14 @@ ADDED_IN: dict[str, int] = {"source_record": 4}
 BEDROCK_OPERATION_KEY = "aws.bedrock.operation"
 
 Column = tuple[str, str, str]
+
+
+# Migration 6: named API keys (hashed) and the server secret (keys.py). Never readable by user queries.
+AUTH_KEYS_DDL = (
+    "CREATE TABLE IF NOT EXISTS auth_keys (id {text}, name {text}, scopes {text}, tenants {text}, "
+    "digest {text}, created_at {time})"
+)
+AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
 
 
 def initial_columns(columns: tuple[Column, ...] = COLUMNS) -> list[Column]:
@@ -113,4 +122,13 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6)]
+    def v7() -> list[str]:
+        return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    def v8() -> list[str]:
+        return [
+            AUTH_KEYS_DDL.format(text="VARCHAR", time="TIMESTAMP"),
+            AUTH_SECRET_DDL.format(text="VARCHAR", time="TIMESTAMP"),
+        ]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8)]
