@@ -20,6 +20,9 @@ Environment variables:
     TOKENTRAIL_RETENTION_ROLLUPS        days of the daily chargeback rollup to keep (default: all)
     TOKENTRAIL_MAX_DISK                 size cap of the store, e.g. 500MB or 2GiB; oldest days go first
     TOKENTRAIL_RETENTION_INTERVAL_S     seconds between `serve`'s retention runs (default 3600)
+    TOKENTRAIL_PROMPT_STAGES   prompt stages in order, comma-separated (default dev,staging,prod); the last
+                               one always requires an approved version
+    TOKENTRAIL_PROMPT_APPROVAL_STAGES  other stages that require an approved version (default none)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
 """
 

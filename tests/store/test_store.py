@@ -39,7 +39,7 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 6
+    assert store.schema_version == 7
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -49,7 +49,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(6,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(7,)]
 
 
 def _open(backend: str, path: Path) -> Store:

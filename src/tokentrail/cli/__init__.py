@@ -12,6 +12,7 @@ from tokentrail.cli import (
     importer,
     keys,
     prices,
+    prompts,
     query,
     report,
     retention,
@@ -37,6 +38,7 @@ for module in (
     budget,
     experiments,
     keys,
+    prompts,
     retention,
     simulate,
 ):

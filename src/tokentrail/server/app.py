@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
 from tokentrail.pricing import load_prices
+from tokentrail.prompts.registry import Registry, Stages
 from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.server import (
     api,
@@ -23,6 +24,7 @@ from tokentrail.server import (
     keys_api,
     login,
     otlp,
+    prompts_api,
 )
 from tokentrail.server.auth import PUBLIC, Denied, KeyRing, RequestStore, enforce, requires
 from tokentrail.server.hosts import HostCheck, allowed_hosts
@@ -101,12 +103,15 @@ def create_app(
     app.state.route_requirements = {}
     app.state.pipeline = make_pipeline(settings, enrich)
     app.state.query_pool = QueryPool(settings.query_concurrency)
+    app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
     app.add_exception_handler(Denied, denied)
     if check_host:
         app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     for router in (otlp.router, api.router, budgets_api.status_router, budgets_api.router):
         app.include_router(router)
     for router in (budgets_api.admin_router, keys_api.router, dashboard_api.router, login.router):
+        app.include_router(router)
+    for router in prompts_api.ROUTERS:
         app.include_router(router)
     app.include_router(dashboard_static.router, dependencies=[Depends(PUBLIC)])
     app.include_router(dashboard.router)

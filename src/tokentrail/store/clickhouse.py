@@ -33,6 +33,7 @@ from tokentrail.store.schema import (
     AUTH_SECRET_DDL,
     BEDROCK_OPERATION_KEY,
     CLICKHOUSE_TYPES,
+    PROMPT_EVENTS_DDL,
     initial_columns,
 )
 from tokentrail.store.scope import number_placeholders
@@ -141,6 +142,18 @@ def migrations() -> list[tuple[int, list[str]]]:
                 + " ENGINE = MergeTree ORDER BY id",
                 AUTH_SECRET_DDL.format(text="String", time="DateTime64(6, 'UTC')")
                 + " ENGINE = MergeTree ORDER BY created_at",
+            ],
+        ),
+        (
+            7,
+            [
+                PROMPT_EVENTS_DDL.format(
+                    text="String", ntext="Nullable(String)", int="Int64", nint="Nullable(Int64)", bool="Bool"
+                )
+                + " ENGINE = MergeTree ORDER BY (prompt, seq)",
+                "ALTER TABLE spans ADD COLUMN IF NOT EXISTS prompt_content_id Nullable(String)",
+                "DROP VIEW IF EXISTS calls",  # a view's * is expanded when it is made
+                CALLS_VIEW,
             ],
         ),
     ]
