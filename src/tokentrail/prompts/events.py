@@ -70,7 +70,9 @@ def verify(events: Iterable[Event]) -> list[Problem]:
         if event.seq != position:
             problems.append(Problem(event.seq, position, f"expected seq {position}: removed or reordered"))
         if event.prev_hash != prev:
-            problems.append(Problem(event.seq, position, "link to the previous entry broken"))
+            problems.append(
+                Problem(event.seq, position, "link to the previous entry broken: removed or reordered")
+            )
         if event.sealed().hash != event.hash:
             problems.append(Problem(event.seq, position, "content does not match its hash: edited"))
         prev = event.hash
