@@ -69,7 +69,7 @@ def test_verify_names_the_broken_entry() -> None:
     good = chain(history())
     assert ev.verify(good) == []
     edited = [*good[:3], dataclasses.replace(good[3], reason="yes"), *good[4:]]
-    assert [(p.position, p.message) for p in ev.verify(edited)][0] == (
+    assert next((p.position, p.message) for p in ev.verify(edited)) == (
         4,
         "content does not match its hash: edited",
     )
