@@ -17,11 +17,6 @@ from tokentrail.store.clickhouse import ClickHouseStore
 runner = CliRunner()
 
 
-@pytest.fixture(params=["duckdb", "chdb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return str(tmp_path / "t.duckdb") if request.param == "duckdb" else f"chdb://{tmp_path / 'ch'}"
-
-
 def cli(db: str, *args: str) -> tuple[int, str]:
     out = runner.invoke(app, ["prompts", *args, "--db", db], env={"COLUMNS": "200"})
     return out.exit_code, out.output

@@ -21,11 +21,6 @@ from tokentrail.store import open_store
 TTL_S = 0.5
 
 
-@pytest.fixture(params=["duckdb", "chdb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return str(tmp_path / "t.duckdb") if request.param == "duckdb" else f"chdb://{tmp_path / 'ch'}"
-
-
 def make_keys(db: str) -> dict[str, str]:
     store = open_store(db)
     try:
