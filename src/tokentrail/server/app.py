@@ -25,6 +25,7 @@ from tokentrail.server import (
     login,
     otlp,
     prompts_api,
+    prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
 )
 from tokentrail.server.auth import PUBLIC, Denied, KeyRing, RequestStore, enforce, requires
 from tokentrail.server.hosts import HostCheck, allowed_hosts
@@ -114,7 +115,7 @@ def create_app(
     for router in prompts_api.ROUTERS:
         app.include_router(router)
     app.include_router(dashboard_static.router, dependencies=[Depends(PUBLIC)])
-    app.include_router(dashboard.router)
+    app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)
     app.include_router(dashboard_experiments.router, dependencies=read)

@@ -55,6 +55,7 @@ NAV = (
     ("/compare", "Compare"),
     ("/experiments", "Experiments"),
     ("/query", "Query"),
+    ("/prompts", "Prompts"),
 )
 # Columns of the call list: sort key, heading, numeric.
 CALL_COLUMNS = (
