@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     allowed_hosts: str = ""
     session_hours: float = 12.0
     query_concurrency: int = 2
+    prompt_stages: str = "dev,staging,prod"
+    prompt_approval_stages: str = ""
 
     @property
     def allowed_host_list(self) -> list[str]:
