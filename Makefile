@@ -3,7 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format bench-ingest bench-overhead bench-query bench-dashboard system-deps clean
+.PHONY: demo test check lint format bench-ingest bench-overhead bench-query bench-dashboard bench-soak \
+	bench-malformed bench-overload system-deps clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +44,15 @@ bench-query: $(STAMP)
 
 bench-dashboard: $(STAMP)
 	$(PY) bench/dashboard.py
+
+bench-soak: $(STAMP)
+	$(PY) bench/soak.py
+
+bench-malformed: $(STAMP)
+	$(PY) bench/malformed.py
+
+bench-overload: $(STAMP)
+	$(PY) bench/overload.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ Environment variables:
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
     TOKENTRAIL_INGEST_WORKERS  processes that decode OTLP (`serve` defaults to one per core; 0 = threads)
+    TOKENTRAIL_SAMPLING        TOML file of the content sampling and redaction policy (docs/samples.md)
     TOKENTRAIL_RETENTION_CALLS          days of calls (and their traces' spans) to keep (default: all)
     TOKENTRAIL_RETENTION_SAMPLES        days of sampled prompt/response pairs to keep (default: all)
     TOKENTRAIL_RETENTION_METRIC_POINTS  days of OTLP metric points to keep (default: all)
@@ -23,6 +24,10 @@ Environment variables:
     TOKENTRAIL_PROMPT_STAGES   prompt stages in order, comma-separated (default dev,staging,prod); the last
                                one always requires an approved version
     TOKENTRAIL_PROMPT_APPROVAL_STAGES  other stages that require an approved version (default none)
+    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
+                               (default 50,000)
+    TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
+                               ahead of it gets 503 with Retry-After at once (default 1 s)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
 """
 
@@ -47,6 +52,7 @@ class Settings(BaseSettings):
     max_pending_batches: int = 256
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
+    sampling: Path | None = None  # content sampling policy; None: the defaults of samples.policy.Policy
     ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process
     retention_calls: str | None = None
     retention_samples: str | None = None
@@ -54,6 +60,8 @@ class Settings(BaseSettings):
     retention_rollups: str | None = None
     max_disk: str | None = None
     retention_interval_s: str | None = None
+    max_spans_per_request: int = 50_000
+    max_ingest_wait_s: float = 1.0
     allowed_hosts: str = ""
     session_hours: float = 12.0
     query_concurrency: int = 2

@@ -16,7 +16,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from tokentrail import analytics
 from tokentrail import semconv as sc
-from tokentrail.ingest.normalize import request_to_calls, to_call
+from tokentrail.ingest.normalize import to_call
+from tokentrail.ingest.spans import request_to_calls
 from tokentrail.model import TIMELINE_MAX_POINTS, Call, StreamTimeline
 from tokentrail.sdk.stream import stream_attributes, timeline
 from tokentrail.store import Store
@@ -86,8 +87,8 @@ def test_the_stall_is_recorded_stored_and_in_place(provider: str, rec: Recorder,
     sent = spans[0].attributes or {}
     assert len(sent[sc.TT_TIMELINE_OFFSETS_MS]) == plan.chunks  # type: ignore[arg-type]
     assert sc.TT_TIMELINE_CHUNKS not in sent  # every chunk is there: their numbers go without saying
-    calls, rejected, _ = request_to_calls(encode_spans(spans), dt.datetime(2026, 12, 3))
-    assert rejected == 0 and store.write(calls) == 1
+    calls, report = request_to_calls(encode_spans(spans), dt.datetime(2026, 12, 3))
+    assert report.rejected_count == 0 and store.write(calls) == 1
     call = calls[0]
     stored = analytics.get_span(store, call.trace_id, call.span_id)
     assert stored is not None

@@ -14,7 +14,7 @@ from fastapi.routing import iter_route_contexts
 
 from support import make_request, make_span
 from tokentrail import budgets, keys
-from tokentrail.model import Call, StreamTimeline
+from tokentrail.model import Call, Sample, StreamTimeline
 from tokentrail.prompts.content import Content
 from tokentrail.prompts.registry import Actor, Registry
 from tokentrail.server.app import create_app
@@ -26,6 +26,12 @@ from tokentrail.store.scope import TenantStore
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 TENANTS = ("acme-t1", "globex-t2", "initech-t3")
 PUBLIC_PATHS = {"/healthz", "/login", "/logout", "/static/{name}"}
+
+
+def sample_of(tenant: str) -> Sample:
+    """A sampled call whose redacted content names its tenant, so a leak through samples shows."""
+    messages = [{"role": "user", "parts": [{"type": "text", "content": f"question from {tenant}"}]}]
+    return Sample("rate", 20, 0, {"version": 1, "provider": "openai", "messages": messages}, {})
 
 
 def tenant_calls() -> list[Call]:
@@ -53,6 +59,7 @@ def tenant_calls() -> list[Call]:
                     experiment="prompt-test",
                     variant="ab"[i % 2],
                     stream_timeline=StreamTimeline([0, 1], [10.0 + t, 20.0]) if i == 0 else None,
+                    sample=sample_of(tenant) if i == 0 else None,
                 )
             )
         out.append(

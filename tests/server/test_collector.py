@@ -264,7 +264,7 @@ async def test_worker_processes_store_the_same_rows(store: Store) -> None:
         app.state.pipeline.close()
     via_workers = store.query("SELECT * EXCLUDE (received_at) FROM spans ORDER BY span_id").rows
     reference = create_app(store, Settings())
-    calls, _, _ = reference.state.pipeline.calls(body, "application/x-protobuf")
+    calls, _ = reference.state.pipeline.calls(body, "application/x-protobuf")
     assert len(via_workers) == 2
     assert [r[1] for r in via_workers] == sorted(c.span_id for c in calls)
     cost = COLUMN_NAMES.index("cost_usd")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from pathlib import Path
@@ -39,7 +40,7 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 7
+    assert store.schema_version == 9
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -49,7 +50,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(7,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(9,)]
 
 
 def _open(backend: str, path: Path) -> Store:
@@ -81,7 +82,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == 7
+        assert after.schema_version == 9
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]
@@ -178,24 +179,6 @@ def test_open_store_by_url(tmp_path: Path) -> None:
     assert (tmp_path / "u.duckdb").exists()
 
 
-def test_duplicate_check_windows_split_on_gaps() -> None:
-    from tokentrail.store.arrow import calls_to_arrow
-    from tokentrail.store.writer import time_windows
-
-    minute = dt.timedelta(minutes=1)
-    times = [T0, T0 + dt.timedelta(seconds=20), T0 + 10 * minute, T0 + 10 * minute + dt.timedelta(seconds=5)]
-    batch = [
-        Call(trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", start_time=t) for i, t in enumerate(times)
-    ]
-    windows = time_windows(calls_to_arrow(batch))
-    assert windows == [(T0, T0 + dt.timedelta(seconds=20)), (T0 + 10 * minute, times[-1])]
-    spread = [
-        Call(trace_id=f"{i + 1:032x}", span_id="a" * 16, start_time=T0 + i * 10 * minute) for i in range(20)
-    ]
-    merged = time_windows(calls_to_arrow(spread), most=8)
-    assert len(merged) == 8 and merged[0][0] == T0 and merged[-1][1] == T0 + 19 * 10 * minute
-
-
 def test_a_long_span_and_its_resend_across_windows(store: Store) -> None:
     """A batch of recent spans plus an hour-old root span; resending it stores nothing new."""
     recent = calls(20, offset=500)
@@ -203,3 +186,37 @@ def test_a_long_span_and_its_resend_across_windows(store: Store) -> None:
     assert store.write([*recent, root]) == 21
     assert store.write([root, *recent[:3]]) == 0
     assert store.query("SELECT count(*) FROM spans").rows == [(21,)]
+
+
+def test_same_ids_with_another_start_time_are_stored_once(store: Store) -> None:
+    """(trace_id, span_id) is unique in the store whatever the start time of the resent span."""
+    first = calls(3)
+    assert store.write(first) == 3
+    moved = [dataclasses.replace(c, start_time=c.start_time + dt.timedelta(days=40)) for c in first]
+    assert store.write([*moved, *calls(2, offset=900)]) == 2
+    rows = store.query("SELECT trace_id, span_id, start_time FROM spans ORDER BY trace_id").rows
+    assert len(rows) == 5 and [r[2] for r in rows[:3]] == [c.start_time for c in first]
+
+
+def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> None:
+    """Migration 6 fills span_keys from the stored spans, so resends of old spans add nothing."""
+    path = tmp_path / "old.duckdb"
+    with DuckDBStore(path) as s:
+        s.write(calls(4))
+        s.execute("DELETE FROM span_keys")
+        s.execute("DELETE FROM schema_migrations WHERE version >= 6")  # back to before span_keys
+        for table in ("span_keys", "samples", "auth_keys", "auth_secret", "prompt_events"):
+            s.execute(f"DROP TABLE {table}")
+        s.execute("ALTER TABLE spans DROP COLUMN prompt_content_id")
+    with DuckDBStore(path) as again:
+        moved = [dataclasses.replace(c, start_time=T0 - dt.timedelta(days=3)) for c in calls(4)]
+        assert again.write(moved) == 0
+        assert again.query("SELECT count(*) FROM span_keys").rows == [(4,)]
+
+
+def test_a_batch_larger_than_one_id_lookup_is_deduplicated(store: Store) -> None:
+    """ClickHouse looks stored ids up a few thousand traces at a time (a query's text is capped)."""
+    big = calls(9_000)
+    assert store.write(big) == 9_000
+    assert store.write(big[::2]) == 0
+    assert store.query("SELECT count(*) FROM spans").rows == [(9_000,)]

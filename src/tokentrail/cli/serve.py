@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
+from tokentrail.samples.policy import PolicyError, load
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 
@@ -51,15 +53,23 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
+        sampling: Path = typer.Option(
+            None, help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]"
+        ),
         insecure: bool = typer.Option(
             False, "--insecure", help="Allow a non-loopback bind with no key configured (open to all)"
         ),
     ) -> None:
         """Run the collector: OTLP/HTTP ingest, the JSON API and the dashboard."""
-        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers}
+        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers, "sampling": sampling}
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
             cores = os.cpu_count() or 1
             settings.ingest_workers = cores if cores > 1 else 0
+        if settings.sampling is not None:
+            try:
+                load(settings.sampling)
+            except PolicyError as exc:
+                fail(str(exc))
         run_server(settings.db, settings.host, settings.port, settings, insecure)

@@ -79,6 +79,16 @@ def metric_rows(metric: Any, service: str | None, received: dt.datetime) -> list
     return rows
 
 
+def count_points(request: Any) -> int:
+    return sum(
+        len(getattr(metric, kind).data_points)
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if (kind := metric.WhichOneof("data"))
+    )
+
+
 def request_to_rows(request: Any, received: dt.datetime) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for resource_metrics in request.resource_metrics:

@@ -11,8 +11,9 @@ Rules worth knowing:
 - Input tokens include cache reads and writes (GenAI semconv). Instrumentations are told to sum Anthropic's
   three counters; when a span's input count is smaller than its cache counters together, it evidently did
   not, and the cache counters are added.
-- Prompt and response text never reaches the Call: content attributes are dropped after their length is
-  counted into ``prompt_chars``.
+- Prompt and response text never reaches the Call's columns: content attributes are dropped after their
+  length is counted into ``prompt_chars``. An LLM span's content is read into `Call.content`, held in memory
+  only, for sampling and redaction (`tokentrail.samples`).
 - Everything not mapped is kept in ``attributes``.
 """
 
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tokentrail import semconv as sc
 from tokentrail.model import (
@@ -40,6 +41,7 @@ from tokentrail.model import (
     StreamTimeline,
     error_class_for_status,
 )
+from tokentrail.samples.content import extract as extract_content
 
 EPOCH = dt.datetime(1970, 1, 1)
 
@@ -53,7 +55,7 @@ def any_value(value: AnyValue) -> Any:
     if kind == "int_value":
         return value.int_value
     if kind == "double_value":
-        return value.double_value
+        return finite_or_text(value.double_value)
     if kind == "bool_value":
         return value.bool_value
     if kind == "array_value":
@@ -63,6 +65,13 @@ def any_value(value: AnyValue) -> Any:
     if kind == "bytes_value":
         return value.bytes_value.hex()
     return None
+
+
+def finite_or_text(number: float) -> float | str:
+    """NaN and infinities as their OTLP JSON spelling: JSON (the attributes column) has no such numbers."""
+    if math.isfinite(number):
+        return number
+    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
 
 
 def attributes_dict(items: Iterable[KeyValue]) -> dict[str, Any]:
@@ -80,22 +89,29 @@ def first(attrs: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
+MAX_NUMBER = 2**53  # counts and measures past this are garbage, and sums of them must fit in 64 bits
+
+
 def as_int(value: Any) -> int | None:
+    """An integer within ±MAX_NUMBER, or None (also for NaN, infinities and text that is no integer)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if -MAX_NUMBER <= number <= MAX_NUMBER else None
 
 
 def as_float(value: Any) -> float | None:
+    """A finite float within ±MAX_NUMBER, or None."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
 
 
 def as_bool(value: Any) -> bool | None:
@@ -156,6 +172,7 @@ CONTENT_KEYS = frozenset(
         sc.GEN_AI_INPUT_MESSAGES,
         sc.GEN_AI_OUTPUT_MESSAGES,
         "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
         "input.value",
@@ -569,50 +586,10 @@ def to_call(
     call.tool_names = tool_names(attrs, call.kind)
     call.tool_calls = len(call.tool_names) or None
     call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
+    if call.kind == SpanKind.LLM:  # held in memory for sampling (tokentrail.samples), never stored as is
+        call.content = extract_content(attrs, call.provider, call.operation, call.request_model)
     split_attributes(call, attrs, MAPPED_KEYS)
     use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)
     call.received_at = received_at
     return call
-
-
-def span_to_call(span: Span, resource: Mapping[str, Any], received_at: dt.datetime) -> Call:
-    return to_call(
-        attributes_dict(span.attributes),
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        parent_span_id=span.parent_span_id.hex() or None,
-        name=span.name,
-        start_ns=span.start_time_unix_nano,
-        end_ns=span.end_time_unix_nano,
-        status_code=span.status.code,
-        events=[(e.name, e.time_unix_nano) for e in span.events],
-        resource=resource,
-        received_at=received_at,
-    )
-
-
-def valid_ids(span: Span) -> str | None:
-    """Why a span must be rejected, or None when its ids are usable."""
-    if len(span.trace_id) != 16 or not any(span.trace_id):
-        return "trace_id must be 16 non-zero bytes"
-    if len(span.span_id) != 8 or not any(span.span_id):
-        return "span_id must be 8 non-zero bytes"
-    return None
-
-
-def request_to_calls(request: Any, received_at: dt.datetime) -> tuple[list[Call], int, str]:
-    """All spans of an ExportTraceServiceRequest; returns (calls, rejected count, first rejection reason)."""
-    calls: list[Call] = []
-    rejected, reason = 0, ""
-    for resource_spans in request.resource_spans:
-        resource = attributes_dict(resource_spans.resource.attributes)
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                problem = valid_ids(span)
-                if problem:
-                    rejected += 1
-                    reason = reason or f"span {span.name!r}: {problem}"
-                    continue
-                calls.append(span_to_call(span, resource, received_at))
-    return calls, rejected, reason

@@ -79,46 +79,71 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return out
 
 
-def decode(body: bytes, kind: str, message_type: type[M]) -> M:
-    """Decode an Export*ServiceRequest from protobuf or OTLP JSON bytes."""
+def decode(body: bytes, kind: str, message_type: type[M]) -> tuple[M, int]:
+    """An Export*ServiceRequest from protobuf or OTLP JSON bytes, and how many JSON attribute values
+    nested past MAX_VALUE_DEPTH were cut (protobuf has its own limit of 100 nested messages: 400)."""
     message: M = message_type()
     if kind == PROTOBUF:
         try:
             message.ParseFromString(body)
         except DecodeError as exc:
             raise BadPayload(f"invalid protobuf body: {exc}") from None
-        return message
+        return message, 0
+    data = _load_json(body)
+    try:
+        cut = _prepare_json(data)
+        json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    except RecursionError:
+        raise BadPayload("JSON body nested too deeply") from None
+    except (json_format.ParseError, BadPayload, ValueError, TypeError) as exc:
+        raise BadPayload(f"invalid OTLP JSON: {exc}") from None
+    return message, cut
+
+
+def _load_json(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except UnicodeDecodeError:
         raise BadPayload("JSON body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise BadPayload(f"invalid JSON body at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise BadPayload("JSON body nested too deeply") from None
     if not isinstance(data, dict):
         raise BadPayload("JSON body must be an object")
-    try:
-        _hex_ids_to_base64(data)
-        json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, BadPayload) as exc:
-        raise BadPayload(f"invalid OTLP JSON: {exc}") from None
-    return message
+    return data
 
 
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+_NESTING_KEYS = frozenset({"arrayValue", "kvlistValue", "array_value", "kvlist_value"})
+MAX_VALUE_DEPTH = 16
+CUT_VALUE = f"[nested deeper than {MAX_VALUE_DEPTH} levels: cut]"
 
 
-def _hex_ids_to_base64(node: Any) -> None:
-    """Walk the JSON tree and re-encode hex id fields as base64, as json_format expects for bytes."""
-    if isinstance(node, dict):
+def _prepare_json(data: dict[str, Any]) -> int:
+    """Re-encode hex ids as base64 (json_format expects base64 for bytes) and replace attribute values
+    (AnyValue arrays and key-value lists) nested past MAX_VALUE_DEPTH; returns how many were cut.
+    Iterative, so no nesting depth reaches Python's recursion limit."""
+    cut = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, depth) for item in node if isinstance(item, dict | list))
+            continue
+        if not _NESTING_KEYS.isdisjoint(node):
+            depth += 1
+            if depth > MAX_VALUE_DEPTH:
+                node.clear()
+                node["stringValue"] = CUT_VALUE
+                cut += 1
+                continue
         for key, value in node.items():
             if key in _ID_KEYS and isinstance(value, str):
                 node[key] = _hex_to_b64(key, value)
             elif isinstance(value, dict | list):
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            if isinstance(item, dict | list):
-                _hex_ids_to_base64(item)
+                stack.append((value, depth))
+    return cut
 
 
 def _hex_to_b64(key: str, value: str) -> str:

@@ -1,32 +1,34 @@
 """decode → normalise → enrich (price) → Arrow, for one OTLP request. Runs off the event loop.
 
 `Pipeline` does the work in the calling thread (the server runs it in a thread pool). `ProcessPipeline`
-runs the same steps in worker processes and hands back Arrow IPC bytes: ingest is Python-bound, so on a
-machine with several cores this spreads decoding over them while the one writer stays in the server.
+(ingest/workers.py) runs the same steps in worker processes and hands back Arrow IPC bytes.
+
+A request holding more than `max_spans` spans (or metric data points) is refused whole with 413 before
+any of them is normalised, so the work and memory of one request are bounded by the cap, not by what a
+client sends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as dt
-import multiprocessing
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from tokentrail.ingest import otlp
-from tokentrail.ingest.metrics import request_to_rows
-from tokentrail.ingest.normalize import request_to_calls
+from tokentrail.ingest.metrics import count_points, request_to_rows
+from tokentrail.ingest.spans import Report, count_spans, request_to_calls
 from tokentrail.model import Call
-from tokentrail.pricing import Prices, load_prices, price_call
-from tokentrail.pricing_overrides import load_overrides
+from tokentrail.pricing import Prices, price_call
+from tokentrail.samples.policy import Policy, RateCap
+from tokentrail.samples.sampler import cap_samples, take_samples
 from tokentrail.store.arrow import calls_to_arrow
 
 Enricher = Callable[[Sequence[Call]], None]
-Decoded = tuple[pa.Table, int, str]  # spans as Arrow, rejected count, first rejection reason
+Decoded = tuple[pa.Table, int, str]  # spans as Arrow, rejected count, what was rejected or corrected
+DEFAULT_MAX_SPANS = 50_000
 
 
 def pricing_enricher(prices: Prices) -> Enricher:
@@ -43,73 +45,56 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def check_count(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise otlp.PayloadTooLarge(
+            f"the request holds {count} {what}, over the limit of {limit} per request "
+            "(TOKENTRAIL_MAX_SPANS_PER_REQUEST); send smaller batches"
+        )
+
+
 class Pipeline:
-    """Turns request bodies into rows for the store; `enrich` prices the calls (see tokentrail.pricing)."""
+    """Turns request bodies into rows for the store; `enrich` prices the calls (see tokentrail.pricing);
+    `policy` decides which calls' content is sampled (redacted, then stored in ``samples``)."""
 
-    def __init__(self, enrich: Enricher | None = None) -> None:
+    def __init__(
+        self, enrich: Enricher | None = None, max_spans: int = DEFAULT_MAX_SPANS, policy: Policy | None = None
+    ) -> None:
         self.enrich = enrich
+        self.max_spans = max_spans
+        self.policy = policy or Policy()
+        self._cap = RateCap()
 
-    def calls(self, body: bytes, kind: str) -> tuple[list[Call], int, str]:
-        request = otlp.decode(body, kind, otlp.ExportTraceServiceRequest)
-        calls, rejected, reason = request_to_calls(request, utcnow())
+    def calls(self, body: bytes, kind: str) -> tuple[list[Call], Report]:
+        request, cut = otlp.decode(body, kind, otlp.ExportTraceServiceRequest)
+        check_count(count_spans(request), self.max_spans, "spans")
+        calls, report = request_to_calls(request, utcnow())
+        if cut:
+            report.corrected[f"attribute values nested over {otlp.MAX_VALUE_DEPTH} levels cut"] += cut
         if self.enrich is not None:
             self.enrich(calls)
-        return calls, rejected, reason
+        take_samples(calls, self.policy)
+        return calls, report
 
     def traces(self, body: bytes, kind: str) -> Decoded:
-        calls, rejected, reason = self.calls(body, kind)
-        return calls_to_arrow(calls), rejected, reason
+        calls, report = self.calls(body, kind)
+        return calls_to_arrow(calls), report.rejected_count, report.message()
+
+    def capped(self, decoded: Decoded) -> Decoded:
+        """Drop the samples past the policy's per-minute cap (counted here, across all the workers)."""
+        table, rejected, reason = decoded
+        return cap_samples(table, self._cap, self.policy.max_per_minute), rejected, reason
 
     def metrics(self, body: bytes, kind: str) -> list[tuple[Any, ...]]:
-        request = otlp.decode(body, kind, otlp.ExportMetricsServiceRequest)
+        request, _ = otlp.decode(body, kind, otlp.ExportMetricsServiceRequest)
+        check_count(count_points(request), self.max_spans, "metric data points")
         return request_to_rows(request, utcnow())
 
     async def traces_async(self, body: bytes, kind: str) -> Decoded:
-        return await asyncio.to_thread(self.traces, body, kind)
+        return self.capped(await asyncio.to_thread(self.traces, body, kind))
+
+    def ready(self) -> bool:
+        return True
 
     def close(self) -> None:
         return None
-
-
-# --- worker processes ----------------------------------------------------------------------------------
-
-_worker: Pipeline | None = None
-
-
-def _init_worker(prices_file: Path | None) -> None:
-    global _worker  # one pipeline per worker process, built once
-    _worker = Pipeline(pricing_enricher(load_prices(prices_file)))
-
-
-def _traces_ipc(body: bytes, kind: str) -> tuple[bytes, int, str]:
-    assert _worker is not None, "worker not initialised"
-    table, rejected, reason = _worker.traces(body, kind)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes(), rejected, reason
-
-
-class ProcessPipeline(Pipeline):
-    """Decodes spans in `workers` processes (spawned, so no locks are inherited mid-flight)."""
-
-    def __init__(self, workers: int, prices_file: Path | None) -> None:
-        # Only the workers price spans (metrics are not priced), so the server process does not load the
-        # price data; it checks the overrides file, so a bad one still fails at start-up with its message.
-        if prices_file is not None:
-            load_overrides(prices_file)
-        super().__init__(None)
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(prices_file,),
-        )
-
-    async def traces_async(self, body: bytes, kind: str) -> Decoded:
-        loop = asyncio.get_running_loop()
-        data, rejected, reason = await loop.run_in_executor(self._pool, _traces_ipc, body, kind)
-        return pa.ipc.open_stream(data).read_all(), rejected, reason
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -39,6 +39,7 @@ class Retained:
 RETAINED = (
     Retained("spans", "start_time", "calls", rollup=True),
     Retained("stream_timelines", "start_time", "calls"),  # the chunk arrivals of streamed calls
+    Retained("span_keys", "start_time", "calls"),  # the duplicate check's keys (DuckDB) go with their spans
     Retained("samples", "start_time", "samples"),
     Retained("metric_points", "time", "metric_points"),
     Retained("daily_costs", "day", "rollups"),

@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from tokentrail.ingest.pipeline import Enricher, Pipeline, ProcessPipeline, pricing_enricher
+from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
+from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
 from tokentrail.prompts.registry import Registry, Stages
 from tokentrail.retention import Enforcer, Policy, resolve
+from tokentrail.samples import policy as sampling
 from tokentrail.server import (
     api,
     budgets_api,
@@ -26,18 +28,23 @@ from tokentrail.server import (
     otlp,
     prompts_api,
     prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
+    samples_api,
 )
 from tokentrail.server.auth import PUBLIC, Denied, KeyRing, RequestStore, enforce, requires
 from tokentrail.server.hosts import HostCheck, allowed_hosts
 from tokentrail.server.querypool import QueryPool
 from tokentrail.settings import Settings
 from tokentrail.store import Store
+from tokentrail.store.backlog import Backlog
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
+    """Raises `PolicyError` for a sampling policy file that cannot be used."""
+    policy = sampling.load(settings.sampling) if settings.sampling is not None else sampling.Policy()
+    limit = settings.max_spans_per_request
     if settings.ingest_workers > 0 and enrich is None:
-        return ProcessPipeline(settings.ingest_workers, settings.prices_file)
-    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)))
+        return ProcessPipeline(settings.ingest_workers, settings.prices_file, limit, policy)
+    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit, policy)
 
 
 @contextlib.asynccontextmanager
@@ -103,6 +110,7 @@ def create_app(
     app.state.keyring = KeyRing(store, settings.ingest_key)
     app.state.route_requirements = {}
     app.state.pipeline = make_pipeline(settings, enrich)
+    app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
     app.state.query_pool = QueryPool(settings.query_concurrency)
     app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
     app.add_exception_handler(Denied, denied)
@@ -118,11 +126,18 @@ def create_app(
     app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)
+    app.include_router(samples_api.router, dependencies=read)
+    app.include_router(samples_api.admin_router, dependencies=[Depends(requires("admin"))])
     app.include_router(dashboard_experiments.router, dependencies=read)
 
     @app.get("/healthz", dependencies=[Depends(PUBLIC)])
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "store": store.dialect}
+    async def healthz() -> JSONResponse:
+        """200 when ingest works; 503 while the decoding workers are being replaced."""
+        body: dict[str, Any] = {"status": "ok", "store": store.dialect}
+        if not app.state.pipeline.ready():
+            body["status"] = "decoding workers restarting"
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse(body)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(requires("read"))])
     async def openapi() -> dict[str, Any]:

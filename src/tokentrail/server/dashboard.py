@@ -31,6 +31,7 @@ from tokentrail import analytics
 from tokentrail.analytics import BadRequest
 from tokentrail.experiments.data import experiments_among
 from tokentrail.retention import oldest_kept
+from tokentrail.samples import queries as sample_queries
 from tokentrail.server import dashboard_static
 from tokentrail.server import dashboard_views as views
 from tokentrail.server.auth import SESSION_COOKIE, keyring, requires
@@ -223,6 +224,7 @@ def call(request: Request, view: View) -> Response:
     span = analytics.get_span(store, trace_id, span_id)
     if span is None:
         return error_page(request, 404, f"No span {span_id} in trace {trace_id}.", view)
+    sample = sample_queries.get_sample(store, trace_id, span_id)
     return render(
         request,
         "call.html",
@@ -234,6 +236,8 @@ def call(request: Request, view: View) -> Response:
         stalled=views.stalled(span),
         stall_factor=views.STALL_FACTOR,
         stall_min_ms=views.STALL_MIN_MS,
+        sample=sample,
+        messages=views.sample_messages(sample),
     )
 
 

@@ -2,15 +2,19 @@
 
 What a 200 promises: every span or data point that was not reported in `partial_success` is committed to
 the store. Both need a key with the ``ingest`` scope once any key is configured; a key bound to tenants
-writes spans only as them (ingest/tenants.py). Nothing is acknowledged before it is stored. When the write
-queue is full the collector sheds load with 503 and `Retry-After`, which OTLP exporters retry.
+writes spans only as them (ingest/tenants.py). Nothing is acknowledged before it is stored. Load is shed at
+admission: when the work already queued (bytes waiting to be decoded, rows waiting to be committed) would
+keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 503 with
+`Retry-After` at once. OTLP exporters retry those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,19 +22,26 @@ from google.rpc import status_pb2
 
 from tokentrail.ingest import otlp
 from tokentrail.ingest.tenants import rejection, stamp_tenant
+from tokentrail.ingest.workers import WorkersUnavailable
 from tokentrail.server.auth import requires
 from tokentrail.store import StoreBusy, StoreError
 
 router = APIRouter(dependencies=[Depends(requires("ingest"))])
 RETRY_AFTER_S = "1"
+MAX_MESSAGE_CHARS = 400  # error messages may quote the input; keep them short
 
 
 class Rejected(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
+        self.message = message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS] + "…"
         self.headers = headers or {}
+
+
+def busy(message: str, wait_s: float = 1.0) -> Rejected:
+    retry = str(min(60, max(1, math.ceil(wait_s))))
+    return Rejected(503, message, {"Retry-After": retry})
 
 
 def error_response(exc: Rejected, kind: str) -> Response:
@@ -62,31 +73,48 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
+@contextlib.asynccontextmanager
+async def admitted(request: Request, size: int) -> AsyncIterator[None]:
+    """Refuse at once when the queued work would hold this request past the configured wait."""
+    state = request.app.state
+    wait_s = state.decode_backlog.wait_s() + state.store.expected_wait_s()
+    if wait_s > state.settings.max_ingest_wait_s:
+        raise busy(f"the collector is overloaded (expected wait {wait_s:.1f} s); retry later", wait_s)
+    state.decode_backlog.add(size)
+    try:
+        yield
+    finally:
+        state.decode_backlog.done(size)
+
+
 async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any]]) -> tuple[Any, str]:
-    """Common front half (the key was checked by the router): media type, size, gzip, then decode off the
-    event loop."""
+    """Common front half (the key was checked by the router): media type, size, gzip, admission, then
+    decode off the event loop."""
     state = request.app.state
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
         body = await read_body(request, state.settings.max_body_bytes)
-        return await decode(body, kind), kind
+        async with admitted(request, len(body)):
+            return await decode(body, kind), kind
     except otlp.UnsupportedMediaType as exc:
         raise Rejected(415, str(exc)) from None
     except otlp.PayloadTooLarge as exc:
         raise Rejected(413, str(exc)) from None
     except otlp.BadPayload as exc:
         raise Rejected(400, str(exc)) from None
+    except WorkersUnavailable as exc:
+        raise busy(str(exc)) from None
 
 
 async def commit(submit: Callable[[], Any]) -> int:
     try:
         future = submit()
     except StoreBusy:
-        raise Rejected(503, "the collector is busy; retry later", {"Retry-After": RETRY_AFTER_S}) from None
+        raise busy("the collector is busy; retry later") from None
     try:
         return int(await asyncio.wrap_future(future))
     except StoreError as exc:
-        raise Rejected(503, f"storing failed: {exc}", {"Retry-After": RETRY_AFTER_S}) from None
+        raise busy(f"storing failed: {exc}") from None
 
 
 def media_of(request: Request) -> str:
@@ -100,21 +128,21 @@ def media_of(request: Request) -> str:
 async def export_traces(request: Request) -> Response:
     state = request.app.state
     try:
-        (table, rejected, reason), kind = await receive(request, state.pipeline.traces_async)
+        (table, rejected, message), kind = await receive(request, state.pipeline.traces_async)
         tenants = request.state.principal.tenants
         table, foreign = stamp_tenant(table, tenants)
         if foreign:
-            rejected, reason = (
+            rejected, message = (
                 rejected + foreign,
-                "; ".join(filter(None, [reason, rejection(foreign, tenants)])),
+                "; ".join(filter(None, [message, rejection(foreign, tenants)])),
             )
         await commit(lambda: state.store.submit_arrow(table))
     except Rejected as exc:
         return error_response(exc, media_of(request))
     response = otlp.ExportTraceServiceResponse()
-    if rejected:
+    if message:  # rejected spans, or spans accepted with a correction (rejected_spans 0: a warning)
         response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = reason
+        response.partial_success.error_message = message
     return Response(otlp.encode_response(response, kind), media_type=kind)
 
 

@@ -75,6 +75,10 @@ class Store(Protocol):
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]: ...
 
+    def expected_wait_s(self) -> float:
+        """How long rows submitted now would wait for their commit (0 until a commit rate is measured)."""
+        ...
+
     def replace(self, calls: Sequence[Call]) -> int:
         """Overwrite stored spans that have the same ids (e.g. after repricing); returns rows written."""
         ...

@@ -2,8 +2,9 @@
 which runs the same SQL and tests this path in CI).
 
 Same logical schema as DuckDB. The spans table is a ReplacingMergeTree ordered by kind, hour and ids, so
-a span stored twice by racing collectors still collapses at merge time; each batch is also checked
-against the stored ids in its time window before insert, so a retried export adds nothing.
+a span stored twice by racing collectors still collapses at merge time (when its start hour is the
+same); each batch is also checked against the ids stored at any time (a bloom filter index on trace_id
+skips the parts that cannot hold them) before insert, so a retried export adds nothing.
 
 Read SQL arrives in the DuckDB dialect (the typed queries in analytics.py) or in ClickHouse's own (the
 query language compiles to both). DuckDB SQL is transpiled with sqlglot, `?` parameters become sqlglot
@@ -25,8 +26,16 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
-from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
+from tokentrail.model import (
+    COLUMNS,
+    DAILY_COST_COLUMNS,
+    JSON,
+    METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
+    TIMELINE_COLUMNS,
+    Call,
+)
+from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_sides, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import (
     AUTH_KEYS_DDL,
@@ -37,7 +46,9 @@ from tokentrail.store.schema import (
     initial_columns,
 )
 from tokentrail.store.scope import number_placeholders
-from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
+from tokentrail.store.writer import BatchWriter, Job, wait
+
+LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
 
 REQUIRED = {
     "trace_id": "String",
@@ -136,7 +147,26 @@ def migrations() -> list[tuple[int, list[str]]]:
         ),
         (5, [ddl("daily_costs", DAILY_COST_COLUMNS, "ENGINE = MergeTree ORDER BY assumeNotNull(day)")]),
         (
-            6,
+            6,  # the duplicate check looks up ids over all time: a bloom filter lets it skip most parts
+            [
+                "ALTER TABLE spans ADD INDEX IF NOT EXISTS trace_ids trace_id "
+                "TYPE bloom_filter(0.01) GRANULARITY 1",
+                "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
+            ],
+        ),
+        (
+            7,
+            [
+                ddl(
+                    "samples",
+                    SAMPLE_COLUMNS,
+                    "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
+                    "ORDER BY (toDate(start_time), trace_id, span_id)",
+                )
+            ],
+        ),
+        (
+            8,
             [
                 AUTH_KEYS_DDL.format(text="String", time="DateTime64(6, 'UTC')")
                 + " ENGINE = MergeTree ORDER BY id",
@@ -145,7 +175,7 @@ def migrations() -> list[tuple[int, list[str]]]:
             ],
         ),
         (
-            7,
+            9,
             [
                 PROMPT_EVENTS_DDL.format(
                     text="String", ntext="Nullable(String)", int="Int64", nint="Nullable(Int64)", bool="Bool"
@@ -306,6 +336,9 @@ class ClickHouseStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._writer.submit("metrics", METRICS.table(points))
 
+    def expected_wait_s(self) -> float:
+        return self._writer.expected_wait_s()
+
     def write(self, calls: Sequence[Call]) -> int:
         return wait(lambda: self.submit(calls))
 
@@ -323,40 +356,40 @@ class ClickHouseStore:
         return [self._insert(engine, job) for job in jobs]
 
     def _insert(self, engine: Engine, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
         if job.kind == "replace":
-            engine.insert_arrow("spans", split_timelines(job.table)[0])
+            engine.insert_arrow("spans", split_sides(job.table)[0])
             engine.command("OPTIMIZE TABLE spans FINAL")
             return int(job.table.num_rows)
-        spans, timelines = split_timelines(self._new_rows(engine, job.table))
+        spans, sides = split_sides(self._new_rows(engine, job.table))
         if spans.num_rows:
             engine.insert_arrow("spans", spans)
-        if timelines.num_rows:
-            engine.insert_arrow("stream_timelines", timelines)
+        for name, side in sides.items():
+            if side.num_rows:
+                engine.insert_arrow(name, side)
         return int(spans.num_rows)
 
     @staticmethod
+    def _stored_keys(engine: Engine, traces: list[str]) -> set[str]:
+        """'trace:span' of every stored span of these traces, looked up a few thousand traces at a time
+        (a query's text is limited to 256 KiB)."""
+        found: set[str] = set()
+        for i in range(0, len(traces), LOOKUP_CHUNK):
+            chunk = (exp.Literal.string(t) for t in traces[i : i + LOOKUP_CHUNK])
+            query = exp.select("concat(trace_id, ':', span_id) AS k").from_("spans")
+            query = query.where(exp.column("trace_id").isin(*chunk))
+            found.update(engine.query_arrow(query.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        return found
+
+    @staticmethod
     def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
-        """The batch's rows whose ids are neither stored (in its time window) nor repeated in the batch."""
+        """The batch's rows whose ids are neither stored (at any start time) nor repeated in the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        in_windows = exp.or_(
-            *(exp.column("start_time").between(literal(lo), literal(hi)) for lo, hi in time_windows(table))
-        )
-        window = (
-            exp.select("concat(trace_id, ':', span_id) AS k")
-            .from_("spans")
-            .where(
-                exp.and_(
-                    in_windows,
-                    exp.column("k").isin(*(exp.Literal.string(k) for k in set(keys))),
-                )
-            )
-        )
-        stored = set(engine.query_arrow(window.sql(dialect="clickhouse"), {}).column("k").to_pylist())
+        stored = ClickHouseStore._stored_keys(engine, sorted(set(table.column("trace_id").to_pylist())))
         keep, seen = [], set(stored)
         for i, key in enumerate(keys):
             if key not in seen:

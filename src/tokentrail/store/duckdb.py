@@ -2,11 +2,10 @@
 
 One writer thread owns the write cursor and commits batches; several pending batches are committed in one
 transaction (group commit). Readers use cursors of their own, and every query runs under a time limit
-(`cursor.interrupt()` from a timer). The database is opened with external access disabled and its
-configuration locked, so no SQL reaches files, the network or extensions. Writes are idempotent on
-(trace_id, span_id): a batch is inserted with an anti-join against the stored spans in the batch's own
-start-time window, so a resent span (same ids, same start time) is skipped and the zone maps of the time
-column keep the check cheap.
+(`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
+`span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
+only the spans whose key is not there (nor repeated in the batch). The database is opened with external
+access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
 """
 
 from __future__ import annotations
@@ -24,20 +23,23 @@ import pyarrow as pa
 import sqlglot
 
 from tokentrail.model import Call
-from tokentrail.store.arrow import METRICS, calls_to_arrow, split_timelines
+from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import duckdb_migrations
-from tokentrail.store.writer import BatchWriter, Job, time_windows, wait
+from tokentrail.store.schema import duckdb_migrations, span_key
+from tokentrail.store.writer import BatchWriter, Job, wait
 
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
 
-_INSERT_NEW = """
+_NEW_SPANS = f"""
+SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
+ANTI JOIN span_keys AS k ON k.k = {span_key("b")}
+"""
+_INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM fresh ON CONFLICT DO NOTHING"
+_INSERT_SIDE = """
 INSERT INTO {table}
-SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM {batch}) AS b
-ANTI JOIN (SELECT trace_id, span_id FROM {table} WHERE {windows}) AS e
-USING (trace_id, span_id)
+SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t SEMI JOIN fresh USING (trace_id, span_id)
 """
 
 
@@ -72,13 +74,6 @@ def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[N
     finally:
         for name in tables:
             con.unregister(name)
-
-
-def insert_new_sql(count: int, table: str = "spans", batch: str = "batch") -> str:
-    """The insert of `batch` into `table` with a duplicate check over `count` start-time windows
-    (placeholders only, no values)."""
-    windows = " OR ".join(["start_time BETWEEN ? AND ?"] * count)
-    return _INSERT_NEW.format(table=table, batch=batch, windows=windows)
 
 
 class DuckDBStore:
@@ -138,6 +133,9 @@ class DuckDBStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("metrics", METRICS.table(points))
 
+    def expected_wait_s(self) -> float:
+        return self._writer.expected_wait_s() if self._writer is not None else 0.0
+
     def _require_writer(self) -> BatchWriter:
         if self._writer is None:
             raise StoreError("the store is open read-only")
@@ -167,23 +165,26 @@ class DuckDBStore:
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
             with registered(con, batch=job.table):
                 row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
             return int(row[0]) if row else 0
-        batch, timelines = split_timelines(job.table)
-        with registered(con, batch=batch, timelines=timelines):
+        batch, sides = split_sides(job.table)
+        with registered(con, batch=batch):
             if job.kind == "replace":
                 con.execute(_DELETE_BATCH)
-                row = con.execute("INSERT INTO spans SELECT * FROM batch").fetchone()
-                return int(row[0]) if row else 0
-            windows = time_windows(batch)
-            params = [bound for window in windows for bound in window]
-            row = con.execute(insert_new_sql(len(windows)), params).fetchone()
-            if timelines.num_rows:
-                con.execute(insert_new_sql(len(windows), "stream_timelines", "timelines"), params)
-        return int(row[0]) if row else 0
+                fresh = batch
+            else:
+                fresh = con.sql(_NEW_SPANS).to_arrow_table()
+        with registered(con, fresh=fresh):
+            for name, side in sides.items():  # names from arrow.SIDES, a fixed set
+                if side.num_rows and job.kind != "replace":
+                    with registered(con, side=side):
+                        con.execute(_INSERT_SIDE.format(table=name))
+            con.execute(_INSERT_KEYS)
+            con.execute("INSERT INTO spans SELECT * FROM fresh")
+        return int(fresh.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------
     def query(

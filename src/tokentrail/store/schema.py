@@ -19,6 +19,7 @@ from tokentrail.model import (
     INT_LIST,
     JSON,
     METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
     STR,
     STR_LIST,
     TIME,
@@ -85,6 +86,13 @@ def column_ddl(columns: list[Column], types: dict[str, str]) -> str:
     return ",\n  ".join(f"{name} {types[kind]}" for name, kind, _ in columns)
 
 
+def span_key(table: str = "") -> str:
+    """The DuckDB key of a span's ids (md5 as a 128-bit number), kept in span_keys (which retention must
+    prune with the spans). `table` qualifies the columns."""
+    prefix = f"{table}." if table else ""
+    return f"md5_number({prefix}trace_id || ':' || {prefix}span_id)"
+
+
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     """(version, statements) in order; each list is applied in one transaction."""
 
@@ -116,12 +124,22 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         return [f"CREATE TABLE daily_costs (\n  {column_ddl(list(DAILY_COST_COLUMNS), DUCKDB_TYPES)}\n)"]
 
     def v6() -> list[str]:
+        # (trace_id, span_id) unique whatever the start time: one 128-bit key per stored span, indexed.
+        return [
+            "CREATE TABLE span_keys (k UHUGEINT PRIMARY KEY, start_time TIMESTAMP)",
+            f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
+        ]
+
+    def v7() -> list[str]:
+        return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    def v8() -> list[str]:
         return [
             AUTH_KEYS_DDL.format(text="VARCHAR", time="TIMESTAMP"),
             AUTH_SECRET_DDL.format(text="VARCHAR", time="TIMESTAMP"),
         ]
 
-    def v7() -> list[str]:
+    def v9() -> list[str]:
         return [
             PROMPT_EVENTS_DDL.format(
                 text="VARCHAR", ntext="VARCHAR", int="BIGINT", nint="BIGINT", bool="BOOLEAN"
@@ -129,4 +147,4 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             "ALTER TABLE spans ADD COLUMN prompt_content_id VARCHAR",
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7)]
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9)]

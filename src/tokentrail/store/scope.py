@@ -2,7 +2,8 @@
 
 Every table reference is resolved on the syntax tree (sqlglot) before the backend sees the SQL:
 
-- ``spans``, ``calls`` and ``daily_costs`` become ``(SELECT * FROM <table> WHERE tenant IN (...))``;
+- ``spans``, ``calls``, ``daily_costs`` and ``samples`` become
+  ``(SELECT * FROM <table> WHERE tenant IN (...))``;
 - ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
 - ``budgets`` keeps only budgets of scope ``tenant`` whose value is one of the tenants;
 - ``metric_points`` has no tenant column and reads as empty;
@@ -28,7 +29,7 @@ from sqlglot import exp
 from tokentrail.store.base import QueryFailed, QueryResult, Store
 
 PRIVATE_PREFIX = "auth_"
-TENANT_COLUMN_TABLES = frozenset({"spans", "calls", "daily_costs"})
+TENANT_COLUMN_TABLES = frozenset({"spans", "calls", "daily_costs", "samples"})
 EMPTY_TABLES = frozenset({"metric_points"})
 SCOPED_TABLES = TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets", "stream_timelines"}
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from tokentrail.store.backlog import Backlog
 from tokentrail.store.base import StoreBusy, StoreError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class BatchWriter:
         self._connect = connect
         self._commit = commit
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
+        self.backlog = Backlog()  # rows queued or being committed, and the commit rate
         self._closed = False
         self._held: Job | None = None  # a task met while gathering a group; it runs next, alone
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -61,9 +62,11 @@ class BatchWriter:
         if table.num_rows == 0:
             job.future.set_result(0)
             return job.future
+        self.backlog.add(table.num_rows)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
+            self.backlog.cancel(table.num_rows)
             raise StoreBusy("the write queue is full") from None
         return job.future
 
@@ -87,6 +90,10 @@ class BatchWriter:
             job.future.set_result(job.task(conn))
         except Exception as exc:  # the writer must survive a failing task; its caller gets the error
             job.future.set_exception(exc)
+
+    def expected_wait_s(self) -> float:
+        """How long rows submitted now would wait for their commit, by the measured commit rate."""
+        return self.backlog.wait_s()
 
     def _take_group(self, first: Job) -> list[Job]:
         jobs = [first]
@@ -112,19 +119,23 @@ class BatchWriter:
                     self._run_task(conn, job)
                     continue
                 jobs = self._take_group(job)
-                try:
-                    counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
-                except Exception as exc:  # the writer must survive any one bad batch
-                    log.exception("write failed")
-                    for j in jobs:
-                        j.future.set_exception(StoreError(f"write failed: {exc}"))
-                    continue
-                for j, count in counts:
-                    j.future.set_result(count)
+                self._run(conn, jobs)
+                self.backlog.done(sum(j.table.num_rows for j in jobs))
         finally:
             close = getattr(conn, "close", None)
             if close is not None:
                 close()
+
+    def _run(self, conn: Any, jobs: list[Job]) -> None:
+        try:
+            counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
+        except Exception as exc:  # the writer must survive any one bad batch
+            log.exception("write failed")
+            for j in jobs:
+                j.future.set_exception(StoreError(f"write failed: {exc}"))
+            return
+        for j, count in counts:
+            j.future.set_result(count)
 
     def close(self, timeout_s: float = 30.0) -> None:
         if self._closed:
@@ -132,28 +143,6 @@ class BatchWriter:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=timeout_s)
-
-
-def time_windows(table: pa.Table, gap_s: float = 60.0, most: int = 8) -> list[tuple[Any, Any]]:
-    """The start-time ranges a batch covers, split where its spans are more than `gap_s` apart.
-
-    A batch is mostly spans that ended in the last seconds, plus now and then a long one (an agent's root
-    span) that started minutes ago. Checking stored ids over one min..max window would scan everything
-    stored in between; a few tight windows keep the duplicate check to the rows that can match.
-    """
-    times = sorted(set(pc.drop_null(table.column("start_time")).to_pylist()))
-    if not times:
-        return []
-    windows = [[times[0], times[0]]]
-    for t in times[1:]:
-        if (t - windows[-1][1]).total_seconds() > gap_s:
-            windows.append([t, t])
-        else:
-            windows[-1][1] = t
-    while len(windows) > most:  # merge the two windows closest to each other
-        i = min(range(len(windows) - 1), key=lambda k: windows[k + 1][0] - windows[k][1])
-        windows[i : i + 2] = [[windows[i][0], windows[i + 1][1]]]
-    return [(lo, hi) for lo, hi in windows]
 
 
 def wait(submit: Callable[[], concurrent.futures.Future[int]]) -> int:

@@ -1,0 +1,94 @@
+"""`tokentrail serve` and its decoding workers as real processes: the workers never outlive the server,
+a dead worker is replaced while /healthz says so, and the server writes nothing but its store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+
+from support import free_port, make_request, make_span, wait_healthy
+
+PB = {"content-type": "application/x-protobuf"}
+LLM = {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10}
+
+
+@contextlib.contextmanager
+def server(tmp_path: Path, workers: int = 2) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`serve` in a directory of its own, with HOME and TMPDIR inside tmp_path, so stray files show."""
+    for sub in ("cwd", "home", "tmp", "data"):
+        (tmp_path / sub).mkdir(exist_ok=True)
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
+    port = free_port()
+    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(tmp_path / "data" / "t.duckdb")]
+    cmd += ["--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path / "cwd", env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+
+
+def send(url: str, span_id: int) -> httpx.Response:
+    body = make_request([make_span(LLM, trace=7, span=span_id)]).SerializeToString()
+    return httpx.post(f"{url}/v1/traces", content=body, headers=PB, timeout=60)
+
+
+def stored_span_ids(url: str) -> list[str]:
+    r = httpx.get(f"{url}/api/traces/{7:032x}", timeout=30)
+    return sorted(s["span_id"] for s in r.json()["spans"]) if r.status_code == 200 else []
+
+
+def test_workers_die_within_5s_of_a_sigkilled_server(tmp_path: Path) -> None:
+    with server(tmp_path) as (proc, _url):
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 2  # the decoding workers (and multiprocessing's resource tracker)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
+
+
+def healthz_reaches(url: str, status: int, deadline_s: float) -> bool:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if httpx.get(f"{url}/healthz", timeout=10).status_code == status:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def decoding_workers(pid: int) -> list[psutil.Process]:
+    children = psutil.Process(pid).children()
+    return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+
+
+def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Path) -> None:
+    with server(tmp_path) as (proc, url):
+        assert send(url, 1).status_code == 200
+        victim = decoding_workers(proc.pid)[0]
+        victim.kill()
+        assert healthz_reaches(url, 503, 10)  # not 200 while the pool is broken
+        assert healthz_reaches(url, 200, 60)  # new workers up
+        assert [send(url, n).status_code for n in (2, 3)] == [200, 200]
+        assert stored_span_ids(url) == [f"{n:016x}" for n in (1, 2, 3)]
+        assert not victim.is_running() and victim not in decoding_workers(proc.pid)
+
+
+def test_serve_writes_nothing_but_its_store(tmp_path: Path) -> None:
+    with server(tmp_path, workers=1) as (_proc, url):
+        assert send(url, 1).status_code == 200
+        assert httpx.get(f"{url}/", timeout=30).status_code == 200
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["data/t.duckdb"]
