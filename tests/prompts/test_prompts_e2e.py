@@ -4,6 +4,7 @@ fallback keep an app starting while the collector is down."""
 
 from __future__ import annotations
 
+import contextvars
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,11 @@ def ask(client: openai.OpenAI, prompt: Any) -> None:
         client.chat.completions.create(model=prompt.model, messages=messages)
 
 
+def bind_and_ask(client: openai.OpenAI, prompt: Any) -> None:
+    prompt.bind()
+    client.chat.completions.create(model=prompt.model, messages=[{"role": "user", "content": "bound"}])
+
+
 def wait_for(check: Any, deadline_s: float = 30.0) -> Any:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -119,9 +125,14 @@ def test_governed_prompt_reaches_the_app_and_its_calls(db: str, tmp_path: Path) 
             wait_for(lambda: p.version == 1)  # within one TTL of a read, by the background refresh
             assert p.text == "Triage v1: {ticket}" and p.content_id != v2_id
             ask(client, p)
+            pinned = tt.prompt("triage", version=2, cache_ttl_s=TTL_S)  # a version, whatever the stages hold
+            assert pinned.version == 2 and pinned.content_id == v2_id
+            contextvars.copy_context().run(
+                bind_and_ask, client, pinned
+            )  # bind() labels the rest of a context
             assert tt.force_flush(10)
-            seen = wait_for(lambda: (found := by_version(api)) and len(found) == 2 and found)
-            assert seen == {f"triage:2:{v2_id[:12]}": 1, f"triage:1:{p.content_id[:12]}": 1}
+            seen = wait_for(lambda: (found := by_version(api)) and sum(found.values()) == 3 and found)
+            assert seen == {f"triage:2:{v2_id[:12]}": 2, f"triage:1:{p.content_id[:12]}": 1}
         finally:
             tt.shutdown()
             client.close()
