@@ -12,7 +12,7 @@ import difflib
 import getpass
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,13 @@ def read_content(path: Path) -> tuple[Content, str | None]:
 
 def describe(version: ev.Version) -> str:
     return f"version {version.number} ({version.content_id[:SHORT]}, {version.status})"
+
+
+def decide(db: str | None, name: str, act: Callable[[Registry], ev.Version]) -> None:
+    """Run one review step (submit, approve, reject) and say where the version now stands."""
+    with registry(db) as reg:
+        done = act(reg)
+    console.print(f"{escape(name)}: {describe(done)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -169,9 +176,7 @@ def register_reviews(prompts_app: typer.Typer) -> None:
         db: str = typer.Option(None, help=DB_HELP),
     ) -> None:
         """Submit a version for review."""
-        with registry(db) as reg:
-            done = reg.submit(name, version, actor(actor_name))
-        console.print(f"{escape(name)}: {describe(done)}", highlight=False)
+        decide(db, name, lambda reg: reg.submit(name, version, actor(actor_name)))
 
     @prompts_app.command("approve")
     def approve(
@@ -181,9 +186,7 @@ def register_reviews(prompts_app: typer.Typer) -> None:
         db: str = typer.Option(None, help=DB_HELP),
     ) -> None:
         """Approve a version; its author cannot (four eyes)."""
-        with registry(db) as reg:
-            done = reg.approve(name, version, actor(actor_name))
-        console.print(f"{escape(name)}: {describe(done)}", highlight=False)
+        decide(db, name, lambda reg: reg.approve(name, version, actor(actor_name)))
 
     @prompts_app.command("reject")
     def reject(
@@ -194,9 +197,7 @@ def register_reviews(prompts_app: typer.Typer) -> None:
         db: str = typer.Option(None, help=DB_HELP),
     ) -> None:
         """Reject a version: it can never be promoted."""
-        with registry(db) as reg:
-            done = reg.reject(name, version, actor(actor_name), reason)
-        console.print(f"{escape(name)}: {describe(done)}", highlight=False)
+        decide(db, name, lambda reg: reg.reject(name, version, actor(actor_name), reason))
 
 
 def register_stages(prompts_app: typer.Typer) -> None:
