@@ -15,6 +15,8 @@ from fastapi.routing import iter_route_contexts
 from support import make_request, make_span
 from tokentrail import budgets, keys
 from tokentrail.model import Call, Sample, StreamTimeline
+from tokentrail.prompts.content import Content
+from tokentrail.prompts.registry import Actor, Registry
 from tokentrail.server.app import create_app
 from tokentrail.server.auth import SESSION_COOKIE, declared
 from tokentrail.settings import Settings
@@ -82,6 +84,7 @@ async def world(store: Store) -> AsyncIterator[dict[str, Any]]:
     budgets.set_budget(store, budgets.Budget("team", "core", "month", 100.0))
     tokens = {t: keys.create_key(store, f"reader-{t}", ["read"], [t])[1] for t in TENANTS[:2]}
     tokens["admin"] = keys.create_key(store, "ops", ["admin"])[1]
+    Registry(store).create("prompt-test", Content(template="Triage: {ticket}"), "", Actor("ops", True))
     app = create_app(store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         yield {"app": app, "client": client, "tokens": tokens}
@@ -96,8 +99,8 @@ def routes(app: Any) -> list[Any]:
 
 
 def fill(path: str, own: int) -> str:
-    """A path with plausible ids: the key's own trace and span."""
-    path = path.replace("{name}", "prompt-test")
+    """A path with plausible ids: the key's own trace and span; the experiment and prompt every world has."""
+    path = path.replace("{name}", "prompt-test").replace("{n}", "1").replace("{stage}", "prod")
     return path.replace("{trace_id}", f"{own:032x}").replace("{span_id}", f"{(own - 1) * 10 + 1:016x}")
 
 

@@ -8,8 +8,8 @@ A cluster (`Layout(cluster="NAME")`, from `clickhouse://...?cluster=NAME`): ever
 Replicated*MergeTree `<name>_local` on every node, replicated between the replicas of a shard through
 Keeper (`{shard}`/`{replica}` macros), and a `Distributed` table `<name>` over them; spans and their
 timelines and samples are sharded by `cityHash64(trace_id)`, so a trace stays on one shard. The small
-tables (budgets, daily_costs, auth_keys, auth_secret, schema_migrations) are replicated to every node and not
-sharded.
+tables (budgets, daily_costs, auth_keys, auth_secret, prompt_events, schema_migrations) are replicated to
+every node and not sharded.
 
 TTL: when `TOKENTRAIL_RETENTION_CALLS` / `_METRIC_POINTS` / `_ROLLUPS` are set (days, `30` or `30d`),
 the tables get `TTL <time> + INTERVAL n DAY`; unset means kept forever.
@@ -33,6 +33,7 @@ from tokentrail.model import (
     JSON,
     METRIC_COLUMNS,
     SAMPLE_COLUMNS,
+    STR,
     TIMELINE_COLUMNS,
 )
 from tokentrail.store.schema import (
@@ -40,6 +41,7 @@ from tokentrail.store.schema import (
     AUTH_SECRET_DDL,
     BEDROCK_OPERATION_KEY,
     CLICKHOUSE_TYPES,
+    PROMPT_EVENTS_DDL,
     initial_columns,
 )
 
@@ -212,14 +214,27 @@ SAMPLES = Table(  # captured content, sharded like the spans it belongs to
 )
 
 
+TEMPLATE_TYPES = {  # the placeholders of the DDL templates in store/schema.py, in ClickHouse types
+    "text": "String",
+    "ntext": "Nullable(String)",
+    "time": "DateTime64(6, 'UTC')",
+    "int": "Int64",
+    "nint": "Nullable(Int64)",
+    "bool": "Bool",
+}
+
+
 def shared_columns(template: str) -> str:
     """The column list of a DDL template store/schema.py shares with DuckDB, in ClickHouse types."""
-    ddl = template.format(text="String", time="DateTime64(6, 'UTC')")
+    ddl = template.format(**TEMPLATE_TYPES)
     return ddl.partition("(")[2].rpartition(")")[0]
 
 
 AUTH_KEYS = Table("auth_keys", shared_columns(AUTH_KEYS_DDL), "MergeTree", "ORDER BY id")
 AUTH_SECRET = Table("auth_secret", shared_columns(AUTH_SECRET_DDL), "MergeTree", "ORDER BY created_at")
+PROMPT_EVENTS = Table(  # the prompt registry's event log: small, replicated to every node on a cluster
+    "prompt_events", shared_columns(PROMPT_EVENTS_DDL), "MergeTree", "ORDER BY (prompt, seq)"
+)
 MIGRATIONS_TABLE = Table(
     "schema_migrations", "version UInt32, applied_at DateTime", "MergeTree", "ORDER BY version"
 )
@@ -324,7 +339,16 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
         ),
         (7, layout.create(SAMPLES)),
         (8, [*layout.create(AUTH_KEYS), *layout.create(AUTH_SECRET)]),
-        (9, [*layout.create(rollup_table()), rollup_view(layout)]),
+        (
+            9,
+            [
+                *layout.create(PROMPT_EVENTS),
+                *layout.add_column(SPANS, f"prompt_content_id {ch_type('prompt_content_id', STR)}"),
+                f"DROP VIEW IF EXISTS calls{layout.on}",
+                calls_view(layout),
+            ],
+        ),
+        (10, [*layout.create(rollup_table()), rollup_view(layout)]),
     ]
 
 

@@ -53,7 +53,7 @@ CLICKHOUSE_TYPES = {
 # What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
 QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets")
 # Columns added after the first version: name -> migration version.
-ADDED_IN: dict[str, int] = {"source_record": 4}
+ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 7}
 
 # Bedrock rows stored before migration 4 held the GenAI operation (``chat``) in ``operation``; the API name
 # (``Converse``, ``InvokeModel``, ...) was kept in this attribute by the importer. Shared by both stores.
@@ -68,6 +68,14 @@ AUTH_KEYS_DDL = (
     "digest {text}, created_at {time})"
 )
 AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
+
+
+# Migration 7: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
+PROMPT_EVENTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS prompt_events (prompt {text}, seq {int}, kind {text}, actor {text}, "
+    "authenticated {bool}, occurred_at {text}, version {nint}, from_version {nint}, stage {ntext}, "
+    "reason {ntext}, payload {text}, prev_hash {text}, hash {text})"
+)
 
 
 def initial_columns(columns: tuple[Column, ...] = COLUMNS) -> list[Column]:
@@ -131,4 +139,12 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             AUTH_SECRET_DDL.format(text="VARCHAR", time="TIMESTAMP"),
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8)]
+    def v9() -> list[str]:
+        return [
+            PROMPT_EVENTS_DDL.format(
+                text="VARCHAR", ntext="VARCHAR", int="BIGINT", nint="BIGINT", bool="BOOLEAN"
+            ),
+            "ALTER TABLE spans ADD COLUMN prompt_content_id VARCHAR",
+        ]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9)]
