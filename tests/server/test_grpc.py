@@ -198,6 +198,32 @@ async def test_a_full_writer_answers_resource_exhausted_with_retry_info(
     assert count(store) == 0
 
 
+def retry_delay(error: grpc.aio.AioRpcError) -> int:
+    trailers = dict(error.trailing_metadata() or ())
+    return int(error_details_pb2.RetryInfo.FromString(trailers[otlp_grpc.RETRY_INFO_KEY]).retry_delay.seconds)
+
+
+async def test_admission_refuses_at_once_when_the_expected_wait_is_too_long(
+    receiver: Receiver, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same check as HTTP's 503: the writer's expected wait over max_ingest_wait_s (1 s)."""
+    monkeypatch.setattr(store, "expected_wait_s", lambda: 4.2)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await receiver.traces.Export(make_request([make_span(LLM)]), metadata=KEY)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "expected wait 4.2 s" in str(caught.value.details()) and retry_delay(caught.value) == 5
+    assert count(store) == 0
+    backlog = receiver.app.state.decode_backlog
+    monkeypatch.setattr(store, "expected_wait_s", lambda: 0.5)
+    backlog.rate, backlog.pending = 1000.0, 3000  # plus 3 s of bytes queued for decoding
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await receiver.traces.Export(make_request([make_span(LLM)]), metadata=KEY)
+    assert retry_delay(caught.value) == 4
+    backlog.pending = 0
+    await receiver.traces.Export(make_request([make_span(LLM)]), metadata=KEY)
+    assert count(store) == 1 and backlog.pending == 0
+
+
 async def test_metrics_service_stores_data_points(receiver: Receiver, store: Store) -> None:
     point = {"timeUnixNano": "1763726400000000000", "asInt": "4"}
     metric = {"name": "tokentrail.sdk.dropped", "sum": {"aggregationTemporality": 1, "dataPoints": [point]}}

@@ -74,9 +74,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def admitted(request: Request, size: int) -> AsyncIterator[None]:
-    """Refuse at once when the queued work would hold this request past the configured wait."""
-    state = request.app.state
+async def admitted(state: Any, size: int) -> AsyncIterator[None]:
+    """Refuse at once when the queued work would hold this request past the configured wait (OTLP/HTTP
+    and OTLP/gRPC alike)."""
     wait_s = state.decode_backlog.wait_s() + state.store.expected_wait_s()
     if wait_s > state.settings.max_ingest_wait_s:
         raise busy(f"the collector is overloaded (expected wait {wait_s:.1f} s); retry later", wait_s)
@@ -94,7 +94,7 @@ async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
         body = await read_body(request, state.settings.max_body_bytes)
-        async with admitted(request, len(body)):
+        async with admitted(state, len(body)):
             return await decode(body, kind), kind
     except otlp.UnsupportedMediaType as exc:
         raise Rejected(415, str(exc)) from None

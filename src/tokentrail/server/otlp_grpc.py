@@ -9,7 +9,10 @@ Rejected spans are counted in `partial_success`. Errors map onto gRPC codes the 
   tenants writes spans only as them, as over HTTP (ingest/tenants.py);
 - INVALID_ARGUMENT: a message that does not decode;
 - RESOURCE_EXHAUSTED with google.rpc.RetryInfo (in the status details, and as `google.rpc.retryinfo-bin`,
-  where the Python exporter looks): the writer is full or the commit failed; exporters retry after the delay;
+  where the Python exporter looks): refused at once by the same admission check as HTTP (the work queued
+  ahead, bytes to decode and rows to commit, would hold the call past `max_ingest_wait_s`; the delay is
+  that expected wait, rounded up), or the writer is full, or the commit failed; exporters retry after the
+  delay;
 - messages over `grpc_max_message_bytes` after decompression are refused by gRPC itself.
 
 The handlers take the raw request bytes (no deserializer), so decoding happens where HTTP decodes, in the
@@ -36,7 +39,7 @@ from tokentrail.ingest import otlp
 from tokentrail.ingest.workers import WorkersUnavailable
 from tokentrail.keys import Principal
 from tokentrail.server import auth
-from tokentrail.server.otlp import Rejected, commit, store_logs, store_traces
+from tokentrail.server.otlp import Rejected, admitted, commit, store_logs, store_traces
 
 Handler = Callable[[Any, Principal, bytes], Awaitable[bytes]]
 DENIED_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
@@ -94,7 +97,8 @@ def unary(state: Any, work: Handler) -> Any:
     async def handle(body: bytes, context: Any) -> bytes:
         try:
             principal = authenticate(state, context.invocation_metadata())
-            return await work(state, principal, body)
+            async with admitted(state, len(body)):
+                return await work(state, principal, body)
         except auth.Denied as exc:
             await context.abort(DENIED_CODES[exc.status], exc.message)
         except otlp.BadPayload as exc:
