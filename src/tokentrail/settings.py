@@ -28,6 +28,10 @@ Environment variables:
     TOKENTRAIL_PROMPT_APPROVAL_STAGES  other stages that require an approved version (default none)
     TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
                                (default 50,000)
+    TOKENTRAIL_CONTENT_WAIT_S  how long GenAI content from the logs signal waits in memory for its span to
+                               arrive before it is dropped (default 60 s; docs/samples.md)
+    TOKENTRAIL_CONTENT_WAIT_MAX_BYTES  memory that content waiting for its span may take; past it the oldest
+                               is dropped (default 64 MiB)
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
                                ahead of it gets 503 with Retry-After at once (default 1 s)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
@@ -66,6 +70,8 @@ class Settings(BaseSettings):
     retention_interval_s: str | None = None
     max_spans_per_request: int = 50_000
     max_ingest_wait_s: float = 1.0
+    content_wait_s: float = 60.0
+    content_wait_max_bytes: int = 64 * 1024 * 1024
     allowed_hosts: str = ""
     session_hours: float = 12.0
     query_concurrency: int = 2

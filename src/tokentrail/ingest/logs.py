@@ -1,12 +1,15 @@
-"""The OTLP logs signal: GenAI events become content documents joined to their span; other records are
-counted and dropped.
+"""The OTLP logs signal: GenAI events become the content of their span's call; other records are counted and
+dropped.
 
-Events read (by `event_name`, or the older `event.name` attribute):
+Events read (by `event_name`, or the older `event.name` attribute), all of a span's events merged in order:
 - `gen_ai.client.inference.operation.details`: attributes `gen_ai.system_instructions`,
-  `gen_ai.input.messages`, `gen_ai.output.messages` (JSON strings or structured values);
-- the older per-message events: `gen_ai.system.message` and `gen_ai.user.message` / `gen_ai.tool.message`
-  (body: the message), `gen_ai.choice` (body: `{"message": ..., "finish_reason": ...}`).
-A document holds prompt and response content: it goes only to the sampling pipeline, never to the hot table.
+  `gen_ai.input.messages`, `gen_ai.output.messages` (JSON strings or structured values, already in the
+  shapes of samples/content.py);
+- the older per-message events: `gen_ai.system.message`, `gen_ai.user.message`, `gen_ai.assistant.message`
+  and `gen_ai.tool.message` (body: `{"content": ..., "tool_calls": [...], "id": ...}`), and `gen_ai.choice`
+  (body: `{"message": ..., "finish_reason": ...}`), turned into the same shapes.
+What comes out is the body of a content document (system, messages, tools, output) keyed by (trace_id,
+span_id): it goes only to the sampling pipeline (server/content.py), never to the hot table.
 """
 
 from __future__ import annotations
@@ -18,21 +21,36 @@ from typing import Any
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from tokentrail.samples.content import Doc, text_part
+
 DETAILS = "gen_ai.client.inference.operation.details"
-ROLE_OF = {"gen_ai.system.message": "system", "gen_ai.user.message": "user", "gen_ai.tool.message": "tool"}
+ROLE_OF = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
 GENAI_EVENTS = frozenset({DETAILS, "gen_ai.choice", *ROLE_OF})
 
 
 @dataclasses.dataclass
 class ContentDocument:
-    """The content of one call, keyed by its span."""
+    """The content of one call read from its events, keyed by its span."""
 
     trace_id: str
     span_id: str
-    system_instructions: list[Any] = dataclasses.field(default_factory=list)
-    input_messages: list[Any] = dataclasses.field(default_factory=list)
-    output_messages: list[Any] = dataclasses.field(default_factory=list)
-    tool_calls: list[Any] = dataclasses.field(default_factory=list)
+    system: list[Any] = dataclasses.field(default_factory=list)
+    messages: list[Any] = dataclasses.field(default_factory=list)
+    output: list[Any] = dataclasses.field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.trace_id, self.span_id
+
+    def body(self) -> Doc:
+        """The content part of a document (samples/content.py); the call adds provider, model and params."""
+        system = self.system or None
+        return {"system": system, "messages": self.messages, "tools": None, "output": self.output}
 
 
 def plain(value: Any) -> Any:
@@ -74,40 +92,61 @@ def listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [] if value is None else [value]
 
 
-def add_event(doc: ContentDocument, name: str, record: Any) -> None:
-    attrs = {kv.key: plain(kv.value) for kv in record.attributes}
-    if name == DETAILS:
-        doc.system_instructions += listed(attrs.get("gen_ai.system_instructions"))
-        doc.input_messages += listed(attrs.get("gen_ai.input.messages"))
-        doc.output_messages += listed(attrs.get("gen_ai.output.messages"))
-    elif name == "gen_ai.choice":
-        body = plain(record.body)
-        message = body.get("message", body) if isinstance(body, dict) else body
-        doc.output_messages.append(message)
-        if isinstance(message, dict):
-            doc.tool_calls += listed(message.get("tool_calls"))
-    elif name == "gen_ai.system.message":
-        doc.system_instructions.append(plain(record.body))
+def tool_call(call: Any) -> Doc:
+    """An older event's tool call (`{"id", "function": {"name", "arguments"}}`) as a tool_call part."""
+    call = call if isinstance(call, dict) else {}
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    name, arguments = function.get("name"), function.get("arguments")
+    return {"type": "tool_call", "id": call.get("id"), "name": name, "arguments": arguments}
+
+
+def message(role: str, body: Any) -> Doc:
+    """An older per-message event's body as a message of parts."""
+    body = body if isinstance(body, dict) else {"content": body}
+    content = body.get("content")
+    if role == "tool":
+        parts = [{"type": "tool_call_response", "id": body.get("id"), "response": content}]
     else:
-        body = plain(record.body)
-        doc.input_messages.append(
-            {"role": ROLE_OF[name], **(body if isinstance(body, dict) else {"content": body})}
-        )
-    for message in doc.output_messages:
-        for part in message.get("parts", []) if isinstance(message, dict) else []:
-            if isinstance(part, dict) and part.get("type") == "tool_call" and part not in doc.tool_calls:
-                doc.tool_calls.append(part)
+        parts = [text_part(c) for c in listed(content)]
+    parts += [tool_call(c) for c in listed(body.get("tool_calls"))]
+    out: Doc = {"role": body.get("role") or role, "parts": parts}
+    if body.get("finish_reason"):
+        out["finish_reason"] = body["finish_reason"]
+    return out
+
+
+def add_event(doc: ContentDocument, name: str, record: Any) -> None:
+    if name == DETAILS:
+        attrs = {kv.key: plain(kv.value) for kv in record.attributes}
+        doc.system += listed(attrs.get("gen_ai.system_instructions"))
+        doc.messages += listed(attrs.get("gen_ai.input.messages"))
+        doc.output += listed(attrs.get("gen_ai.output.messages"))
+        return
+    body = plain(record.body)
+    if name == "gen_ai.choice":
+        body = body if isinstance(body, dict) else {"message": body}
+        inner = body.get("message")
+        inner = inner if isinstance(inner, dict) else {"content": inner}
+        doc.output.append(message("assistant", {"finish_reason": body.get("finish_reason"), **inner}))
+    elif name == "gen_ai.system.message":
+        doc.system += message("system", body)["parts"]
+    else:
+        doc.messages.append(message(ROLE_OF[name], body))
+
+
+def count_records(request: ExportLogsServiceRequest) -> int:
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
 
 
 def documents(request: ExportLogsServiceRequest) -> tuple[list[ContentDocument], int]:
-    """The GenAI content documents in a request, one per span, and the count of other records."""
+    """The GenAI content in a request, one document per span, and the count of other records."""
     docs: dict[tuple[str, str], ContentDocument] = {}
     other = 0
     for resource_logs in request.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 name = event_name(record)
-                if name not in GENAI_EVENTS or len(record.span_id) != 8:
+                if name not in GENAI_EVENTS or len(record.span_id) != 8 or len(record.trace_id) != 16:
                     other += 1
                     continue
                 key = (record.trace_id.hex(), record.span_id.hex())

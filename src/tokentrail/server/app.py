@@ -16,9 +16,11 @@ from tokentrail.pricing import load_prices
 from tokentrail.prompts.registry import Registry, Stages
 from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.samples import policy as sampling
+from tokentrail.samples.join import Waiting
 from tokentrail.server import (
     api,
     budgets_api,
+    content,
     dashboard,
     dashboard_api,
     dashboard_experiments,
@@ -116,7 +118,8 @@ def create_app(
     app.state.route_requirements = {}
     app.state.pipeline = make_pipeline(settings, enrich)
     app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
-    app.state.log_counts = collections.Counter()  # OTLP log records dropped, by kind (server/otlp.py)
+    app.state.log_counts = collections.Counter()  # what became of OTLP log records (server/content.py)
+    app.state.waiting = Waiting(settings.content_wait_s, settings.content_wait_max_bytes)
     app.state.query_pool = QueryPool(settings.query_concurrency)
     app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
     app.add_exception_handler(Denied, denied)
@@ -139,7 +142,7 @@ def create_app(
     @app.get("/healthz", dependencies=[Depends(PUBLIC)])
     async def healthz() -> JSONResponse:
         """200 when ingest works; 503 while the decoding workers are being replaced."""
-        body: dict[str, Any] = {"status": "ok", "store": store.dialect}
+        body: dict[str, Any] = {"status": "ok", "store": store.dialect, "logs": content.stats(app.state)}
         if not app.state.pipeline.ready():
             body["status"] = "decoding workers restarting"
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})

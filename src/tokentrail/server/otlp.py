@@ -14,15 +14,16 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from google.rpc import status_pb2
 
-from tokentrail.ingest import logs, otlp
+from tokentrail.ingest import otlp
 from tokentrail.ingest.tenants import rejection, stamp_tenant
 from tokentrail.ingest.workers import WorkersUnavailable
+from tokentrail.server import content
 from tokentrail.server.auth import requires
 from tokentrail.store import StoreBusy, StoreError
 
@@ -106,15 +107,20 @@ async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any
         raise busy(str(exc)) from None
 
 
-async def commit(submit: Callable[[], Any]) -> int:
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """A full writer, a failed commit or a failed lookup as 503 with Retry-After (RESOURCE_EXHAUSTED)."""
     try:
-        future = submit()
+        yield
     except StoreBusy:
         raise busy("the collector is busy; retry later") from None
-    try:
-        return int(await asyncio.wrap_future(future))
     except StoreError as exc:
         raise busy(f"storing failed: {exc}") from None
+
+
+async def commit(submit: Callable[[], Any]) -> int:
+    with store_errors():
+        return int(await asyncio.wrap_future(submit()))
 
 
 def media_of(request: Request) -> str:
@@ -137,6 +143,7 @@ async def store_traces(
             "; ".join(filter(None, [message, rejection(foreign, tenants)])),
         )
     await commit(lambda: state.store.submit_arrow(table))
+    await content.after_commit(state, table)
     response = otlp.ExportTraceServiceResponse()
     if message:  # rejected spans, or spans accepted with a correction (rejected_spans 0: a warning)
         response.partial_success.rejected_spans = rejected
@@ -168,22 +175,16 @@ async def export_metrics(request: Request) -> Response:
     return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)
 
 
-def sample_content(state: Any, docs: list[logs.ContentDocument]) -> None:
-    """Hand GenAI content to the sampling and redaction pipeline. That pipeline is not in this build yet
-    (issue 15), so the documents are counted and dropped: content never reaches the hot table."""
-    state.log_counts["genai_documents_dropped"] += len(docs)
-
-
-def decode_logs(body: bytes, kind: str) -> tuple[list[logs.ContentDocument], int]:
-    request, _ = otlp.decode(body, kind, otlp.ExportLogsServiceRequest)
-    return logs.documents(request)
-
-
-async def store_logs(state: Any, body: bytes, kind: str) -> otlp.ExportLogsServiceResponse:
-    """The logs signal: GenAI events to the sampling pipeline by span; other records counted and dropped."""
-    docs, other = await asyncio.to_thread(decode_logs, body, kind)
-    sample_content(state, docs)
+async def store_logs(
+    state: Any, body: bytes, kind: str, tenants: tuple[str, ...]
+) -> otlp.ExportLogsServiceResponse:
+    """The logs signal: GenAI content joined to its calls and sampled (server/content.py); other records
+    counted and dropped. Shared by OTLP/HTTP and OTLP/gRPC."""
+    docs, other = await state.pipeline.logs_async(body, kind)
     state.log_counts["other_records_dropped"] += other
+    state.log_counts["content_received"] += len(docs)
+    with store_errors():
+        await content.on_logs(state, docs, tenants)
     return otlp.ExportLogsServiceResponse()
 
 
@@ -191,7 +192,8 @@ async def store_logs(state: Any, body: bytes, kind: str) -> otlp.ExportLogsServi
 async def export_logs(request: Request) -> Response:
     state = request.app.state
     try:
-        response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind))
+        tenants = request.state.principal.tenants
+        response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind, tenants))
     except Rejected as exc:
         return error_response(exc, media_of(request))
     return Response(otlp.encode_response(response, kind), media_type=kind)

@@ -70,7 +70,7 @@ async def export_metrics(state: Any, principal: Principal, body: bytes) -> bytes
 
 
 async def export_logs(state: Any, principal: Principal, body: bytes) -> bytes:
-    response = await store_logs(state, body, otlp.PROTOBUF)
+    response = await store_logs(state, body, otlp.PROTOBUF, principal.tenants)
     return bytes(response.SerializeToString())
 
 

@@ -192,6 +192,9 @@ class ClickHouseStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._writer.submit("metrics", METRICS.table(points))
 
+    def submit_samples(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._writer.submit("samples", table)
+
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s()
 
@@ -216,6 +219,8 @@ class ClickHouseStore:
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
+        if job.kind == "samples":
+            return self._insert_late_samples(engine, split_sides(job.table)[1]["samples"])
         if job.kind == "replace":
             engine.insert_arrow("spans", split_sides(job.table)[0])
             engine.command(self.layout.optimize(SPANS))
@@ -228,24 +233,33 @@ class ClickHouseStore:
                 engine.insert_arrow(name, side)
         return int(spans.num_rows)
 
+    def _insert_late_samples(self, engine: Engine, side: pa.Table) -> int:
+        """Samples of stored spans, each span's first one only (GenAI events on the logs signal)."""
+        fresh = self._new_rows(engine, side, "samples")
+        if fresh.num_rows:
+            engine.insert_arrow("samples", fresh)
+        return int(fresh.num_rows)
+
     @staticmethod
-    def _stored_keys(engine: Engine, traces: list[str]) -> set[str]:
-        """'trace:span' of every stored span of these traces, looked up a few thousand traces at a time
-        (a query's text is limited to 256 KiB)."""
+    def _stored_keys(engine: Engine, traces: list[str], table: str = "spans") -> set[str]:
+        """'trace:span' of every stored row of these traces in `table` (spans or samples), looked up a few
+        thousand traces at a time (a query's text is limited to 256 KiB)."""
         found: set[str] = set()
         for i in range(0, len(traces), LOOKUP_CHUNK):
             chunk = (exp.Literal.string(t) for t in traces[i : i + LOOKUP_CHUNK])
-            query = exp.select("concat(trace_id, ':', span_id) AS k").from_("spans")
+            query = exp.select("concat(trace_id, ':', span_id) AS k").from_(table)
             query = query.where(exp.column("trace_id").isin(*chunk))
             found.update(engine.query_arrow(query.sql(dialect="clickhouse"), {}).column("k").to_pylist())
         return found
 
     @staticmethod
-    def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
-        """The batch's rows whose ids are neither stored (at any start time) nor repeated in the batch."""
+    def _new_rows(engine: Engine, table: pa.Table, stored_in: str = "spans") -> pa.Table:
+        """The batch's rows whose ids are neither stored in `stored_in` (at any start time) nor repeated in
+        the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        stored = ClickHouseStore._stored_keys(engine, sorted(set(table.column("trace_id").to_pylist())))
+        traces = sorted(set(table.column("trace_id").to_pylist()))
+        stored = ClickHouseStore._stored_keys(engine, traces, stored_in)
         keep, seen = [], set(stored)
         for i, key in enumerate(keys):
             if key not in seen:
