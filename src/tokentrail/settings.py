@@ -26,14 +26,16 @@ Environment variables:
     TOKENTRAIL_PROMPT_STAGES   prompt stages in order, comma-separated (default dev,staging,prod); the last
                                one always requires an approved version
     TOKENTRAIL_PROMPT_APPROVAL_STAGES  other stages that require an approved version (default none)
-    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
+    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points, or log records) one OTLP request may
+                               hold; more: 413
                                (default 50,000)
     TOKENTRAIL_CONTENT_WAIT_S  how long GenAI content from the logs signal waits in memory for its span to
                                arrive before it is dropped (default 60 s; docs/samples.md)
     TOKENTRAIL_CONTENT_WAIT_MAX_BYTES  memory that content waiting for its span may take; past it the oldest
                                is dropped (default 64 MiB)
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
-                               ahead of it gets 503 with Retry-After at once (default 1 s)
+                               ahead of it gets 503 with Retry-After (gRPC: RESOURCE_EXHAUSTED) at once
+                               (default 1 s)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
 """
 
