@@ -126,6 +126,7 @@ def test_the_printed_single_node_schema_is_what_the_store_applies(tmp_path: Path
         "budgets",
         "samples",
         "auth_keys",
+        "prompt_events",
     }
 
 
@@ -149,9 +150,11 @@ def test_the_cluster_schema_parses_but_chdb_cannot_run_it(tmp_path: Path) -> Non
         "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/calls_hourly_local'" in script
     )
     assert "ENGINE = Distributed(tt, currentDatabase(), samples_local, cityHash64(trace_id))" in script
-    for table in ("auth_keys", "auth_secret"):  # replicated to every node, not sharded
+    for table in ("auth_keys", "auth_secret", "prompt_events"):  # replicated to every node, not sharded
         assert f"ReplicatedMergeTree('/clickhouse/tables/all/{{database}}/{table}', '{{replica}}')" in script
         assert f"{table}_local" not in script
+    for table in ("spans_local", "spans"):  # migration 9: the local table, then the Distributed one
+        assert f"ALTER TABLE {table} ON CLUSTER tt ADD COLUMN IF NOT EXISTS prompt_content_id" in script
     assert "TTL toDateTime(start_time) + INTERVAL 30 DAY" in script
     assert "TTL hour + INTERVAL 400 DAY" in script
     assert "TO calls_hourly_local AS SELECT" in script and "FROM spans_local WHERE kind = 'llm'" in script
