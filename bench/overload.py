@@ -1,5 +1,5 @@
 """Overload benchmark: twice the measured capacity, offered open-loop; the collector sheds the excess at
-once with 503 + Retry-After, its memory stays bounded, and its throughput recovers afterwards.
+once with 429 + Retry-After, its memory stays bounded, and its throughput recovers afterwards.
 
 Method (printed with the results):
 - Capacity: --clients closed-loop clients (each waits for its answer, and honours Retry-After) for
