@@ -34,7 +34,7 @@ Environment variables:
     TOKENTRAIL_CONTENT_WAIT_MAX_BYTES  memory that content waiting for its span may take; past it the oldest
                                is dropped (default 64 MiB)
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
-                               ahead of it gets 503 with Retry-After (gRPC: RESOURCE_EXHAUSTED) at once
+                               ahead of it gets 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED) at once
                                (default 1 s)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
 """

@@ -4,8 +4,10 @@ What a 200 promises: every span or data point that was not reported in `partial_
 the store. Both need a key with the ``ingest`` scope once any key is configured; a key bound to tenants
 writes spans only as them (ingest/tenants.py). Nothing is acknowledged before it is stored. Load is shed at
 admission: when the work already queued (bytes waiting to be decoded, rows waiting to be committed) would
-keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 503 with
-`Retry-After` at once. OTLP exporters retry those.
+keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 429 with
+`Retry-After` at once (OTLP's throttling answer; gRPC's RESOURCE_EXHAUSTED), as does a full write queue.
+A collector that cannot do the work at all (decoding workers being replaced, a failed commit) answers 503
+with `Retry-After`. OTLP exporters retry both.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ class Rejected(Exception):
         self.headers = headers or {}
 
 
-def busy(message: str, wait_s: float = 1.0) -> Rejected:
+def busy(message: str, wait_s: float = 1.0, status: int = 429) -> Rejected:
+    """Come back later: 429 when the collector sheds load, 503 when it cannot do the work right now."""
     retry = str(min(60, max(1, math.ceil(wait_s))))
-    return Rejected(503, message, {"Retry-After": retry})
+    return Rejected(status, message, {"Retry-After": retry})
 
 
 def error_response(exc: Rejected, kind: str) -> Response:
@@ -104,18 +107,19 @@ async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any
     except otlp.BadPayload as exc:
         raise Rejected(400, str(exc)) from None
     except WorkersUnavailable as exc:
-        raise busy(str(exc)) from None
+        raise busy(str(exc), status=503) from None
 
 
 @contextlib.contextmanager
 def store_errors() -> Iterator[None]:
-    """A full writer, a failed commit or a failed lookup as 503 with Retry-After (RESOURCE_EXHAUSTED)."""
+    """A full writer as 429, a failed commit or lookup as 503, both with Retry-After (over gRPC both are
+    RESOURCE_EXHAUSTED with RetryInfo)."""
     try:
         yield
     except StoreBusy:
         raise busy("the collector is busy; retry later") from None
     except StoreError as exc:
-        raise busy(f"storing failed: {exc}") from None
+        raise busy(f"storing failed: {exc}", status=503) from None
 
 
 async def commit(submit: Callable[[], Any]) -> int:

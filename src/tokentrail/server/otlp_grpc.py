@@ -86,7 +86,7 @@ def retry_status(message: str, delay_s: int) -> Any:
 
 
 async def abort(context: Any, exc: Rejected) -> None:
-    if exc.status == 503:
+    if exc.status in (429, 503):  # shed load, or cannot work right now: come back after the delay
         delay = int(exc.headers.get("Retry-After", "1"))
         await context.abort_with_status(retry_status(exc.message, delay))
     code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.status == 413 else grpc.StatusCode.INVALID_ARGUMENT
