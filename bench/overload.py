@@ -134,7 +134,8 @@ def serving(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A `tokentrail serve` on a fresh store and a free port."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(Path(tmp) / "o.duckdb")]
+        cmd = [sys.executable, "-m", "tokentrail", "serve", "--grpc-port", "0"]
+        cmd += ["--db", str(Path(tmp) / "o.duckdb")]
         proc = subprocess.Popen(
             [*cmd, "--port", str(port), "--workers", str(workers)], stdout=subprocess.DEVNULL
         )

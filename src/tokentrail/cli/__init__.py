@@ -7,6 +7,7 @@ import typer
 from tokentrail.cli import (
     budget,
     chargeback,
+    clickhouse,
     demo,
     experiments,
     importer,
@@ -40,6 +41,7 @@ for module in (
     keys,
     prompts,
     retention,
+    clickhouse,
     simulate,
 ):
     module.register(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,9 +16,11 @@ from tokentrail.pricing import load_prices
 from tokentrail.prompts.registry import Registry, Stages
 from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.samples import policy as sampling
+from tokentrail.samples.join import Waiting
 from tokentrail.server import (
     api,
     budgets_api,
+    content,
     dashboard,
     dashboard_api,
     dashboard_experiments,
@@ -26,6 +29,7 @@ from tokentrail.server import (
     keys_api,
     login,
     otlp,
+    otlp_grpc,
     prompts_api,
     prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
     samples_api,
@@ -54,6 +58,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if enforcer is not None:
         enforcer.start()
     yield
+    grpc_server = getattr(app.state, "grpc_server", None)
+    if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
+        await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
     if enforcer is not None:
         enforcer.stop()
     app.state.pipeline.close()
@@ -111,6 +118,8 @@ def create_app(
     app.state.route_requirements = {}
     app.state.pipeline = make_pipeline(settings, enrich)
     app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
+    app.state.log_counts = collections.Counter()  # what became of OTLP log records (server/content.py)
+    app.state.waiting = Waiting(settings.content_wait_s, settings.content_wait_max_bytes)
     app.state.query_pool = QueryPool(settings.query_concurrency)
     app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
     app.add_exception_handler(Denied, denied)
@@ -133,7 +142,7 @@ def create_app(
     @app.get("/healthz", dependencies=[Depends(PUBLIC)])
     async def healthz() -> JSONResponse:
         """200 when ingest works; 503 while the decoding workers are being replaced."""
-        body: dict[str, Any] = {"status": "ok", "store": store.dialect}
+        body: dict[str, Any] = {"status": "ok", "store": store.dialect, "logs": content.stats(app.state)}
         if not app.state.pipeline.ready():
             body["status"] = "decoding workers restarting"
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
