@@ -53,7 +53,7 @@ CLICKHOUSE_TYPES = {
 # What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
 QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets")
 # Columns added after the first version: name -> migration version.
-ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 7}
+ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 9}
 
 # Bedrock rows stored before migration 4 held the GenAI operation (``chat``) in ``operation``; the API name
 # (``Converse``, ``InvokeModel``, ...) was kept in this attribute by the importer. Shared by both stores.
@@ -62,7 +62,7 @@ BEDROCK_OPERATION_KEY = "aws.bedrock.operation"
 Column = tuple[str, str, str]
 
 
-# Migration 6: named API keys (hashed) and the server secret (keys.py). Never readable by user queries.
+# Migration 8: named API keys (hashed) and the server secret (keys.py). Never readable by user queries.
 AUTH_KEYS_DDL = (
     "CREATE TABLE IF NOT EXISTS auth_keys (id {text}, name {text}, scopes {text}, tenants {text}, "
     "digest {text}, created_at {time})"
@@ -70,7 +70,7 @@ AUTH_KEYS_DDL = (
 AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
 
 
-# Migration 7: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
+# Migration 9: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
 PROMPT_EVENTS_DDL = (
     "CREATE TABLE IF NOT EXISTS prompt_events (prompt {text}, seq {int}, kind {text}, actor {text}, "
     "authenticated {bool}, occurred_at {text}, version {nint}, from_version {nint}, stage {ntext}, "
