@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tokentrail.cli import (
+    archive,
     budget,
     chargeback,
     clickhouse,
@@ -43,6 +44,7 @@ for module in (
     retention,
     clickhouse,
     simulate,
+    archive,
 ):
     module.register(app)
 
