@@ -14,8 +14,7 @@ import pyarrow.fs
 import pytest
 import zstandard
 
-from archive_data import DAY1, DAY2, add_samples, content_span
-from support import raw_fragments
+from archive_data import DAY1, DAY2, add_samples, assert_nothing_raw, content_span, local_files
 from tokentrail.archive.files import decode
 from tokentrail.archive.reader import read_samples
 from tokentrail.archive.target import ArchiveError, LocalTarget, open_target
@@ -23,19 +22,6 @@ from tokentrail.archive.writer import MANIFEST, archive
 from tokentrail.store import Store
 
 D1, D2 = DAY1.date().isoformat(), DAY2.date().isoformat()
-
-
-def assert_nothing_raw(blobs: dict[str, bytes]) -> None:
-    for name, data in blobs.items():
-        plain = (
-            zstandard.ZstdDecompressor().decompressobj().decompress(data) if name.endswith(".zst") else data
-        )
-        for fragment in raw_fragments():
-            assert fragment not in data and fragment not in plain, (name, fragment)
-
-
-def local_files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def check_manifest(manifest: dict[str, Any], blobs: dict[str, bytes], days: dict[str, int]) -> None:

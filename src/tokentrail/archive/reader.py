@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from tokentrail.analytics import TimeRange
 from tokentrail.archive.files import Row, utc
 from tokentrail.archive.target import ArchiveError, Target
 from tokentrail.archive.writer import load_manifest, read_part
@@ -22,3 +23,8 @@ def read_samples(target: Target, since: dt.datetime | None = None) -> Iterator[R
             for row in read_part(target, part, manifest["format"]):
                 if since is None or utc(row["start_time"]) >= utc(since):
                     yield row
+
+
+def since_time(since: str | None) -> dt.datetime | None:
+    """The start of a `--since` window (a duration such as 7d), or None for everything."""
+    return None if since is None else TimeRange.resolve(since).start

@@ -16,6 +16,7 @@ from tokentrail.cli import (
     prices,
     prompts,
     query,
+    replay,
     report,
     retention,
     serve,
@@ -45,6 +46,7 @@ for module in (
     clickhouse,
     simulate,
     archive,
+    replay,
 ):
     module.register(app)
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 
-from tokentrail.analytics import BadRequest, TimeRange
+from tokentrail.analytics import BadRequest
+from tokentrail.archive.reader import since_time
 from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.archive.writer import archive as run_archive
 from tokentrail.cli.common import db_option_default, fail, opened_store, say
-
-
-def since_time(since: str | None) -> dt.datetime | None:
-    """The start of a `--since` window (a duration such as 7d, or a time), or None for everything."""
-    return None if since is None else TimeRange.resolve(since).start
 
 
 def register(app: typer.Typer) -> None:

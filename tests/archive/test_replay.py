@@ -1,0 +1,151 @@
+"""The whole path with the real OpenAI client: calls with PII captured, sampled and redacted at the collector,
+archived (local and moto's S3) with no raw value in any file, then replayed against another model from the
+archive as an experiment with its comparison; an interrupted replay resumes, no sample replayed twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from archive_data import Collector, assert_nothing_raw, local_files, wait_until
+from support import free_port
+from tokentrail.archive.target import LocalTarget, open_target
+from tokentrail.archive.writer import archive
+from tokentrail.simulator.profile import Profile
+from tokentrail.simulator.server import SimulatorServer
+
+HERE = Path(__file__).parent
+ENV = os.environ | {
+    "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent / "src"), str(HERE.parent)]),
+    "OPENAI_API_KEY": "test",
+    "TOKENTRAIL_SPOOL_DIR": "",
+}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    with SimulatorServer(profile=Profile.default().scaled(0.3), seed=5) as server:
+        yield server.url
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    c = Collector(tmp_path / "tt.duckdb", free_port())
+    yield c
+    c.close()
+
+
+def originals(sim: str, collector: Collector, n: int) -> None:
+    """n real instrumented calls (PII in the prompts), all sampled at the collector."""
+    script = [sys.executable, str(HERE / "make_calls.py"), sim, collector.url, str(n)]
+    subprocess.run(script, env=ENV, check=True, timeout=120)
+    wait_until(lambda: collector.count("SELECT count(*) FROM samples") == n)
+
+
+def replay(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "tokentrail", "replay", *args]
+    return subprocess.Popen(
+        command, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished(proc: subprocess.Popen[str]) -> str:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return out
+
+
+def comparison(out: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(out[out.index("{") :])
+    return loaded
+
+
+def candidates(collector: Collector, experiment: str) -> list[tuple[Any, ...]]:
+    sql = "SELECT request_model, variant, feature FROM calls WHERE experiment = ? ORDER BY span_id"
+    return list(collector.store.query(sql, [experiment]).rows)
+
+
+def test_capture_archive_and_replay_against_another_model(
+    sim: str, collector: Collector, tmp_path: Path, moto_s3: str, bucket: str
+) -> None:
+    originals(sim, collector, 6)
+    local = tmp_path / "archive"
+    assert archive(collector.store, LocalTarget(local)).total == 6
+    s3_target = open_target(f"s3://{bucket}/samples", s3_endpoint=moto_s3)
+    assert archive(collector.store, s3_target).total == 6
+    s3 = boto3.client("s3", endpoint_url=moto_s3)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert_nothing_raw({k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys})
+    assert_nothing_raw(local_files(local))
+
+    state = tmp_path / "state"
+    common = [
+        "--endpoint",
+        f"{sim}/v1",
+        "--server",
+        collector.url,
+        "--state-dir",
+        str(state),
+        "--format",
+        "json",
+    ]
+    out = finished(
+        replay("--from", str(local), "--where", 'feature = "triage"', "--model", "gpt-4.1-mini", *common)
+    )
+    result = comparison(out)
+    experiment = result["experiment"]
+    assert result["calls"] == {"baseline": 3, "candidate": 3}
+    assert candidates(collector, experiment) == [("gpt-4.1-mini", "candidate", "triage")] * 3
+    for name in ("cost_usd", "duration_ms", "ttft_ms", "output_tokens", "error_rate"):
+        metric = result["metrics"][name]
+        assert set(metric) == {"baseline", "candidate", "difference"}
+    latency = result["metrics"]["duration_ms"]
+    assert latency["baseline"]["low"] <= latency["baseline"]["mean"] <= latency["baseline"]["high"]
+    assert result["metrics"]["error_rate"]["candidate"]["mean"] == 0.0
+    assert result["output_similarity"]["pairs"] == 3
+    assert 0.0 <= result["output_similarity"]["mean"] <= 1.0
+
+    s3_env = ENV | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    source = ["--from", f"s3://{bucket}/samples", "--s3-endpoint", moto_s3, "--limit", "2"]
+    from_s3 = comparison(finished(replay(*source, "--model", "gpt-4o", *common, env=s3_env)))
+    assert from_s3["calls"] == {"baseline": 2, "candidate": 2}
+    assert [m for m, _, _ in candidates(collector, from_s3["experiment"])] == ["gpt-4o", "gpt-4o"]
+
+
+def test_interrupted_replay_resumes_without_repeats(sim: str, collector: Collector, tmp_path: Path) -> None:
+    originals(sim, collector, 10)
+    local = tmp_path / "archive"
+    archive(collector.store, LocalTarget(local))
+    state = tmp_path / "state"
+    args = ["--endpoint", f"{sim}/v1", "--server", collector.url, "--state-dir", str(state)]
+    first = replay("--from", str(local), "--model", "gpt-4.1-mini", "--concurrency", "1", *args)
+    wait_until(lambda: any(state.glob("*.done")) and _lines(next(state.glob("*.done"))) >= 3)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    done_file = next(state.glob("*.done"))
+    replay_id = done_file.stem
+    assert 3 <= _lines(done_file) < 10
+    out = finished(replay("--resume", replay_id, *args[4:], "--format", "json"))
+    assert comparison(out)["calls"]["candidate"] == 10
+    entries = [json.loads(line)["sample"] for line in done_file.read_text().splitlines() if line.strip()]
+    assert len(entries) == len(set(entries)) == 10
+    sql = "SELECT count(*), count(DISTINCT span_id) FROM calls WHERE experiment = ?"
+    assert collector.store.query(sql, [f"replay-{replay_id}"]).rows == [(10, 10)]
+
+
+def _lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip())
