@@ -29,6 +29,12 @@ ENV = os.environ | {
     "OPENAI_API_KEY": "test",
     "TOKENTRAIL_SPOOL_DIR": "",
 }
+AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +120,7 @@ def test_capture_archive_and_replay_against_another_model(
     assert result["output_similarity"]["pairs"] == 3
     assert 0.0 <= result["output_similarity"]["mean"] <= 1.0
 
-    s3_env = ENV | {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    s3_env = ENV | AWS
     source = ["--from", f"s3://{bucket}/samples", "--s3-endpoint", moto_s3, "--limit", "2"]
     from_s3 = comparison(finished(replay(*source, "--model", "gpt-4o", *common, env=s3_env)))
     assert from_s3["calls"] == {"baseline": 2, "candidate": 2}
@@ -149,3 +150,23 @@ def test_interrupted_replay_resumes_without_repeats(sim: str, collector: Collect
 
 def _lines(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("anthropic", "claude-3-5-haiku-latest"), ("aws.bedrock", "amazon.nova-lite-v1:0")],
+)
+def test_replay_to_another_provider(
+    sim: str, collector: Collector, tmp_path: Path, provider: str, model: str
+) -> None:
+    originals(sim, collector, 2)
+    archive(collector.store, LocalTarget(tmp_path / "archive"))
+    env = ENV | AWS | {"ANTHROPIC_API_KEY": "test"}
+    args = ["--from", str(tmp_path / "archive"), "--provider", provider, "--model", model]
+    args += ["--endpoint", sim, "--server", collector.url, "--state-dir", str(tmp_path / "s")]
+    result = comparison(finished(replay(*args, "--format", "json", env=env)))
+    assert result["calls"] == {"baseline": 2, "candidate": 2}
+    assert result["metrics"]["error_rate"]["candidate"]["mean"] == 0.0
+    sql = "SELECT provider, request_model, status FROM calls WHERE experiment = ?"
+    rows = collector.store.query(sql, [result["experiment"]]).rows
+    assert rows == [(provider, model, "ok")] * 2

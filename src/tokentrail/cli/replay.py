@@ -51,6 +51,14 @@ def _checked(options: Options, prompt: str | None) -> Options:
     return options
 
 
+def _new(options: Options, prompt: str | None, state_dir: Path) -> tuple[Options, ReplayState]:
+    if not options.source:
+        fail("say which archive to replay: --from DIR or s3://bucket/prefix")
+    _checked(options, prompt)
+    pick(options)  # a bad archive or filter fails before a replay id is made
+    return options, ReplayState.start(state_dir, dataclasses.asdict(options))
+
+
 def _wait_for_candidates(server: str, experiment: str, expected: int, deadline_s: float = 60) -> list[Any]:
     """The candidate calls, once the collector has stored all of them (or at the deadline)."""
     end = time.monotonic() + deadline_s
@@ -133,25 +141,11 @@ def register(app: typer.Typer) -> None:
                 state = ReplayState(state_dir, resume)
                 options = Options(**state.options())
             else:
-                if source is None:
-                    fail("say which archive to replay: --from DIR or s3://bucket/prefix")
-                options = _checked(
-                    Options(
-                        source,
-                        (server or _server()).rstrip("/"),
-                        since,
-                        where,
-                        limit,
-                        model,
-                        provider,
-                        concurrency,
-                        endpoint,
-                        s3_endpoint,
-                    ),
-                    prompt,
+                chosen = Options(
+                    source, (server or _server()).rstrip("/"), since, where, limit, model, provider
                 )
-                pick(options)  # bad archive or filter: fail before a replay id is made
-                state = ReplayState.start(state_dir, dataclasses.asdict(options))
+                chosen.concurrency, chosen.endpoint, chosen.s3_endpoint = concurrency, endpoint, s3_endpoint
+                options, state = _new(chosen, prompt, state_dir)
             if fmt != "json":
                 console.print(f"replay {state.id} (resume with --resume {state.id})")
             _replay(state, options, fmt)
