@@ -8,13 +8,13 @@ from tokentrail.analytics import BadRequest
 from tokentrail.archive.reader import since_time
 from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.archive.writer import archive as run_archive
-from tokentrail.cli.common import db_option_default, fail, opened_store, say
+from tokentrail.cli.common import fail, opened_store, say
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def archive(
-        db: str = typer.Option(db_option_default, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
+        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
         to: str = typer.Option(
             None, "--to", help="Directory or s3://bucket/prefix [env TOKENTRAIL_ARCHIVE_TO]"
         ),

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import typer
-from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -45,7 +44,7 @@ def _checked(options: Options, prompt: str | None) -> Options:
     if options.model is None and options.provider is None:
         fail("say what to replay against: --model M, --provider P or --prompt NAME@VERSION")
     if options.provider is not None and options.provider not in PROVIDERS:
-        fail(f"unknown provider {escape(options.provider)!r}; choose one of: {', '.join(PROVIDERS)}")
+        fail(f"unknown provider {options.provider!r}; choose one of: {', '.join(PROVIDERS)}")
     if options.concurrency < 1 or (options.limit is not None and options.limit < 1):
         fail("--concurrency and --limit must be at least 1")
     return options
@@ -150,4 +149,4 @@ def register(app: typer.Typer) -> None:
                 console.print(f"replay {state.id} (resume with --resume {state.id})")
             _replay(state, options, fmt)
         except (ArchiveError, QueryError, FileNotFoundError, httpx.HTTPError) as exc:
-            fail(escape(str(exc)))
+            fail(str(exc))
