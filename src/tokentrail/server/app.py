@@ -61,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     archiver = None
     if app.state.settings.archive_to:  # TOKENTRAIL_ARCHIVE_TO: archive the samples on a schedule
         settings = app.state.settings
-        archiver = Archiver(app.state.store, settings.archive_to, settings.archive_interval_s)
+        archiver = Archiver(app.state.raw_store, settings.archive_to, settings.archive_interval_s)
         archiver.start()
     yield
     grpc_server = getattr(app.state, "grpc_server", None)
