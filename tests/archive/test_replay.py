@@ -4,11 +4,13 @@ archive as an experiment with its comparison; an interrupted replay resumes, no 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from archive_data import Collector, assert_nothing_raw, local_files, wait_until
 from support import free_port
 from tokentrail.archive.target import LocalTarget, open_target
 from tokentrail.archive.writer import archive
+from tokentrail.prompts.content import Content
+from tokentrail.prompts.registry import Actor, Registry
 from tokentrail.simulator.profile import Profile
 from tokentrail.simulator.server import SimulatorServer
 
@@ -39,7 +43,12 @@ AWS = {
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[str]:
-    with SimulatorServer(profile=Profile.default().scaled(0.3), seed=5) as server:
+    """The simulator; a request that offers tools always gets a tool call back."""
+    profile = Profile.default().scaled(0.3)
+    profile = dataclasses.replace(
+        profile, models=tuple(dataclasses.replace(m, tool_call_rate=1.0) for m in profile.models)
+    )
+    with SimulatorServer(profile=profile, seed=5) as server:
         yield server.url
 
 
@@ -50,10 +59,11 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
     c.close()
 
 
-def originals(sim: str, collector: Collector, n: int) -> None:
-    """n real instrumented calls (PII in the prompts), all sampled at the collector."""
-    script = [sys.executable, str(HERE / "make_calls.py"), sim, collector.url, str(n)]
-    subprocess.run(script, env=ENV, check=True, timeout=120)
+def originals(sim: str, collector: Collector, n: int, kind: str = "pii") -> None:
+    """n real instrumented calls (make_calls.py: PII in the prompts by default), all sampled."""
+    script = [sys.executable, str(HERE / "make_calls.py"), sim, collector.url, str(n), kind]
+    with tempfile.TemporaryDirectory() as cache:  # tokentrail.prompt's disk copies
+        subprocess.run(script, env=ENV | {"TOKENTRAIL_CACHE_DIR": cache}, check=True, timeout=120)
     wait_until(lambda: collector.count("SELECT count(*) FROM samples") == n)
 
 
@@ -170,3 +180,47 @@ def test_replay_to_another_provider(
     sql = "SELECT provider, request_model, status FROM calls WHERE experiment = ?"
     rows = collector.store.query(sql, [result["experiment"]]).rows
     assert rows == [(provider, model, "ok")] * 2
+
+
+def test_replay_resends_system_tool_round_tools_and_parameters(
+    sim: str, collector: Collector, tmp_path: Path
+) -> None:
+    originals(sim, collector, 2, kind="tools")
+    archive(collector.store, LocalTarget(tmp_path / "archive"))
+    args = ["--from", str(tmp_path / "archive"), "--model", "gpt-4o-mini", "--endpoint", f"{sim}/v1"]
+    args += ["--server", collector.url, "--state-dir", str(tmp_path / "s"), "--format", "json"]
+    result = comparison(finished(replay(*args)))
+    assert result["calls"] == {"baseline": 2, "candidate": 2}
+    sql = "SELECT input_tokens, tool_names FROM calls WHERE experiment {} ORDER BY start_time"
+    base = collector.store.query(sql.format("IS NULL")).rows
+    cand = collector.store.query(sql.format("= ?"), [result["experiment"]]).rows
+    # the same system message, tool round and tool definition, token for token; the tool was offered
+    assert [tokens for tokens, _ in cand] == [tokens for tokens, _ in base]
+    assert [names for _, names in cand] == [["track"], ["track"]]
+
+
+def test_replay_with_a_prompt_version_from_the_registry(
+    sim: str, collector: Collector, tmp_path: Path
+) -> None:
+    registry = Registry(collector.store)
+    author = Actor("ann", authenticated=False)
+    registry.create("triage", Content(template="Triage this ticket: {ticket}"), "v1", author)
+    two = Content(
+        messages=({"role": "system", "content": "One word."}, {"role": "user", "content": "{ticket}"})
+    )
+    v2, _ = registry.create("triage", two, "v2", author)
+    originals(sim, collector, 4, kind="prompt")  # two made with triage v1, two without a prompt
+    archive(collector.store, LocalTarget(tmp_path / "archive"))
+    args = ["--from", str(tmp_path / "archive"), "--endpoint", f"{sim}/v1", "--server", collector.url]
+    args += ["--state-dir", str(tmp_path / "s")]
+    result = comparison(finished(replay(*args, "--prompt", "triage@2", "--format", "json")))
+    assert result["calls"] == {"baseline": 2, "candidate": 2} and result["skipped"] == 0
+    sql = (
+        "SELECT prompt_name, prompt_version, prompt_content_id, request_model FROM calls WHERE experiment = ?"
+    )
+    rows = collector.store.query(sql, [result["experiment"]]).rows
+    assert rows == [("triage", "2", v2.content_id, "gpt-4o-mini")] * 2
+    for ref, message in [("triage@7", "has no version 7"), ("nope@1", "has no prompt named 'nope'")]:
+        proc = replay(*args, "--prompt", ref)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and message in out + err

@@ -68,7 +68,9 @@ async def archived(tmp_path: Path) -> Path:
     [
         (["--model", "m"], "say which archive to replay"),
         (["--from", "ARCH"], "say what to replay against"),
-        (["--from", "ARCH", "--prompt", "triage@3"], "--prompt"),
+        (["--from", "ARCH", "--prompt", "triage"], "--prompt takes NAME@VERSION"),
+        (["--from", "ARCH", "--prompt", "triage@latest"], "not 'triage@latest'"),
+        (["--from", "ARCH", "--model", "m"], "no collector answers at http://127.0.0.1:9"),
         (["--from", "ARCH", "--provider", "cohere"], "unknown provider 'cohere'"),
         (["--from", "ARCH", "--model", "m", "--where", "nope = 1"], "not 'nope'"),
         (["--from", "ARCH", "--model", "m", "--concurrency", "0"], "at least 1"),

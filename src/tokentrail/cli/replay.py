@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import time
@@ -18,7 +17,9 @@ from rich.table import Table
 from tokentrail.archive.target import ArchiveError
 from tokentrail.cli.common import console, fail
 from tokentrail.query.errors import QueryError
+from tokentrail.replay.collector import Collector, CollectorError
 from tokentrail.replay.compare import baseline_calls, candidate_calls, compare
+from tokentrail.replay.prompts import Chosen, parse_ref
 from tokentrail.replay.requests import PROVIDERS
 from tokentrail.replay.runner import Options, Replayer, key, pick
 from tokentrail.replay.state import DEFAULT_DIR, ReplayState
@@ -36,33 +37,53 @@ def _server() -> str:
     return os.environ.get("TOKENTRAIL_ENDPOINT", "http://127.0.0.1:4318").rstrip("/")
 
 
-def _checked(options: Options, prompt: str | None) -> Options:
-    if prompt is not None:
-        if importlib.util.find_spec("tokentrail.prompts") is None:
-            fail("--prompt needs the prompt registry (tokentrail.prompts), which this build does not have")
-        fail("--prompt is not supported by replay yet; use --model or --provider")
-    if options.model is None and options.provider is None:
+def _checked(options: Options) -> Options:
+    if not options.source:
+        fail("say which archive to replay: --from DIR or s3://bucket/prefix")
+    if options.model is None and options.provider is None and options.prompt is None:
         fail("say what to replay against: --model M, --provider P or --prompt NAME@VERSION")
     if options.provider is not None and options.provider not in PROVIDERS:
         fail(f"unknown provider {options.provider!r}; choose one of: {', '.join(PROVIDERS)}")
     if options.concurrency < 1 or (options.limit is not None and options.limit < 1):
         fail("--concurrency and --limit must be at least 1")
+    if options.prompt is not None:
+        try:
+            parse_ref(options.prompt)
+        except ValueError as exc:
+            fail(str(exc))
     return options
 
 
-def _new(options: Options, prompt: str | None, state_dir: Path) -> tuple[Options, ReplayState]:
-    if not options.source:
-        fail("say which archive to replay: --from DIR or s3://bucket/prefix")
-    _checked(options, prompt)
-    pick(options)  # a bad archive or filter fails before a replay id is made
-    return options, ReplayState.start(state_dir, dataclasses.asdict(options))
+def _chosen(options: Options, collector: Collector) -> Chosen | None:
+    """The --prompt version, from the collector's registry; an unknown NAME or VERSION fails here."""
+    if options.prompt is None:
+        return None
+    name, number = parse_ref(options.prompt)
+    try:
+        return Chosen.of(collector.prompt(name), number)
+    except LookupError as exc:
+        fail(str(exc))
 
 
-def _wait_for_candidates(server: str, experiment: str, expected: int, deadline_s: float = 60) -> list[Any]:
+def _start(options: Options, resume: str | None, state_dir: Path) -> tuple[ReplayState, Chosen | None]:
+    """Check the archive and filter, the collector and the prompt before a replay id is made."""
+    if resume is None:
+        pick(options)
+    collector = Collector(options.server)
+    collector.check()
+    chosen = _chosen(options, collector)
+    if resume is not None:
+        return ReplayState(state_dir, resume), chosen
+    return ReplayState.start(state_dir, dataclasses.asdict(options)), chosen
+
+
+def _wait_for_candidates(
+    collector: Collector, experiment: str, expected: int, deadline_s: float = 60
+) -> list[Any]:
     """The candidate calls, once the collector has stored all of them (or at the deadline)."""
     end = time.monotonic() + deadline_s
     while True:
-        found = candidate_calls(server, experiment)
+        found = candidate_calls(collector, experiment)
         if len(found) >= expected or time.monotonic() > end:
             return found
         time.sleep(0.2)
@@ -91,23 +112,25 @@ def _print(comparison: dict[str, Any], experiment: str) -> None:
         f"[{_fmt(s['low'], 3)}, {_fmt(s['high'], 3)}]"
     )
     calls = comparison["calls"]
-    console.print(f"calls: baseline {calls['baseline']}, candidate {calls['candidate']}")
+    counts = f"baseline {calls['baseline']}, candidate {calls['candidate']}, skipped {comparison['skipped']}"
+    console.print(f"calls: {counts}")
 
 
-def _replay(state: ReplayState, options: Options, fmt: str) -> None:
-    rows = pick(options)
+def _replay(state: ReplayState, options: Options, chosen: Chosen | None, fmt: str) -> None:
+    collector = Collector(options.server)
+    rows = pick(options, chosen)
     done = state.done()
     todo = [r for r in rows if key(r) not in done]
     with Progress(console=console, transient=fmt == "json") as progress:
         task = progress.add_task(f"replay-{state.id}", total=len(rows), completed=len(rows) - len(todo))
-        Replayer(options, state).run(todo, lambda: progress.advance(task))
-    done = state.done()
-    sent = sum(1 for entry in done.values() if not entry.get("skipped"))
+        Replayer(options, state, chosen).run(todo, lambda: progress.advance(task))
+    sent = {k: e for k, e in state.done().items() if not e.get("skipped")}
     experiment = f"replay-{state.id}"
-    ids = [(r["trace_id"], r["span_id"]) for r in rows]
-    cand = _wait_for_candidates(options.server, experiment, sent)
-    comparison = compare(baseline_calls(options.server, ids), cand, (e["similarity"] for e in done.values()))
-    comparison = {"replay": state.id, "experiment": experiment, **comparison}
+    ids = [(r["trace_id"], r["span_id"]) for r in rows if key(r) in sent]
+    cand = _wait_for_candidates(collector, experiment, len(sent))
+    comparison = compare(baseline_calls(collector, ids), cand, (e["similarity"] for e in sent.values()))
+    skipped = len(rows) - len(sent)
+    comparison = {"replay": state.id, "experiment": experiment, "skipped": skipped, **comparison}
     if fmt == "json":
         console.print_json(json.dumps(comparison))
     else:
@@ -122,7 +145,7 @@ def register(app: typer.Typer) -> None:
         where: str = typer.Option(None, help="Filter on sample fields, e.g. 'feature = \"triage\"'"),
         limit: int = typer.Option(None, help="Replay at most N samples (oldest first)"),
         model: str = typer.Option(None, help="Send to this model instead"),
-        prompt: str = typer.Option(None, help="NAME@VERSION of a registered prompt (not supported yet)"),
+        prompt: str = typer.Option(None, help="Replay the samples of prompt NAME with its version VERSION"),
         provider: str = typer.Option(None, help="Send to this provider: openai, anthropic or aws.bedrock"),
         concurrency: int = typer.Option(8, help="Calls in flight at once"),
         endpoint: str = typer.Option(None, help="Provider base URL, as its client takes it"),
@@ -137,16 +160,21 @@ def register(app: typer.Typer) -> None:
             fail("--format is table or json")
         try:
             if resume is not None:
-                state = ReplayState(state_dir, resume)
-                options = Options(**state.options())
+                options = Options(**ReplayState(state_dir, resume).options())
             else:
-                chosen = Options(
+                options = Options(
                     source, (server or _server()).rstrip("/"), since, where, limit, model, provider
                 )
-                chosen.concurrency, chosen.endpoint, chosen.s3_endpoint = concurrency, endpoint, s3_endpoint
-                options, state = _new(chosen, prompt, state_dir)
+                options.concurrency, options.endpoint, options.s3_endpoint = (
+                    concurrency,
+                    endpoint,
+                    s3_endpoint,
+                )
+                options.prompt = prompt
+                _checked(options)
+            state, chosen = _start(options, resume, state_dir)
             if fmt != "json":
                 console.print(f"replay {state.id} (resume with --resume {state.id})")
-            _replay(state, options, fmt)
-        except (ArchiveError, QueryError, FileNotFoundError, httpx.HTTPError) as exc:
+            _replay(state, options, chosen, fmt)
+        except (ArchiveError, QueryError, FileNotFoundError, CollectorError, httpx.HTTPError) as exc:
             fail(str(exc))

@@ -11,10 +11,10 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
 import numpy as np
 
 from tokentrail.experiments import stats
+from tokentrail.replay.collector import Collector
 
 METRICS = ("cost_usd", "duration_ms", "ttft_ms", "output_tokens")
 FIELDS = ("trace_id", "span_id", "status", *METRICS)
@@ -22,25 +22,21 @@ BATCH = 200  # span ids per query
 Rows = list[dict[str, Any]]
 
 
-def fetch(server: str, condition: str) -> Rows:
-    query = f"filter {condition} | fields {', '.join(FIELDS)} | limit 10000"
-    r = httpx.post(f"{server}/api/query", json={"query": query, "since": "36500d"}, timeout=60)
-    r.raise_for_status()
-    body = r.json()
-    names = [c["name"] for c in body["columns"]]
-    return [dict(zip(names, row, strict=True)) for row in body["rows"]]
+def fetch(collector: Collector, condition: str) -> Rows:
+    return collector.query(f"filter {condition} | fields {', '.join(FIELDS)} | limit 10000")
 
 
-def baseline_calls(server: str, ids: list[tuple[str, str]]) -> Rows:
+def baseline_calls(collector: Collector, ids: list[tuple[str, str]]) -> Rows:
     wanted, out = set(ids), []
     for at in range(0, len(ids), BATCH):
         spans = ", ".join(f'"{span}"' for _, span in ids[at : at + BATCH])
-        out += [r for r in fetch(server, f"span_id in [{spans}]") if (r["trace_id"], r["span_id"]) in wanted]
+        found = fetch(collector, f"span_id in [{spans}]")
+        out += [r for r in found if (r["trace_id"], r["span_id"]) in wanted]
     return out
 
 
-def candidate_calls(server: str, experiment: str) -> Rows:
-    return fetch(server, f'experiment = "{experiment}" and variant = "candidate"')
+def candidate_calls(collector: Collector, experiment: str) -> Rows:
+    return fetch(collector, f'experiment = "{experiment}" and variant = "candidate"')
 
 
 def _values(rows: Rows, metric: str) -> Any:

@@ -1,14 +1,25 @@
 """Rebuild a provider request from a sample's content document, send it through the provider's official
-client, and read the answer's text. Placeholders such as ``<EMAIL_1>`` are sent as they are."""
+client, and read the answer's text. Placeholders such as ``<EMAIL_1>`` are sent as they are.
+
+What is sent again: the system instructions (``system`` and system/developer messages), every message with
+its text, tool calls and tool results, the tool definitions, the tool choice, and the recorded parameters
+(temperature, top_p, top_k, max_tokens, stop sequences, seed, frequency and presence penalties), each mapped
+to what the target provider's API takes (a parameter it has no field for is left out).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
+
+from tokentrail.sdk.content import tool_choice
 
 Doc = dict[str, Any]
 PROVIDERS = ("openai", "anthropic", "aws.bedrock")
 DEFAULT_MAX_TOKENS = 1024  # Anthropic and Bedrock need a limit when the original call named none
+SYSTEM_ROLES = ("system", "developer")
+ANSWER_PARTS = ("text", "tool_call")
 
 
 def part_text(part: Doc) -> str:
@@ -24,76 +35,50 @@ def message_text(message: Doc) -> str:
     return "".join(part_text(p) for p in message.get("parts", []))
 
 
-def system_text(doc: Doc) -> str | None:
-    parts = doc.get("system") or []
-    return "".join(part_text(p) for p in parts) or None
+def parts_of(message: Doc, kind: str) -> list[Doc]:
+    return [p for p in message.get("parts") or [] if p.get("type") == kind]
+
+
+def split_system(doc: Doc) -> tuple[str | None, list[Doc]]:
+    """The system text (``system`` and the system/developer messages) and the other messages."""
+    system = ["".join(part_text(p) for p in doc.get("system") or [])]
+    rest = []
+    for message in doc.get("messages") or []:
+        if message.get("role") in SYSTEM_ROLES:
+            system.append(message_text(message))
+        else:
+            rest.append(message)
+    return "\n".join(s for s in system if s) or None, rest
 
 
 def output_text(doc: Doc) -> str:
-    return "\n".join(message_text(m) for m in doc.get("output") or [])
+    """The archived answer as compared: its text and the names of the tools it called."""
+    return "\n".join(answer_text(m.get("parts") or []) for m in doc.get("output") or [])
 
 
-def turns(doc: Doc) -> list[tuple[str, str]]:
-    """(user|assistant, text) turns; system messages go to `system_text`, tool results become user text."""
+def answer_text(parts: Iterable[Doc]) -> str:
+    return " ".join(p.get("content") or p.get("name") or "" for p in parts if p.get("type") in ANSWER_PARTS)
+
+
+def tool_specs(doc: Doc) -> list[Doc]:
+    """The tool definitions as name, description, parameters (the function shape unwrapped)."""
     out = []
-    for message in doc.get("messages", []):
-        role = message.get("role")
-        if role == "system":
-            continue
-        out.append(("assistant" if role == "assistant" else "user", message_text(message)))
+    for tool in doc.get("tools") or []:
+        spec = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        if spec.get("name"):
+            out.append({k: spec[k] for k in ("name", "description", "parameters") if spec.get(k) is not None})
     return out
 
 
-def openai_call(client: Any, doc: Doc, model: str) -> str:
+def choice(doc: Doc) -> Any:
+    return tool_choice({"tool_choice": (doc.get("params") or {}).get("tool_choice")})
+
+
+def pick_params(doc: Doc, names: dict[str, str]) -> Doc:
     params = doc.get("params") or {}
-    messages = [{"role": "system", "content": system_text(doc)}] if system_text(doc) else []
-    messages += [{"role": r, "content": t} for r, t in turns(doc)]
-    kwargs = {k: params[k] for k in ("temperature", "top_p", "max_tokens", "seed") if k in params}
-    if "stop_sequences" in params:
-        kwargs["stop"] = params["stop_sequences"]
-    response = client.chat.completions.create(model=model, messages=messages, **kwargs)
-    return str(response.choices[0].message.content or "")
+    return {target: params[source] for source, target in names.items() if params.get(source) is not None}
 
 
-def anthropic_call(client: Any, doc: Doc, model: str) -> str:
-    params = doc.get("params") or {}
-    kwargs = {k: params[k] for k in ("temperature", "top_p", "top_k", "stop_sequences") if k in params}
-    if system_text(doc):
-        kwargs["system"] = system_text(doc)
-    messages = [{"role": r, "content": t} for r, t in turns(doc)]
-    max_tokens = params.get("max_tokens") or DEFAULT_MAX_TOKENS
-    response = client.messages.create(model=model, max_tokens=max_tokens, messages=messages, **kwargs)
-    return "".join(getattr(block, "text", "") for block in response.content)
-
-
-def bedrock_call(client: Any, doc: Doc, model: str) -> str:
-    params = doc.get("params") or {}
-    names = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP"}
-    config = {names[k]: params[k] for k in names if params.get(k) is not None}
-    config.setdefault("maxTokens", DEFAULT_MAX_TOKENS)
-    if "stop_sequences" in params:
-        config["stopSequences"] = params["stop_sequences"]
-    kwargs: dict[str, Any] = {"inferenceConfig": config}
-    if system_text(doc):
-        kwargs["system"] = [{"text": system_text(doc)}]
-    messages = [{"role": r, "content": [{"text": t}]} for r, t in turns(doc)]
-    response = client.converse(modelId=model, messages=messages, **kwargs)
-    return "".join(c.get("text", "") for c in response["output"]["message"]["content"])
-
-
-SENDERS = {"openai": openai_call, "anthropic": anthropic_call, "aws.bedrock": bedrock_call}
-
-
-def make_client(provider: str, endpoint: str | None) -> Any:
-    """The provider's official client; `endpoint` is its base URL (else the client's own settings)."""
-    if provider == "openai":
-        import openai
-
-        return openai.OpenAI(base_url=endpoint) if endpoint else openai.OpenAI()
-    if provider == "anthropic":
-        import anthropic
-
-        return anthropic.Anthropic(base_url=endpoint) if endpoint else anthropic.Anthropic()
-    import boto3
-
-    return boto3.client("bedrock-runtime", endpoint_url=endpoint or None)
+def arguments(part: Doc) -> Any:
+    value = part.get("arguments")
+    return value if isinstance(value, dict) else {} if value in (None, "") else {"value": value}
