@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 
 from archive_data import Collector, assert_nothing_raw, local_files, wait_until
@@ -121,6 +122,10 @@ def test_capture_archive_and_replay_against_another_model(
     experiment = result["experiment"]
     assert result["calls"] == {"baseline": 3, "candidate": 3}
     assert candidates(collector, experiment) == [("gpt-4.1-mini", "candidate", "triage")] * 3
+    listed = httpx.get(f"{collector.url}/api/experiments").json()["experiments"]
+    (item,) = [e for e in listed if e["experiment"] == experiment]  # the archived calls are its baseline
+    assert item["variants"] == [{"variant": "baseline", "calls": 3}, {"variant": "candidate", "calls": 3}]
+    assert collector.count("SELECT count(*) FROM calls") == 6 + 3  # referenced, not copied
     for name in ("cost_usd", "duration_ms", "ttft_ms", "output_tokens", "error_rate"):
         metric = result["metrics"][name]
         assert set(metric) == {"baseline", "candidate", "difference"}
@@ -156,6 +161,8 @@ def test_interrupted_replay_resumes_without_repeats(sim: str, collector: Collect
     assert len(entries) == len(set(entries)) == 10
     sql = "SELECT count(*), count(DISTINCT span_id) FROM calls WHERE experiment = ?"
     assert collector.store.query(sql, [f"replay-{replay_id}"]).rows == [(10, 10)]
+    members = "SELECT variant, count(*) FROM experiment_members WHERE experiment = ? GROUP BY 1"
+    assert collector.store.query(members, [f"replay-{replay_id}"]).rows == [("baseline", 10)]
 
 
 def _lines(path: Path) -> int:

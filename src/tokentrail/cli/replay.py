@@ -128,6 +128,8 @@ def _replay(state: ReplayState, options: Options, chosen: Chosen | None, fmt: st
     experiment = f"replay-{state.id}"
     ids = [(r["trace_id"], r["span_id"]) for r in rows if key(r) in sent]
     cand = _wait_for_candidates(collector, experiment, len(sent))
+    if ids:  # the archived calls become the experiment's baseline variant, by reference
+        collector.add_members(experiment, "baseline", ids)
     comparison = compare(baseline_calls(collector, ids), cand, (e["similarity"] for e in sent.values()))
     skipped = len(rows) - len(sent)
     comparison = {"replay": state.id, "experiment": experiment, "skipped": skipped, **comparison}

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 Rows = list[dict[str, Any]]
+MEMBER_BATCH = 5000
 
 
 class CollectorError(Exception):
@@ -60,3 +61,10 @@ class Collector:
         response.raise_for_status()
         found: dict[str, Any] = response.json()
         return found
+
+    def add_members(self, experiment: str, variant: str, ids: list[tuple[str, str]]) -> None:
+        """Count the stored calls `ids` in the experiment's variant (POST /api/experiments/{name}/members)."""
+        for at in range(0, len(ids), MEMBER_BATCH):
+            calls = [list(pair) for pair in ids[at : at + MEMBER_BATCH]]
+            path = f"/api/experiments/{quote(experiment, safe='')}/members"
+            self.request("POST", path, json={"variant": variant, "calls": calls}).raise_for_status()

@@ -143,6 +143,7 @@ def create_app(
     app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)
+    app.include_router(experiments_api.members_router, dependencies=[Depends(requires("ingest"))])
     app.include_router(samples_api.router, dependencies=read)
     app.include_router(samples_api.admin_router, dependencies=[Depends(requires("admin"))])
     app.include_router(dashboard_experiments.router, dependencies=read)
