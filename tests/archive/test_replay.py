@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -135,9 +136,9 @@ def test_capture_archive_and_replay_against_another_model(
     assert result["output_similarity"]["pairs"] == 3
     assert 0.0 <= result["output_similarity"]["mean"] <= 1.0
 
-    s3_env = ENV | AWS
+    s3_env = ENV | AWS | {"OPENAI_BASE_URL": f"{sim}/v1"}  # the client's own setting, not --endpoint
     source = ["--from", f"s3://{bucket}/samples", "--s3-endpoint", moto_s3, "--limit", "2"]
-    from_s3 = comparison(finished(replay(*source, "--model", "gpt-4o", *common, env=s3_env)))
+    from_s3 = comparison(finished(replay(*source, "--model", "gpt-4o", *common[2:], env=s3_env)))
     assert from_s3["calls"] == {"baseline": 2, "candidate": 2}
     assert [m for m, _, _ in candidates(collector, from_s3["experiment"])] == ["gpt-4o", "gpt-4o"]
 
@@ -195,12 +196,15 @@ def test_replay_resends_system_tool_round_tools_and_parameters(
     originals(sim, collector, 2, kind="tools")
     archive(collector.store, LocalTarget(tmp_path / "archive"))
     args = ["--from", str(tmp_path / "archive"), "--model", "gpt-4o-mini", "--endpoint", f"{sim}/v1"]
-    args += ["--server", collector.url, "--state-dir", str(tmp_path / "s"), "--format", "json"]
-    result = comparison(finished(replay(*args)))
-    assert result["calls"] == {"baseline": 2, "candidate": 2}
+    args += ["--server", collector.url, "--state-dir", str(tmp_path / "s")]
+    out = finished(replay(*args, env=ENV | {"COLUMNS": "160"}))  # the table, after the progress bar
+    experiment = "replay-" + re.search(r"^replay (\w+) \(resume with", out, re.M)[1]  # type: ignore[index]
+    assert re.search(rf"^{experiment} ━+ 100%", out, re.M), out  # the progress bar, at its end
+    assert "candidate vs baseline (95 % intervals)" in out and "output similarity" in out
+    assert "calls: baseline 2, candidate 2, skipped 0" in out
     sql = "SELECT input_tokens, tool_names FROM calls WHERE experiment {} ORDER BY start_time"
     base = collector.store.query(sql.format("IS NULL")).rows
-    cand = collector.store.query(sql.format("= ?"), [result["experiment"]]).rows
+    cand = collector.store.query(sql.format("= ?"), [experiment]).rows
     # the same system message, tool round and tool definition, token for token; the tool was offered
     assert [tokens for tokens, _ in cand] == [tokens for tokens, _ in base]
     assert [names for _, names in cand] == [["track"], ["track"]]
