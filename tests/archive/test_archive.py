@@ -104,3 +104,10 @@ async def test_s3_archive_on_moto_reads_back_with_pyarrow(sampled: Store, moto_s
     table = ds.dataset(f"{bucket}/cold/samples", filesystem=fs, format="parquet", partitioning="hive")
     assert table.count_rows() == 5
     assert sorted({str(d) for d in table.to_table(columns=["day"]).column("day").to_pylist()}) == [D1, D2]
+
+
+async def test_reading_back_since_a_time_is_what_replay_since_picks(sampled: Store, tmp_path: Path) -> None:
+    target = LocalTarget(tmp_path / "r")
+    archive(sampled, target)
+    assert [r["start_time"].date().isoformat() for r in read_samples(target, DAY2)] == [D2, D2]
+    assert len(list(read_samples(target))) == 5
