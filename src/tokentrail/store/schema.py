@@ -78,8 +78,8 @@ PROMPT_EVENTS_DDL = (
 )
 
 
-# Migration 10: calls counted in an experiment's variant without copying them (a replay's baseline is the
-# archived calls themselves): experiments read the calls and the members joined to their calls.
+# Migration 10 (ClickHouse 11): calls counted in an experiment's variant without copying them (a replay's
+# baseline is the archived calls themselves): experiments read the calls and the members joined to them.
 EXPERIMENT_MEMBERS_DDL = (
     "CREATE TABLE IF NOT EXISTS experiment_members (experiment {text}, variant {text}, trace_id {text}, "
     "span_id {text}, tenant {ntext}, added_at {time})"
