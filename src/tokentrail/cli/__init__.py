@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tokentrail.cli import (
+    archive,
     budget,
     chargeback,
     clickhouse,
@@ -15,6 +16,7 @@ from tokentrail.cli import (
     prices,
     prompts,
     query,
+    replay,
     report,
     retention,
     serve,
@@ -43,6 +45,8 @@ for module in (
     retention,
     clickhouse,
     simulate,
+    archive,
+    replay,
 ):
     module.register(app)
 

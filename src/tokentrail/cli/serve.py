@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
 from tokentrail.samples.policy import PolicyError, load
@@ -91,6 +92,11 @@ def register(app: typer.Typer) -> None:
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
             cores = os.cpu_count() or 1
             settings.ingest_workers = cores if cores > 1 else 0
+        if settings.archive_to:
+            try:
+                open_target(settings.archive_to)
+            except ArchiveError as exc:
+                fail(str(exc))
         if settings.sampling is not None:
             try:
                 load(settings.sampling)

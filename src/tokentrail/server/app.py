@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from tokentrail.archive.scheduler import Archiver
 from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
 from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
@@ -57,10 +58,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     enforcer = Enforcer(app.state.raw_store, retention) if retention.configured else None
     if enforcer is not None:
         enforcer.start()
+    archiver = None
+    if app.state.settings.archive_to:  # TOKENTRAIL_ARCHIVE_TO: archive the samples on a schedule
+        settings = app.state.settings
+        archiver = Archiver(app.state.raw_store, settings.archive_to, settings.archive_interval_s)
+        archiver.start()
     yield
     grpc_server = getattr(app.state, "grpc_server", None)
     if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
         await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
+    if archiver is not None:
+        archiver.stop()
     if enforcer is not None:
         enforcer.stop()
     app.state.pipeline.close()
@@ -135,6 +143,7 @@ def create_app(
     app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)
+    app.include_router(experiments_api.members_router, dependencies=[Depends(requires("ingest"))])
     app.include_router(samples_api.router, dependencies=read)
     app.include_router(samples_api.admin_router, dependencies=[Depends(requires("admin"))])
     app.include_router(dashboard_experiments.router, dependencies=read)

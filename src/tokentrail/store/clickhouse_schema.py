@@ -41,6 +41,7 @@ from tokentrail.store.schema import (
     AUTH_SECRET_DDL,
     BEDROCK_OPERATION_KEY,
     CLICKHOUSE_TYPES,
+    EXPERIMENT_MEMBERS_DDL,
     PROMPT_EVENTS_DDL,
     initial_columns,
 )
@@ -235,6 +236,12 @@ AUTH_SECRET = Table("auth_secret", shared_columns(AUTH_SECRET_DDL), "MergeTree",
 PROMPT_EVENTS = Table(  # the prompt registry's event log: small, replicated to every node on a cluster
     "prompt_events", shared_columns(PROMPT_EVENTS_DDL), "MergeTree", "ORDER BY (prompt, seq)"
 )
+EXPERIMENT_MEMBERS = Table(  # calls counted in a variant by reference: small, replicated like prompt_events
+    "experiment_members",
+    shared_columns(EXPERIMENT_MEMBERS_DDL),
+    "ReplacingMergeTree",
+    "ORDER BY (experiment, variant, trace_id, span_id)",
+)
 MIGRATIONS_TABLE = Table(
     "schema_migrations", "version UInt32, applied_at DateTime", "MergeTree", "ORDER BY version"
 )
@@ -349,6 +356,7 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
             ],
         ),
         (10, [*layout.create(rollup_table()), rollup_view(layout)]),
+        (11, layout.create(EXPERIMENT_MEMBERS)),
     ]
 
 

@@ -78,6 +78,14 @@ PROMPT_EVENTS_DDL = (
 )
 
 
+# Migration 10 (ClickHouse 11): calls counted in an experiment's variant without copying them (a replay's
+# baseline is the archived calls themselves): experiments read the calls and the members joined to them.
+EXPERIMENT_MEMBERS_DDL = (
+    "CREATE TABLE IF NOT EXISTS experiment_members (experiment {text}, variant {text}, trace_id {text}, "
+    "span_id {text}, tenant {ntext}, added_at {time})"
+)
+
+
 def initial_columns(columns: tuple[Column, ...] = COLUMNS) -> list[Column]:
     return [c for c in columns if c[0] not in ADDED_IN]
 
@@ -147,4 +155,7 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             "ALTER TABLE spans ADD COLUMN prompt_content_id VARCHAR",
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9)]
+    def v10() -> list[str]:
+        return [EXPERIMENT_MEMBERS_DDL.format(text="VARCHAR", ntext="VARCHAR", time="TIMESTAMP")]
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9), (10, v10)]
