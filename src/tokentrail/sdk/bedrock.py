@@ -54,7 +54,7 @@ from tokentrail.sdk.call import (
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.fields import get, str_or_none
 from tokentrail.sdk.patching import PatchSet
-from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_sync
+from tokentrail.sdk.stream import StreamTimer, closing_class, timed_sync
 from tokentrail.usage import normalize_usage
 
 PROVIDER: Final = "aws.bedrock"
@@ -420,7 +420,6 @@ def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
     timer.call.timer = timer
     stream._tokentrail_timer = timer
     stream.__class__ = _timed_event_stream_class()
-    end_on_close(stream, timer)
     weakref.finalize(stream, timer.end, closed=True)  # never iterated nor closed: ends when dropped
 
 
@@ -428,7 +427,7 @@ def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
 def _timed_event_stream_class() -> type:
     from botocore.eventstream import EventStream
 
-    class TimedEventStream(EventStream):  # type: ignore[misc]
+    class TimedEventStream(closing_class(EventStream)):  # type: ignore[misc]  # close ends the timer too
         def __iter__(self) -> Any:
             return timed_sync(super().__iter__(), self._tokentrail_timer)
 

@@ -40,6 +40,7 @@ protocol (``for`` vs ``async for``) and delegate everything else to it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -200,23 +201,39 @@ async def timed_async(items: AsyncIterator[Any], timer: StreamTimer) -> AsyncIte
 
 
 def end_on_close(stream: Any, timer: StreamTimer) -> None:
-    """Make ``stream.close()`` (sync or async) also end the timer, for streams closed before their end."""
-    original = stream.close
+    """Make ``stream.close()`` (sync or async) also end the timer, for streams closed before their end.
+
+    The stream gets a subclass of its class (`closing_class`; ``isinstance`` still holds) and keeps the timer
+    in an attribute: a closure set on the instance would refer back to the stream, a reference cycle leaving
+    every stream, with its response and buffers, to the garbage collector (tens of µs per call)."""
+    stream._tokentrail_timer = timer
+    stream.__class__ = closing_class(type(stream))
+
+
+@functools.cache
+def closing_class(cls: type) -> type:
+    """`cls` with a ``close`` that also ends the instance's ``_tokentrail_timer`` (once per stream class)."""
+    if getattr(cls, "_tokentrail_closing", False):
+        return cls
+    original = cls.close
     if inspect.iscoroutinefunction(original):
 
-        async def aclose() -> None:
+        async def aclose(self: Any) -> None:
             try:
-                await original()
+                await original(self)
             finally:
-                timer.end(closed=True)
+                self._tokentrail_timer.end(closed=True)
 
-        stream.close = aclose
-        return
+        close: Callable[[Any], Any] = aclose
+    else:
 
-    def close() -> None:
-        try:
-            original()
-        finally:
-            timer.end(closed=True)
+        def close(self: Any) -> None:
+            try:
+                original(self)
+            finally:
+                self._tokentrail_timer.end(closed=True)
 
-    stream.close = close
+    namespace = {"close": close, "_tokentrail_closing": True, "__module__": cls.__module__}
+    found = type(cls.__name__, (cls,), namespace)
+    found.__qualname__ = cls.__qualname__
+    return found
