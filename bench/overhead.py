@@ -10,7 +10,7 @@ Method (printed with the table):
   ``httpx2.MockTransport`` returning canned bodies (a plain response, or an SSE stream of 50 content chunks
   plus framing); boto3 ``bedrock-runtime`` gets a ``before-send`` handler returning a canned ``AWSResponse``
   (Converse, ConverseStream with 50 content events, InvokeModel and InvokeModelWithResponseStream of an
-  Anthropic model, 50 content chunks). A streamed call is timed until the stream is fully consumed.
+  Anthropic model, 50 content chunks, compact JSON as Bedrock sends it). A streamed call is timed until the stream is fully consumed.
 - Headline, ``+median wall``: the application's wall time per call, with the tool's background work inside
   the timed region. A block of N calls (40 streams, 200 plain calls, 100 for Bedrock) is timed from before
   its first call until the tool's flush returns after its last (``force_flush``: tokentrail's span worker
@@ -59,6 +59,7 @@ STREAM_BLOCK = 40  # calls per timed block of a streamed scenario
 PAIRS = 12  # raw/instrumented block pairs per scenario
 CHUNKS = 50
 WARM_UP = 50
+COMPACT = (",", ":")  # Bedrock's JSON inside InvokeModel stream chunks
 TOOLS = ("tokentrail", "openllmetry", "openinference", "otel-span-floor")
 
 
@@ -175,7 +176,9 @@ def bedrock_bodies() -> dict[str, bytes]:
     }
     events[-1] = {**events[-1], "amazon-bedrock-invocationMetrics": metrics}
     chunks = [
-        eventstream.event("chunk", {"bytes": base64.b64encode(json.dumps(event).encode()).decode()})
+        eventstream.event(
+            "chunk", {"bytes": base64.b64encode(json.dumps(event, separators=COMPACT).encode()).decode()}
+        )
         for event in events
     ]
     return {
