@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
+import operator
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
@@ -133,13 +133,13 @@ def timeline(
     Every chunk when they fit; otherwise the first and the last, the two on either side of the longest gap
     (so it stays exact and in place) and the rest evenly spread by chunk number."""
     n = len(stamps)
-    picked: list[int] = list(range(n))
-    if n > most:
-        after = max(range(1, n), key=lambda i: stamps[i] - stamps[i - 1])  # the chunk after the longest gap
-        keep = {0, n - 1, after - 1, after}
-        spare = most - len(keep)
-        keep.update(round(k * (n - 1) / (spare + 1)) for k in range(1, spare + 1))
-        picked = sorted(keep)
+    if n <= most:
+        return list(range(n)), [round((stamp - start_ns) / 1e6, 3) for stamp in stamps]
+    after = max(range(1, n), key=lambda i: stamps[i] - stamps[i - 1])  # the chunk after the longest gap
+    keep = {0, n - 1, after - 1, after}
+    spare = most - len(keep)
+    keep.update(round(k * (n - 1) / (spare + 1)) for k in range(1, spare + 1))
+    picked = sorted(keep)
     return picked, [round((stamps[i] - start_ns) / 1e6, 3) for i in picked]
 
 
@@ -158,7 +158,7 @@ def stream_attributes(
     if len(chunks) < len(stamps):  # downsampled: which chunks were kept (else they are 0, 1, 2, ...)
         attrs[sc.TT_TIMELINE_CHUNKS] = chunks
     if len(stamps) > 1:
-        gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+        gaps = sorted(map(operator.sub, stamps[1:], stamps))  # each chunk's gap to the one before
         attrs[sc.TT_ITL_P50_MS] = quantile(gaps, 0.5) / 1e6
         attrs[sc.TT_ITL_P95_MS] = quantile(gaps, 0.95) / 1e6
         attrs[sc.TT_ITL_MAX_MS] = gaps[-1] / 1e6
