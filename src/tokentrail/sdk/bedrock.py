@@ -54,7 +54,7 @@ from tokentrail.sdk.call import (
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.fields import get, str_or_none
 from tokentrail.sdk.patching import PatchSet
-from tokentrail.sdk.stream import StreamTimer, closing_class, timed_sync
+from tokentrail.sdk.stream import Classifier, StreamTimer, closing_class, timed_sync
 from tokentrail.usage import normalize_usage
 
 PROVIDER: Final = "aws.bedrock"
@@ -336,7 +336,8 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         if client.meta.service_model.service_name != SERVICE:
             return None
         server = _hook_client(client)
-        stream, read, observe, classify = OPERATIONS[operation]
+        stream, read, observe, converse_classify = OPERATIONS[operation]
+        classify: Classifier | None = converse_classify
         model = str_or_none(params.get("modelId"))
         verdict = budget.check(model)
         if verdict is not None and verdict.model is not None:

@@ -207,14 +207,15 @@ def end_on_close(stream: Any, timer: StreamTimer) -> None:
     in an attribute: a closure set on the instance would refer back to the stream, a reference cycle leaving
     every stream, with its response and buffers, to the garbage collector (tens of µs per call)."""
     stream._tokentrail_timer = timer
-    stream.__class__ = closing_class(type(stream))
+    stream.__class__ = closing_class(stream.__class__)
 
 
 @functools.cache
-def closing_class(cls: type) -> type:
+def closing_class(cls: Any) -> type:
     """`cls` with a ``close`` that also ends the instance's ``_tokentrail_timer`` (once per stream class)."""
     if getattr(cls, "_tokentrail_closing", False):
-        return cls
+        already: type = cls
+        return already
     original = cls.close
     if inspect.iscoroutinefunction(original):
 
