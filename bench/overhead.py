@@ -1,33 +1,39 @@
-"""Per-call overhead that instrumentation adds to LLM client calls: tokentrail vs the raw client, OpenLLMetry
-(opentelemetry-instrumentation-openai) and OpenInference (openinference-instrumentation-openai).
+"""Per-call overhead that instrumentation adds to LLM client calls, in the application's wall time with the
+tool's background work included: tokentrail vs the raw client, OpenLLMetry (opentelemetry-instrumentation-*)
+and OpenInference (openinference-instrumentation-*).
 
-Run: ``.venv/bin/python bench/overhead.py [--runs 3] [--quick]``. Results are printed, never asserted.
+Run: ``.venv/bin/python bench/overhead.py [--runs 3] [--quick] [--tools a,b]``. Printed, never asserted.
 
 Method (printed with the table):
 
 - The official clients with in-process transports, so no network or server noise: openai and anthropic get an
-  ``httpx2.MockTransport`` returning canned bodies (a plain response, or an SSE stream of 50 content chunks plus
-  the usage chunk); boto3 ``bedrock-runtime`` gets a ``before-send`` handler returning a canned ``AWSResponse``
-  (Converse JSON, or a ConverseStream event stream of 50 content events). A streamed call is timed until the
-  stream is fully consumed.
-- Clocks: the calling thread's CPU time (``time.thread_time_ns``) is the main figure: it is the work added to
-  the caller, and other processes on a shared machine cannot inflate it; the wall-clock median is shown too.
-  After warm-up, ``gc.freeze()`` moves the imported SDKs out of the collector's way (for raw and instrumented
+  ``httpx2.MockTransport`` returning canned bodies (a plain response, or an SSE stream of 50 content chunks
+  plus framing); boto3 ``bedrock-runtime`` gets a ``before-send`` handler returning a canned ``AWSResponse``
+  (Converse, ConverseStream with 50 content events, InvokeModel and InvokeModelWithResponseStream of an
+  Anthropic model, 50 content chunks, compact JSON as Bedrock sends it). A streamed call is timed until the stream is fully consumed.
+- Headline, ``+median wall``: the application's wall time per call, with the tool's background work inside
+  the timed region. A block of N calls (40 streams, 200 plain calls, 100 for Bedrock) is timed from before
+  its first call until the tool's flush returns after its last (``force_flush``: tokentrail's span worker
+  has made every span of the block; a no-op for tools that make spans on the caller's thread), so the work
+  of the worker thread counts whether it ran while the caller waited for the GIL or after the last call.
+  Per call = block time / N. Raw and instrumented blocks alternate (12 pairs per scenario, the order
+  swapped every pair) in one process, switching every patched SDK method between its wrapper and the
+  function it wraps (the same switch for every tool; raw blocks are checked to record no span,
+  instrumented blocks to record some). Overhead = median over instrumented blocks - median over raw
+  blocks; ``+p90`` the same with the 90th percentile of the blocks.
+- ``+cpu all thr.``: the process's CPU time (every thread: ``time.process_time_ns``) over the same blocks,
+  per call, instrumented - raw. ``+cpu caller``: the calling thread's CPU alone (``time.thread_time_ns``),
+  the figure published before, which leaves out the worker's work.
+- ``+first``: a scenario's first instrumented call after ``instrument()`` (the clients warmed up raw
+  before: 50 calls each), call and flush, minus the raw median: what the first call of a process pays.
+- After warm-up, ``gc.freeze()`` moves the imported SDKs out of the collector's way (for raw and instrumented
   alike).
-- Background work: tokentrail builds its LLM spans on a worker thread. After each block, outside the timed
-  region, the tool is flushed (``force_flush``: the worker has made every span of the block), and the CPU
-  time of the tool's own threads over the block (their ``pthread_getcpuclockid`` clocks; threads named
-  ``tokentrail-*``, none for the other tools) is divided by the block's calls: ``bg cpu``, the median over
-  instrumented blocks. ``+total`` = ``+median`` caller CPU + ``bg cpu``: all the CPU a call costs.
 - Every tool exports to the same sink: the global OpenTelemetry SDK ``TracerProvider`` with a
   ``SimpleSpanProcessor`` into an ``InMemorySpanExporter`` (cleared between blocks, outside the timing).
   tokentrail attaches to that provider (``use_global_provider``), without its own exporter thread.
-- Each tool runs in its own subprocess (tools never share a process). After warm-up the tool instruments the
-  clients; then blocks of raw and instrumented calls alternate (12 pairs), switching every patched SDK method
-  between its wrapper and the function it wraps (the same switch for every tool; raw blocks are checked to
-  record no span, instrumented blocks to record some). Overhead = median(instrumented) - median(raw), and
-  p90 - p90, per call, in microseconds.
-  The subprocesses run round-robin ``--runs`` times; the table shows the median over runs.
+- Each tool runs in its own subprocess (tools never share a process); the subprocesses run round-robin
+  ``--runs`` times and the table shows the median over runs. A peer is measured on the providers whose
+  instrumentation package is installed.
 - Each tool with its defaults (OpenLLMetry and OpenInference record prompt and completion content by default;
   tokentrail records none). ``otel-span-floor`` is a reference, not a tool: a bare span with 17 fixed
   attributes (tokentrail's count on a plain call) around ``request``, reading nothing: the cost of the span.
@@ -36,22 +42,24 @@ Method (printed with the table):
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
+import importlib
 import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import types
 from collections.abc import Callable
 from typing import Any
 
-N_PLAIN = 2400  # calls per scenario and state (raw, instrumented), in PAIRS blocks each
-N_STREAM = 480
-PAIRS = 12
+PLAIN_BLOCK = 200  # calls per timed block of a plain scenario (half that for Bedrock's slower plain calls)
+STREAM_BLOCK = 40  # calls per timed block of a streamed scenario
+PAIRS = 12  # raw/instrumented block pairs per scenario
 CHUNKS = 50
 WARM_UP = 50
+COMPACT = (",", ":")  # Bedrock's JSON inside InvokeModel stream chunks
 TOOLS = ("tokentrail", "openllmetry", "openinference", "otel-span-floor")
 
 
@@ -98,7 +106,8 @@ def openai_bodies() -> tuple[bytes, bytes]:
     return json.dumps(plain).encode(), _sse(lines)
 
 
-def anthropic_bodies() -> tuple[bytes, bytes]:
+def anthropic_events() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A Messages response and the events of the same answer streamed in CHUNKS text deltas."""
     usage = {
         "input_tokens": 25,
         "output_tokens": CHUNKS,
@@ -115,27 +124,32 @@ def anthropic_bodies() -> tuple[bytes, bytes]:
         "stop_sequence": None,
         "usage": usage,
     }
-
-    def event(name: str, data: dict[str, Any]) -> str:
-        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
-
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
-    lines = [event("message_start", {"message": start})]
-    lines.append(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
-    delta = {"index": 0, "delta": {"type": "text_delta", "text": " tok"}}
-    lines += [event("content_block_delta", delta) for _ in range(CHUNKS)]
-    lines.append(event("content_block_stop", {"index": 0}))
-    lines.append(
-        event(
-            "message_delta",
-            {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": CHUNKS}},
-        )
-    )
-    lines.append(event("message_stop", {}))
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " tok"}}
+    events = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *[delta] * CHUNKS,
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": CHUNKS},
+        },
+        {"type": "message_stop"},
+    ]
+    return message, events
+
+
+def anthropic_bodies() -> tuple[bytes, bytes]:
+    message, events = anthropic_events()
+    lines = [f"event: {event['type']}\ndata: {json.dumps(event)}\n\n" for event in events]
     return json.dumps(message).encode(), _sse(lines)
 
 
-def bedrock_bodies() -> tuple[bytes, bytes]:
+def bedrock_bodies() -> dict[str, bytes]:
+    """Response bodies by the URL's last path segment: Converse, ConverseStream, and InvokeModel(WithResponse
+    Stream) of an Anthropic model (the Messages body; its events as ``chunk`` events, Bedrock's metrics last)."""
     from tokentrail.simulator import eventstream
 
     usage = {"inputTokens": 25, "outputTokens": CHUNKS, "totalTokens": 25 + CHUNKS}
@@ -153,7 +167,26 @@ def bedrock_bodies() -> tuple[bytes, bytes]:
     frames.append(eventstream.event("contentBlockStop", {"contentBlockIndex": 0}))
     frames.append(eventstream.event("messageStop", {"stopReason": "end_turn"}))
     frames.append(eventstream.event("metadata", {"usage": usage, "metrics": {"latencyMs": 100}}))
-    return json.dumps(plain).encode(), b"".join(frames)
+    message, events = anthropic_events()
+    metrics = {
+        "inputTokenCount": 25,
+        "outputTokenCount": CHUNKS,
+        "invocationLatency": 100,
+        "firstByteLatency": 9,
+    }
+    events[-1] = {**events[-1], "amazon-bedrock-invocationMetrics": metrics}
+    chunks = [
+        eventstream.event(
+            "chunk", {"bytes": base64.b64encode(json.dumps(event, separators=COMPACT).encode()).decode()}
+        )
+        for event in events
+    ]
+    return {
+        "converse": json.dumps(plain).encode(),
+        "converse-stream": b"".join(frames),
+        "invoke": json.dumps(message).encode(),
+        "invoke-with-response-stream": b"".join(chunks),
+    }
 
 
 # --- clients -----------------------------------------------------------------------------------------------
@@ -191,22 +224,23 @@ def bedrock_client() -> Any:
     import boto3
     from botocore.awsrequest import AWSResponse
 
-    plain, stream = bedrock_bodies()
+    bodies = bedrock_bodies()
     client = boto3.client(
         "bedrock-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
 
     def send(request: Any, **_: Any) -> Any:
-        if request.url.endswith("/converse-stream"):
-            headers = {"content-type": "application/vnd.amazon.eventstream"}
-            return AWSResponse(request.url, 200, headers, _Raw(stream))
-        return AWSResponse(request.url, 200, {"content-type": "application/json"}, _Raw(plain))
+        kind = request.url.rsplit("/", 1)[-1]
+        streamed = kind.endswith("stream")
+        headers = {"content-type": "application/vnd.amazon.eventstream" if streamed else "application/json"}
+        return AWSResponse(request.url, 200, headers, _Raw(bodies[kind]))
 
     client.meta.events.register("before-send.bedrock-runtime", send)
     return client
 
 
-def scenarios(tool: str) -> dict[str, tuple[Callable[[], Any], int]]:
+def scenarios() -> dict[str, tuple[Callable[[], Any], int]]:
+    """Each scenario's call and how many calls a block makes."""
     import anthropic
     import openai
 
@@ -223,12 +257,6 @@ def scenarios(tool: str) -> dict[str, tuple[Callable[[], Any], int]]:
         for _ in stream:
             pass
 
-    found = {
-        "openai chat, plain": (openai_plain, N_PLAIN),
-        f"openai chat, {CHUNKS}-chunk stream": (openai_stream, N_STREAM),
-    }
-    if tool != "tokentrail":
-        return found
     ant = anthropic.Anthropic(  # without the SDK's own spans (on by default when OpenTelemetry is set up)
         api_key="x", base_url="http://bench", http_client=mock_http(*anthropic_bodies()), open_telemetry=False
     )
@@ -241,57 +269,73 @@ def scenarios(tool: str) -> dict[str, tuple[Callable[[], Any], int]]:
             pass
 
     brt = bedrock_client()
+    nova, claude = "amazon.nova-lite-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"
     converse_messages = [{"role": "user", "content": [{"text": "Say hello fifty times."}]}]
+    invoke_body = json.dumps(
+        {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": messages}
+    )
 
-    def bedrock_plain() -> None:
-        brt.converse(modelId="amazon.nova-lite-v1:0", messages=converse_messages)
+    def converse() -> None:
+        brt.converse(modelId=nova, messages=converse_messages)
 
-    def bedrock_stream() -> None:
-        for _ in brt.converse_stream(modelId="amazon.nova-lite-v1:0", messages=converse_messages)["stream"]:
+    def converse_stream() -> None:
+        for _ in brt.converse_stream(modelId=nova, messages=converse_messages)["stream"]:
             pass
 
-    found.update(
-        {
-            "anthropic messages, plain": (anthropic_plain, N_PLAIN),
-            f"anthropic messages, {CHUNKS}-chunk stream": (anthropic_stream, N_STREAM),
-            "boto3 bedrock converse": (bedrock_plain, N_PLAIN // 2),
-            f"boto3 bedrock converse_stream, {CHUNKS} chunks": (bedrock_stream, N_STREAM),
-        }
-    )
-    return found
+    def invoke() -> None:
+        brt.invoke_model(modelId=claude, body=invoke_body)["body"].read()
+
+    def invoke_stream() -> None:
+        for _ in brt.invoke_model_with_response_stream(modelId=claude, body=invoke_body)["body"]:
+            pass
+
+    return {
+        "openai chat, plain": (openai_plain, PLAIN_BLOCK),
+        f"openai chat, {CHUNKS}-chunk stream": (openai_stream, STREAM_BLOCK),
+        "anthropic messages, plain": (anthropic_plain, PLAIN_BLOCK),
+        f"anthropic messages, {CHUNKS}-chunk stream": (anthropic_stream, STREAM_BLOCK),
+        "bedrock converse": (converse, PLAIN_BLOCK // 2),
+        f"bedrock converse_stream, {CHUNKS} chunks": (converse_stream, STREAM_BLOCK),
+        "bedrock invoke_model": (invoke, PLAIN_BLOCK // 2),
+        f"bedrock invoke_model stream, {CHUNKS} chunks": (invoke_stream, STREAM_BLOCK),
+    }
 
 
 # --- the child: one tool ------------------------------------------------------------------------------
 
+PEERS = {  # tool: {provider: (module, instrumentor)}; a peer's provider is measured when its package is installed
+    "openllmetry": {
+        "openai": ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),
+        "anthropic": ("opentelemetry.instrumentation.anthropic", "AnthropicInstrumentor"),
+    },
+    "openinference": {
+        "openai": ("openinference.instrumentation.openai", "OpenAIInstrumentor"),
+        "anthropic": ("openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
+    },
+}
 
-def instrument(tool: str, provider: Any) -> Callable[[], Any]:
-    """Instrument for `tool`; returns its flush (a no-op for tools that work on the caller's thread only)."""
+
+def instrument(tool: str, provider: Any) -> tuple[Callable[[], Any], tuple[str, ...]]:
+    """Instrument for `tool`; returns its flush (a no-op for tools that work on the caller's thread only) and
+    the providers it instruments."""
     if tool == "tokentrail":
         from tokentrail import Tokentrail
 
         tt = Tokentrail(send_to_collector=False, use_global_provider=True)
         tt.instrument()
-        return tt.force_flush
-    if tool == "openllmetry":
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
-
-        OpenAIInstrumentor().instrument(tracer_provider=provider)
-    elif tool == "openinference":
-        from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
-
-        OpenInferenceInstrumentor().instrument(tracer_provider=provider)
-    else:
+        return tt.force_flush, ("openai", "anthropic", "bedrock")
+    if tool == "otel-span-floor":
         span_floor(provider)
-    return lambda: None
-
-
-def background_cpu_ns() -> int:
-    """CPU time so far of the tool's background threads (tokentrail's worker)."""
-    return sum(
-        time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
-        for thread in threading.enumerate()
-        if thread.name.startswith("tokentrail-") and thread.ident is not None
-    )
+        return lambda: None, ("openai",)
+    done = []
+    for name, (module, cls) in PEERS[tool].items():
+        try:
+            instrumentor = getattr(importlib.import_module(module), cls)
+        except ImportError:
+            continue
+        instrumentor().instrument(tracer_provider=provider)
+        done.append(name)
+    return lambda: None, tuple(done)
 
 
 def span_floor(provider: Any) -> None:
@@ -347,23 +391,34 @@ class Toggle:
             setattr(cls, attr, wrapper)
 
 
-def time_block(fn: Callable[[], Any], n: int, cpu: list[int], wall: list[int]) -> None:
-    """Time `n` calls (after 2 untimed ones) on both clocks: the calling thread's CPU time and the wall."""
-    fn()
-    fn()
-    for _ in range(n):
-        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-        fn()
-        c1, w1 = time.thread_time_ns(), time.perf_counter_ns()
-        cpu.append(c1 - c0)
-        wall.append(w1 - w0)
-
-
-def p90(samples: list[int]) -> float:
+def p90(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=10)[-1]
 
 
-def child(tool: str, quick: bool) -> dict[str, Any]:
+def time_block(fn: Callable[[], Any], n: int, flush: Callable[[], Any]) -> dict[str, float]:
+    """Per call, over a block of `n` calls ended by the tool's flush, all inside the timed region: the wall
+    time, the CPU time of every thread of the process, and the calling thread's CPU time (us)."""
+    fn()  # untimed: the first call after the switch
+    flush()
+    wall, cpu, caller = time.perf_counter_ns(), time.process_time_ns(), time.thread_time_ns()
+    for _ in range(n):
+        fn()
+    flush()  # the span worker has made every span of the block
+    caller = time.thread_time_ns() - caller
+    cpu, wall = time.process_time_ns() - cpu, time.perf_counter_ns() - wall
+    return {"wall": wall / n / 1000, "cpu": cpu / n / 1000, "caller": caller / n / 1000}
+
+
+def first_call(fn: Callable[[], Any], flush: Callable[[], Any]) -> float:
+    """Wall time of one call and its span (us): a scenario's first instrumented call."""
+    wall = time.perf_counter_ns()
+    fn()
+    flush()
+    return (time.perf_counter_ns() - wall) / 1000
+
+
+def setup(tool: str) -> tuple[Any, Callable[[], Any], Toggle, dict[str, tuple[Callable[[], Any], int]]]:
+    """The shared sink, the tool's flush, its raw/instrumented switch (set to raw) and its warm scenarios."""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -373,43 +428,53 @@ def child(tool: str, quick: bool) -> dict[str, Any]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(sink))
     trace.set_tracer_provider(provider)
-    found = scenarios(tool)
-    for fn, _ in found.values():  # imports and first-use costs, before anything is timed
+    flush, covered = instrument(tool, provider)
+    toggle = Toggle(("openai", "anthropic", "botocore"))
+    toggle.raw()
+    found = {name: v for name, v in scenarios().items() if name.split()[0] in covered}
+    for fn, _ in found.values():  # imports and first-use costs of the clients, before anything is timed
         for _ in range(WARM_UP):
             fn()
-    sink.clear()
-    flush = instrument(tool, provider)
-    toggle = Toggle(("openai", "anthropic", "botocore"))
-    pairs = PAIRS // 4 if quick else PAIRS
     gc.collect()
     gc.freeze()  # the imported SDKs' objects out of the collector's way, for raw and instrumented alike
+    return sink, flush, toggle, found
+
+
+def child(tool: str, quick: bool) -> dict[str, Any]:
+    sink, flush, toggle, found = setup(tool)
+    toggle.instrumented()
+    first = {name: first_call(fn, flush) for name, (fn, _) in found.items()}
+    assert sink.get_finished_spans(), f"{tool}: the first calls recorded no span"
+    sink.clear()
+    pairs = PAIRS // 4 if quick else PAIRS
     result = {}
     for name, (fn, n) in found.items():
-        raw: dict[str, list[int]] = {"cpu": [], "wall": []}
-        inst: dict[str, list[int]] = {"cpu": [], "wall": []}
-        background: list[float] = []  # per call, one figure per instrumented block
+        blocks: dict[str, list[dict[str, float]]] = {"raw": [], "inst": []}
         for i in range(pairs):  # raw and instrumented blocks alternate, so load drift hits both alike
             for state in ("raw", "inst") if i % 2 == 0 else ("inst", "raw"):
                 (toggle.raw if state == "raw" else toggle.instrumented)()
-                samples = raw if state == "raw" else inst
-                bg_before = background_cpu_ns()
-                time_block(fn, n // PAIRS, samples["cpu"], samples["wall"])
-                flush()  # outside the timed region: every span of the block is made
-                if state == "inst":
-                    background.append((background_cpu_ns() - bg_before) / (n // PAIRS + 2))
+                blocks[state].append(time_block(fn, n, flush))
                 recorded = bool(sink.get_finished_spans())
-                assert recorded == (state == "inst"), (
-                    f"{tool} {name}: spans recorded={recorded} in a {state} block"
-                )
+                assert recorded == (state == "inst"), f"{tool} {name}: spans recorded={recorded} in {state}"
                 sink.clear()
-        result[name] = {
-            "raw_us": statistics.median(raw["cpu"]) / 1000,
-            "median_us": (statistics.median(inst["cpu"]) - statistics.median(raw["cpu"])) / 1000,
-            "p90_us": (p90(inst["cpu"]) - p90(raw["cpu"])) / 1000,
-            "wall_median_us": (statistics.median(inst["wall"]) - statistics.median(raw["wall"])) / 1000,
-            "bg_us": statistics.median(background) / 1000,
-        }
+        result[name] = figures(blocks, first[name])
     return result
+
+
+def figures(blocks: dict[str, list[dict[str, float]]], first: float) -> dict[str, float]:
+    """Overheads per call (us) from the blocks' per-call figures: medians over blocks, instrumented - raw."""
+    raw, inst = (
+        {key: statistics.median(b[key] for b in blocks[state]) for key in ("wall", "cpu", "caller")}
+        for state in ("raw", "inst")
+    )
+    return {
+        "raw_us": raw["wall"],
+        "wall_us": inst["wall"] - raw["wall"],
+        "wall_p90_us": p90([b["wall"] for b in blocks["inst"]]) - p90([b["wall"] for b in blocks["raw"]]),
+        "cpu_us": inst["cpu"] - raw["cpu"],
+        "caller_us": inst["caller"] - raw["caller"],
+        "first_us": first - raw["wall"],
+    }
 
 
 # --- the parent: run, aggregate, print --------------------------------------------------------------------
@@ -425,41 +490,47 @@ def run_child(tool: str, quick: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="fewer blocks (a smoke run)")
     parser.add_argument("--child", choices=TOOLS)
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS)
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.quick)))
         return
-    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
+    tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
+    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     for _ in range(args.runs):
-        for tool in TOOLS:  # round-robin, so machine load drifts over every tool alike
+        for tool in tools:  # round-robin, so machine load drifts over every tool alike
             runs[tool].append(run_child(tool, args.quick))
     print_table(runs)
+
+
+COLUMNS = (
+    ("raw_us", "raw call", "wall us"),
+    ("wall_us", "+median", "wall us"),
+    ("wall_p90_us", "+p90", "wall us"),
+    ("cpu_us", "+cpu", "all thr."),
+    ("caller_us", "+cpu", "caller"),
+    ("first_us", "+first", "wall us"),
+)
 
 
 def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
     print(__doc__.split("Method (printed with the table):")[1].split('"""')[0].rstrip())
     print()
-    header = (
-        f"{'scenario':<42} {'tool':<14} {'raw call':>9} {'+median':>9} {'+p90':>9} {'+median':>9}"
-        f" {'bg':>9} {'+total':>9}\n"
-        f"{'':<42} {'':<14} {'cpu us':>9} {'cpu us':>9} {'cpu us':>9} {'wall us':>9} {'cpu us':>9} {'cpu us':>9}"
-    )
-    print(header)
-    print("-" * 116)
-    for scenario in runs["tokentrail"][0]:
-        for tool in TOOLS:
-            rows = [run[scenario] for run in runs[tool] if scenario in run]
-            if not rows:
-                continue
-            cells = [
-                statistics.median(r[key] for r in rows)
-                for key in ("raw_us", "median_us", "p90_us", "wall_median_us", "bg_us")
-            ]
-            cells.append(cells[1] + cells[4])  # all the CPU a call adds: caller + background
-            print(f"{scenario:<42} {tool:<14} " + " ".join(f"{c:>9.1f}" for c in cells))
-    print(f"\n{len(runs['tokentrail'])} runs per tool; each figure is the median over runs.")
+    print(f"{'scenario':<42} {'tool':<14}" + "".join(f" {top:>9}" for _, top, _ in COLUMNS))
+    print(f"{'':<42} {'':<14}" + "".join(f" {bottom:>9}" for _, _, bottom in COLUMNS))
+    print("-" * (57 + 10 * len(COLUMNS)))
+    scenarios_seen = dict.fromkeys(name for tool_runs in runs.values() for run in tool_runs for name in run)
+    for scenario in scenarios_seen:
+        for tool, tool_runs in runs.items():
+            rows = [run[scenario] for run in tool_runs if scenario in run]
+            if rows:
+                cells = [statistics.median(r[key] for r in rows) for key, _, _ in COLUMNS]
+                print(f"{scenario:<42} {tool:<14}" + "".join(f" {c:>9.1f}" for c in cells))
+    print(f"\n{max(len(r) for r in runs.values())} runs per tool; each figure is the median over runs.")
 
 
 if __name__ == "__main__":

@@ -302,3 +302,40 @@ def test_other_providers_keep_the_gen_ai_operation() -> None:
     attrs = {sc.GEN_AI_PROVIDER_NAME: "openai", sc.GEN_AI_OPERATION_NAME: "chat", sc.RPC_METHOD: "Converse"}
     call = to_call(attrs, **IDS, name="chat gpt-4o", start_ns=1, end_ns=2)
     assert call.operation == "chat"
+
+
+@pytest.mark.parametrize(
+    ("event", "plain"),
+    [
+        ({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}, True),
+        ({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}}, False),
+        (
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "x"}},
+            False,
+        ),
+        (
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": "{"},
+            },
+            False,
+        ),
+        (
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": '"text":""'}},
+            True,
+        ),
+        (
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
+            False,
+        ),
+    ],
+)
+def test_anthropic_invoke_chunks_sorted_on_the_caller_without_decoding(
+    event: dict[str, Any], plain: bool
+) -> None:
+    """Plain text deltas leave only their time; every other chunk is kept for the worker, which decodes it."""
+    compact = json.dumps(event, separators=(",", ":")).encode()
+    assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": compact}}) is (True if plain else None)
+    spaced = json.dumps(event).encode()  # not Bedrock's form: kept, and read correctly on the worker
+    assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": spaced}}) is None

@@ -54,7 +54,7 @@ from tokentrail.sdk.call import (
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.fields import get, str_or_none
 from tokentrail.sdk.patching import PatchSet
-from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_sync
+from tokentrail.sdk.stream import Classifier, StreamTimer, closing_class, timed_sync
 from tokentrail.usage import normalize_usage
 
 PROVIDER: Final = "aws.bedrock"
@@ -212,6 +212,21 @@ def read_invoke(result: dict[str, Any], call: CallRecord) -> None:
             call.usage = normalize_usage(PROVIDER, headers)
 
 
+_TEXT_DELTA_START: Final = b'{"type":"content_block_delta","index":'
+_TEXT_DELTA: Final = b'"delta":{"type":"text_delta","text":"'
+
+
+def classify_anthropic_chunk(event: Mapping[str, Any]) -> bool | None:
+    """An InvokeModelWithResponseStream event of an Anthropic model, on the caller's thread, without decoding
+    its JSON: True for a text delta with text, as Bedrock writes it (compact JSON), else None (kept, decoded
+    on the worker). Quotes inside JSON strings are escaped, so the markers cannot come from the text."""
+    chunk = event.get("chunk")
+    data = chunk.get("bytes") if chunk is not None else None
+    if data and data.startswith(_TEXT_DELTA_START) and _TEXT_DELTA in data and b'"text":""' not in data:
+        return True
+    return None
+
+
 def observe_invoke_chunk(event: Mapping[str, Any], call: CallRecord) -> str | bool | None:
     chunk = event.get("chunk")
     if chunk is None:
@@ -278,7 +293,7 @@ def with_request_metadata(
 
 # --- the choke point ------------------------------------------------------------------------------------
 
-OPERATIONS: Final = {  # name: (stream, read, observe, classify); InvokeModel stream bodies: all kept
+OPERATIONS: Final = {  # name: (stream, read, observe, classify); InvokeModel stream classifier: by format
     "Converse": (False, read_converse, observe_converse, None),
     "ConverseStream": (True, read_converse, observe_converse, classify_converse),
     "InvokeModel": (False, read_invoke, None, None),
@@ -321,7 +336,8 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
         if client.meta.service_model.service_name != SERVICE:
             return None
         server = _hook_client(client)
-        stream, read, observe, classify = OPERATIONS[operation]
+        stream, read, observe, converse_classify = OPERATIONS[operation]
+        classify: Classifier | None = converse_classify
         model = str_or_none(params.get("modelId"))
         verdict = budget.check(model)
         if verdict is not None and verdict.model is not None:
@@ -336,6 +352,8 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
                     entries = labels.derived[("bedrock", hashed)] = label_metadata(labels, hashed)
                 params, dropped = with_request_metadata(params, entries)
         fmt = None if operation.startswith("Converse") else body_format(model)
+        if fmt == "anthropic" and stream:  # the other formats' chunks are all kept, decoded on the worker
+            classify = classify_anthropic_chunk
         op_name = "text_completion" if fmt == "llama" else "chat"
         messages = params.get("messages", params.get("body"))
         request = Request(
@@ -420,7 +438,6 @@ def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
     timer.call.timer = timer
     stream._tokentrail_timer = timer
     stream.__class__ = _timed_event_stream_class()
-    end_on_close(stream, timer)
     weakref.finalize(stream, timer.end, closed=True)  # never iterated nor closed: ends when dropped
 
 
@@ -428,7 +445,7 @@ def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
 def _timed_event_stream_class() -> type:
     from botocore.eventstream import EventStream
 
-    class TimedEventStream(EventStream):  # type: ignore[misc]
+    class TimedEventStream(closing_class(EventStream)):  # type: ignore[misc]  # close ends the timer too
         def __iter__(self) -> Any:
             return timed_sync(super().__iter__(), self._tokentrail_timer)
 

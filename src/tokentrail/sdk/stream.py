@@ -40,8 +40,9 @@ protocol (``for`` vs ``async for``) and delegate everything else to it.
 
 from __future__ import annotations
 
+import functools
 import inspect
-import itertools
+import operator
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
@@ -132,13 +133,13 @@ def timeline(
     Every chunk when they fit; otherwise the first and the last, the two on either side of the longest gap
     (so it stays exact and in place) and the rest evenly spread by chunk number."""
     n = len(stamps)
-    picked: list[int] = list(range(n))
-    if n > most:
-        after = max(range(1, n), key=lambda i: stamps[i] - stamps[i - 1])  # the chunk after the longest gap
-        keep = {0, n - 1, after - 1, after}
-        spare = most - len(keep)
-        keep.update(round(k * (n - 1) / (spare + 1)) for k in range(1, spare + 1))
-        picked = sorted(keep)
+    if n <= most:
+        return list(range(n)), [round((stamp - start_ns) / 1e6, 3) for stamp in stamps]
+    after = max(range(1, n), key=lambda i: stamps[i] - stamps[i - 1])  # the chunk after the longest gap
+    keep = {0, n - 1, after - 1, after}
+    spare = most - len(keep)
+    keep.update(round(k * (n - 1) / (spare + 1)) for k in range(1, spare + 1))
+    picked = sorted(keep)
     return picked, [round((stamps[i] - start_ns) / 1e6, 3) for i in picked]
 
 
@@ -157,7 +158,7 @@ def stream_attributes(
     if len(chunks) < len(stamps):  # downsampled: which chunks were kept (else they are 0, 1, 2, ...)
         attrs[sc.TT_TIMELINE_CHUNKS] = chunks
     if len(stamps) > 1:
-        gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+        gaps = sorted(map(operator.sub, stamps[1:], stamps))  # each chunk's gap to the one before
         attrs[sc.TT_ITL_P50_MS] = quantile(gaps, 0.5) / 1e6
         attrs[sc.TT_ITL_P95_MS] = quantile(gaps, 0.95) / 1e6
         attrs[sc.TT_ITL_MAX_MS] = gaps[-1] / 1e6
@@ -200,23 +201,40 @@ async def timed_async(items: AsyncIterator[Any], timer: StreamTimer) -> AsyncIte
 
 
 def end_on_close(stream: Any, timer: StreamTimer) -> None:
-    """Make ``stream.close()`` (sync or async) also end the timer, for streams closed before their end."""
-    original = stream.close
+    """Make ``stream.close()`` (sync or async) also end the timer, for streams closed before their end.
+
+    The stream gets a subclass of its class (`closing_class`; ``isinstance`` still holds) and keeps the timer
+    in an attribute: a closure set on the instance would refer back to the stream, a reference cycle leaving
+    every stream, with its response and buffers, to the garbage collector (tens of µs per call)."""
+    stream._tokentrail_timer = timer
+    stream.__class__ = closing_class(stream.__class__)
+
+
+@functools.cache
+def closing_class(cls: Any) -> type:
+    """`cls` with a ``close`` that also ends the instance's ``_tokentrail_timer`` (once per stream class)."""
+    if getattr(cls, "_tokentrail_closing", False):
+        already: type = cls
+        return already
+    original = cls.close
     if inspect.iscoroutinefunction(original):
 
-        async def aclose() -> None:
+        async def aclose(self: Any) -> None:
             try:
-                await original()
+                await original(self)
             finally:
-                timer.end(closed=True)
+                self._tokentrail_timer.end(closed=True)
 
-        stream.close = aclose
-        return
+        close: Callable[[Any], Any] = aclose
+    else:
 
-    def close() -> None:
-        try:
-            original()
-        finally:
-            timer.end(closed=True)
+        def close(self: Any) -> None:
+            try:
+                original(self)
+            finally:
+                self._tokentrail_timer.end(closed=True)
 
-    stream.close = close
+    namespace = {"close": close, "_tokentrail_closing": True, "__module__": cls.__module__}
+    found = type(cls.__name__, (cls,), namespace)
+    found.__qualname__ = cls.__qualname__
+    return found
