@@ -5,8 +5,11 @@ Method (printed with the results):
 - Payloads are pre-encoded ExportTraceServiceRequests of realistic LLM spans (GenAI semconv attributes,
   about 20 per span, unique ids), so the client spends little CPU while measuring. As from a live
   BatchSpanProcessor, each request holds spans that started within the 30 s before it was sent.
-- Each collector runs as its own process on loopback; the load generator sends with N threads for at most
-  --seconds (or until every payload is sent) and honours 429/503 Retry-After. Both share the machine's cores with the load generator.
+- Three shapes, each on a fresh collector: 1-span requests from 16 keep-alive clients (as OpenTelemetry's
+  SimpleSpanProcessor, or a BatchSpanProcessor under light load, sends them), 100-span requests from 4
+  clients and 500-span requests from 4 clients. Each client is a thread with one keep-alive connection; it
+  sends its next request when the previous one is answered, for at most --seconds (or until every payload
+  is sent), and honours 429/503 Retry-After. Collectors and load generator share the machine's cores.
 - tokentrail answers 200 only after commit, so acknowledged = persisted; the count is checked again in the
   DuckDB file after the server stops. Phoenix acknowledges before it writes, so its rate is measured from
   its SQLite database: spans present over the time until the last one appeared.
@@ -15,7 +18,7 @@ Method (printed with the results):
   processes, so RSS summed over them would count the shared libraries several times.
 
 Phoenix lives in its own virtualenv (.venv-phoenix, created with `pip install arize-phoenix` when missing).
-Usage: python bench/ingest.py [--spans 150000] [--batch 500] [--single 2000] [--concurrency 4] [--no-phoenix]
+Usage: python bench/ingest.py [--spans 150000] [--mid-spans 60000] [--single 6000] [--seconds 40] [--no-phoenix]
 """
 
 from __future__ import annotations
@@ -343,41 +346,58 @@ def report(name: str, scenario: str, r: dict[str, float]) -> None:
     )
 
 
+def scenarios(args: argparse.Namespace) -> list[tuple[str, int, int, int]]:
+    """(label, spans, spans per request, clients) for each shape measured."""
+    return [
+        (f"1 span/req x{args.single_clients}", args.single, 1, args.single_clients),
+        (f"100 spans/req x{args.concurrency}", args.mid_spans, 100, args.concurrency),
+        (f"{args.batch} spans/req x{args.concurrency}", args.spans, args.batch, args.concurrency),
+    ]
+
+
+def summary(
+    results: dict[tuple[str, str], dict[str, float]], shapes: list[tuple[str, int, int, int]]
+) -> None:
+    names = sorted({name for name, _ in results}, reverse=True)
+    print("\nsummary (persisted spans/s; peak PSS of the collector's process tree):")
+    for label, _, _, _ in shapes:
+        cells = [
+            f"{n} {results[n, label]['rate']:>8,.0f}/s {results[n, label]['rss_mb']:>5,.0f} MB" for n in names
+        ]
+        print(f"  {label:<22} " + "   ".join(cells))
+    for n in names:
+        peak = max(r["rss_mb"] for (name, _), r in results.items() if name == n)
+        print(f"  {n} peak PSS over all shapes: {peak:,.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--spans", type=int, default=150_000, help="spans in the batched scenario")
-    parser.add_argument("--batch", type=int, default=500, help="spans per request in the batched scenario")
-    parser.add_argument("--single", type=int, default=2_000, help="requests in the single-span scenario")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--spans", type=int, default=150_000, help="spans in the large-batch shape")
+    parser.add_argument("--batch", type=int, default=500, help="spans per request in the large-batch shape")
+    parser.add_argument("--mid-spans", type=int, default=60_000, help="spans in the 100-span shape")
+    parser.add_argument("--single", type=int, default=6_000, help="requests in the single-span shape")
+    parser.add_argument("--single-clients", type=int, default=16, help="clients in the single-span shape")
+    parser.add_argument("--concurrency", type=int, default=4, help="clients in the batched shapes")
     parser.add_argument(
-        "--seconds", type=float, default=60, help="most seconds of load per collector and scenario"
+        "--seconds", type=float, default=40, help="most seconds of load per collector and shape"
     )
     parser.add_argument("--no-phoenix", action="store_true")
     args = parser.parse_args()
     print(__doc__.split("Phoenix lives")[0])
-    print(
-        f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-        f"concurrency {args.concurrency}\n"
-    )
-    scenarios = [(f"{args.batch} spans/request", args.spans, args.batch), ("1 span/request", args.single, 1)]
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB\n")
+    shapes = scenarios(args)
     results: dict[tuple[str, str], dict[str, float]] = {}
-    for label, spans, per in scenarios:
+    for label, spans, per, clients in shapes:
         bodies = payloads(spans, per, seed=1)
-        results["tokentrail", label] = run_tokentrail(bodies, per, args.concurrency, args.seconds)
+        results["tokentrail", label] = run_tokentrail(bodies, per, clients, args.seconds)
         report("tokentrail", label, results["tokentrail", label])
         if not args.no_phoenix:
             bodies = payloads(spans, per, seed=2)
-            results["phoenix", label] = run_phoenix(bodies, per, args.concurrency, args.seconds)
+            results["phoenix", label] = run_phoenix(bodies, per, clients, args.seconds)
             report("phoenix", label, results["phoenix", label])
-    if not args.no_phoenix:
-        print("\nratio (tokentrail / Phoenix, persisted spans per second):")
-        for label, _, _ in scenarios:
-            t, p = results["tokentrail", label], results["phoenix", label]
-            print(
-                f"  {label:<22} {t['rate'] / max(p['rate'], 1e-9):6.1f}x   memory {t['rss_mb']:.0f} vs {p['rss_mb']:.0f} MB"
-            )
+    summary(results, shapes)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ from tokentrail.model import COLUMN_NAMES, TIMELINE_COLUMNS, Call, StreamTimelin
 from tokentrail.store import QueryFailed, QueryTimeout, Store, StoreBusy, open_store
 from tokentrail.store import clickhouse as clickhouse_store
 from tokentrail.store import duckdb as duckdb_store
+from tokentrail.store.arrow import calls_to_arrow
 from tokentrail.store.clickhouse import ChdbEngine, ClickHouseStore
 from tokentrail.store.clickhouse_schema import Layout
 from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.store.schema import span_key, span_key_values
+from tokentrail.store.writer import Job
 
 T0 = dt.datetime(2026, 11, 21, 12, 0, 0)
 
@@ -224,3 +227,22 @@ def test_a_batch_larger_than_one_id_lookup_is_deduplicated(store: Store) -> None
     assert store.write(big) == 9_000
     assert store.write(big[::2]) == 0
     assert store.query("SELECT count(*) FROM spans").rows == [(9_000,)]
+
+
+def test_span_keys_computed_in_python_match_duckdbs(duck: DuckDBStore) -> None:
+    ids = [(f"{i:032x}", f"{i * 7 + 1:016x}") for i in (1, 2**100, 3**70)]
+    expected = span_key_values([t for t, _ in ids], [s for _, s in ids])
+    for (trace_id, span_id), key in zip(ids, expected, strict=True):
+        sql = f"SELECT {span_key()} FROM (SELECT ? AS trace_id, ? AS span_id)"
+        assert duck.query(sql, [trace_id, span_id]).rows == [(key,)]
+
+
+def test_one_transaction_stores_a_group_and_credits_a_repeat_to_its_first_request(duck: DuckDBStore) -> None:
+    """Jobs committed together share one insert; a span in two of them is stored once, counted once."""
+    first, second, third = calls(3), calls(3, offset=2), calls(2, offset=10)
+    jobs = [Job("spans", calls_to_arrow(batch)) for batch in (first, second, third)]
+    con = duck._root.cursor()
+    assert duck._commit(con, jobs) == [3, 2, 2]
+    assert duck._commit(con, jobs[:1]) == [0]
+    assert duck.query("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").rows == [(7, 7)]
+    assert duck.query("SELECT count(*) FROM span_keys").rows == [(7,)]

@@ -98,6 +98,8 @@ class Side:
 
     def split(self, table: pa.Table) -> pa.Table:
         """This side's non-null rows of `table`, in the form of its own columns."""
+        if table.column(self.field).null_count == table.num_rows:  # the usual case, at a tenth of the cost
+            return self.shape.schema.empty_table()
         present = table.filter(pc.is_valid(table.column(self.field)))
         parts = present.column(self.field).combine_chunks()
         columns = [present.column(name) for name in ("trace_id", "span_id", "start_time")]

@@ -10,8 +10,11 @@ access disabled and its configuration locked, so no SQL reaches files, the netwo
 
 from __future__ import annotations
 
+import bisect
+import collections
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,22 +28,21 @@ import sqlglot
 from tokentrail.model import Call
 from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import duckdb_migrations, span_key
+from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
-
-_NEW_SPANS = f"""
-SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
-ANTI JOIN span_keys AS k ON k.k = {span_key("b")}
+_INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM batch ON CONFLICT DO NOTHING"
+# The keys of a group's spans, computed in Python (schema.span_key_values) and handed over as two 64-bit
+# halves; the primary-key index skips those already stored and RETURNING names the ones that were not, in
+# halves again (a UHUGEINT costs ~50 us to become a Python int, a UBIGINT ~1).
+_CLAIM_KEYS = """
+INSERT INTO span_keys SELECT (hi::UHUGEINT << 64) | lo::UHUGEINT, start_time FROM keys
+ON CONFLICT DO NOTHING RETURNING (k >> 64)::UBIGINT, (k & 18446744073709551615)::UBIGINT
 """
-_INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM fresh ON CONFLICT DO NOTHING"
-_INSERT_SIDE = """
-INSERT INTO {table}
-SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t SEMI JOIN fresh USING (trace_id, span_id)
-"""
+_LOW_64 = (1 << 64) - 1
 _INSERT_LATE_SAMPLES = """
 INSERT INTO samples
 SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t ANTI JOIN samples USING (trace_id, span_id)
@@ -56,6 +58,20 @@ _KIND_NAMES = {
     "object": "struct map",
 }
 _KINDS = {name: kind for kind, names in _KIND_NAMES.items() for name in names.split()}
+
+
+def _claim_keys(con: duckdb.DuckDBPyConnection, first: dict[int, int], starts: pa.ChunkedArray) -> set[int]:
+    """Store the keys in `first` that span_keys lacks; returns those (the spans to insert)."""
+    keys = list(first)
+    table = pa.table(
+        {
+            "hi": pa.array([k >> 64 for k in keys], pa.uint64()),
+            "lo": pa.array([k & _LOW_64 for k in keys], pa.uint64()),
+            "start_time": starts.take(pa.array(list(first.values()), pa.int64())),
+        }
+    )
+    with registered(con, keys=table):
+        return {(hi << 64) | lo for hi, lo in con.execute(_CLAIM_KEYS).fetchall()}
 
 
 def value_kind(sql_type: Any) -> str:
@@ -161,39 +177,49 @@ class DuckDBStore:
         return self._require_writer().run(task)
 
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
+        """One transaction for the whole group: the spans of every request in one insert, then the rest."""
+        spans = [job for job in jobs if job.kind == "spans"]
         con.execute("BEGIN")
         try:
-            counts = [self._insert(con, job) for job in jobs]
+            counts = dict(zip(map(id, spans), self._insert_new(con, [j.table for j in spans]), strict=True))
+            counts |= {id(job): self._insert_other(con, job) for job in jobs if job.kind != "spans"}
         except Exception:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
-        return counts
+        return [counts[id(job)] for job in jobs]
 
     @staticmethod
-    def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
-        if job.kind in ("metrics", "samples"):
-            return DuckDBStore._insert_other(con, job)
-        batch, sides = split_sides(job.table)
-        with registered(con, batch=batch):
-            if job.kind == "replace":
-                con.execute(_DELETE_BATCH)
-                fresh = batch
-            else:
-                fresh = con.sql(_NEW_SPANS).to_arrow_table()
-        with registered(con, fresh=fresh):
-            for name, side in sides.items():  # names from arrow.SIDES, a fixed set
-                if side.num_rows and job.kind != "replace":
-                    with registered(con, side=side):
-                        con.execute(_INSERT_SIDE.format(table=name))
-            con.execute(_INSERT_KEYS)
+    def _insert_new(con: duckdb.DuckDBPyConnection, tables: list[pa.Table]) -> list[int]:
+        """Insert the spans not stored yet (nor repeated earlier in the group), with their side rows;
+        returns how many each table added (a span sent twice in one group counts for the first)."""
+        if not tables:
+            return []
+        # one chunk: DuckDB pays per chunk and column when it scans an Arrow table
+        batch = pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+        first: dict[int, int] = {}  # key -> its first row
+        keys = span_key_values(batch.column("trace_id").to_pylist(), batch.column("span_id").to_pylist())
+        for row, key in enumerate(keys):
+            first.setdefault(key, row)
+        rows = sorted(first[key] for key in _claim_keys(con, first, batch.column("start_time")))
+        fresh = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, pa.int64()))
+        spans, sides = split_sides(fresh)
+        with registered(con, fresh=spans):
             con.execute("INSERT INTO spans SELECT * FROM fresh")
-        return int(fresh.num_rows)
+        for name, side in sides.items():  # names from arrow.SIDES, a fixed set
+            if side.num_rows:
+                with registered(con, side=side):
+                    con.execute(f"INSERT INTO {name} SELECT * FROM side")
+        ends = list(itertools.accumulate(t.num_rows for t in tables))
+        added = collections.Counter(bisect.bisect_right(ends, row) for row in rows)
+        return [added[i] for i in range(len(tables))]
 
     @staticmethod
     def _insert_other(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """Metric points; or samples that came after their spans (GenAI events on the logs signal)."""
+        """Metric points; samples that came after their spans (GenAI events on the logs signal); or a
+        replace: the spans rewritten (their timelines and samples do not change)."""
+        if job.kind == "replace":
+            return DuckDBStore._replace(con, split_sides(job.table)[0])
         if job.kind == "metrics":
             with registered(con, batch=job.table):
                 row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
@@ -201,6 +227,14 @@ class DuckDBStore:
             with registered(con, side=split_sides(job.table)[1]["samples"]):
                 row = con.execute(_INSERT_LATE_SAMPLES).fetchone()
         return int(row[0]) if row else 0
+
+    @staticmethod
+    def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
+        with registered(con, batch=batch):
+            con.execute(_DELETE_BATCH)
+            con.execute(_INSERT_KEYS)
+            con.execute("INSERT INTO spans SELECT * FROM batch")
+        return int(batch.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------
     def query(

@@ -6,7 +6,8 @@ that no later migration adds, so a fresh database and an upgraded one end with t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from tokentrail.model import (
@@ -99,6 +100,14 @@ def span_key(table: str = "") -> str:
     prune with the spans). `table` qualifies the columns."""
     prefix = f"{table}." if table else ""
     return f"md5_number({prefix}trace_id || ':' || {prefix}span_id)"
+
+
+def span_key_values(trace_ids: Iterable[str], span_ids: Iterable[str]) -> list[int]:
+    """`span_key()` computed here: DuckDB's md5_number is the md5 digest read as a little-endian number."""
+    return [
+        int.from_bytes(hashlib.md5(f"{t}:{s}".encode(), usedforsecurity=False).digest(), "little")
+        for t, s in zip(trace_ids, span_ids, strict=True)
+    ]
 
 
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
