@@ -339,3 +339,23 @@ def test_anthropic_invoke_chunks_sorted_on_the_caller_without_decoding(
     assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": compact}}) is (True if plain else None)
     spaced = json.dumps(event).encode()  # not Bedrock's form: kept, and read correctly on the worker
     assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": spaced}}) is None
+
+
+@pytest.mark.parametrize("operation", ["converse_stream", "invoke_model_with_response_stream"])
+def test_a_stream_dropped_after_its_end_is_not_closed(
+    bedrock: BedrockClient, rec: Recorder, operation: str
+) -> None:
+    """Apps iterate `client.converse_stream(...)["stream"]` and drop it: the stream object is freed as its own
+    iterator ends, and its drop finalizer must not be taken for a stream closed early."""
+    args: dict[str, Any] = {"modelId": MODELS["nova"]}
+    if operation == "converse_stream":
+        args["messages"] = MESSAGES
+    else:
+        args["body"] = json.dumps(BODIES["nova"])
+    for _ in getattr(bedrock.steer(**TIMED), operation)(**args)[
+        "stream" if operation == "converse_stream" else "body"
+    ]:
+        pass
+    attrs = rec.one()
+    assert sc.ERROR_TYPE not in attrs
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0] == "end_turn"

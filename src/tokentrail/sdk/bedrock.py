@@ -447,7 +447,7 @@ def _timed_event_stream_class() -> type:
 
     class TimedEventStream(closing_class(EventStream)):  # type: ignore[misc]  # close ends the timer too
         def __iter__(self) -> Any:
-            return timed_sync(super().__iter__(), self._tokentrail_timer)
+            return timed_sync(super().__iter__(), self._tokentrail_timer, owner=self)
 
     return TimedEventStream
 

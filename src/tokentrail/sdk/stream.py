@@ -167,9 +167,12 @@ def stream_attributes(
     return attrs
 
 
-def timed_sync(items: Iterator[Any], timer: StreamTimer) -> Iterator[Any]:
+def timed_sync(items: Iterator[Any], timer: StreamTimer, owner: Any = None) -> Iterator[Any]:
     """Yield the stream's items, timing each; a generator, so the per-item cost stays small (a class with a
-    ``__next__`` method costs several times more per chunk). Closing it, or dropping it, ends the timer."""
+    ``__next__`` method costs several times more per chunk). Closing it, or dropping it, ends the timer.
+
+    `owner`, held until the end, is the stream object whose drop also ends the timer (a finalizer): without
+    it, the stream can be freed as its own iterator finishes, before this generator records the end."""
     chunk = timer.chunk
     try:
         for item in items:
