@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 
 from tokentrail.model import Call
 from tokentrail.samples.policy import Policy, PolicyError, RateCap, decide, load, parse, trace_sampled
+from tokentrail.samples.sampler import cap_samples
 
 EXAMPLE = """
 default_rate = 0.05
@@ -120,3 +122,20 @@ def test_serve_refuses_a_bad_policy_file(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert f"{bad}: default_rate: Input should be less than or equal to 1" in " ".join(out.stderr.split())
     assert "rule.0.rate: Field required" in out.stderr
+
+
+def test_the_cap_drops_rate_samples_before_errors_and_thresholds() -> None:
+    reasons = ["rate", "rate", "error", "rate", "latency", None, "rate"]
+    samples = [None if r is None else {"reason": r, "input_chars": 1} for r in reasons]
+    table = pa.table({"x": list(range(len(reasons))), "sample": samples})
+    capped = cap_samples(table, RateCap(), 3)
+    kept = [s["reason"] if s else None for s in capped.column("sample").to_pylist()]
+    assert kept == [
+        "rate",
+        None,
+        "error",
+        None,
+        "latency",
+        None,
+        None,
+    ]  # the earliest rate sample fills the rest

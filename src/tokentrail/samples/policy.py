@@ -17,7 +17,8 @@ A call is kept when it failed (``keep_errors``), when it is at or above a ``keep
 trace is in the rate's share: the first ``[[rule]]`` whose labels all match sets the rate, else
 ``default_rate``. The rate decision is OpenTelemetry's TraceIdRatioBased (the trace id's lower 64 bits below
 ``round(rate * 2**64)``), so every span of a trace is kept or dropped together, by any collector or SDK that
-samples the same way. ``max_per_minute`` caps the samples written per minute, whatever kept them.
+samples the same way. ``max_per_minute`` caps the samples written per minute, whatever kept them; when it
+must drop some, those kept only by the rate go before errors and threshold breaches.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def take_samples(calls: Iterable[Call], policy: Policy) -> None:
 
 
 def cap_samples(table: pa.Table, cap: RateCap, per_minute: int) -> pa.Table:
-    """`table` (from `calls_to_arrow`) with the samples past this minute's cap dropped."""
+    """`table` (from `calls_to_arrow`) with the samples past this minute's cap dropped. When some must go,
+    those kept by the rate go first: the policy promises to keep errors and threshold breaches."""
     if "sample" not in table.column_names:
         return table
     column = table.column("sample")
@@ -69,10 +70,9 @@ def cap_samples(table: pa.Table, cap: RateCap, per_minute: int) -> pa.Table:
     granted = cap.allow(wanted, per_minute)
     if granted == wanted:
         return table
-    present = pc.is_valid(column).to_pylist()
-    seen, keep = 0, []
-    for has in present:
-        seen += has
-        keep.append(has and seen <= granted)
-    capped = pc.if_else(pa.array(keep), column, pa.nulls(len(column), column.type))
+    reasons = pc.struct_field(column, "reason").to_pylist()
+    ranked = sorted((i for i, r in enumerate(reasons) if r is not None), key=lambda i: reasons[i] == "rate")
+    chosen = set(ranked[:granted])
+    keep = pa.array([i in chosen for i in range(len(column))])
+    capped = pc.if_else(keep, column, pa.nulls(len(column), column.type))
     return table.set_column(table.column_names.index("sample"), "sample", capped)
