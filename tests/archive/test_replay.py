@@ -24,6 +24,8 @@ from archive_data import Collector, assert_nothing_raw, local_files, wait_until
 from support import free_port
 from tokentrail.archive.target import LocalTarget, open_target
 from tokentrail.archive.writer import archive
+from tokentrail.cli.common import console
+from tokentrail.cli.replay import print_comparison
 from tokentrail.prompts.content import Content
 from tokentrail.prompts.registry import Actor, Registry
 from tokentrail.simulator.profile import Profile
@@ -170,6 +172,38 @@ def _lines(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line.strip())
 
 
+API = "json_extract_string(attributes, '$.\"openai.api.type\"')"
+
+
+def test_a_streamed_baseline_replays_streamed_with_ttft_for_both_variants(
+    sim: str, collector: Collector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    originals(sim, collector, 6, kind="stream")  # streamed chat, streamed Responses, plain chat, twice
+    archive(collector.store, LocalTarget(tmp_path / "archive"))
+    args = ["--from", str(tmp_path / "archive"), "--model", "gpt-4.1-mini", "--endpoint", f"{sim}/v1"]
+    args += ["--server", collector.url, "--state-dir", str(tmp_path / "s"), "--format", "json"]
+    result = comparison(finished(replay(*args)))
+    assert result["calls"] == {"baseline": 6, "candidate": 6}
+    sql = f"SELECT {API}, stream, ttft_ms IS NOT NULL FROM calls WHERE experiment {{}} ORDER BY ALL"
+    base = collector.store.query(sql.format("IS NULL")).rows
+    assert (
+        base
+        == [("chat_completions", False, False)] * 2
+        + [("chat_completions", True, True)] * 2
+        + [("responses", True, True)] * 2
+    )
+    assert collector.store.query(sql.format("= ?"), [result["experiment"]]).rows == base
+    ttft = result["metrics"]["ttft_ms"]
+    for variant in ("baseline", "candidate"):
+        assert ttft[variant]["low"] <= ttft[variant]["mean"] <= ttft[variant]["high"]
+    assert ttft["difference"]["relative"] is not None
+    monkeypatch.setattr(console, "width", 200)
+    with console.capture() as captured:
+        print_comparison(result, result["experiment"])
+    (row,) = [line for line in captured.get().splitlines() if "TTFT (ms)" in line]
+    assert len(re.findall(r"\d[\d.e+-]* \[-?\d[\d.e+-]*, \d[\d.e+-]*\]", row)) == 2, row  # both, intervals
+
+
 @pytest.mark.parametrize(
     ("provider", "model"),
     [("anthropic", "claude-3-5-haiku-latest"), ("aws.bedrock", "amazon.nova-lite-v1:0")],
@@ -177,17 +211,20 @@ def _lines(path: Path) -> int:
 def test_replay_to_another_provider(
     sim: str, collector: Collector, tmp_path: Path, provider: str, model: str
 ) -> None:
-    originals(sim, collector, 2)
+    originals(sim, collector, 3, kind="stream")  # streamed chat, streamed Responses, plain chat
     archive(collector.store, LocalTarget(tmp_path / "archive"))
     env = ENV | AWS | {"ANTHROPIC_API_KEY": "test"}
     args = ["--from", str(tmp_path / "archive"), "--provider", provider, "--model", model]
     args += ["--endpoint", sim, "--server", collector.url, "--state-dir", str(tmp_path / "s")]
     result = comparison(finished(replay(*args, "--format", "json", env=env)))
-    assert result["calls"] == {"baseline": 2, "candidate": 2}
+    assert result["calls"] == {"baseline": 3, "candidate": 3}
     assert result["metrics"]["error_rate"]["candidate"]["mean"] == 0.0
-    sql = "SELECT provider, request_model, status FROM calls WHERE experiment = ?"
-    rows = collector.store.query(sql, [result["experiment"]]).rows
-    assert rows == [(provider, model, "ok")] * 2
+    sql = (
+        "SELECT provider, request_model, status, stream, ttft_ms IS NOT NULL FROM calls WHERE experiment = ?"
+    )
+    rows = collector.store.query(sql + " ORDER BY stream", [result["experiment"]]).rows
+    # streamed as the originals were: Messages stream, ConverseStream
+    assert rows == [(provider, model, "ok", False, False)] + [(provider, model, "ok", True, True)] * 2
 
 
 def test_replay_resends_system_tool_round_tools_and_parameters(
