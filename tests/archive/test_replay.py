@@ -230,6 +230,8 @@ def test_a_streamed_baseline_replays_streamed_with_ttft_for_both_variants(
     for variant in ("baseline", "candidate"):
         assert ttft[variant]["low"] <= ttft[variant]["mean"] <= ttft[variant]["high"]
     assert ttft["difference"]["relative"] is not None
+    errors = result["metrics"]["error_rate"]
+    assert errors["baseline"]["mean"] == errors["candidate"]["mean"] == 0.0  # every stream read to its end
     monkeypatch.setattr(console, "width", 200)
     with console.capture() as captured:
         print_comparison(result, result["experiment"])
