@@ -4,6 +4,8 @@ Arguments: simulator URL, collector URL, number of calls, and the kind of calls:
 - ``pii``: a system message and PII in the prompt, features triage and search alternately;
 - ``tools``: a system message, an earlier tool round (assistant tool call, tool result), a tool definition,
   tool choice and sampling parameters, no PII (so the replayed request can be compared token for token);
+- ``stream``: in turn a streamed Chat Completions call, a streamed Responses API call and a plain Chat
+  Completions call;
 - ``prompt``: the first half made with version 1 of the registered prompt ``triage`` (`tokentrail.prompt`),
   the rest without a prompt.
 """
@@ -64,6 +66,21 @@ def tools_call(client: openai.OpenAI, i: int) -> None:
         )
 
 
+def stream_call(client: openai.OpenAI, i: int) -> None:
+    with tokentrail.labels(feature="stream", app="helpdesk"):
+        messages = [SYSTEM, {"role": "user", "content": f"Ticket {i}: printer on fire"}]
+        chat = {"model": "gpt-4o-mini", "messages": messages, "max_tokens": 40}
+        if i % 3 == 0:
+            for _ in client.chat.completions.create(**chat, stream=True):
+                pass  # a stream is read to its end
+        elif i % 3 == 1:
+            responses = {"model": "gpt-4o-mini", "input": messages, "max_output_tokens": 40}
+            for _ in client.responses.create(**responses, stream=True):
+                pass
+        else:
+            client.chat.completions.create(**chat)
+
+
 def prompt_call(client: openai.OpenAI, i: int, n: int) -> None:
     with tokentrail.labels(feature="triage", app="helpdesk"):
         if i >= n // 2:
@@ -83,6 +100,8 @@ def main(sim: str, collector: str, n: int, kind: str) -> None:
     for i in range(n):
         if kind == "prompt":
             prompt_call(client, i, n)
+        elif kind == "stream":
+            stream_call(client, i)
         else:
             (tools_call if kind == "tools" else pii_call)(client, i)
     tokentrail.shutdown()

@@ -5,6 +5,7 @@ archive as an experiment with its comparison; an interrupted replay resumes, no 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -20,10 +21,12 @@ import boto3
 import httpx
 import pytest
 
-from archive_data import Collector, assert_nothing_raw, local_files, wait_until
-from support import free_port
+from archive_data import Collector, assert_nothing_raw, content_span, local_files, wait_until
+from support import free_port, make_request
 from tokentrail.archive.target import LocalTarget, open_target
 from tokentrail.archive.writer import archive
+from tokentrail.cli.common import console
+from tokentrail.cli.replay import print_comparison
 from tokentrail.prompts.content import Content
 from tokentrail.prompts.registry import Actor, Registry
 from tokentrail.simulator.profile import Profile
@@ -35,6 +38,7 @@ ENV = os.environ | {
     "OPENAI_API_KEY": "test",
     "TOKENTRAIL_SPOOL_DIR": "",
 }
+PROTOBUF = "application/x-protobuf"
 AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -92,6 +96,16 @@ def candidates(collector: Collector, experiment: str) -> list[tuple[Any, ...]]:
     return list(collector.store.query(sql, [experiment]).rows)
 
 
+def overlapping(collector: Collector, experiment: str) -> int:
+    """Pairs of the experiment's calls that were in flight at the same time (from their stored start and
+    end times)."""
+    sql = """SELECT count(*) FROM calls a JOIN calls b
+             ON a.span_id < b.span_id AND a.start_time < b.end_time AND b.start_time < a.end_time
+             WHERE a.experiment = ? AND b.experiment = ?"""
+    count: int = collector.store.query(sql, [experiment, experiment]).rows[0][0]
+    return count
+
+
 def test_capture_archive_and_replay_against_another_model(
     sim: str, collector: Collector, tmp_path: Path, moto_s3: str, bucket: str
 ) -> None:
@@ -123,6 +137,7 @@ def test_capture_archive_and_replay_against_another_model(
     experiment = result["experiment"]
     assert result["calls"] == {"baseline": 3, "candidate": 3}
     assert candidates(collector, experiment) == [("gpt-4.1-mini", "candidate", "triage")] * 3
+    assert overlapping(collector, experiment) >= 1  # --concurrency 8 (the default): calls in parallel
     listed = httpx.get(f"{collector.url}/api/experiments").json()["experiments"]
     (item,) = [e for e in listed if e["experiment"] == experiment]  # the archived calls are its baseline
     assert item["variants"] == [{"variant": "baseline", "calls": 3}, {"variant": "candidate", "calls": 3}]
@@ -162,12 +177,66 @@ def test_interrupted_replay_resumes_without_repeats(sim: str, collector: Collect
     assert len(entries) == len(set(entries)) == 10
     sql = "SELECT count(*), count(DISTINCT span_id) FROM calls WHERE experiment = ?"
     assert collector.store.query(sql, [f"replay-{replay_id}"]).rows == [(10, 10)]
+    assert overlapping(collector, f"replay-{replay_id}") == 0  # --concurrency 1: one call at a time
     members = "SELECT variant, count(*) FROM experiment_members WHERE experiment = ? GROUP BY 1"
     assert collector.store.query(members, [f"replay-{replay_id}"]).rows == [("baseline", 10)]
 
 
 def _lines(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+def test_replay_since_sends_only_the_newer_samples(sim: str, collector: Collector, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=10)
+    spans = [content_span(n, now - dt.timedelta(days=10 if n < 2 else 0)) for n in range(4)]
+    body = make_request(spans).SerializeToString()
+    r = httpx.post(f"{collector.url}/v1/traces", content=body, headers={"content-type": PROTOBUF})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: collector.count("SELECT count(*) FROM samples") == 4)
+    archive(collector.store, LocalTarget(tmp_path / "archive"))
+    args = ["--from", str(tmp_path / "archive"), "--since", "7d", "--model", "gpt-4.1-mini"]
+    args += ["--endpoint", f"{sim}/v1", "--server", collector.url, "--state-dir", str(tmp_path / "s")]
+    result = comparison(finished(replay(*args, "--format", "json")))
+    assert result["calls"] == {"baseline": 2, "candidate": 2}
+    members = "SELECT span_id FROM experiment_members WHERE experiment = ? ORDER BY 1"
+    recent = "SELECT span_id FROM samples WHERE start_time > ? ORDER BY 1"
+    picked = collector.store.query(members, [result["experiment"]]).rows
+    assert picked == collector.store.query(recent, [now - dt.timedelta(days=1)]).rows
+    assert len(picked) == 2
+
+
+API = "json_extract_string(attributes, '$.\"openai.api.type\"')"
+
+
+def test_a_streamed_baseline_replays_streamed_with_ttft_for_both_variants(
+    sim: str, collector: Collector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    originals(sim, collector, 6, kind="stream")  # streamed chat, streamed Responses, plain chat, twice
+    archive(collector.store, LocalTarget(tmp_path / "archive"))
+    args = ["--from", str(tmp_path / "archive"), "--model", "gpt-4.1-mini", "--endpoint", f"{sim}/v1"]
+    args += ["--server", collector.url, "--state-dir", str(tmp_path / "s"), "--format", "json"]
+    result = comparison(finished(replay(*args)))
+    assert result["calls"] == {"baseline": 6, "candidate": 6}
+    sql = f"SELECT {API}, stream, ttft_ms IS NOT NULL FROM calls WHERE experiment {{}} ORDER BY ALL"
+    base = collector.store.query(sql.format("IS NULL")).rows
+    assert (
+        base
+        == [("chat_completions", False, False)] * 2
+        + [("chat_completions", True, True)] * 2
+        + [("responses", True, True)] * 2
+    )
+    assert collector.store.query(sql.format("= ?"), [result["experiment"]]).rows == base
+    ttft = result["metrics"]["ttft_ms"]
+    for variant in ("baseline", "candidate"):
+        assert ttft[variant]["low"] <= ttft[variant]["mean"] <= ttft[variant]["high"]
+    assert ttft["difference"]["relative"] is not None
+    errors = result["metrics"]["error_rate"]
+    assert errors["baseline"]["mean"] == errors["candidate"]["mean"] == 0.0  # every stream read to its end
+    monkeypatch.setattr(console, "width", 200)
+    with console.capture() as captured:
+        print_comparison(result, result["experiment"])
+    (row,) = [line for line in captured.get().splitlines() if "TTFT (ms)" in line]
+    assert len(re.findall(r"\d[\d.e+-]* \[-?\d[\d.e+-]*, \d[\d.e+-]*\]", row)) == 2, row  # both, intervals
 
 
 @pytest.mark.parametrize(
@@ -177,17 +246,20 @@ def _lines(path: Path) -> int:
 def test_replay_to_another_provider(
     sim: str, collector: Collector, tmp_path: Path, provider: str, model: str
 ) -> None:
-    originals(sim, collector, 2)
+    originals(sim, collector, 3, kind="stream")  # streamed chat, streamed Responses, plain chat
     archive(collector.store, LocalTarget(tmp_path / "archive"))
     env = ENV | AWS | {"ANTHROPIC_API_KEY": "test"}
     args = ["--from", str(tmp_path / "archive"), "--provider", provider, "--model", model]
     args += ["--endpoint", sim, "--server", collector.url, "--state-dir", str(tmp_path / "s")]
     result = comparison(finished(replay(*args, "--format", "json", env=env)))
-    assert result["calls"] == {"baseline": 2, "candidate": 2}
+    assert result["calls"] == {"baseline": 3, "candidate": 3}
     assert result["metrics"]["error_rate"]["candidate"]["mean"] == 0.0
-    sql = "SELECT provider, request_model, status FROM calls WHERE experiment = ?"
-    rows = collector.store.query(sql, [result["experiment"]]).rows
-    assert rows == [(provider, model, "ok")] * 2
+    sql = (
+        "SELECT provider, request_model, status, stream, ttft_ms IS NOT NULL FROM calls WHERE experiment = ?"
+    )
+    rows = collector.store.query(sql + " ORDER BY stream", [result["experiment"]]).rows
+    # streamed as the originals were: Messages stream, ConverseStream
+    assert rows == [(provider, model, "ok", False, False)] + [(provider, model, "ok", True, True)] * 2
 
 
 def test_replay_resends_system_tool_round_tools_and_parameters(

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from tokentrail.replay.prompts import Chosen, PromptMismatch, fill, parse_ref
-from tokentrail.replay.providers import anthropic_request, bedrock_request, openai_request
+from tokentrail.replay.providers import (
+    anthropic_request,
+    bedrock_request,
+    openai_request,
+    responses_request,
+)
 
 SCHEMA = {"type": "object", "properties": {"number": {"type": "string"}}}
 DOC: dict[str, Any] = {
@@ -56,6 +61,24 @@ def test_openai_request_keeps_the_tool_round_tools_choice_and_parameters() -> No
             {"type": "function", "function": {"name": "track", "description": "Track", "parameters": SCHEMA}}
         ],
         "tool_choice": {"type": "function", "function": {"name": "track"}},
+    }
+
+
+def test_responses_request_keeps_the_tool_round_as_function_items() -> None:
+    assert responses_request(DOC) == {
+        "instructions": "Be brief.",
+        "input": [
+            {"role": "user", "content": "Where is <EMAIL_1>'s parcel?"},
+            {"type": "function_call", "call_id": "c1", "name": "track", "arguments": '{"number": "42"}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "in the depot"},
+        ],
+        "temperature": 0.2,
+        "max_output_tokens": 60,  # no seed: the Responses API has none
+        "tools": [
+            {"type": "function", "strict": False, "name": "track", "description": "Track"}
+            | {"parameters": SCHEMA}
+        ],
+        "tool_choice": {"type": "function", "name": "track"},
     }
 
 

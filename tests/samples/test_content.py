@@ -35,6 +35,14 @@ def test_openllmetry_semconv_attributes_become_a_document() -> None:
     assert "gen_ai.input.messages" not in call.attributes and call.prompt_chars  # never a column
 
 
+def test_the_document_says_whether_the_call_streamed_and_which_openai_api_it_used() -> None:
+    plain, _ = load_fixture("spans_openllmetry.json")
+    assert call_of(plain["attributes"]).content["stream"] is False
+    streamed = plain["attributes"] | {"gen_ai.request.stream": True, "openai.api.type": "responses"}
+    doc = call_of(streamed).content
+    assert (doc["stream"], doc["api"]) == (True, "responses")  # a replay sends it the same way
+
+
 def test_openinference_flattened_messages_become_a_document() -> None:
     plain, _ = load_fixture("spans_openinference.json")
     doc = call_of(plain["attributes"]).content

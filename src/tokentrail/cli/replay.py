@@ -93,7 +93,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
-def _print(comparison: dict[str, Any], experiment: str) -> None:
+def print_comparison(comparison: dict[str, Any], experiment: str) -> None:
     table = Table(title=f"{experiment}: candidate vs baseline (95 % intervals)", title_justify="left")
     for column in ("metric", "baseline", "candidate", "difference"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -136,7 +136,7 @@ def _replay(state: ReplayState, options: Options, chosen: Chosen | None, fmt: st
     if fmt == "json":
         console.print_json(json.dumps(comparison))
     else:
-        _print(comparison, experiment)
+        print_comparison(comparison, experiment)
 
 
 def register(app: typer.Typer) -> None:

@@ -590,7 +590,7 @@ def to_call(
     call.tool_calls = len(call.tool_names) or None
     call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
     if call.kind == SpanKind.LLM:  # held in memory for sampling (tokentrail.samples), never stored as is
-        call.content = extract_content(attrs, call.provider, call.operation, call.request_model)
+        call.content = extract_content(attrs, call.provider, call.operation, call.request_model, call.stream)
         if call.content is not None and call.prompt_name:
             call.content["prompt"] = prompt_ref(
                 attrs, call.prompt_name, call.prompt_version, call.prompt_content_id

@@ -99,7 +99,11 @@ class Pipeline:
     def sample(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
         """Each call's sample of the content body given with it (from GenAI events), or None."""
         return [
-            sample_call(call, document(body, call.provider, call.operation, call.model), self.policy)
+            sample_call(
+                call,
+                document(body, call.provider, call.operation, call.model, stream=call.stream),
+                self.policy,
+            )
             for call, body in pairs
         ]
 

@@ -1,5 +1,6 @@
 """Each provider's request (the keyword arguments of its official client's call) built from a content
-document, the call itself, and the answer as compared (its text and the names of the tools it called)."""
+document, and the answer as compared (its text and the names of the tools it called). Sending is in
+`tokentrail.replay.send`."""
 
 from __future__ import annotations
 
@@ -74,6 +75,47 @@ def openai_answer(response: Any) -> str:
     message = response.choices[0].message
     names = [call.function.name for call in message.tool_calls or ()]
     return " ".join([message.content or "", *names]).strip()
+
+
+# --- OpenAI Responses -------------------------------------------------------------------------------------
+
+RESPONSES_PARAMS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_output_tokens"}
+
+
+def responses_items(message: Doc) -> list[Doc]:
+    """One message as Responses input items: its text, then its function calls and their outputs."""
+    calls = [
+        {"type": "function_call", "call_id": p.get("id") or f"call_{n}", "name": p.get("name")}
+        | {"arguments": json.dumps(arguments(p))}
+        for n, p in enumerate(parts_of(message, "tool_call"))
+    ]
+    outputs = [
+        {"type": "function_call_output", "call_id": p.get("id") or "", "output": message_text({"parts": [p]})}
+        for p in parts_of(message, "tool_call_response")
+    ]
+    text = message_text({"parts": parts_of(message, "text")})
+    said = [{"role": message.get("role") or "user", "content": text}] if text or not calls + outputs else []
+    return said + calls + outputs
+
+
+def responses_request(doc: Doc) -> Doc:
+    system, messages = split_system(doc)
+    items = [item for message in messages for item in responses_items(message)]
+    request: Doc = {"input": items, **pick_params(doc, RESPONSES_PARAMS)}
+    if system:
+        request["instructions"] = system
+    tools = tool_specs(doc)
+    if tools:  # strict off: the Chat Completions default, which the archived definitions were written for
+        request["tools"] = [{"type": "function", "strict": False} | t for t in tools]
+        if choice(doc) is not None:
+            value = choice(doc)
+            request["tool_choice"] = {"type": "function", **value} if isinstance(value, dict) else value
+    return request
+
+
+def responses_answer(response: Any) -> str:
+    names = [item.name for item in response.output if item.type == "function_call"]
+    return " ".join([response.output_text, *names]).strip()
 
 
 # --- Anthropic Messages -----------------------------------------------------------------------------------
@@ -191,30 +233,3 @@ def bedrock_request(doc: Doc) -> Doc:
 def bedrock_answer(response: Any) -> str:
     blocks = response["output"]["message"]["content"]
     return " ".join(b.get("text") or b.get("toolUse", {}).get("name", "") for b in blocks).strip()
-
-
-# --- sending ----------------------------------------------------------------------------------------------
-
-
-def send(provider: str, client: Any, doc: Doc, model: str) -> str:
-    """Send the document's request to `model` through `client`; the answer as compared."""
-    if provider == "openai":
-        return openai_answer(client.chat.completions.create(model=model, **openai_request(doc)))
-    if provider == "anthropic":
-        return anthropic_answer(client.messages.create(model=model, **anthropic_request(doc)))
-    return bedrock_answer(client.converse(modelId=model, **bedrock_request(doc)))
-
-
-def make_client(provider: str, endpoint: str | None) -> Any:
-    """The provider's official client; `endpoint` is its base URL (else the client's own settings)."""
-    if provider == "openai":
-        import openai
-
-        return openai.OpenAI(base_url=endpoint) if endpoint else openai.OpenAI()
-    if provider == "anthropic":
-        import anthropic
-
-        return anthropic.Anthropic(base_url=endpoint) if endpoint else anthropic.Anthropic()
-    import boto3
-
-    return boto3.client("bedrock-runtime", endpoint_url=endpoint or None)

@@ -14,8 +14,8 @@ from tokentrail.archive.files import Row
 from tokentrail.archive.reader import read_samples, since_time
 from tokentrail.archive.target import open_target
 from tokentrail.replay.prompts import Chosen, PromptMismatch
-from tokentrail.replay.providers import make_client, send
 from tokentrail.replay.requests import PROVIDERS, Doc, output_text
+from tokentrail.replay.send import make_client, send
 from tokentrail.replay.similarity import jaccard
 from tokentrail.replay.state import ReplayState
 from tokentrail.replay.where import compile_where

@@ -3,6 +3,7 @@
 A document is what a replay needs to rebuild the provider request, and what the call page shows::
 
     {"version": 1, "provider": "openai", "operation": "chat", "model": "gpt-4o-mini",
+     "stream": true, "api": "responses",                                    # api: OpenAI's, when known
      "params": {"temperature": 0.2, "max_tokens": 256},
      "system": [{"type": "text", "content": "..."}],                        # or null
      "messages": [{"role": "user", "parts": [{"type": "text", "content": "..."}]}],
@@ -10,6 +11,8 @@ A document is what a replay needs to rebuild the provider request, and what the 
      "output": [{"role": "assistant", "parts": [...], "finish_reason": "stop"}],
      "prompt": {"name": "triage", "version": "3", "content_id": "...", "variables": {...}}}  # when labelled
 
+``stream`` says whether the call was streamed (a replay streams it again); ``api`` is the OpenAI API the
+call used (``chat_completions`` or ``responses``, from ``openai.api.type``), absent when not recorded.
 ``params`` may hold ``tool_choice``: ``auto``, ``none``, ``required`` or ``{"name": "search"}``. ``prompt`` is
 the registry version the call was labelled with (``tokentrail.prompt``, or ``gen_ai.prompt.*``), with the
 template variables when the instrumentation recorded them (OpenInference ``llm.prompt_template.variables``).
@@ -67,7 +70,11 @@ def text_part(text: Any) -> dict[str, Any]:
 
 
 def extract(
-    attrs: Mapping[str, Any], provider: str | None, operation: str | None, model: str | None
+    attrs: Mapping[str, Any],
+    provider: str | None,
+    operation: str | None,
+    model: str | None,
+    stream: bool = False,
 ) -> Doc | None:
     """The call's content document, or None when the span carries no content."""
     if any(key in attrs for key in SEMCONV_KEYS):
@@ -82,15 +89,22 @@ def extract(
         if key in attrs
     }
     params.update(_invocation_parameters(attrs))
-    return document(doc, provider, operation, model, params)
+    if attrs.get(sc.OPENAI_API_TYPE):
+        doc["api"] = str(attrs[sc.OPENAI_API_TYPE])
+    return document(doc, provider, operation, model, params, stream)
 
 
 def document(
-    body: Doc, provider: str | None, operation: str | None, model: str | None, params: Doc | None = None
+    body: Doc,
+    provider: str | None,
+    operation: str | None,
+    model: str | None,
+    params: Doc | None = None,
+    stream: bool = False,
 ) -> Doc:
-    """A whole document: the call's head, then `body` (system, messages, tools, output)."""
+    """A whole document: the call's head, then `body` (system, messages, tools, output, and ``api``)."""
     head = {"version": VERSION, "provider": provider, "operation": operation, "model": model}
-    return head | {"params": params or {}} | body
+    return head | {"stream": stream, "params": params or {}} | body
 
 
 def prompt_ref(attrs: Mapping[str, Any], name: str, version: str | None, content_id: str | None) -> Doc:
