@@ -48,6 +48,12 @@ INSERT INTO samples
 SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t ANTI JOIN samples USING (trace_id, span_id)
 """
 
+_INSERT_PLAIN = {
+    "metrics": "INSERT INTO metric_points SELECT * FROM batch",
+    "log_records": "INSERT INTO log_records SELECT DISTINCT ON (record_id) * FROM batch "
+    "ON CONFLICT DO NOTHING",
+}
+
 
 _KIND_NAMES = {
     "integer": "tinyint smallint integer bigint hugeint utinyint usmallint uinteger ubigint uhugeint",
@@ -156,6 +162,9 @@ class DuckDBStore:
     def submit_samples(self, table: pa.Table) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("samples", table)
 
+    def submit_log_records(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._require_writer().submit("log_records", table)
+
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s() if self._writer is not None else 0.0
 
@@ -216,13 +225,13 @@ class DuckDBStore:
 
     @staticmethod
     def _insert_other(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """Metric points; samples that came after their spans (GenAI events on the logs signal); or a
-        replace: the spans rewritten (their timelines and samples do not change)."""
+        """Metric points; log records; samples that came after their spans (GenAI events on the logs signal);
+        or a replace: the spans rewritten (their timelines and samples do not change)."""
         if job.kind == "replace":
             return DuckDBStore._replace(con, split_sides(job.table)[0])
-        if job.kind == "metrics":
+        if job.kind in ("metrics", "log_records"):
             with registered(con, batch=job.table):
-                row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
+                row = con.execute(_INSERT_PLAIN[job.kind]).fetchone()
         else:
             with registered(con, side=split_sides(job.table)[1]["samples"]):
                 row = con.execute(_INSERT_LATE_SAMPLES).fetchone()
