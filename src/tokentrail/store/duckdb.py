@@ -4,7 +4,8 @@ One writer thread owns the write cursor and commits batches; several pending bat
 transaction (group commit). Readers use cursors of their own, and every query runs under a time limit
 (`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
 `span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
-only the spans whose key is not there (nor repeated in the batch). The database is opened with external
+only the spans whose key is not there (nor repeated in the batch); kept log records are unique on their
+`record_id` (the table's primary key). The database is opened with external
 access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
 """
 
