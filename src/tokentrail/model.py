@@ -337,6 +337,25 @@ METRIC_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
 )
 METRIC_COLUMN_NAMES: Final = tuple(name for name, _, _ in METRIC_COLUMNS)
 
+# Log records other than GenAI events, kept only with TOKENTRAIL_KEEP_LOGS (ingest/log_records.py): one row
+# per record, the body and string attribute values redacted as samples are. Ids absent: ''.
+LOG_RECORD_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("record_id", STR, "hash of the record, its resource's service and its scope (the duplicate check)"),
+    ("time", TIME, "when the event happened (the observed time when the sender set none), UTC"),
+    ("observed_time", TIME, "when the sender's SDK or collector saw it, UTC"),
+    ("severity_number", INT, "1-24 (TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17, FATAL 21); 0 unset"),
+    ("severity_text", STR, "the sender's level name"),
+    ("body", STR, "the body, redacted; a structured body as JSON"),
+    ("attributes", JSON, "the record's attributes, string values redacted"),
+    ("service", STR, "service.name of the resource"),
+    ("scope_name", STR, "the instrumentation scope's name"),
+    ("event_name", STR, "the event name (or the event.name attribute)"),
+    ("trace_id", STR, "32 hex chars, or ''"),
+    ("span_id", STR, "16 hex chars, or ''"),
+    ("tenant", STR, "tokentrail.tenant of the record or its resource, or the tenant-bound key's"),
+    ("redaction", JSON, "what redaction replaced: entity type -> count (never the values)"),
+)
+
 # Daily chargeback rollup: what retention keeps of the calls it deletes (one row per day and label set per
 # deletion; readers sum them). Costs are integer nano-dollars, as chargeback sums them, so totals stay exact.
 # user_id is left out: it can have as many values a day as there are calls, and the rollup would not shrink.

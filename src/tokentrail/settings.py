@@ -33,6 +33,10 @@ Environment variables:
                                arrive before it is dropped (default 60 s; docs/samples.md)
     TOKENTRAIL_CONTENT_WAIT_MAX_BYTES  memory that content waiting for its span may take; past it the oldest
                                is dropped (default 64 MiB)
+    TOKENTRAIL_KEEP_LOGS       keep OTLP log records that are not GenAI events, redacted, in `log_records`
+                               (`serve --keep-logs`; default off: counted and dropped; docs/samples.md)
+    TOKENTRAIL_KEEP_LOGS_MIN_SEVERITY  with TOKENTRAIL_KEEP_LOGS, keep only records of this OTLP severity
+                               number or above (9 INFO, 13 WARN, 17 ERROR; default 0: all)
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
                                ahead of it gets 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED) at once
                                (default 1 s)
@@ -44,7 +48,9 @@ Environment variables:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DB = "tokentrail.duckdb"
@@ -78,11 +84,18 @@ class Settings(BaseSettings):
     max_ingest_wait_s: float = 1.0
     content_wait_s: float = 60.0
     content_wait_max_bytes: int = 64 * 1024 * 1024
+    keep_logs: bool = False
+    keep_logs_min_severity: Annotated[int, Field(ge=0, le=24)] = 0
     allowed_hosts: str = ""
     session_hours: float = 12.0
     query_concurrency: int = 2
     prompt_stages: str = "dev,staging,prod"
     prompt_approval_stages: str = ""
+
+    @property
+    def keep_logs_from(self) -> int | None:
+        """The lowest severity number of the log records kept, or None when none are."""
+        return self.keep_logs_min_severity if self.keep_logs else None
 
     @property
     def allowed_host_list(self) -> list[str]:

@@ -190,6 +190,7 @@ def test_clickhouse_ttl_follows_the_policy_and_expires_rows(tmp_path: Path) -> N
         assert "TTL toDate(assumeNotNull(start_time)) + toIntervalDay(9)" in engines["spans"]
         assert "TTL toDate(assumeNotNull(time)) + toIntervalDay(3)" in engines["metric_points"]
         assert "TTL toDate(assumeNotNull(start_time)) + toIntervalDay(8)" in engines["stream_timelines"]
+        assert "TTL toDate(assumeNotNull(time)) + toIntervalDay(8)" in engines["log_records"]  # as calls
         ch.run_task(lambda engine: engine.command("OPTIMIZE TABLE spans FINAL") or 0).result()
         assert ids(ch) == {f"{2:016x}"}  # ClickHouse's own merge expired the old row
         assert apply_retention(ch, Policy(calls=7, metric_points=2)).ttl == []  # in line: nothing to change
@@ -197,6 +198,7 @@ def test_clickhouse_ttl_follows_the_policy_and_expires_rows(tmp_path: Path) -> N
         assert cleared.ttl == [
             "ALTER TABLE spans REMOVE TTL",
             "ALTER TABLE stream_timelines REMOVE TTL",
+            "ALTER TABLE log_records REMOVE TTL",
             "ALTER TABLE metric_points REMOVE TTL",
         ]
 

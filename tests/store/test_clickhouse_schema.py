@@ -127,6 +127,7 @@ def test_the_printed_single_node_schema_is_what_the_store_applies(tmp_path: Path
         "samples",
         "auth_keys",
         "prompt_events",
+        "log_records",
     }
 
 
@@ -150,6 +151,10 @@ def test_the_cluster_schema_parses_but_chdb_cannot_run_it(tmp_path: Path) -> Non
         "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/calls_hourly_local'" in script
     )
     assert "ENGINE = Distributed(tt, currentDatabase(), samples_local, cityHash64(trace_id))" in script
+    log_shard = "cityHash64(if(trace_id = '', record_id, trace_id))"  # by trace, else spread by record
+    assert f"ENGINE = Distributed(tt, currentDatabase(), log_records_local, {log_shard})" in script
+    assert "ALTER TABLE log_records_local ON CLUSTER tt ADD INDEX IF NOT EXISTS record_ids" in script
+    assert "TTL toDateTime(assumeNotNull(time)) + INTERVAL 30 DAY" in script  # log records go with spans
     for table in ("auth_keys", "auth_secret", "prompt_events"):  # replicated to every node, not sharded
         assert f"ReplicatedMergeTree('/clickhouse/tables/all/{{database}}/{table}', '{{replica}}')" in script
         assert f"{table}_local" not in script

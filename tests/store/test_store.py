@@ -44,7 +44,9 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == {"duckdb": 10, "clickhouse": 11}[store.dialect]  # ClickHouse 10: rollups
+    assert (
+        store.schema_version == {"duckdb": 11, "clickhouse": 12}[store.dialect]
+    )  # CH 10: rollups, 11: experiments
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -54,7 +56,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(10,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(11,)]
 
 
 def _open(backend: str, path: Path) -> Store:
@@ -89,7 +91,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == {"duckdb": 10, "chdb": 11}[backend]
+        assert after.schema_version == {"duckdb": 11, "chdb": 12}[backend]
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]
@@ -212,7 +214,7 @@ def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> No
         s.write(calls(4))
         s.execute("DELETE FROM span_keys")
         s.execute("DELETE FROM schema_migrations WHERE version >= 6")  # back to before span_keys
-        for table in ("span_keys", "samples", "auth_keys", "auth_secret", "prompt_events"):
+        for table in ("span_keys", "samples", "auth_keys", "auth_secret", "prompt_events", "log_records"):
             s.execute(f"DROP TABLE {table}")
         s.execute("ALTER TABLE spans DROP COLUMN prompt_content_id")
     with DuckDBStore(path) as again:

@@ -80,6 +80,12 @@ def register(app: typer.Typer) -> None:
         sampling: Path = typer.Option(
             None, help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]"
         ),
+        keep_logs: bool = typer.Option(
+            False,
+            "--keep-logs",
+            help="Keep OTLP log records that are not GenAI events, redacted, in log_records "
+            "[env TOKENTRAIL_KEEP_LOGS; default: counted and dropped]",
+        ),
         insecure: bool = typer.Option(
             False, "--insecure", help="Allow a non-loopback bind with no key configured (open to all)"
         ),
@@ -87,6 +93,7 @@ def register(app: typer.Typer) -> None:
         """Run the collector: OTLP/HTTP and OTLP/gRPC ingest, the JSON API and the dashboard."""
         chosen = {"db": db, "host": host, "port": port, "grpc_port": grpc_port, "ingest_workers": workers}
         chosen["sampling"] = sampling
+        chosen["keep_logs"] = keep_logs or None  # the flag only turns keeping on; the environment may too
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:

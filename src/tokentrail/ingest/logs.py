@@ -1,5 +1,5 @@
 """The OTLP logs signal: GenAI events become the content of their span's call; other records are counted and
-dropped.
+dropped, or kept when configured (ingest/log_records.py).
 
 Events read (by `event_name`, or the older `event.name` attribute), all of a span's events merged in order:
 - `gen_ai.client.inference.operation.details`: attributes `gen_ai.system_instructions`,
@@ -138,16 +138,17 @@ def count_records(request: ExportLogsServiceRequest) -> int:
     return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
 
 
-def documents(request: ExportLogsServiceRequest) -> tuple[list[ContentDocument], int]:
-    """The GenAI content in a request, one document per span, and the count of other records."""
+def documents(request: ExportLogsServiceRequest) -> tuple[list[ContentDocument], list[tuple[Any, Any, Any]]]:
+    """The GenAI content in a request, one document per span, and the other records, each with its
+    resource and scope (GenAI events without span ids among them: ingest/log_records.py never keeps those)."""
     docs: dict[tuple[str, str], ContentDocument] = {}
-    other = 0
+    other = []
     for resource_logs in request.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 name = event_name(record)
                 if name not in GENAI_EVENTS or len(record.span_id) != 8 or len(record.trace_id) != 16:
-                    other += 1
+                    other.append((resource_logs, scope_logs, record))
                     continue
                 key = (record.trace_id.hex(), record.span_id.hex())
                 add_event(docs.setdefault(key, ContentDocument(*key)), name, record)

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from tokentrail.ingest import otlp
+from tokentrail.ingest.log_records import kept_records
 from tokentrail.ingest.logs import ContentDocument, count_records, documents
 from tokentrail.ingest.metrics import count_points, request_to_rows
 from tokentrail.ingest.spans import Report, count_spans, request_to_calls
@@ -30,7 +31,8 @@ from tokentrail.store.arrow import calls_to_arrow
 
 Enricher = Callable[[Sequence[Call]], None]
 Decoded = tuple[pa.Table, int, str]  # spans as Arrow, rejected count, what was rejected or corrected
-LogContent = tuple[list[ContentDocument], int]  # GenAI content per span, other log records
+# GenAI content per span, other log records dropped, those kept (model.LOG_RECORD_COLUMNS) or None
+LogContent = tuple[list[ContentDocument], int, pa.Table | None]
 DEFAULT_MAX_SPANS = 50_000
 
 
@@ -91,10 +93,16 @@ class Pipeline:
         table, rejected, reason = decoded
         return self.cap(table), rejected, reason
 
-    def logs(self, body: bytes, kind: str) -> LogContent:
+    def logs(self, body: bytes, kind: str, keep_from: int | None = None) -> LogContent:
+        """The GenAI content, the count of other records dropped, and the others kept (redacted, with
+        severity number `keep_from` or above; None: keep none)."""
         request, _ = otlp.decode(body, kind, otlp.ExportLogsServiceRequest)
         check_count(count_records(request), self.max_spans, "log records")
-        return documents(request)
+        docs, others = documents(request)
+        if keep_from is None:
+            return docs, len(others), None
+        kept = kept_records(others, keep_from, self.policy.redact, utcnow())
+        return docs, len(others) - kept.num_rows, kept
 
     def sample(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
         """Each call's sample of the content body given with it (from GenAI events), or None."""
@@ -107,8 +115,8 @@ class Pipeline:
             for call, body in pairs
         ]
 
-    async def logs_async(self, body: bytes, kind: str) -> LogContent:
-        return await asyncio.to_thread(self.logs, body, kind)
+    async def logs_async(self, body: bytes, kind: str, keep_from: int | None = None) -> LogContent:
+        return await asyncio.to_thread(self.logs, body, kind, keep_from)
 
     async def sample_async(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
         return await asyncio.to_thread(self.sample, pairs)

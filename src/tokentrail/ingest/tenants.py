@@ -1,4 +1,5 @@
-"""Spans sent with a tenant-bound ingest key: the key decides the tenant.
+"""Spans (and log records kept, ingest/log_records.py) sent with a tenant-bound ingest key: the key decides
+the tenant.
 
 A key bound to one tenant stamps it on every span that names none; a span naming a tenant the key is not
 bound to is rejected (counted in `partial_success`), never stored. A key bound to several tenants cannot
@@ -28,5 +29,5 @@ def stamp_tenant(table: pa.Table, tenants: Sequence[str]) -> tuple[pa.Table, int
     return kept, table.num_rows - kept.num_rows
 
 
-def rejection(count: int, tenants: Sequence[str]) -> str:
-    return f"{count} spans named no tenant or one other than the key's ({', '.join(tenants)})"
+def rejection(count: int, tenants: Sequence[str], what: str = "spans") -> str:
+    return f"{count} {what} named no tenant or one other than the key's ({', '.join(tenants)})"

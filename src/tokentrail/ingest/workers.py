@@ -88,9 +88,10 @@ def traces_ipc(body: bytes, kind: str, policy: Policy) -> tuple[bytes, int, str]
     return sink.getvalue().to_pybytes(), rejected, reason
 
 
-def logs_in_worker(body: bytes, kind: str) -> LogContent:
+def logs_in_worker(body: bytes, kind: str, keep_from: int | None, policy: Policy) -> LogContent:
     assert _worker is not None, "worker not initialised"
-    return _worker.logs(body, kind)
+    _worker.policy = policy  # its redaction settings redact the log records kept
+    return _worker.logs(body, kind, keep_from)
 
 
 def samples_in_worker(pairs: list[tuple[Call, Doc]], policy: Policy) -> list[Sample | None]:
@@ -178,8 +179,8 @@ class ProcessPipeline(Pipeline):
         data, rejected, reason = await self.pool.run(traces_ipc, body, kind, self.policy)
         return self.capped((pa.ipc.open_stream(data).read_all(), rejected, reason))
 
-    async def logs_async(self, body: bytes, kind: str) -> LogContent:
-        return await self.pool.run(logs_in_worker, body, kind)
+    async def logs_async(self, body: bytes, kind: str, keep_from: int | None = None) -> LogContent:
+        return await self.pool.run(logs_in_worker, body, kind, keep_from, self.policy)
 
     async def sample_async(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
         return await self.pool.run(samples_in_worker, list(pairs), self.policy)

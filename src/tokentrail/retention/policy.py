@@ -41,6 +41,7 @@ RETAINED = (
     Retained("stream_timelines", "start_time", "calls"),  # the chunk arrivals of streamed calls
     Retained("span_keys", "start_time", "calls"),  # the duplicate check's keys (DuckDB) go with their spans
     Retained("samples", "start_time", "samples"),
+    Retained("log_records", "time", "calls"),  # the log records kept (TOKENTRAIL_KEEP_LOGS), as long as spans
     Retained("metric_points", "time", "metric_points"),
     Retained("daily_costs", "day", "rollups"),
 )

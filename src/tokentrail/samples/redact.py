@@ -144,14 +144,17 @@ def redact_text(text: str, finders: Iterable[EntityRecognizer], names: Placehold
     return "".join(out) + text[at:]
 
 
-def redact(document: dict[str, Any], config: Redaction) -> tuple[dict[str, Any], dict[str, int]]:
-    """The document with every content string redacted, and the report (type -> values replaced)."""
+def redact(
+    document: dict[str, Any], config: Redaction, structure: frozenset[str] = STRUCTURE
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The document with every content string redacted (all but the values of the `structure` keys), and the
+    report (type -> values replaced)."""
     finders = recognizers(config)
     names = Placeholders()
 
     def walk(value: Any, key: str | None) -> Any:
         if isinstance(value, str):
-            return value if key in STRUCTURE else redact_text(value, finders, names)
+            return value if key in structure else redact_text(value, finders, names)
         if isinstance(value, dict):
             return {k: walk(v, k) for k, v in value.items()}
         if isinstance(value, list):

@@ -179,17 +179,33 @@ async def export_metrics(request: Request) -> Response:
     return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)
 
 
+async def keep_records(
+    state: Any, kept: Any, tenants: tuple[str, ...], response: otlp.ExportLogsServiceResponse
+) -> None:
+    """Commit the log records kept (ingest/log_records.py) as a key bound to `tenants` may write them;
+    the others are counted in the answer's partial_success."""
+    kept, foreign = stamp_tenant(kept, tenants)
+    if foreign:
+        response.partial_success.rejected_log_records = foreign
+        response.partial_success.error_message = rejection(foreign, tenants, "log records")
+    state.log_counts["other_records_rejected"] += foreign
+    state.log_counts["other_records_kept"] += await commit(lambda: state.store.submit_log_records(kept))
+
+
 async def store_logs(
     state: Any, body: bytes, kind: str, tenants: tuple[str, ...]
 ) -> otlp.ExportLogsServiceResponse:
     """The logs signal: GenAI content joined to its calls and sampled (server/content.py); other records
-    counted and dropped. Shared by OTLP/HTTP and OTLP/gRPC."""
-    docs, other = await state.pipeline.logs_async(body, kind)
-    state.log_counts["other_records_dropped"] += other
+    counted and dropped, or kept when configured. Shared by OTLP/HTTP and OTLP/gRPC."""
+    docs, dropped, kept = await state.pipeline.logs_async(body, kind, state.settings.keep_logs_from)
+    state.log_counts["other_records_dropped"] += dropped
     state.log_counts["content_received"] += len(docs)
+    response = otlp.ExportLogsServiceResponse()
+    if kept is not None:
+        await keep_records(state, kept, tenants, response)
     with store_errors():
         await content.on_logs(state, docs, tenants)
-    return otlp.ExportLogsServiceResponse()
+    return response
 
 
 @router.post("/v1/logs")

@@ -24,6 +24,7 @@ from tokentrail.model import (
     INT,
     INT_LIST,
     JSON,
+    LOG_RECORD_COLUMNS,
     METRIC_COLUMNS,
     SAMPLE_COLUMNS,
     STR,
@@ -85,6 +86,7 @@ SPANS = TableShape(COLUMNS)
 METRICS = TableShape(METRIC_COLUMNS)
 TIMELINES = TableShape(TIMELINE_COLUMNS)
 SAMPLES = TableShape(SAMPLE_COLUMNS)
+LOG_RECORDS = TableShape(LOG_RECORD_COLUMNS)
 
 
 class Side:

@@ -80,6 +80,11 @@ class Store(Protocol):
         sample only; resolves to the count of samples added."""
         ...
 
+    def submit_log_records(self, table: Any) -> concurrent.futures.Future[int]:
+        """Log records in the Arrow form of model.LOG_RECORD_COLUMNS; resolves to the count added (a
+        record_id already stored, or repeated in the table, adds nothing)."""
+        ...
+
     def expected_wait_s(self) -> float:
         """How long rows submitted now would wait for their commit (0 until a commit rate is measured)."""
         ...

@@ -87,6 +87,16 @@ def to_clickhouse(sql: str, params: Sequence[Any], dialect: str) -> str:
     return bind(mend_functions(tree), params).sql(dialect="clickhouse")
 
 
+def first_new(keys: list[str], stored: set[str]) -> pa.Array:
+    """Indices of the keys neither in `stored` nor seen earlier in `keys`."""
+    keep, seen = [], set(stored)
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return pa.array(keep, type=pa.int64())
+
+
 # -- the two ways to reach ClickHouse -------------------------------------------------------------------
 
 
@@ -195,6 +205,9 @@ class ClickHouseStore:
     def submit_samples(self, table: pa.Table) -> concurrent.futures.Future[int]:
         return self._writer.submit("samples", table)
 
+    def submit_log_records(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._writer.submit("log_records", table)
+
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s()
 
@@ -219,6 +232,8 @@ class ClickHouseStore:
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
+        if job.kind == "log_records":
+            return self._insert_log_records(engine, job.table)
         if job.kind == "samples":
             return self._insert_late_samples(engine, split_sides(job.table)[1]["samples"])
         if job.kind == "replace":
@@ -241,31 +256,36 @@ class ClickHouseStore:
         return int(fresh.num_rows)
 
     @staticmethod
-    def _stored_keys(engine: Engine, traces: list[str], table: str = "spans") -> set[str]:
-        """'trace:span' of every stored row of these traces in `table` (spans or samples), looked up a few
-        thousand traces at a time (a query's text is limited to 256 KiB)."""
+    def _stored(engine: Engine, table: str, key: str, column: str, values: list[str]) -> set[str]:
+        """`key` of every stored row of `table` whose `column` is one of `values`, looked up a few thousand
+        values at a time (a query's text is limited to 256 KiB)."""
         found: set[str] = set()
-        for i in range(0, len(traces), LOOKUP_CHUNK):
-            chunk = (exp.Literal.string(t) for t in traces[i : i + LOOKUP_CHUNK])
-            query = exp.select("concat(trace_id, ':', span_id) AS k").from_(table)
-            query = query.where(exp.column("trace_id").isin(*chunk))
+        for i in range(0, len(values), LOOKUP_CHUNK):
+            chunk = (exp.Literal.string(v) for v in values[i : i + LOOKUP_CHUNK])
+            query = exp.select(f"{key} AS k").from_(table).where(exp.column(column).isin(*chunk))
             found.update(engine.query_arrow(query.sql(dialect="clickhouse"), {}).column("k").to_pylist())
         return found
 
     @staticmethod
     def _new_rows(engine: Engine, table: pa.Table, stored_in: str = "spans") -> pa.Table:
-        """The batch's rows whose ids are neither stored in `stored_in` (at any start time) nor repeated in
-        the batch."""
+        """The batch's rows whose ids are neither stored in `stored_in` (spans or samples, at any start time)
+        nor repeated in the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
         traces = sorted(set(table.column("trace_id").to_pylist()))
-        stored = ClickHouseStore._stored_keys(engine, traces, stored_in)
-        keep, seen = [], set(stored)
-        for i, key in enumerate(keys):
-            if key not in seen:
-                seen.add(key)
-                keep.append(i)
-        return table.take(pa.array(keep, type=pa.int64()))
+        key = "concat(trace_id, ':', span_id)"
+        stored = ClickHouseStore._stored(engine, stored_in, key, "trace_id", traces)
+        return table.take(first_new(keys, stored))
+
+    @staticmethod
+    def _insert_log_records(engine: Engine, table: pa.Table) -> int:
+        """The log records whose record_id is neither stored nor repeated in the batch."""
+        ids = table.column("record_id").to_pylist()
+        stored = ClickHouseStore._stored(engine, "log_records", "record_id", "record_id", sorted(set(ids)))
+        fresh = table.take(first_new(ids, stored))
+        if fresh.num_rows:
+            engine.insert_arrow("log_records", fresh)
+        return int(fresh.num_rows)
 
     # -- reads
     def query(

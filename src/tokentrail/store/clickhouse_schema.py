@@ -4,10 +4,11 @@
 One server: each table is a (Replacing/Aggregating)MergeTree under its own name.
 
 A cluster (`Layout(cluster="NAME")`, from `clickhouse://...?cluster=NAME`): every statement runs
-`ON CLUSTER`. Sharded tables (spans, stream_timelines, samples, metric_points, calls_hourly) are a
-Replicated*MergeTree `<name>_local` on every node, replicated between the replicas of a shard through
+`ON CLUSTER`. Sharded tables (spans, stream_timelines, samples, log_records, metric_points, calls_hourly) are
+a Replicated*MergeTree `<name>_local` on every node, replicated between the replicas of a shard through
 Keeper (`{shard}`/`{replica}` macros), and a `Distributed` table `<name>` over them; spans and their
-timelines and samples are sharded by `cityHash64(trace_id)`, so a trace stays on one shard. The small
+timelines and samples, and the log records kept, are sharded by `cityHash64(trace_id)`, so a trace stays on
+one shard (log records with no trace id by their own record_id). The small
 tables (budgets, daily_costs, auth_keys, auth_secret, prompt_events, schema_migrations) are replicated to
 every node and not sharded.
 
@@ -31,6 +32,7 @@ from tokentrail.model import (
     COLUMNS,
     DAILY_COST_COLUMNS,
     JSON,
+    LOG_RECORD_COLUMNS,
     METRIC_COLUMNS,
     SAMPLE_COLUMNS,
     STR,
@@ -54,6 +56,7 @@ REQUIRED = {
     "status": "LowCardinality(String)",
     "source": "LowCardinality(String)",
     "start_time": "DateTime64(6, 'UTC')",
+    "record_id": "String",
 }
 LOW_CARDINALITY = {
     "provider",
@@ -214,6 +217,15 @@ SAMPLES = Table(  # captured content, sharded like the spans it belongs to
     shard_by="cityHash64(trace_id)",
 )
 
+LOG_RECORDS = Table(  # log records kept (TOKENTRAIL_KEEP_LOGS); those with no trace id spread by their own id
+    "log_records",
+    column_list(LOG_RECORD_COLUMNS),
+    "ReplacingMergeTree",
+    "PARTITION BY toYYYYMM(assumeNotNull(time)) ORDER BY (toStartOfHour(assumeNotNull(time)), record_id)",
+    shard_by="cityHash64(if(trace_id = '', record_id, trace_id))",
+    ttl=("toDateTime(assumeNotNull(time))", "calls"),
+)
+
 
 TEMPLATE_TYPES = {  # the placeholders of the DDL templates in store/schema.py, in ClickHouse types
     "text": "String",
@@ -357,6 +369,16 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
         ),
         (10, [*layout.create(rollup_table()), rollup_view(layout)]),
         (11, layout.create(EXPERIMENT_MEMBERS)),
+        (
+            12,  # the duplicate check looks record ids up over all time, as migration 6 does span ids
+            [
+                *layout.create(LOG_RECORDS),
+                layout.alter(
+                    LOG_RECORDS,
+                    "ADD INDEX IF NOT EXISTS record_ids record_id TYPE bloom_filter(0.01) GRANULARITY 1",
+                ),
+            ],
+        ),
     ]
 
 

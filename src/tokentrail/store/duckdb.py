@@ -4,7 +4,8 @@ One writer thread owns the write cursor and commits batches; several pending bat
 transaction (group commit). Readers use cursors of their own, and every query runs under a time limit
 (`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
 `span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
-only the spans whose key is not there (nor repeated in the batch). The database is opened with external
+only the spans whose key is not there (nor repeated in the batch); kept log records are unique on their
+`record_id` (the table's primary key). The database is opened with external
 access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
 """
 
@@ -47,6 +48,12 @@ _INSERT_LATE_SAMPLES = """
 INSERT INTO samples
 SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t ANTI JOIN samples USING (trace_id, span_id)
 """
+
+_INSERT_PLAIN = {
+    "metrics": "INSERT INTO metric_points SELECT * FROM batch",
+    "log_records": "INSERT INTO log_records SELECT DISTINCT ON (record_id) * FROM batch "
+    "ON CONFLICT DO NOTHING",
+}
 
 
 _KIND_NAMES = {
@@ -156,6 +163,9 @@ class DuckDBStore:
     def submit_samples(self, table: pa.Table) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("samples", table)
 
+    def submit_log_records(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._require_writer().submit("log_records", table)
+
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s() if self._writer is not None else 0.0
 
@@ -216,13 +226,13 @@ class DuckDBStore:
 
     @staticmethod
     def _insert_other(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """Metric points; samples that came after their spans (GenAI events on the logs signal); or a
-        replace: the spans rewritten (their timelines and samples do not change)."""
+        """Metric points; log records; samples that came after their spans (GenAI events on the logs signal);
+        or a replace: the spans rewritten (their timelines and samples do not change)."""
         if job.kind == "replace":
             return DuckDBStore._replace(con, split_sides(job.table)[0])
-        if job.kind == "metrics":
+        if job.kind in ("metrics", "log_records"):
             with registered(con, batch=job.table):
-                row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
+                row = con.execute(_INSERT_PLAIN[job.kind]).fetchone()
         else:
             with registered(con, side=split_sides(job.table)[1]["samples"]):
                 row = con.execute(_INSERT_LATE_SAMPLES).fetchone()

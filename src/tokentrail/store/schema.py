@@ -19,6 +19,7 @@ from tokentrail.model import (
     INT,
     INT_LIST,
     JSON,
+    LOG_RECORD_COLUMNS,
     METRIC_COLUMNS,
     SAMPLE_COLUMNS,
     STR,
@@ -52,7 +53,7 @@ CLICKHOUSE_TYPES = {
 }
 
 # What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
-QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets")
+QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets", "log_records")
 # Columns added after the first version: name -> migration version.
 ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 9}
 
@@ -167,4 +168,20 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     def v10() -> list[str]:
         return [EXPERIMENT_MEMBERS_DDL.format(text="VARCHAR", ntext="VARCHAR", time="TIMESTAMP")]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9), (10, v10)]
+    def v11() -> list[str]:  # log records kept (TOKENTRAIL_KEEP_LOGS); the key makes a retry add nothing
+        columns = column_ddl(list(LOG_RECORD_COLUMNS), DUCKDB_TYPES)
+        return [f"CREATE TABLE log_records (\n  {columns},\n  PRIMARY KEY (record_id)\n)"]
+
+    return [
+        (1, v1),
+        (2, v2),
+        (3, v3),
+        (4, v4),
+        (5, v5),
+        (6, v6),
+        (7, v7),
+        (8, v8),
+        (9, v9),
+        (10, v10),
+        (11, v11),
+    ]
