@@ -29,7 +29,7 @@ from sqlglot import exp
 from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, initial_columns
+from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, alert_tables_ddl, initial_columns
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
@@ -138,6 +138,7 @@ def migrations() -> list[tuple[int, list[str]]]:
                 "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
             ],
         ),
+        (7, alert_tables_ddl(clickhouse=True)),
     ]
 
 

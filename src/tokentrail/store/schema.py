@@ -50,7 +50,19 @@ CLICKHOUSE_TYPES = {
 }
 
 # What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
-QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets")
+QUERYABLE: Final = (
+    "calls",
+    "spans",
+    "metric_points",
+    "stream_timelines",
+    "budgets",
+    "alert_rules",
+    "alert_states",
+    "alert_events",
+    "alert_deliveries",
+    "alert_silences",
+    "export_marks",
+)
 # Columns added after the first version: name -> migration version.
 ADDED_IN: dict[str, int] = {"source_record": 4}
 
@@ -59,6 +71,51 @@ ADDED_IN: dict[str, int] = {"source_record": 4}
 BEDROCK_OPERATION_KEY = "aws.bedrock.operation"
 
 Column = tuple[str, str, str]
+
+
+# Migration 4: alerting and exporter bookkeeping. Column kinds: s text, f float, t time, i integer, b boolean
+# (all nullable but b). The last item is the ClickHouse sort key.
+ALERT_TABLES: Final = (
+    ("alert_rules", "name s, definition s, updated_at t", "name"),
+    (
+        "alert_states",
+        "rule s, group_key s, state s, since t, last_true t, last_notified t, value f, expected_low f, "
+        "expected_high f, explanation s, updated_at t",
+        "rule, group_key",
+    ),
+    (
+        "alert_events",
+        "occurred_at t, rule s, group_key s, from_state s, to_state s, value f, expected_low f, expected_high f, "
+        "explanation s, severity s",
+        "rule, occurred_at",
+    ),
+    (
+        "alert_deliveries",
+        "sent_at t, rule s, group_key s, notifier s, event s, attempts i, ok b, error s",
+        "sent_at",
+    ),
+    ("alert_silences", "id s, rule s, matchers s, starts_at t, ends_at t, comment s, created_at t", "id"),
+    ("export_marks", "exporter s, target s, last_end t", "exporter, target"),
+)
+_DUCK_KINDS = {"s": "VARCHAR", "f": "DOUBLE", "t": "TIMESTAMP", "i": "BIGINT", "b": "BOOLEAN"}
+_CH_KINDS = {
+    "s": "Nullable(String)",
+    "f": "Nullable(Float64)",
+    "t": "Nullable(DateTime64(6, 'UTC'))",
+    "i": "Nullable(Int64)",
+    "b": "Bool",
+}
+
+
+def alert_tables_ddl(clickhouse: bool) -> list[str]:
+    """CREATE TABLE statements of migration 4 for one dialect."""
+    kinds = _CH_KINDS if clickhouse else _DUCK_KINDS
+    out = []
+    for table, columns, key in ALERT_TABLES:
+        typed = ", ".join(f"{name} {kinds[kind]}" for name, kind in (c.split() for c in columns.split(", ")))
+        engine = f" ENGINE = MergeTree ORDER BY ({key}) SETTINGS allow_nullable_key = 1" if clickhouse else ""
+        out.append(f"CREATE TABLE IF NOT EXISTS {table} ({typed}){engine}")
+    return out
 
 
 def initial_columns(columns: tuple[Column, ...] = COLUMNS) -> list[Column]:
@@ -113,4 +170,7 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
             f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
         ]
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6)]
+    def v7() -> list[str]:
+        return alert_tables_ddl(clickhouse=False)
+
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7)]
