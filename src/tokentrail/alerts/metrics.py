@@ -100,7 +100,7 @@ def series_sql(metric: Metric, where: str | None, by: tuple[str, ...]) -> str:
         source = compile_filter(where, "duckdb").subquery("f")
     groups = [exp.column(label_column(b), quoted=True).as_(f"g{i}") for i, b in enumerate(by)]
     diff = "date_diff('microsecond', start_time, CAST(? AS TIMESTAMP))"
-    bucket = sqlglot.parse_one(f"CAST(floor({diff} / ?) AS BIGINT)", read="duckdb")
+    bucket = sqlglot.parse_one(f"CAST(floor(({diff} - 1) / ?) AS BIGINT)", read="duckdb")
     select = exp.select(
         *groups,
         bucket.as_("k"),

@@ -85,8 +85,8 @@ ALERT_TABLES: Final = (
     ),
     (
         "alert_events",
-        "occurred_at t, rule s, group_key s, from_state s, to_state s, value f, expected_low f, expected_high f, "
-        "explanation s, severity s",
+        "occurred_at t, rule s, group_key s, from_state s, to_state s, value f, expected_low f, "
+        "expected_high f, explanation s, severity s",
         "rule, occurred_at",
     ),
     (
