@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -129,7 +130,9 @@ async def export_traces(request: Request) -> Response:
     state = request.app.state
     try:
         (table, rejected, message), kind = await receive(request, state.pipeline.traces_async)
-        await commit(lambda: state.store.submit_arrow(table))
+        started = time.monotonic()
+        stored = await commit(lambda: state.store.submit_arrow(table))
+        state.ingest_health.committed(stored, rejected, time.monotonic() - started)
     except Rejected as exc:
         return error_response(exc, media_of(request))
     response = otlp.ExportTraceServiceResponse()
