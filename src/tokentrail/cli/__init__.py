@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from tokentrail.cli import (
+    alerts,
     budget,
     chargeback,
     demo,
     experiments,
+    export,
     importer,
     prices,
     query,
@@ -36,6 +38,8 @@ for module in (
     budget,
     experiments,
     retention,
+    alerts,
+    export,
     simulate,
 ):
     module.register(app)
