@@ -21,9 +21,10 @@ LLM = {
 }
 
 
-def call_span(n: int, start: dt.datetime, **attrs: Any) -> Any:
-    """An LLM span (trace n) with the given attributes over `LLM`'s."""
-    return make_span({**LLM, **attrs}, trace=n, span=n, start=start, duration_ms=attrs.pop("ms", 500.0))
+def call_span(n: int, start: dt.datetime, ms: float = 500.0, **attrs: Any) -> Any:
+    """An LLM span (trace n) with the given attributes over `LLM`'s; an error when it has error.type."""
+    status = 2 if "error.type" in attrs else 0
+    return make_span({**LLM, **attrs}, trace=n, span=n, start=start, duration_ms=ms, status=status)
 
 
 def send_otlp(client: httpx.Client, spans: list[Any]) -> None:

@@ -1,7 +1,7 @@
 """Publishing the store's metrics to CloudWatch with PutMetricData (boto3, its usual configuration).
 
 Per window (one minute by default) and dimension combination: Calls, Errors, Retries, InputTokens,
-OutputTokens, CostUSD as values; Errors again with an ``ErrorClass`` dimension per class; TTFT and Latency
+OutputTokens, CostUSD as values; ErrorsByClass with an ``ErrorClass`` dimension; TTFT and Latency
 (milliseconds) as statistic sets (count, sum, min, max). Requests hold at most `MAX_DATA` metrics and stay
 under `MAX_BYTES`; a metric has at most `MAX_DIMENSIONS` dimensions. Only complete windows are sent, and
 the end of the last one published is kept in the store (``export_marks``), so no window is sent twice,
@@ -43,7 +43,9 @@ def metric_data(window: Window) -> list[dict[str, Any]]:
     ]
     for error_class, value in window.errors.items():
         dims = _dims(window, {"ErrorClass": error_class})
-        data.append({**base, "MetricName": "Errors", "Dimensions": dims, "Value": value, "Unit": "Count"})
+        data.append(
+            {**base, "MetricName": "ErrorsByClass", "Dimensions": dims, "Value": value, "Unit": "Count"}
+        )
     for name, s in window.stats.items():
         stats = {"SampleCount": s.count, "Sum": s.total, "Minimum": s.low, "Maximum": s.high}
         data.append(
