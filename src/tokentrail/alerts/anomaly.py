@@ -6,8 +6,8 @@
   of the detrended values, scaled to a standard deviation (``scipy.stats.median_abs_deviation``).
 - **EWMA** (a shorter history, but at least the rule's ``min_history``): the exponentially weighted mean and
   standard deviation of the past windows (pandas ``ewm``).
-- The spread is at least `MIN_RELATIVE_SPREAD` of the expected value, so a perfectly flat history does not
-  turn any wiggle into an alert. The observed value fires when it is more than ``sensitivity`` spreads away
+- The spread is at least `MIN_RELATIVE_SPREAD` of the expected value (and, for counts, the Poisson spread
+  ``sqrt(expected)``), so a flat history or a quiet night does not turn any wiggle into an alert. The observed value fires when it is more than ``sensitivity`` spreads away
   (a robust z-score); the expected range is ``expected ± sensitivity * spread``.
 """
 
@@ -25,7 +25,7 @@ from scipy import stats
 WEEK = dt.timedelta(days=7)
 MIN_SEASONS = 3
 MAX_SEASONS = 8
-MIN_RELATIVE_SPREAD = 0.1
+MIN_RELATIVE_SPREAD = 0.15
 EWMA_ALPHA = 0.3
 
 Values = np.ndarray[Any, np.dtype[np.float64]]
@@ -58,11 +58,13 @@ def season_length(window: dt.timedelta) -> int | None:
     return int(WEEK / window)
 
 
-def _floor(spread: float, center: float) -> float:
-    return max(spread, MIN_RELATIVE_SPREAD * abs(center), 1e-9)
+def _floor(spread: float, center: float, counts: bool) -> float:
+    """At least a share of the level, and for counts at least the Poisson spread sqrt(level)."""
+    poisson = math.sqrt(max(abs(center), 1.0)) if counts else 0.0
+    return max(spread, MIN_RELATIVE_SPREAD * abs(center), poisson, 1e-9)
 
 
-def seasonal(values: Values, per: int) -> Baseline | None:
+def seasonal(values: Values, per: int, counts: bool) -> Baseline | None:
     """From values[k] (k windows ago): the same window 1..MAX_SEASONS weeks ago."""
     lags = np.arange(1, MAX_SEASONS + 1) * per
     lags = lags[lags < len(values)]
@@ -74,26 +76,29 @@ def seasonal(values: Values, per: int) -> Baseline | None:
     slope, intercept, _, _ = stats.theilslopes(y, weeks)
     residuals = y - (intercept + slope * weeks)
     spread = float(stats.median_abs_deviation(residuals, scale="normal"))
-    return Baseline("seasonal", float(intercept), _floor(spread, float(np.median(y))), len(y))
+    return Baseline("seasonal", float(intercept), _floor(spread, float(np.median(y)), counts), len(y))
 
 
-def ewma(values: Values) -> Baseline:
+def ewma(values: Values, counts: bool) -> Baseline:
     """From the past windows (values[1:], newest first)."""
     past = pd.Series(values[1:][::-1]).dropna()
     mean = float(past.ewm(alpha=EWMA_ALPHA).mean().iloc[-1])
     std = past.ewm(alpha=EWMA_ALPHA).std().iloc[-1]
     spread = 0.0 if std is None or math.isnan(std) else float(std)
-    return Baseline("ewma", mean, _floor(spread, mean), len(past))
+    return Baseline("ewma", mean, _floor(spread, mean, counts), len(past))
 
 
-def baseline(values: Values, window: dt.timedelta, min_history: dt.timedelta) -> Baseline | None:
-    """The baseline for values[0], or None while the history is shorter than `min_history`."""
+def baseline(
+    values: Values, window: dt.timedelta, min_history: dt.timedelta, counts: bool
+) -> Baseline | None:
+    """The baseline for values[0], or None while the history is shorter than `min_history`; `counts` for
+    metrics that count events (calls, tokens, errors)."""
     known = int(np.count_nonzero(~np.isnan(values[1:])))
     if known * window < min_history or known < 2:
         return None
     per = season_length(window)
-    found = seasonal(values, per) if per else None
-    return found or ewma(values)
+    found = seasonal(values, per, counts) if per else None
+    return found or ewma(values, counts)
 
 
 def explain(observed: float, base: Baseline, sensitivity: float) -> str:

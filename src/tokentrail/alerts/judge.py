@@ -7,10 +7,11 @@ import datetime as dt
 import math
 
 from tokentrail.alerts import anomaly
-from tokentrail.alerts.metrics import Series, month_factor
+from tokentrail.alerts.metrics import METRICS, Series, month_factor
 from tokentrail.alerts.rules import Rule
 
 WEEK = dt.timedelta(days=7)
+COUNT_UNITS = ("calls", "tokens")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,7 +54,9 @@ def _change(rule: Rule, s: Series, index: int, value: float) -> Verdict:
 
 
 def _anomaly(rule: Rule, s: Series, index: int, value: float) -> Verdict:
-    base = anomaly.baseline(s.values[index:], rule.window, rule.min_history)
+    base = anomaly.baseline(
+        s.values[index:], rule.window, rule.min_history, METRICS[rule.metric].unit in COUNT_UNITS
+    )
     if base is None:
         return Verdict(None, value, explanation="not enough history yet")
     low, high = base.bounds(rule.sensitivity)

@@ -134,6 +134,9 @@ def series(
         found = out.setdefault(key, Series(np.zeros(count), np.full(count, fill)))
         found.calls[k] = float(n)
         found.values[k] = fill if v is None else float(v)
+    for found in out.values():  # before a group's first call there is no history, not zeros
+        seen = np.flatnonzero(found.calls)
+        found.values[seen.max() + 1 :] = np.nan
     if not by and not out and metric.additive:
         out[()] = Series(np.zeros(count), np.zeros(count))
     return out
