@@ -7,8 +7,9 @@
 - **EWMA** (a shorter history, but at least the rule's ``min_history``): the exponentially weighted mean and
   standard deviation of the past windows (pandas ``ewm``).
 - The spread is at least `MIN_RELATIVE_SPREAD` of the expected value (and, for counts, the Poisson spread
-  ``sqrt(expected)``), so a flat history or a quiet night does not turn any wiggle into an alert. The observed value fires when it is more than ``sensitivity`` spreads away
-  (a robust z-score); the expected range is ``expected ± sensitivity * spread``.
+  ``sqrt(expected)``), so a flat history or a quiet night does not turn any wiggle into an alert. The
+  observed value fires when it is more than ``sensitivity`` spreads away (a robust z-score); the expected
+  range is ``expected ± sensitivity * spread``.
 """
 
 from __future__ import annotations

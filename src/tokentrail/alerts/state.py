@@ -93,20 +93,29 @@ def load_states(store: Store, rule: str) -> dict[str, AlertState]:
     rows = store.query(f"SELECT {_STATE_COLUMNS} FROM alert_states WHERE rule = ?", [rule]).rows
     out = {}
     for row in rows:
-        state = AlertState(row[0], json.loads(row[1]), *row[2:9], row[9] or "")
+        state = AlertState(row[0], json.loads(row[1]), row[2], row[3], row[4], row[5])
+        state.value, state.expected_low, state.expected_high = row[6], row[7], row[8]
+        state.explanation = row[9] or ""
         out[state.key] = state
     return out
 
 
 def save_state(store: Store, state: AlertState, at: dt.datetime) -> None:
     store.execute("DELETE FROM alert_states WHERE rule = ? AND group_key = ?", [state.rule, state.key])
-    values = [state.rule, state.key, state.state, state.since, state.last_true, state.last_notified]
+    values: list[Any] = [
+        state.rule,
+        state.key,
+        state.state,
+        state.since,
+        state.last_true,
+        state.last_notified,
+    ]
     values += [state.value, state.expected_low, state.expected_high, state.explanation, at]
     store.execute(f"INSERT INTO alert_states VALUES ({', '.join('?' * len(values))})", values)
 
 
 def record_event(store: Store, state: AlertState, before: str, at: dt.datetime, severity: str) -> None:
-    values = [at, state.rule, state.key, before, state.state, state.value, state.expected_low]
+    values: list[Any] = [at, state.rule, state.key, before, state.state, state.value, state.expected_low]
     values += [state.expected_high, state.explanation, severity]
     store.execute(f"INSERT INTO alert_events VALUES ({', '.join('?' * len(values))})", values)
 

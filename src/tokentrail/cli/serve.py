@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
-from tokentrail.cli.common import opened_store, say
+from tokentrail.alerts.rules import RuleError, load_rules
+from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
 from tokentrail.settings import Settings
 
@@ -32,12 +34,18 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
+        rules: Path = typer.Option(None, "--rules", help="Alert rules TOML file [env TOKENTRAIL_ALERTS]"),
     ) -> None:
         """Run the collector: OTLP/HTTP ingest, the JSON API and the dashboard."""
-        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers}
+        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers, "alerts": rules}
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
             cores = os.cpu_count() or 1
             settings.ingest_workers = cores if cores > 1 else 0
+        if settings.alerts:
+            try:
+                load_rules(settings.alerts)
+            except RuleError as exc:
+                fail(str(exc))
         run_server(settings.db, settings.host, settings.port, settings)
