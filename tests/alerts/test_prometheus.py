@@ -79,3 +79,19 @@ def test_series_past_the_cap_go_to_overflow(tmp_path: Path) -> None:
     calls = {dict(k)["feature"]: v for k, v in samples["tokentrail_calls_total"].items()}
     assert len(calls) == 3 and "__overflow__" in calls
     assert sum(calls.values()) == 60
+
+
+def test_the_grafana_dashboard_names_only_exported_metrics(tmp_path: Path) -> None:
+    import json
+    import re
+
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy/grafana/tokentrail.json").read_text())
+    with DuckDBStore(tmp_path / "m.duckdb") as store:
+        exported = set(scrape(store))
+    names = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"tokentrail_[a-z_]+", target["expr"])
+    }
+    assert names and names <= exported
