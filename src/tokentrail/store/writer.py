@@ -94,6 +94,7 @@ class BatchWriter:
             job.future.set_result(job.task(conn))
         except Exception as exc:  # the writer must survive a failing task; its caller gets the error
             job.future.set_exception(exc)
+
     def expected_wait_s(self) -> float:
         """How long rows submitted now would wait for their commit, by the measured commit rate."""
         return self.backlog.wait_s()
