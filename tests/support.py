@@ -180,3 +180,40 @@ def collector_process(db: Path, *extra: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# Every kind of personal data and secret that redaction must remove, by the type of its placeholder.
+PII = {
+    "EMAIL": "jo.bloggs@example.com",
+    "PHONE": "+1 415-555-0132",
+    "CREDIT_CARD": "4111 1111 1111 1111",
+    "IBAN": "GB82 WEST 1234 5698 7654 32",
+    "US_SSN": "536-22-8472",
+    "UK_NINO": "AB123456C",
+    "IP_ADDRESS": "203.0.113.77",
+    "AWS_ACCESS_KEY": "AKIAIOSFODNN7EXAMPLE",
+    "API_KEY": "sk-proj-Zx8d7Yq2Lm4Np6Rt1Vw3",
+    "BEARER_TOKEN": "Bearer Qm9vYmFyQmF6cXV4eHl6MTIz",
+    "JWT": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqbzEyMyJ9.c2lnbmF0dXJlLXZhbHVlLTEyMw",
+    "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----",
+    "ORDER_ID": "ORD-482913",
+    "DENY": "Project Falcon",
+}
+PII_POLICY = """
+default_rate = 1.0
+[redact]
+patterns = { ORDER_ID = "ORD-[0-9]{6}" }
+deny = ["project falcon"]
+"""
+
+
+def pii_prompt() -> str:
+    """A prompt holding every value of `PII`, the e-mail twice."""
+    lines = [f"My {kind.lower().replace('_', ' ')} is {value} ." for kind, value in PII.items()]
+    return "\n".join([*lines, f"Again, write to {PII['EMAIL']} or to other.person@example.org ."])
+
+
+def raw_fragments() -> list[bytes]:
+    """Byte strings that must never be found where content could leak (the values, and their key parts)."""
+    extra = [b"other.person@example.org", b"MIIBOgIBAAJBAKj34GkxFhD9", b"Qm9vYmFyQmF6cXV4eHl6MTIz"]
+    return [*(v.encode() for v in PII.values()), *extra, PII["CREDIT_CARD"].replace(" ", "").encode()]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tokentrail import budgets
+from tokentrail import budgets, keys
 from tokentrail.budgets import Budget, BudgetError
 from tokentrail.cli import app as cli
 from tokentrail.model import Call
@@ -90,25 +90,30 @@ async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_budget_api(api: httpx.AsyncClient, store: Store) -> None:
-    key = {"authorization": "Bearer k"}
+    _, admin = keys.create_key(store, "ops", ["admin"])
+    key = {"authorization": f"Bearer {admin}"}
+    ingest = {"authorization": "Bearer k"}
     body = {"scope": "team", "value": "core", "period": "day", "amount_usd": 5}
     assert (await api.put("/api/budgets", json=body)).status_code == 401
+    assert (await api.put("/api/budgets", json=body, headers=ingest)).status_code == 403  # ingest-only key
     assert (await api.put("/api/budgets", json=body, headers=key)).status_code == 200
     bad = await api.put("/api/budgets", json={**body, "period": "year"}, headers=key)
     assert bad.status_code == 400 and "period" in bad.json()["error"]
     notjson = await api.put("/api/budgets", content=b"{", headers={**key, "content-type": "application/json"})
     assert notjson.status_code == 400
     store.write(spend("acme", 7.0, budgets.utcnow() - dt.timedelta(minutes=5)))
-    status = (await api.get("/api/budgets/status")).json()["budgets"]
+    assert (await api.get("/api/budgets/status")).status_code == 401
+    status = (await api.get("/api/budgets/status", headers=ingest)).json()["budgets"]  # the SDK's key
     assert (
         status[0]["value"] == "core"
         and status[0]["spent_usd"] == pytest.approx(7.0)
         and status[0]["exceeded"]
     )
-    assert (await api.get("/api/budgets")).json()["budgets"] == [body | {"amount_usd": 5.0}]
+    assert (await api.get("/api/budgets", headers=ingest)).status_code == 403  # listing needs read
+    assert (await api.get("/api/budgets", headers=key)).json()["budgets"] == [body | {"amount_usd": 5.0}]
     assert (await api.delete("/api/budgets/team/core/day", headers=key)).status_code == 200
     assert (await api.delete("/api/budgets/team/core/day", headers=key)).status_code == 404
-    assert (await api.get("/api/budgets")).json()["budgets"] == []
+    assert (await api.get("/api/budgets", headers=key)).json()["budgets"] == []
 
 
 def test_budget_cli(tmp_path: Path) -> None:

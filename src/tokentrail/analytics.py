@@ -130,8 +130,11 @@ class TimeRange:
     @classmethod
     def resolve(cls, since: str | None = None, start: str | None = None, end: str | None = None) -> TimeRange:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        stop = parse_time(end) if end else now
-        begin = parse_time(start) if start else stop - parse_duration(since or "24h")
+        try:
+            stop = parse_time(end) if end else now
+            begin = parse_time(start) if start else stop - parse_duration(since or "24h")
+        except OverflowError:
+            raise BadRequest("the time range is out of range: use times between years 1 and 9999") from None
         if begin >= stop:
             raise BadRequest(f"start {begin.isoformat()} is not before end {stop.isoformat()}")
         return cls(begin, stop)

@@ -187,10 +187,42 @@ class StreamTimeline:
         return chunk, gap
 
 
+# A sampled, redacted prompt/response pair (table samples), joined to its call by (trace_id, span_id). Its
+# `document` is the request as sent and the response, redacted (`tokentrail.samples.content`), so an archive
+# can read samples by day and a replay can rebuild the provider request.
+SAMPLE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("trace_id", STR, "32 hex chars"),
+    ("span_id", STR, "16 hex chars"),
+    ("start_time", TIME, "the call's start, UTC (retention and the duplicate check)"),
+    ("app", STR, "the call's app label"),
+    ("feature", STR, "the call's feature label"),
+    ("tenant", STR, "the call's tenant label"),
+    ("provider", STR, "gen_ai.provider.name"),
+    ("request_model", STR, "the model asked for"),
+    ("reason", STR, "why it was kept: error, latency, ttft, cost or rate"),
+    ("input_chars", INT, "characters of the redacted system instructions and input messages"),
+    ("output_chars", INT, "characters of the redacted output messages"),
+    ("document", JSON, "the redacted request and response (a versioned JSON document)"),
+    ("redaction", JSON, "what redaction replaced: entity type -> count (never the values)"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sample:
+    """The redacted content of one call, ready to store (see SAMPLE_COLUMNS)."""
+
+    reason: str
+    input_chars: int
+    output_chars: int
+    document: dict[str, Any]
+    redaction: dict[str, int]
+
+
 @dataclasses.dataclass(slots=True)
 class Call:
-    """One stored span. Field order and names follow `COLUMNS`, then `stream_timeline`, which is stored
-    in its own table."""
+    """One stored span. Field order and names follow `COLUMNS`, then `stream_timeline` and `sample`, which
+    are stored in tables of their own, then `content`, the raw content document read from the span, which is
+    only held in memory until sampling and redaction decide what becomes of it (never stored, never shown)."""
 
     trace_id: str
     span_id: str
@@ -254,6 +286,8 @@ class Call:
     received_at: dt.datetime | None = None
     source_record: dict[str, Any] | None = None
     stream_timeline: StreamTimeline | None = None
+    sample: Sample | None = dataclasses.field(default=None, repr=False)
+    content: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def model(self) -> str | None:
@@ -273,7 +307,7 @@ class Call:
 _ROW_GETTER = operator.attrgetter(*COLUMN_NAMES)
 _FIELD_SET = frozenset(COLUMN_NAMES)
 
-_CALL_FIELDS = (*COLUMN_NAMES, "stream_timeline")
+_CALL_FIELDS = (*COLUMN_NAMES, "stream_timeline", "sample", "content")
 if tuple(f.name for f in dataclasses.fields(Call)) != _CALL_FIELDS:  # pragma: no cover - guards edits
     raise RuntimeError("Call fields and COLUMNS are out of step")
 

@@ -5,11 +5,16 @@ Environment variables:
                                read use ./tokentrail-demo.duckdb when that is the only one there)
     TOKENTRAIL_HOST            bind address of `tokentrail serve` (default 127.0.0.1)
     TOKENTRAIL_PORT            port (default 4318, the OTLP/HTTP default)
-    TOKENTRAIL_INGEST_KEY      when set, ingest requires `Authorization: Bearer <key>`
+    TOKENTRAIL_INGEST_KEY      a single ingest-only key: OTLP ingest requires `Authorization: Bearer <key>`,
+                               and, as with any key configured, every read needs a named key with `read`
+    TOKENTRAIL_ALLOWED_HOSTS   extra Host names (comma-separated) a loopback-bound `serve` answers for
+    TOKENTRAIL_SESSION_HOURS   lifetime of a dashboard session cookie (default 12)
+    TOKENTRAIL_QUERY_CONCURRENCY  user queries (POST /api/query) run at once; more get 429 (default 2)
     TOKENTRAIL_MAX_BODY_BYTES  largest accepted request body after decompression (default 64 MiB)
     TOKENTRAIL_QUERY_TIMEOUT_S time limit of each user query (default 30 s)
     TOKENTRAIL_PRICES_FILE     TOML file of price overrides
     TOKENTRAIL_INGEST_WORKERS  processes that decode OTLP (`serve` defaults to one per core; 0 = threads)
+    TOKENTRAIL_SAMPLING        TOML file of the content sampling and redaction policy (docs/samples.md)
     TOKENTRAIL_RETENTION_CALLS          days of calls (and their traces' spans) to keep (default: all)
     TOKENTRAIL_RETENTION_SAMPLES        days of sampled prompt/response pairs to keep (default: all)
     TOKENTRAIL_RETENTION_METRIC_POINTS  days of OTLP metric points to keep (default: all)
@@ -52,6 +57,7 @@ class Settings(BaseSettings):
     max_pending_batches: int = 256
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
+    sampling: Path | None = None  # content sampling policy; None: the defaults of samples.policy.Policy
     ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process
     retention_calls: str | None = None
     retention_samples: str | None = None
@@ -68,3 +74,10 @@ class Settings(BaseSettings):
     cloudwatch_namespace: str | None = None
     cloudwatch_dimensions: str = "Model"
     cloudwatch_interval_s: float = 60.0
+    allowed_hosts: str = ""
+    session_hours: float = 12.0
+    query_concurrency: int = 2
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]

@@ -17,7 +17,8 @@ MS = 1_000_000
 
 class FakeCall:
     def __init__(self, capture: bool = False) -> None:
-        self.settings = Settings(capture_content=(lambda *args: None) if capture else None)
+        self.settings = Settings(capture_content=capture)
+        self.capture = capture
         self.text: list[str] | None = [] if capture else None
         self.ended: list[tuple[Any, bool]] = []
 

@@ -10,17 +10,37 @@ import typer
 from tokentrail.alerts.rules import RuleError, load_rules
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
+from tokentrail.samples.policy import PolicyError, load
 from tokentrail.settings import Settings
+from tokentrail.store import Store
+
+OPEN_REFUSED = (
+    "refusing to serve {host} with no key configured: anyone who can reach it could read every call. "
+    "Create a key (tokentrail keys create NAME --scopes admin), set TOKENTRAIL_INGEST_KEY, bind 127.0.0.1, "
+    "or pass --insecure if the network is yours alone."
+)
 
 
-def run_server(db: str, host: str, port: int, settings: Settings) -> None:
+def check_exposure(store: Store, settings: Settings, insecure: bool) -> None:
+    """No key configured and a non-loopback address: refuse unless told --insecure."""
+    from tokentrail.server.auth import KeyRing
+    from tokentrail.server.hosts import is_loopback
+
+    if is_loopback(settings.host) or insecure or KeyRing(store, settings.ingest_key).configured():
+        return
+    fail(OPEN_REFUSED.format(host=settings.host))
+
+
+def run_server(db: str, host: str, port: int, settings: Settings, insecure: bool = False) -> None:
     import uvicorn
 
     from tokentrail.server.app import create_app
+    from tokentrail.server.hosts import is_loopback
 
     retention = policy_or_fail(settings)
     with opened_store(db) as store:
-        app = create_app(store, settings, owns_store=True, retention=retention)
+        check_exposure(store, settings, insecure)
+        app = create_app(store, settings, owns_store=True, retention=retention, check_host=is_loopback(host))
         say(f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})")
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -35,9 +55,22 @@ def register(app: typer.Typer) -> None:
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
         rules: Path = typer.Option(None, "--rules", help="Alert rules TOML file [env TOKENTRAIL_ALERTS]"),
+        sampling: Path = typer.Option(
+            None, help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]"
+        ),
+        insecure: bool = typer.Option(
+            False, "--insecure", help="Allow a non-loopback bind with no key configured (open to all)"
+        ),
     ) -> None:
         """Run the collector: OTLP/HTTP ingest, the JSON API and the dashboard."""
-        chosen = {"db": db, "host": host, "port": port, "ingest_workers": workers, "alerts": rules}
+        chosen = {
+            "db": db,
+            "host": host,
+            "port": port,
+            "ingest_workers": workers,
+            "sampling": sampling,
+            "alerts": rules,
+        }
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
@@ -48,4 +81,9 @@ def register(app: typer.Typer) -> None:
                 load_rules(settings.alerts)
             except RuleError as exc:
                 fail(str(exc))
-        run_server(settings.db, settings.host, settings.port, settings)
+        if settings.sampling is not None:
+            try:
+                load(settings.sampling)
+            except PolicyError as exc:
+                fail(str(exc))
+        run_server(settings.db, settings.host, settings.port, settings, insecure)

@@ -52,6 +52,7 @@ class Answer:
     mover: dict[str, Any] | None
     totals: dict[str, Any]
     link: str
+    sampled: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (what, call page URL)
 
 
 def find_answer(api: CollectorApi, cal: Calendar) -> Answer | None:
@@ -69,9 +70,18 @@ def find_answer(api: CollectorApi, cal: Calendar) -> Answer | None:
     link = f"{api.base_url}/why?{urlencode({**span, 'feature': feature})}"
     change = top["change"]["text"]
     app = str(apps[0]["app"]) if apps else None
-    totals = why["totals"]
+    totals, sampled = why["totals"], sampled_links(api.base_url, why.get("sampled"))
     return Answer(feature, app, top["cost_usd"] or 0.0, top["prev_cost_usd"] or 0.0, change, top["calls"],
-                  drivers, why.get("mover"), totals, link)  # fmt: skip
+                  drivers, why.get("mover"), totals, link, sampled)  # fmt: skip
+
+
+def sampled_links(base_url: str, sampled: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The call pages of the largest sampled input and the longest sampled output (when any were sampled)."""
+    links = []
+    for what, key in (("largest input", "largest_inputs"), ("longest output", "longest_outputs")):
+        for row in (sampled or {}).get(key, [])[:1]:
+            links.append((what, f"{base_url}/call/{row['trace_id']}/{row['span_id']}"))
+    return links
 
 
 def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
@@ -96,6 +106,8 @@ def answer_lines(answer: Answer, yesterday: dt.datetime) -> list[str]:
         what = DRIVERS.get(mover["title"], mover["title"])
         lines.append(f"  Biggest change: {what} {escape(str(mover['value']))}, {mover['change']['text']}.")
     lines.append(f"  Dashboard: [link={answer.link}]{escape(answer.link)}[/link]")
+    for what, url in answer.sampled:
+        lines.append(f"  Sampled call with the {what}: [link={url}]{escape(url)}[/link]")
     return lines
 
 

@@ -11,8 +11,9 @@ Rules worth knowing:
 - Input tokens include cache reads and writes (GenAI semconv). Instrumentations are told to sum Anthropic's
   three counters; when a span's input count is smaller than its cache counters together, it evidently did
   not, and the cache counters are added.
-- Prompt and response text never reaches the Call: content attributes are dropped after their length is
-  counted into ``prompt_chars``.
+- Prompt and response text never reaches the Call's columns: content attributes are dropped after their
+  length is counted into ``prompt_chars``. An LLM span's content is read into `Call.content`, held in memory
+  only, for sampling and redaction (`tokentrail.samples`).
 - Everything not mapped is kept in ``attributes``.
 """
 
@@ -40,6 +41,7 @@ from tokentrail.model import (
     StreamTimeline,
     error_class_for_status,
 )
+from tokentrail.samples.content import extract as extract_content
 
 EPOCH = dt.datetime(1970, 1, 1)
 
@@ -170,6 +172,7 @@ CONTENT_KEYS = frozenset(
         sc.GEN_AI_INPUT_MESSAGES,
         sc.GEN_AI_OUTPUT_MESSAGES,
         "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
         "input.value",
@@ -583,6 +586,8 @@ def to_call(
     call.tool_names = tool_names(attrs, call.kind)
     call.tool_calls = len(call.tool_names) or None
     call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
+    if call.kind == SpanKind.LLM:  # held in memory for sampling (tokentrail.samples), never stored as is
+        call.content = extract_content(attrs, call.provider, call.operation, call.request_model)
     split_attributes(call, attrs, MAPPED_KEYS)
     use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)

@@ -22,6 +22,8 @@ from tokentrail.ingest.metrics import count_points, request_to_rows
 from tokentrail.ingest.spans import Report, count_spans, request_to_calls
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, price_call
+from tokentrail.samples.policy import Policy, RateCap
+from tokentrail.samples.sampler import cap_samples, take_samples
 from tokentrail.store.arrow import calls_to_arrow
 
 Enricher = Callable[[Sequence[Call]], None]
@@ -52,11 +54,16 @@ def check_count(count: int, limit: int, what: str) -> None:
 
 
 class Pipeline:
-    """Turns request bodies into rows for the store; `enrich` prices the calls (see tokentrail.pricing)."""
+    """Turns request bodies into rows for the store; `enrich` prices the calls (see tokentrail.pricing);
+    `policy` decides which calls' content is sampled (redacted, then stored in ``samples``)."""
 
-    def __init__(self, enrich: Enricher | None = None, max_spans: int = DEFAULT_MAX_SPANS) -> None:
+    def __init__(
+        self, enrich: Enricher | None = None, max_spans: int = DEFAULT_MAX_SPANS, policy: Policy | None = None
+    ) -> None:
         self.enrich = enrich
         self.max_spans = max_spans
+        self.policy = policy or Policy()
+        self._cap = RateCap()
 
     def calls(self, body: bytes, kind: str) -> tuple[list[Call], Report]:
         request, cut = otlp.decode(body, kind, otlp.ExportTraceServiceRequest)
@@ -66,11 +73,17 @@ class Pipeline:
             report.corrected[f"attribute values nested over {otlp.MAX_VALUE_DEPTH} levels cut"] += cut
         if self.enrich is not None:
             self.enrich(calls)
+        take_samples(calls, self.policy)
         return calls, report
 
     def traces(self, body: bytes, kind: str) -> Decoded:
         calls, report = self.calls(body, kind)
         return calls_to_arrow(calls), report.rejected_count, report.message()
+
+    def capped(self, decoded: Decoded) -> Decoded:
+        """Drop the samples past the policy's per-minute cap (counted here, across all the workers)."""
+        table, rejected, reason = decoded
+        return cap_samples(table, self._cap, self.policy.max_per_minute), rejected, reason
 
     def metrics(self, body: bytes, kind: str) -> list[tuple[Any, ...]]:
         request, _ = otlp.decode(body, kind, otlp.ExportMetricsServiceRequest)
@@ -78,7 +91,7 @@ class Pipeline:
         return request_to_rows(request, utcnow())
 
     async def traces_async(self, body: bytes, kind: str) -> Decoded:
-        return await asyncio.to_thread(self.traces, body, kind)
+        return self.capped(await asyncio.to_thread(self.traces, body, kind))
 
     def ready(self) -> bool:
         return True

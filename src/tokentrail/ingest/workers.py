@@ -33,6 +33,7 @@ import pyarrow as pa
 from tokentrail.ingest.pipeline import Decoded, Pipeline, pricing_enricher
 from tokentrail.pricing import load_prices
 from tokentrail.pricing_overrides import load_overrides
+from tokentrail.samples.policy import Policy
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
@@ -75,8 +76,9 @@ def worker_pid() -> int:
     return os.getpid()
 
 
-def traces_ipc(body: bytes, kind: str) -> tuple[bytes, int, str]:
+def traces_ipc(body: bytes, kind: str, policy: Policy) -> tuple[bytes, int, str]:
     assert _worker is not None, "worker not initialised"
+    _worker.policy = policy  # the server's policy of the moment (PUT /api/sampling changes it)
     table, rejected, reason = _worker.traces(body, kind)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -149,17 +151,19 @@ class WorkerPool:
 class ProcessPipeline(Pipeline):
     """Decodes spans in `workers` processes and hands back Arrow IPC bytes."""
 
-    def __init__(self, workers: int, prices_file: Path | None, max_spans: int) -> None:
+    def __init__(
+        self, workers: int, prices_file: Path | None, max_spans: int, policy: Policy | None = None
+    ) -> None:
         # Only the workers price spans (metrics are not priced), so the server process does not load the
         # price data; it checks the overrides file, so a bad one still fails at start-up with its message.
         if prices_file is not None:
             load_overrides(prices_file)
-        super().__init__(None, max_spans)
+        super().__init__(None, max_spans, policy)
         self.pool = WorkerPool(workers, init_worker, (prices_file, max_spans))
 
     async def traces_async(self, body: bytes, kind: str) -> Decoded:
-        data, rejected, reason = await self.pool.run(traces_ipc, body, kind)
-        return pa.ipc.open_stream(data).read_all(), rejected, reason
+        data, rejected, reason = await self.pool.run(traces_ipc, body, kind, self.policy)
+        return self.capped((pa.ipc.open_stream(data).read_all(), rejected, reason))
 
     def ready(self) -> bool:
         return self.pool.ready()

@@ -1,10 +1,11 @@
 """A gate for raw SQL (``tokentrail sql``): one read-only statement, or `QueryError`.
 
 Allowed: a single SELECT (with or without WITH, set operations included), DESCRIBE or SHOW. Refused:
-several statements, anything that writes or changes settings, ``SELECT ... INTO``, and table functions or
+several statements, anything that writes or changes settings, ``SELECT ... INTO``, table functions or
 file paths that read outside the database (``read_csv``, ``'file.parquet'``, ClickHouse ``url()``/``file()``,
-...). This is a first line only: run the SQL on a read-only connection (DuckDB ``read_only=True`` with
-``enable_external_access = false``; ClickHouse ``readonly = 1``) as well.
+...), also inside ``SHOW <query>``, and the private ``auth_*`` tables. This is a first line only: the stores
+run every query where it cannot reach outside (DuckDB opened with ``enable_external_access = false`` and
+``lock_configuration = true``; ClickHouse queries with ``readonly = 1``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlglot.errors import ParseError
 
 from tokentrail.query.errors import QueryError
 from tokentrail.store.schema import QUERYABLE
+from tokentrail.store.scope import PRIVATE_PREFIX
 
 _WRITES: Final = (
     exp.Insert,
@@ -55,6 +57,7 @@ def check_read_only(sql: str, dialect: str = "duckdb") -> str:
         raise QueryError(f"expected one statement, got {len(statements)}", hint=_HINT)
     statement = statements[0]
     if _is_show(statement):
+        _check_shown(statement, dialect)
         return text
     if not isinstance(statement, exp.Query | exp.Describe):
         raise QueryError(f"{_kind(statement)} statements are not allowed", hint=_HINT)
@@ -104,6 +107,18 @@ def _is_show(statement: exp.Expr) -> bool:
     return False
 
 
+def _check_shown(statement: exp.Expr, dialect: str) -> None:
+    """`SHOW <query>` describes the query, and DuckDB binds (so reads) its sources: check it as a query."""
+    shown_text = statement.expression if isinstance(statement, exp.Command) else None
+    rest = str(shown_text.this if isinstance(shown_text, exp.Literal) else shown_text or "")
+    if not rest.strip() or re.fullmatch(r"[\w\s.\"]*", rest):
+        return
+    shown = _parse(rest, dialect)
+    if len(shown) != 1 or not isinstance(shown[0], exp.Query):
+        raise QueryError("SHOW takes a table name or one SELECT", hint=_HINT)
+    _check_tree(shown[0])
+
+
 def _kind(statement: exp.Expr) -> str:
     if isinstance(statement, exp.Command):
         return str(statement.this).upper()
@@ -118,7 +133,9 @@ def _check_tree(statement: exp.Expr) -> None:
             raise QueryError("SELECT ... INTO writes a table and is not allowed", hint=_HINT)
         if isinstance(node, exp.Table):
             _check_table(node)
-        if isinstance(node, exp.Func) and _function_name(node) in _OUTSIDE_FUNCTIONS:
+        if isinstance(node, exp.Lateral) and isinstance(node.this, exp.Func):
+            _check_table_function(node.this)
+        if isinstance(node, exp.Func) and _reads_outside(_function_name(node)):
             raise QueryError(
                 f"{_function_name(node)}() reads outside the database and is not allowed", hint=_HINT
             )
@@ -126,17 +143,31 @@ def _check_tree(statement: exp.Expr) -> None:
 
 def _check_table(table: exp.Table) -> None:
     source = table.this
+    if table.name.lower().startswith(PRIVATE_PREFIX):
+        raise QueryError(f"the table {table.name!r} is not readable", hint="query the tables and views")
     if isinstance(source, exp.Identifier):
         if _FILE_LIKE.search(source.name):
             raise QueryError(
                 f"reading the file {source.name!r} is not allowed", hint="query the tables and views"
             )
         return
-    name = _function_name(source) if isinstance(source, exp.Func) else ""
+    if not isinstance(source, exp.Func):
+        raise QueryError(
+            f"the table source {source.sql()!r} is not allowed", hint="query the tables and views"
+        )
+    _check_table_function(source)
+
+
+def _check_table_function(source: exp.Func) -> None:
+    name = _function_name(source)
     if name not in _SAFE_TABLE_FUNCTIONS:
         raise QueryError(
             f"the table function {name or source.sql()!r} is not allowed", hint="query the tables and views"
         )
+
+
+def _reads_outside(name: str) -> bool:
+    return name in _OUTSIDE_FUNCTIONS or name.startswith("read_") or name.endswith("_scan")
 
 
 def _function_name(node: exp.Func) -> str:

@@ -119,6 +119,8 @@ def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Req
         observe=observe_event,
         classify=classify_event,
         messages=body.get("messages"),
+        body=body,
+        content_format="anthropic",
     )
 
 

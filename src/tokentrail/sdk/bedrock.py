@@ -42,7 +42,15 @@ from tokentrail.model import ErrorClass
 from tokentrail.sdk import anthropic as anthropic_format
 from tokentrail.sdk import budget
 from tokentrail.sdk import context as ctx
-from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, start_call
+from tokentrail.sdk.call import (
+    ACTIVE_CALL,
+    CallRecord,
+    Engine,
+    ProviderErrors,
+    Request,
+    capturing,
+    start_call,
+)
 from tokentrail.sdk.errors import internal_error
 from tokentrail.sdk.fields import get, str_or_none
 from tokentrail.sdk.patching import PatchSet
@@ -221,6 +229,21 @@ def observe_invoke_chunk(event: Mapping[str, Any], call: CallRecord) -> str | bo
     return content
 
 
+CONTENT_FORMATS = {"converse": "converse", "anthropic": "anthropic", "nova": "converse", "llama": "prompt"}
+"""Bedrock body formats -> `tokentrail.sdk.content` formats."""
+
+
+def _request_body(params: Mapping[str, Any], settings: Any) -> Any:
+    """An InvokeModel request's JSON body, parsed only when content is captured."""
+    if not capturing(settings):
+        return None
+    raw = params.get("body")
+    try:
+        return _decode(raw.encode() if isinstance(raw, str) else raw)
+    except (ValueError, TypeError):
+        return None
+
+
 # --- requestMetadata ------------------------------------------------------------------------------------
 
 
@@ -327,6 +350,8 @@ def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) 
             attributes=_rpc_attributes(operation),
             server=server,
         )
+        request.content_format = CONTENT_FORMATS.get(fmt or "converse")
+        request.body = params if fmt is None else _request_body(params, engine.settings)
         call = start_call(engine, request, _errors())
         if dropped:
             call.extra[sc.TT_REQUEST_METADATA_DROPPED] = dropped

@@ -35,6 +35,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass, Source, SpanKind
+from tokentrail.sdk import content
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.errors import TypeTable, classify, internal_error
 from tokentrail.sdk.stream import read_kept, stream_attributes
@@ -102,6 +103,8 @@ class Request:
     observe: Observer | None = None  # reads one kept stream chunk (on the worker)
     classify: Classifier | None = None  # sorts each stream chunk (on the caller); None keeps every chunk
     messages: Any = None  # request content, only handed to the capture hook
+    body: Any = None  # the request body, read for content capture (`tokentrail.sdk.content`)
+    content_format: str | None = None  # which of `content.FORMATS` the body and response are in
     attributes: Mapping[str, Any] | None = None  # extra span attributes known at the start
     server: tuple[str | None, int | None] = (None, None)
     client: Any = None  # a Stainless client: the worker reads `server` from its base_url (~1 us for openai)
@@ -109,6 +112,12 @@ class Request:
     shown: Callable[[Any], Any] | None = None
     """What the app sees of a stream chunk (None: hidden) when body_changes changed the stream (the timer
     reads every chunk as it came)."""
+
+
+def capturing(settings: Settings) -> bool:
+    """Whether this call's content is captured: the labels block's ``capture_content``, else the setting."""
+    chosen = ctx.current_labels().capture
+    return bool(settings.capture_content) if chosen is None else chosen
 
 
 def start_call(engine: Engine, request: Request, errors: ProviderErrors) -> CallRecord:
@@ -121,6 +130,7 @@ class CallRecord:
         "_active_token",
         "attempting",
         "attempts",
+        "capture",
         "closed",
         "context",
         "end_ns",
@@ -162,8 +172,12 @@ class CallRecord:
         self.timer: StreamTimer | None = None
         self.ended = False
         self._active_token: contextvars.Token[CallRecord | None] | None = None
-        if settings.capture_content is not None and isinstance(request.messages, list):
-            request.messages = list(request.messages)  # applications append to it after the call
+        self.capture = capturing(settings)
+        if self.capture:  # applications append to their message lists after the call
+            if isinstance(request.messages, list):
+                request.messages = list(request.messages)
+            if isinstance(request.body, dict):
+                request.body = {k: list(v) if isinstance(v, list) else v for k, v in request.body.items()}
         self.start_wall_ns, self.start_ns = ENTERED.get() or (time_ns(), perf_counter_ns())
 
     # --- the call's extent on the caller's side ------------------------------------------------------
@@ -231,12 +245,14 @@ class CallRecord:
         self.usage: Mapping[str, int | None] | None = None
         self.tool_names: list[str] = []
         self.scratch: dict[str, Any] = {}  # provider-private state across stream chunks
-        self.text: list[str] | None = [] if self.settings.capture_content else None
+        self.text: list[str] | None = [] if self.capture else None
         attrs = self._start_attributes()
         try:
             stamps = self._read(report)
             attrs.update(self._end_attributes(stamps))
             error = self._outcome(attrs)
+            if self.capture:
+                attrs.update(content.attributes(self, self.response))
         except Exception:
             report()
             error = None
@@ -249,7 +265,7 @@ class CallRecord:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=self.start_wall_ns + (self.end_ns - self.start_ns))
         hook = self.settings.capture_content
-        if hook is not None:
+        if self.capture and callable(hook):
             try:
                 text = "".join(self.text) if self.text else None
                 hook(getattr(span, "attributes", None) or {}, request.messages, text)

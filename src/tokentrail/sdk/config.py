@@ -11,6 +11,7 @@ Environment variables (documented constants below):
     TOKENTRAIL_SPOOL_MAX_MB        size cap of the spool (default 64)
     TOKENTRAIL_OPENAI_STREAM_USAGE ``0`` stops asking streamed OpenAI Chat Completions for usage (default on)
     TOKENTRAIL_PROPAGATE_THREADS   ``0`` stops carrying labels and the trace into threads (default on)
+    TOKENTRAIL_CAPTURE_CONTENT     ``1`` sends prompts and responses as GenAI content attributes (default off)
 
 The SDK runs inside host applications, so this module is deliberately plain (a frozen dataclass and
 ``os.environ``) instead of pydantic-settings, which the server uses: importing ``tokentrail`` stays cheap.
@@ -38,12 +39,14 @@ ENV_SPOOL_DIR: Final = "TOKENTRAIL_SPOOL_DIR"
 ENV_SPOOL_MAX_MB: Final = "TOKENTRAIL_SPOOL_MAX_MB"
 ENV_OPENAI_STREAM_USAGE: Final = "TOKENTRAIL_OPENAI_STREAM_USAGE"
 ENV_PROPAGATE_THREADS: Final = "TOKENTRAIL_PROPAGATE_THREADS"
+ENV_CAPTURE_CONTENT: Final = "TOKENTRAIL_CAPTURE_CONTENT"
 
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4318"
 DEFAULT_SERVICE_NAME: Final = "unknown_service"
 
 CaptureHook = Callable[[Mapping[str, Any], Any, "str | None"], None]
-"""``capture_content(attributes, request_messages, response_text)``: called once per finished LLM call."""
+"""``capture_content(attributes, request_messages, response_text)``: called once per finished LLM call whose
+content is captured."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,7 +59,11 @@ class Settings:
     span_processors: tuple[SpanProcessor, ...] = ()
     use_global_provider: bool = True
     set_global_provider: bool = False
-    capture_content: CaptureHook | None = None
+    capture_content: bool | CaptureHook = False
+    """Send each call's prompt and response as GenAI content attributes (``gen_ai.input.messages``, ...), for
+    the collector to sample and redact. Off by default; ``labels(..., capture_content=...)`` overrides it for
+    a block. A function is called with (attributes, request messages, response text) too, and turns capture
+    on."""
     hash_user_id: bool = False
     openai_stream_usage: bool = True
     """Add ``stream_options={"include_usage": True}`` to streamed OpenAI Chat Completions requests that set no
@@ -124,6 +131,7 @@ def resolve(
     for key, name in (
         ("openai_stream_usage", ENV_OPENAI_STREAM_USAGE),
         ("propagate_threads", ENV_PROPAGATE_THREADS),
+        ("capture_content", ENV_CAPTURE_CONTENT),
     ):
         if key not in rest and _env_bool(name) is not None:
             rest[key] = _env_bool(name)

@@ -2,7 +2,9 @@
 
 ``with labels(feature="search", tenant="acme"):`` sets labels for every call made inside; nested blocks
 merge (the inner value wins, ``None`` removes a label). Known labels (`tokentrail.model.LABELS`) become
-``tokentrail.<label>`` span attributes; any other keyword is free metadata, ``tokentrail.metadata.<key>``.
+``tokentrail.<label>`` span attributes; any other keyword is free metadata, ``tokentrail.metadata.<key>``,
+except ``capture_content``, which turns content capture on or off for the calls inside
+(`tokentrail.sdk.content`).
 
 **Threads.** contextvars follow ``await`` and ``asyncio`` tasks (each task starts with a copy of the context
 that created it), but a ``threading.Thread`` or a ``ThreadPoolExecutor`` worker starts with an *empty*
@@ -36,6 +38,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 KNOWN_LABELS = frozenset(LABELS)
+CAPTURE_KEY = "capture_content"
+"""Not a label: ``labels(capture_content=True)`` turns content capture on (False: off) inside the block."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,17 +51,23 @@ class LabelSet:
     attributes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     derived: dict[object, Any] = dataclasses.field(default_factory=dict, compare=False)
     """Values computed from these labels once per block (e.g. Bedrock requestMetadata entries)."""
+    capture: bool | None = None
+    """``capture_content`` of the innermost block that set it (None: the instance's setting decides)."""
 
     def merged(self, values: Mapping[str, object]) -> LabelSet:
         labels = dict(self.labels)
         metadata = dict(self.metadata)
+        capture = self.capture
         for key, value in values.items():
+            if key == CAPTURE_KEY:
+                capture = None if value is None else bool(value)
+                continue
             target = labels if key in KNOWN_LABELS else metadata
             if value is None:
                 target.pop(key, None)
             else:
                 target[key] = str(value)
-        return LabelSet(labels, metadata, _attributes(labels, metadata))
+        return LabelSet(labels, metadata, _attributes(labels, metadata), capture=capture)
 
 
 def _attributes(labels: Mapping[str, str], metadata: Mapping[str, str]) -> Mapping[str, str]:

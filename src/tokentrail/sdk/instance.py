@@ -61,9 +61,9 @@ class Tokentrail:
 
         Options: ``endpoint``, ``ingest_key``, ``service_name``, ``environment``, ``send_to_collector``,
         ``span_processors`` (extra OTel processors, e.g. an in-memory exporter for tests),
-        ``use_global_provider``, ``set_global_provider``, ``capture_content`` (a hook), ``hash_user_id``,
-        ``openai_stream_usage``, ``propagate_threads``, ``raise_internal_errors``, ``spool_dir``,
-        ``spool_max_bytes`` and the exporter's pacing.
+        ``use_global_provider``, ``set_global_provider``, ``capture_content`` (True, or a hook),
+        ``hash_user_id``, ``openai_stream_usage``, ``propagate_threads``, ``raise_internal_errors``,
+        ``spool_dir``, ``spool_max_bytes`` and the exporter's pacing.
         """
         with self._lock:
             self._teardown()

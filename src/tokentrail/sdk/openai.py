@@ -218,6 +218,11 @@ ENDPOINTS: dict[str, tuple[str, dict[str, Any], Reader, Stream]] = {
     "/completions": ("text_completion", {}, read_completion, (classify_completion, observe_completion)),
 }
 STREAM_USAGE = {"stream_options": {"include_usage": True}}
+CONTENT_FORMATS = {
+    "/chat/completions": "openai_chat",
+    "/responses": "openai_responses",
+    "/completions": "openai_completion",
+}
 
 
 def provider_of(client: Any) -> str:
@@ -250,6 +255,8 @@ def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Req
         observe=observe,
         classify=classify,
         messages=body.get("messages", body.get("input", body.get("prompt"))),
+        body=body,
+        content_format=CONTENT_FORMATS.get(options.url),
         attributes=attributes,
         body_changes=STREAM_USAGE if ask_usage else None,
         shown=without_usage if ask_usage else None,

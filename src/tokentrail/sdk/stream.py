@@ -81,8 +81,7 @@ class StreamTimer:
 
     def __init__(self, call: CallRecord, classify: Classifier | None) -> None:
         self.call = call
-        capturing = call.settings.capture_content is not None
-        self.classify = keep if classify is None or capturing else classify
+        self.classify = keep if classify is None or call.capture else classify
         self.stamps: list[int] = []
         self.kept: list[tuple[int, Any]] = []
         self.done = False

@@ -9,7 +9,9 @@
     POST   /api/alerts/eval?at=TIME       evaluate every rule at TIME (default now) and deliver
     GET    /api/alerts/backtest/{rule}?since=30d[&until=TIME]
 
-Changing rules and silences needs the ingest key when one is set.
+Reading needs the ``read`` scope; changing rules, adding silences and evaluating need ``admin``
+(server/auth.py). Alert tables are the server's own: they are read and written as the server
+(app.state.raw_store); a backtest reads spans as the caller.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail.alerts import engine, notifiers, state
@@ -25,10 +27,10 @@ from tokentrail.alerts.backtest import align, backtest
 from tokentrail.alerts.durations import DurationError, parse_time, utcnow
 from tokentrail.alerts.rules import RuleError, RuleSet, rule_from_mapping
 from tokentrail.server.api import api_error, jsonable
-from tokentrail.server.auth import authorized
+from tokentrail.server.auth import requires
 
-router = APIRouter(prefix="/api/alerts")
-_KEY_MESSAGE = "missing or wrong key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>"
+router = APIRouter(prefix="/api/alerts", dependencies=[Depends(requires("read"))])
+admin_router = APIRouter(prefix="/api/alerts", dependencies=[Depends(requires("admin"))])
 
 
 def _ruleset(request: Request) -> RuleSet:
@@ -42,52 +44,48 @@ def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @router.get("/rules")
 async def list_rules(request: Request) -> Any:
-    store, ruleset = request.app.state.store, _ruleset(request)
+    store, ruleset = request.app.state.raw_store, _ruleset(request)
     stored = await asyncio.to_thread(engine.stored_rules, store)
     rules = [{**r.as_mapping(), "source": "file"} for r in ruleset.rules]
     rules += [{**r.as_mapping(), "source": "api"} for r in stored]
     return {"rules": rules, "notifiers": sorted(ruleset.notifiers)}
 
 
-@router.put("/rules")
+@admin_router.put("/rules")
 async def put_rule(request: Request) -> Any:
-    if not authorized(request, request.app.state.settings.ingest_key):
-        return api_error(401, _KEY_MESSAGE)
     try:
         rule = rule_from_mapping(await request.json())
-        await asyncio.to_thread(engine.save_rule, request.app.state.store, _ruleset(request), rule, utcnow())
+        await asyncio.to_thread(
+            engine.save_rule, request.app.state.raw_store, _ruleset(request), rule, utcnow()
+        )
     except ValueError as exc:  # RuleError, or a body that is not JSON
         return api_error(400, str(exc) if isinstance(exc, RuleError) else "the body must be a JSON object")
     return {"rule": rule.as_mapping()}
 
 
-@router.delete("/rules/{name}")
+@admin_router.delete("/rules/{name}")
 async def delete_rule(request: Request, name: str) -> Any:
-    if not authorized(request, request.app.state.settings.ingest_key):
-        return api_error(401, _KEY_MESSAGE)
-    if not await asyncio.to_thread(engine.delete_rule, request.app.state.store, name):
+    if not await asyncio.to_thread(engine.delete_rule, request.app.state.raw_store, name):
         return api_error(404, f"no stored rule {name!r}")
     return {"deleted": name}
 
 
 @router.get("/states")
 async def states(request: Request) -> Any:
-    found = await asyncio.to_thread(state.all_states, request.app.state.store)
+    found = await asyncio.to_thread(state.all_states, request.app.state.raw_store)
     return {"states": [s.as_dict() for s in found]}
 
 
 @router.get("/history")
 async def history(request: Request) -> Any:
-    store, rule = request.app.state.store, request.query_params.get("rule")
+    store, rule = request.app.state.raw_store, request.query_params.get("rule")
     events = await asyncio.to_thread(state.events, store, rule)
     sent = await asyncio.to_thread(notifiers.deliveries, store)
     return {"events": _rows(events), "deliveries": _rows(sent)}
 
 
-@router.post("/silences")
+@admin_router.post("/silences")
 async def add_silence(request: Request) -> Any:
-    if not authorized(request, request.app.state.settings.ingest_key):
-        return api_error(401, _KEY_MESSAGE)
     try:
         body = await request.json()
         now = utcnow()
@@ -95,25 +93,25 @@ async def add_silence(request: Request) -> Any:
         matchers = {str(k): str(v) for k, v in dict(body.get("matchers", {})).items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return api_error(400, 'expected {"end": TIME, "rule"?: NAME, "matchers"?: {label: value}, "start"?}')
-    args = (request.app.state.store, body.get("rule"), matchers, start, end, str(body.get("comment", "")))
+    args = (request.app.state.raw_store, body.get("rule"), matchers, start, end, str(body.get("comment", "")))
     return {"id": await asyncio.to_thread(engine.add_silence, *args)}
 
 
-@router.post("/eval")
+@admin_router.post("/eval")
 async def evaluate(request: Request) -> Any:
     try:
         at = parse_time(request.query_params.get("at", "now"), utcnow())
     except DurationError as exc:
         return api_error(400, str(exc))
-    args = (request.app.state.store, _ruleset(request), at)
+    args = (request.app.state.raw_store, _ruleset(request), at)
     changes = await asyncio.to_thread(engine.evaluate, *args)
     return {"at": jsonable(at), "changes": changes}
 
 
 @router.get("/backtest/{name}")
 async def run_backtest(request: Request, name: str) -> Any:
-    store, q = request.app.state.store, request.query_params
-    rules = {r.name: r for r in await asyncio.to_thread(engine.all_rules, store, _ruleset(request))}
+    server, q = request.app.state.raw_store, request.query_params
+    rules = {r.name: r for r in await asyncio.to_thread(engine.all_rules, server, _ruleset(request))}
     if name not in rules:
         return api_error(404, f"no rule {name!r}; rules: {', '.join(sorted(rules)) or 'none'}")
     try:
@@ -122,5 +120,5 @@ async def run_backtest(request: Request, name: str) -> Any:
     except DurationError as exc:
         return api_error(400, str(exc))
     until = until if "until" in q else align(until, rules[name].window)
-    found = await asyncio.to_thread(backtest, store, rules[name], since, until)
+    found = await asyncio.to_thread(backtest, request.app.state.store, rules[name], since, until)
     return JSONResponse(found)

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail import analytics
@@ -16,9 +16,11 @@ from tokentrail.analytics import BadRequest, TimeRange
 from tokentrail.query import QueryError
 from tokentrail.query.run import run_query
 from tokentrail.retention import describe
+from tokentrail.server.auth import requires
+from tokentrail.server.querypool import RETRY_AFTER_S, PoolFull
 from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(requires("read"))])
 
 RESERVED = frozenset({"since", "start", "end", "by", "sort", "order", "limit", "offset", "period"})
 
@@ -140,7 +142,8 @@ async def get_chargeback(request: Request) -> Any:
 async def get_retention(request: Request) -> Any:
     """The retention settings in force, the oldest time kept per table, and the store's size in bytes."""
     state = request.app.state
-    found = await asyncio.to_thread(describe, state.store, state.retention)
+    # operational metadata (oldest time kept, bytes), not rows: read as the server, not the caller's tenants
+    found = await asyncio.to_thread(describe, state.raw_store, state.retention)
     found["oldest"] = {table: jsonable(when) for table, when in found["oldest"].items()}
     return found
 
@@ -155,14 +158,16 @@ async def post_query(request: Request) -> Any:
         raise BadRequest('the body must be JSON: {"query": "...", "start": ..., "end": ...}') from None
     if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
         raise BadRequest("the body needs a non-empty string field 'query'")
-    tr = TimeRange.resolve(body.get("since"), _opt_str(body, "start"), _opt_str(body, "end"))
+    tr = TimeRange.resolve(_opt_str(body, "since"), _opt_str(body, "start"), _opt_str(body, "end"))
     state = request.app.state
     try:
-        result = await asyncio.to_thread(
-            run_query, state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s
+        result = await state.query_pool.run(
+            lambda: run_query(state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s)
         )
     except QueryError as exc:
         return JSONResponse({"error": exc.message, **exc.to_dict()}, status_code=400)
+    except PoolFull as exc:
+        return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": RETRY_AFTER_S})
     return result_json(result)
 
 

@@ -9,8 +9,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from tokentrail.alerts import engine
 from tokentrail.alerts.durations import utcnow
@@ -22,6 +22,7 @@ from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
 from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
 from tokentrail.retention import Enforcer, Policy, resolve
+from tokentrail.samples import policy as sampling
 from tokentrail.server import (
     alerts_api,
     api,
@@ -29,20 +30,29 @@ from tokentrail.server import (
     dashboard,
     dashboard_api,
     dashboard_experiments,
+    dashboard_static,
     experiments_api,
+    keys_api,
+    login,
     metrics_api,
     otlp,
+    samples_api,
 )
+from tokentrail.server.auth import PUBLIC, Denied, KeyRing, RequestStore, enforce, requires
+from tokentrail.server.hosts import HostCheck, allowed_hosts
+from tokentrail.server.querypool import QueryPool
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 from tokentrail.store.backlog import Backlog
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
+    """Raises `PolicyError` for a sampling policy file that cannot be used."""
+    policy = sampling.load(settings.sampling) if settings.sampling is not None else sampling.Policy()
     limit = settings.max_spans_per_request
     if settings.ingest_workers > 0 and enrich is None:
-        return ProcessPipeline(settings.ingest_workers, settings.prices_file, limit)
-    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit)
+        return ProcessPipeline(settings.ingest_workers, settings.prices_file, limit, policy)
+    return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit, policy)
 
 
 log = logging.getLogger(__name__)
@@ -61,7 +71,7 @@ async def every(interval_s: float, job: Callable[[], object], name: str) -> None
 def background_jobs(app: FastAPI) -> list[asyncio.Task[None]]:
     """What `serve` runs besides answering requests: alert evaluation and the CloudWatch publisher."""
     settings: Settings = app.state.settings
-    store, rules = app.state.store, app.state.alert_rules
+    store, rules = app.state.raw_store, app.state.alert_rules  # the server's own reads
     jobs = []
     if settings.alerts_interval_s > 0:
         evaluate = lambda: engine.evaluate(store, rules, utcnow())  # noqa: E731
@@ -93,7 +103,8 @@ def cloudwatch_job(store: Store, settings: Settings) -> Callable[[], object]:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    enforcer = Enforcer(app.state.store, app.state.retention) if app.state.retention.configured else None
+    retention = app.state.retention
+    enforcer = Enforcer(app.state.raw_store, retention) if retention.configured else None
     if enforcer is not None:
         enforcer.start()
     jobs = background_jobs(app) if app.state.owns_store else []
@@ -103,8 +114,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if enforcer is not None:
         enforcer.stop()
     app.state.pipeline.close()
+    app.state.query_pool.close()
     if app.state.owns_store:  # `serve`: close (and checkpoint) before uvicorn re-raises SIGTERM and exits
         app.state.store.close()
+
+
+async def denied(request: Request, exc: Exception) -> Response:
+    """401/403 in the caller's language: an OTLP Status, a redirect to the sign-in page, or JSON."""
+    assert isinstance(exc, Denied)
+    path = request.url.path
+    if path.startswith("/v1/"):
+        return otlp.error_response(otlp.Rejected(exc.status, exc.message), otlp.media_of(request))
+    browser = "text/html" in request.headers.get("accept", "")
+    if exc.status == 401 and request.method == "GET" and browser and not path.startswith("/api/"):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=_challenge(exc.status))
+
+
+def _challenge(status: int) -> dict[str, str]:
+    return {"WWW-Authenticate": 'Bearer realm="tokentrail"'} if status == 401 else {}
 
 
 def create_app(
@@ -113,16 +141,31 @@ def create_app(
     enrich: Enricher | None = None,
     owns_store: bool = False,
     retention: Policy | None = None,
+    check_host: bool = False,
 ) -> FastAPI:
     """The app over `store`; with owns_store, the app closes the store when the server shuts down.
 
-    Retention (default: from the settings) runs in a background thread while the app's lifespan lasts."""
-    app = FastAPI(title="tokentrail", version="0.1.0", lifespan=lifespan)
-    app.state.store = store
-    app.state.owns_store = owns_store
+    Every route needs a key with its scope once any key is configured (server/auth.py). With check_host
+    (`serve` on a loopback address) requests naming another Host are refused (server/hosts.py). Retention
+    (default: from the settings) runs in a background thread while the app's lifespan lasts.
+    """
     settings = settings or Settings()
+    app = FastAPI(
+        title="tokentrail",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(enforce)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.store = RequestStore(store)
+    app.state.raw_store = store  # the app's own work (retention, keys), never a request's reads
+    app.state.owns_store = owns_store
     app.state.settings = settings
     app.state.retention = retention or resolve(settings)
+    app.state.keyring = KeyRing(store, settings.ingest_key)
+    app.state.route_requirements = {}
     app.state.pipeline = make_pipeline(settings, enrich)
     app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
     app.state.alert_rules = load_rules(settings.alerts) if settings.alerts else RuleSet()
@@ -133,17 +176,26 @@ def create_app(
     app.state.metrics_registry = registry_for(
         store, labels, settings.metrics_max_series, app.state.ingest_health, depth
     )
-    app.include_router(otlp.router)
-    app.include_router(api.router)
-    app.include_router(budgets_api.router)
+    app.state.query_pool = QueryPool(settings.query_concurrency)
+    app.add_exception_handler(Denied, denied)
+    if check_host:
+        app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
+    for router in (otlp.router, api.router, budgets_api.status_router, budgets_api.router):
+        app.include_router(router)
+    for router in (budgets_api.admin_router, keys_api.router, dashboard_api.router, login.router):
+        app.include_router(router)
+    app.include_router(dashboard_static.router, dependencies=[Depends(PUBLIC)])
     app.include_router(alerts_api.router)
+    app.include_router(alerts_api.admin_router)
     app.include_router(metrics_api.router)
-    app.include_router(dashboard_api.router)
-    app.include_router(experiments_api.router)
     app.include_router(dashboard.router)
-    app.include_router(dashboard_experiments.router)
+    read = [Depends(requires("read"))]
+    app.include_router(experiments_api.router, dependencies=read)
+    app.include_router(samples_api.router, dependencies=read)
+    app.include_router(samples_api.admin_router, dependencies=[Depends(requires("admin"))])
+    app.include_router(dashboard_experiments.router, dependencies=read)
 
-    @app.get("/healthz")
+    @app.get("/healthz", dependencies=[Depends(PUBLIC)])
     async def healthz() -> JSONResponse:
         """200 when ingest works; 503 while the decoding workers are being replaced."""
         body: dict[str, Any] = {"status": "ok", "store": store.dialect}
@@ -151,5 +203,9 @@ def create_app(
             body["status"] = "decoding workers restarting"
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(body)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(requires("read"))])
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     return app

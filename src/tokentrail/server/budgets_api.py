@@ -1,6 +1,7 @@
 """Budgets over HTTP: list, set, delete, and the status SDKs poll (GET /api/budgets/status).
 
-Changing a budget needs the ingest key when one is set, as ingest does.
+Reading needs the ``read`` scope; the status also accepts ``ingest``, so the key an SDK exports with serves
+its budget guard (a tenant-bound key sees its tenants' budgets only). Changing a budget needs ``admin``.
 """
 
 from __future__ import annotations
@@ -8,15 +9,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail import budgets
 from tokentrail.budgets import Budget, BudgetError
 from tokentrail.server.api import api_error
-from tokentrail.server.auth import authorized
+from tokentrail.server.auth import requires
 
-router = APIRouter(prefix="/api/budgets")
+router = APIRouter(prefix="/api/budgets", dependencies=[Depends(requires("read"))])
+status_router = APIRouter(prefix="/api/budgets", dependencies=[Depends(requires("read", "ingest"))])
+admin_router = APIRouter(prefix="/api/budgets", dependencies=[Depends(requires("admin"))])
 
 
 def _as_dict(budget: Budget) -> dict[str, Any]:
@@ -34,17 +37,15 @@ async def list_budgets(request: Request) -> Any:
     return {"budgets": [_as_dict(b) for b in found]}
 
 
-@router.get("/status")
+@status_router.get("/status")
 async def budget_status(request: Request) -> Any:
     """Spent so far this period, run-rate forecast and days to exhaustion, for every budget."""
     found = await asyncio.to_thread(budgets.status, request.app.state.store)
     return {"budgets": [s.as_dict() for s in found]}
 
 
-@router.put("")
+@admin_router.put("")
 async def put_budget(request: Request) -> Any:
-    if not authorized(request, request.app.state.settings.ingest_key):
-        return api_error(401, "missing or wrong key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
     try:
         budget = Budget.from_mapping(await request.json())
     except ValueError as exc:  # BudgetError, or a body that is not JSON
@@ -53,10 +54,8 @@ async def put_budget(request: Request) -> Any:
     return JSONResponse({"budget": _as_dict(budget)}, status_code=200)
 
 
-@router.delete("/{scope}/{value}/{period}")
+@admin_router.delete("/{scope}/{value}/{period}")
 async def delete_budget(request: Request, scope: str, value: str, period: str) -> Any:
-    if not authorized(request, request.app.state.settings.ingest_key):
-        return api_error(401, "missing or wrong key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
     existed = await asyncio.to_thread(budgets.delete_budget, request.app.state.store, scope, value, period)
     if not existed:
         return api_error(404, f"no {period} budget for {scope} {value!r}")

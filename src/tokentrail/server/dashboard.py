@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -31,8 +31,10 @@ from tokentrail import analytics
 from tokentrail.analytics import BadRequest
 from tokentrail.experiments.data import experiments_among
 from tokentrail.retention import oldest_kept
+from tokentrail.samples import queries as sample_queries
 from tokentrail.server import dashboard_static
 from tokentrail.server import dashboard_views as views
+from tokentrail.server.auth import SESSION_COOKIE, keyring, requires
 from tokentrail.server.dashboard_api import check_ids
 from tokentrail.server.dashboard_format import FILTERS
 from tokentrail.server.dashboard_params import (
@@ -45,8 +47,7 @@ from tokentrail.server.dashboard_params import (
 )
 from tokentrail.store import QueryFailed, QueryTimeout, Store
 
-router = APIRouter(include_in_schema=False)
-router.include_router(dashboard_static.router)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(requires("read"))])
 
 NAV = (
     ("/", "Overview"),
@@ -99,8 +100,16 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def csrf_of(request: Request) -> str:
+    """The CSRF token of the request's dashboard session ('' without one); pages carry it for their POSTs."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    ring = keyring(request)
+    return ring.csrf_token(cookie) if cookie and ring.session_principal(cookie) else ""
+
+
 def render(request: Request, template: str, view: View | None, status: int = 200, **context: Any) -> Response:
     context.setdefault("charts", False)
+    context.setdefault("csrf", csrf_of(request))
     html = environment().get_template(template).render(path=request.url.path, view=view, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
@@ -142,7 +151,10 @@ def store_of(request: Request) -> Store:
 def overview(request: Request, view: View) -> Response:
     timeout = request.app.state.settings.query_timeout_s
     tiles = views.overview_tiles(store_of(request), view, timeout)
-    kept = {"since": oldest_kept(store_of(request)).get("spans"), "days": request.app.state.retention.calls}
+    kept = {
+        "since": oldest_kept(request.app.state.raw_store).get("spans"),
+        "days": request.app.state.retention.calls,
+    }
     return render(
         request,
         "overview.html",
@@ -211,6 +223,7 @@ def call(request: Request, view: View) -> Response:
     span = analytics.get_span(store, trace_id, span_id)
     if span is None:
         return error_page(request, 404, f"No span {span_id} in trace {trace_id}.", view)
+    sample = sample_queries.get_sample(store, trace_id, span_id)
     return render(
         request,
         "call.html",
@@ -222,6 +235,8 @@ def call(request: Request, view: View) -> Response:
         stalled=views.stalled(span),
         stall_factor=views.STALL_FACTOR,
         stall_min_ms=views.STALL_MIN_MS,
+        sample=sample,
+        messages=views.sample_messages(sample),
     )
 
 

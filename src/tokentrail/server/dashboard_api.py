@@ -18,18 +18,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest
 from tokentrail.server import dashboard_views as views
 from tokentrail.server.api import api_error, guarded, jsonable
+from tokentrail.server.auth import requires
 from tokentrail.server.dashboard_format import Change
 from tokentrail.server.dashboard_params import View, parse_view
 from tokentrail.store import Store
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(requires("read"))])
 
 
 def read_view(request: Request) -> View:

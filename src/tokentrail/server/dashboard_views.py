@@ -6,6 +6,7 @@ Pages render these with templates, and the dashboard API returns the same data a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest
 from tokentrail.model import COLUMNS, StreamTimeline
+from tokentrail.samples import queries as sample_queries
 from tokentrail.server.dashboard_format import Change, change, value_label
 from tokentrail.server.dashboard_params import View
 from tokentrail.store import Store
@@ -97,7 +99,61 @@ def why(store: Store, view: View) -> dict[str, Any]:
         {"title": title, "column": column, "rows": _top_calls(store, view, column, least)}
         for title, column, least in CALL_LISTS
     ]
-    return {"totals": totals, "drivers": drivers, "mover": biggest_mover(drivers), "calls": calls}
+    sampled = sampled_calls(store, view, drivers)
+    return {
+        "totals": totals,
+        "drivers": drivers,
+        "mover": biggest_mover(drivers),
+        "calls": calls,
+        "sampled": sampled,
+    }
+
+
+def part_text(part: Any) -> tuple[str, str]:
+    """(kind, plain text) of one message part of a sample document (shown escaped)."""
+    if not isinstance(part, dict):
+        return "text", str(part)
+    kind = str(part.get("type") or "part")
+    if kind in ("text", "reasoning"):
+        return kind, str(part.get("content") or "")
+    if kind == "tool_call":
+        return kind, f"{part.get('name')}({json.dumps(part.get('arguments'), ensure_ascii=False)})"
+    if kind == "tool_call_response":
+        response = part.get("response")
+        return kind, response if isinstance(response, str) else json.dumps(response, ensure_ascii=False)
+    return kind, json.dumps(part, ensure_ascii=False)
+
+
+def sample_messages(sample: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A sample's system instructions, input and output messages, in order, as plain text parts."""
+    if sample is None:
+        return []
+    doc = sample["document"]
+    shown = [{"side": "system", "role": "system", "parts": doc["system"]}] if doc.get("system") else []
+    shown += [{"side": "input", **m} for m in doc.get("messages") or ()]
+    shown += [{"side": "output", **m} for m in doc.get("output") or ()]
+    return [
+        {
+            "side": m["side"],
+            "role": str(m.get("role") or ""),
+            "parts": [part_text(p) for p in m.get("parts") or ()],
+        }
+        for m in shown
+    ]
+
+
+def sampled_calls(store: Store, view: View, drivers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The sampled calls of the feature asked about (else of the costliest one) with the largest inputs and
+    the longest outputs: where to read what was sent."""
+    if "feature" in view.filters:
+        feature: str | None = view.filters["feature"]
+    else:
+        rows: list[dict[str, Any]] = next((d["rows"] for d in drivers if d["by"] == ("feature",)), [])
+        if not rows:
+            return None
+        feature = rows[0]["feature"]
+    found = sample_queries.largest(store, view.time_range.start, view.time_range.end, feature)
+    return {"feature": feature, **found}
 
 
 def _top_calls(store: Store, view: View, column: str, least: int | None) -> list[dict[str, Any]]:

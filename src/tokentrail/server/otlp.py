@@ -1,10 +1,11 @@
 """OTLP/HTTP receivers: POST /v1/traces and /v1/metrics.
 
 What a 200 promises: every span or data point that was not reported in `partial_success` is committed to
-the store. Nothing is acknowledged before it is stored. Load is shed at admission: when the work already
-queued (bytes waiting to be decoded, rows waiting to be committed) would keep a new request waiting past
-`max_ingest_wait_s`, by the measured rates, the request gets 503 with `Retry-After` at once. OTLP
-exporters retry those.
+the store. Both need a key with the ``ingest`` scope once any key is configured; a key bound to tenants
+writes spans only as them (ingest/tenants.py). Nothing is acknowledged before it is stored. Load is shed at
+admission: when the work already queued (bytes waiting to be decoded, rows waiting to be committed) would
+keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 503 with
+`Retry-After` at once. OTLP exporters retry those.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from google.rpc import status_pb2
 
 from tokentrail.ingest import otlp
+from tokentrail.ingest.tenants import rejection, stamp_tenant
 from tokentrail.ingest.workers import WorkersUnavailable
-from tokentrail.server.auth import authorized
+from tokentrail.server.auth import requires
 from tokentrail.store import StoreBusy, StoreError
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(requires("ingest"))])
 RETRY_AFTER_S = "1"
 MAX_MESSAGE_CHARS = 400  # error messages may quote the input; keep them short
 
@@ -87,11 +89,9 @@ async def admitted(request: Request, size: int) -> AsyncIterator[None]:
 
 
 async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any]]) -> tuple[Any, str]:
-    """Common front half: auth, media type, size, gzip, admission, then decode off the event loop."""
+    """Common front half (the key was checked by the router): media type, size, gzip, admission, then
+    decode off the event loop."""
     state = request.app.state
-    kind = ""
-    if not authorized(request, state.settings.ingest_key):
-        raise Rejected(401, "missing or wrong ingest key: send Authorization: Bearer <TOKENTRAIL_INGEST_KEY>")
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
         body = await read_body(request, state.settings.max_body_bytes)
@@ -130,6 +130,13 @@ async def export_traces(request: Request) -> Response:
     state = request.app.state
     try:
         (table, rejected, message), kind = await receive(request, state.pipeline.traces_async)
+        tenants = request.state.principal.tenants
+        table, foreign = stamp_tenant(table, tenants)
+        if foreign:
+            rejected, message = (
+                rejected + foreign,
+                "; ".join(filter(None, [message, rejection(foreign, tenants)])),
+            )
         started = time.monotonic()
         stored = await commit(lambda: state.store.submit_arrow(table))
         state.ingest_health.committed(stored, rejected, time.monotonic() - started)

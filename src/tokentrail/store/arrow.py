@@ -1,8 +1,10 @@
 """Rows and Calls → Arrow tables in the logical schema, the form both stores insert.
 
-Calls become the columns of `model.COLUMNS` plus one more, `stream_timeline` (a struct of the chunk numbers
-and offsets, null for a call that did not stream), so the ingest workers hand over one table; the stores
-split it (`split_timelines`) into the spans and the rows of the ``stream_timelines`` table."""
+Calls become the columns of `model.COLUMNS` plus two more, each a struct for a table of its own:
+`stream_timeline` (the chunk numbers and offsets, null for a call that did not stream) and `sample` (the
+redacted content and its labels, null for a call whose content was not sampled), so the ingest workers hand
+over one table; the stores split it (`split_sides`) into the spans and the rows of the ``stream_timelines``
+and ``samples`` tables."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tokentrail.model import (
     INT_LIST,
     JSON,
     METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
     STR,
     STR_LIST,
     TIME,
@@ -81,30 +84,58 @@ class TableShape:
 SPANS = TableShape(COLUMNS)
 METRICS = TableShape(METRIC_COLUMNS)
 TIMELINES = TableShape(TIMELINE_COLUMNS)
-TIMELINE_FIELD = "stream_timeline"
-TIMELINE_TYPE = pa.struct([(name, ARROW_TYPES[kind]) for name, kind, _ in TIMELINE_COLUMNS[3:]])
+SAMPLES = TableShape(SAMPLE_COLUMNS)
+
+
+class Side:
+    """A table keyed by (trace_id, span_id, start_time) whose other columns travel with the spans as one
+    struct column, null where a span has no row."""
+
+    def __init__(self, table: str, field: str, shape: TableShape, columns: Columns) -> None:
+        self.table, self.field, self.shape = table, field, shape
+        self.names = [name for name, _, _ in columns[3:]]
+        self.type = pa.struct([(name, ARROW_TYPES[kind]) for name, kind, _ in columns[3:]])
+
+    def split(self, table: pa.Table) -> pa.Table:
+        """This side's non-null rows of `table`, in the form of its own columns."""
+        present = table.filter(pc.is_valid(table.column(self.field)))
+        parts = present.column(self.field).combine_chunks()
+        columns = [present.column(name) for name in ("trace_id", "span_id", "start_time")]
+        columns += [parts.field(name) for name in self.names]
+        return pa.Table.from_arrays(columns, schema=self.shape.schema)
+
+
+TIMELINE = Side("stream_timelines", "stream_timeline", TIMELINES, TIMELINE_COLUMNS)
+SAMPLE = Side("samples", "sample", SAMPLES, SAMPLE_COLUMNS)
+SIDES = (TIMELINE, SAMPLE)
+
+
+def _timeline(call: Call) -> dict[str, Any] | None:
+    t = call.stream_timeline
+    return None if t is None else {"chunks": t.chunks, "offsets_ms": t.offsets_ms}
+
+
+def _sample(call: Call) -> dict[str, Any] | None:
+    s = call.sample
+    if s is None:
+        return None
+    labels = {name: getattr(call, name) for name in ("app", "feature", "tenant", "provider", "request_model")}
+    sizes = {"reason": s.reason, "input_chars": s.input_chars, "output_chars": s.output_chars}
+    return labels | sizes | {"document": _dump(s.document), "redaction": _dump(s.redaction)}
 
 
 def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
-    """The spans' columns and their timelines (see the module docstring)."""
-    timelines = [
-        None if (t := c.stream_timeline) is None else {"chunks": t.chunks, "offsets_ms": t.offsets_ms}
-        for c in calls
-    ]
+    """The spans' columns, their timelines and their samples (see the module docstring)."""
     table = SPANS.table([c.row() for c in calls])
-    return table.append_column(TIMELINE_FIELD, pa.array(timelines, type=TIMELINE_TYPE))
+    table = table.append_column(TIMELINE.field, pa.array([_timeline(c) for c in calls], type=TIMELINE.type))
+    return table.append_column(SAMPLE.field, pa.array([_sample(c) for c in calls], type=SAMPLE.type))
 
 
-def split_timelines(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(the spans in the form of model.COLUMNS, their non-null timelines in the form of TIMELINE_COLUMNS)."""
-    if TIMELINE_FIELD not in table.column_names:
-        return table, TIMELINES.table([])
-    streamed = table.filter(pc.is_valid(table.column(TIMELINE_FIELD)))
-    parts = streamed.column(TIMELINE_FIELD).combine_chunks()
-    columns = [streamed.column(name) for name, _, _ in TIMELINE_COLUMNS[:3]]
-    columns += [parts.field(name) for name, _, _ in TIMELINE_COLUMNS[3:]]
-    timelines = pa.Table.from_arrays(columns, schema=TIMELINES.schema)
-    return table.drop_columns([TIMELINE_FIELD]), timelines
+def split_sides(table: pa.Table) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """(the spans in the form of model.COLUMNS, each side table's non-null rows by table name)."""
+    present = [side for side in SIDES if side.field in table.column_names]
+    sides = {side.table: side.split(table) for side in present}
+    return table.drop_columns([side.field for side in present]), sides
 
 
 def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:

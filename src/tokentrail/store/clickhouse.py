@@ -26,10 +26,26 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import COLUMNS, DAILY_COST_COLUMNS, JSON, METRIC_COLUMNS, TIMELINE_COLUMNS, Call
-from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_timelines, value_kind
+from tokentrail.model import (
+    COLUMNS,
+    DAILY_COST_COLUMNS,
+    JSON,
+    METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
+    TIMELINE_COLUMNS,
+    Call,
+)
+from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_sides, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import BEDROCK_OPERATION_KEY, CLICKHOUSE_TYPES, alert_tables_ddl, initial_columns
+from tokentrail.store.schema import (
+    AUTH_KEYS_DDL,
+    AUTH_SECRET_DDL,
+    BEDROCK_OPERATION_KEY,
+    CLICKHOUSE_TYPES,
+    alert_tables_ddl,
+    initial_columns,
+)
+from tokentrail.store.scope import number_placeholders
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
@@ -138,7 +154,27 @@ def migrations() -> list[tuple[int, list[str]]]:
                 "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
             ],
         ),
-        (7, alert_tables_ddl(clickhouse=True)),
+        (
+            7,
+            [
+                ddl(
+                    "samples",
+                    SAMPLE_COLUMNS,
+                    "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
+                    "ORDER BY (toDate(start_time), trace_id, span_id)",
+                )
+            ],
+        ),
+        (
+            8,
+            [
+                AUTH_KEYS_DDL.format(text="String", time="DateTime64(6, 'UTC')")
+                + " ENGINE = MergeTree ORDER BY id",
+                AUTH_SECRET_DDL.format(text="String", time="DateTime64(6, 'UTC')")
+                + " ENGINE = MergeTree ORDER BY created_at",
+            ],
+        ),
+        (9, alert_tables_ddl(clickhouse=True)),
     ]
 
 
@@ -159,16 +195,6 @@ def literal(value: Any) -> exp.Expression:
             expressions=[exp.Literal.string(text), exp.Literal.number(6), exp.Literal.string("UTC")],
         )
     return exp.Literal.string(str(value))
-
-
-def number_placeholders(sql: str, dialect: str) -> tuple[str, int]:
-    """Rename each `?` to `:p0`, `:p1`, ... in textual order (tree order is not textual order)."""
-    tokens = [t for t in sqlglot.tokenize(sql, read=dialect) if t.token_type == sqlglot.TokenType.PLACEHOLDER]
-    out, last = [], 0
-    for i, token in enumerate(tokens):
-        out.append(sql[last : token.start] + f":p{i}")
-        last = token.end + 1
-    return "".join(out) + sql[last:], len(tokens)
 
 
 def bind(tree: exp.Expr, params: Sequence[Any]) -> exp.Expr:
@@ -323,19 +349,20 @@ class ClickHouseStore:
         return [self._insert(engine, job) for job in jobs]
 
     def _insert(self, engine: Engine, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
         if job.kind == "replace":
-            engine.insert_arrow("spans", split_timelines(job.table)[0])
+            engine.insert_arrow("spans", split_sides(job.table)[0])
             engine.command("OPTIMIZE TABLE spans FINAL")
             return int(job.table.num_rows)
-        spans, timelines = split_timelines(self._new_rows(engine, job.table))
+        spans, sides = split_sides(self._new_rows(engine, job.table))
         if spans.num_rows:
             engine.insert_arrow("spans", spans)
-        if timelines.num_rows:
-            engine.insert_arrow("stream_timelines", timelines)
+        for name, side in sides.items():
+            if side.num_rows:
+                engine.insert_arrow(name, side)
         return int(spans.num_rows)
 
     @staticmethod
@@ -369,7 +396,13 @@ class ClickHouseStore:
     ) -> QueryResult:
         text = to_clickhouse(sql, params, dialect)
         limit = timeout_s or DEFAULT_QUERY_TIMEOUT_S
-        settings = {"max_execution_time": max(1, round(limit)), "prefer_column_name_to_alias": 1}
+        # readonly = 1 (last, after the settings it would otherwise forbid changing): no writes and no table
+        # functions such as file() or url(), whatever the SQL says.
+        settings = {
+            "max_execution_time": max(1, round(limit)),
+            "prefer_column_name_to_alias": 1,
+            "readonly": 1,
+        }
         try:
             table = self._engine.query_arrow(text, settings)
         except Exception as exc:

@@ -2,17 +2,19 @@
 
 One writer thread owns the write cursor and commits batches; several pending batches are committed in one
 transaction (group commit). Readers use cursors of their own, and every query runs under a time limit
-(`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start
-time: `span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch
-keeps only the spans whose key is not there (nor repeated in the batch).
+(`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
+`span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
+only the spans whose key is not there (nor repeated in the batch). The database is opened with external
+access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pyarrow as pa
 import sqlglot
 
 from tokentrail.model import Call
-from tokentrail.store.arrow import METRICS, calls_to_arrow, split_timelines
+from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations, span_key
 from tokentrail.store.writer import BatchWriter, Job, wait
@@ -35,9 +37,9 @@ SELECT b.* FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM batch) AS b
 ANTI JOIN span_keys AS k ON k.k = {span_key("b")}
 """
 _INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM fresh ON CONFLICT DO NOTHING"
-_INSERT_TIMELINES = """
-INSERT INTO stream_timelines
-SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM timelines AS t SEMI JOIN fresh USING (trace_id, span_id)
+_INSERT_SIDE = """
+INSERT INTO {table}
+SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t SEMI JOIN fresh USING (trace_id, span_id)
 """
 
 
@@ -57,6 +59,23 @@ def value_kind(sql_type: Any) -> str:
     return "timestamp" if sql_type.id.startswith("timestamp") else _KINDS.get(sql_type.id, "string")
 
 
+# Every connection, the server's included: no files, network, extensions or ATTACH from SQL, and no SET or
+# PRAGMA that could undo it. The writer hands Arrow batches over with `register`, which this allows.
+LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """Arrow tables visible to `con` by name for the block (replacement scans need external access)."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
 class DuckDBStore:
     """A DuckDB file with one writer thread. Thread-safe."""
 
@@ -66,7 +85,7 @@ class DuckDBStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._root = duckdb.connect(self.path, read_only=read_only)
+        self._root = duckdb.connect(self.path, read_only=read_only, config=dict(LOCKED_DOWN))
         self._closed = False
         self._writer: BatchWriter | None = None
         if not read_only:
@@ -150,21 +169,25 @@ class DuckDBStore:
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines do not change)."""
+        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
         if job.kind == "metrics":
-            batch = job.table  # DuckDB reads the locals batch, fresh and timelines by name
-            row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
+            with registered(con, batch=job.table):
+                row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
             return int(row[0]) if row else 0
-        batch, timelines = split_timelines(job.table)
-        if job.kind == "replace":
-            con.execute(_DELETE_BATCH)
-            fresh = batch
-        else:
-            fresh = con.sql(_NEW_SPANS).to_arrow_table()
-            if timelines.num_rows:
-                con.execute(_INSERT_TIMELINES)
-        con.execute(_INSERT_KEYS)
-        con.execute("INSERT INTO spans SELECT * FROM fresh")
+        batch, sides = split_sides(job.table)
+        with registered(con, batch=batch):
+            if job.kind == "replace":
+                con.execute(_DELETE_BATCH)
+                fresh = batch
+            else:
+                fresh = con.sql(_NEW_SPANS).to_arrow_table()
+        with registered(con, fresh=fresh):
+            for name, side in sides.items():  # names from arrow.SIDES, a fixed set
+                if side.num_rows and job.kind != "replace":
+                    with registered(con, side=side):
+                        con.execute(_INSERT_SIDE.format(table=name))
+            con.execute(_INSERT_KEYS)
+            con.execute("INSERT INTO spans SELECT * FROM fresh")
         return int(fresh.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from tokentrail.model import (
     INT_LIST,
     JSON,
     METRIC_COLUMNS,
+    SAMPLE_COLUMNS,
     STR,
     STR_LIST,
     TIME,
@@ -73,7 +74,14 @@ BEDROCK_OPERATION_KEY = "aws.bedrock.operation"
 Column = tuple[str, str, str]
 
 
-# Migration 4: alerting and exporter bookkeeping. Column kinds: s text, f float, t time, i integer, b boolean
+# Migration 6: named API keys (hashed) and the server secret (keys.py). Never readable by user queries.
+AUTH_KEYS_DDL = (
+    "CREATE TABLE IF NOT EXISTS auth_keys (id {text}, name {text}, scopes {text}, tenants {text}, "
+    "digest {text}, created_at {time})"
+)
+AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
+
+# Migration 9: alerting and exporter bookkeeping. Column kinds: s text, f float, t time, i integer, b boolean
 # (all nullable but b). The last item is the ClickHouse sort key.
 ALERT_TABLES: Final = (
     ("alert_rules", "name s, definition s, updated_at t", "name"),
@@ -108,7 +116,7 @@ _CH_KINDS = {
 
 
 def alert_tables_ddl(clickhouse: bool) -> list[str]:
-    """CREATE TABLE statements of migration 4 for one dialect."""
+    """CREATE TABLE statements of migration 9 for one dialect."""
     kinds = _CH_KINDS if clickhouse else _DUCK_KINDS
     out = []
     for table, columns, key in ALERT_TABLES:
@@ -171,6 +179,15 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         ]
 
     def v7() -> list[str]:
+        return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+    def v8() -> list[str]:
+        return [
+            AUTH_KEYS_DDL.format(text="VARCHAR", time="TIMESTAMP"),
+            AUTH_SECRET_DDL.format(text="VARCHAR", time="TIMESTAMP"),
+        ]
+
+    def v9() -> list[str]:
         return alert_tables_ddl(clickhouse=False)
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7)]
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9)]

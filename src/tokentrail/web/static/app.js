@@ -245,7 +245,11 @@
     let response, body;
     try {
       response = await fetch("/api/query", {
-        method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json", Accept: "application/json",
+          "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
+        },
         body: JSON.stringify(payload),
       });
       body = await response.json();
