@@ -13,6 +13,11 @@ instance for isolation (tests)::
     guard = tokentrail.budget_guard(on_exceeded="degrade", degrade_to={"gpt-4o": "gpt-4o-mini"})
     with guard, tokentrail.labels(tenant="acme"):        # acme over budget: gpt-4o-mini is called instead
         client.chat.completions.create(model="gpt-4o", ...)
+
+    triage = tokentrail.prompt("support-triage", stage="prod", fallback="Triage: {ticket}")
+    with triage:                                          # calls carry prompt_name/_version/_content_id
+        client.chat.completions.create(model=triage.model or "gpt-4o", messages=[
+            {"role": "user", "content": triage.format(ticket=text)}])
 """
 
 from tokentrail.sdk.budget import BudgetExceeded
@@ -32,6 +37,7 @@ tool = _DEFAULT.tool
 round = _DEFAULT.round
 degraded = _DEFAULT.degraded
 budget_guard = _DEFAULT.budget_guard
+prompt = _DEFAULT.prompt
 refresh_budgets = _DEFAULT.refresh_budgets
 sdk_stats = _DEFAULT.sdk_stats
 force_flush = _DEFAULT.force_flush
@@ -49,6 +55,7 @@ __all__ = [
     "instrument_bedrock",
     "instrument_openai",
     "labels",
+    "prompt",
     "propagate",
     "refresh_budgets",
     "round",

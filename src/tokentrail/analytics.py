@@ -42,6 +42,7 @@ DIMENSIONS: dict[str, str] = {
     "kind": "kind",
     "source": "source",
     "degraded": "degraded",
+    "prompt": "prompt_name || ' v' || prompt_version",  # a prompt version, e.g. "support-triage v3"
     "day": "date_trunc('day', start_time)",
     "hour": "date_trunc('hour', start_time)",
 }

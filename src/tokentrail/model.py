@@ -81,7 +81,10 @@ LABELS: Final = (
     "prompt_name",
     "prompt_version",
     "conversation_id",
+    "prompt_content_id",
 )
+# Labels stored after every other column: added by a later migration (store/schema.py ADDED_IN).
+LATE_LABELS: Final = ("prompt_content_id",)
 
 # (name, logical type, description). The order is the storage order.
 COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
@@ -133,7 +136,7 @@ COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("attempts", INT, "HTTP attempts, retries included"),
     ("degraded", STR, "reason the app fell back, or null"),
     # labels
-    *((label, STR, "label") for label in LABELS),
+    *((label, STR, "label") for label in LABELS if label not in LATE_LABELS),
     # tools
     ("tool_names", STR_LIST, "names of tools the model asked for"),
     ("tool_calls", INT, "number of tool calls asked for"),
@@ -146,6 +149,7 @@ COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("source", STR, "sdk, otlp, bedrock-log, metric-line or jsonl"),
     ("received_at", TIME, "when the collector stored it"),
     ("source_record", JSON, "the imported log record as logged, prompt and response content removed"),
+    ("prompt_content_id", STR, "label: content id of the prompt version (tokentrail.prompt)"),
 )
 
 COLUMN_NAMES: Final = tuple(name for name, _, _ in COLUMNS)
@@ -285,6 +289,7 @@ class Call:
     source: str = Source.OTLP
     received_at: dt.datetime | None = None
     source_record: dict[str, Any] | None = None
+    prompt_content_id: str | None = None
     stream_timeline: StreamTimeline | None = None
     sample: Sample | None = dataclasses.field(default=None, repr=False)
     content: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)

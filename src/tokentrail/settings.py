@@ -21,6 +21,9 @@ Environment variables:
     TOKENTRAIL_RETENTION_ROLLUPS        days of the daily chargeback rollup to keep (default: all)
     TOKENTRAIL_MAX_DISK                 size cap of the store, e.g. 500MB or 2GiB; oldest days go first
     TOKENTRAIL_RETENTION_INTERVAL_S     seconds between `serve`'s retention runs (default 3600)
+    TOKENTRAIL_PROMPT_STAGES   prompt stages in order, comma-separated (default dev,staging,prod); the last
+                               one always requires an approved version
+    TOKENTRAIL_PROMPT_APPROVAL_STAGES  other stages that require an approved version (default none)
     TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
                                (default 50,000)
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
@@ -77,6 +80,8 @@ class Settings(BaseSettings):
     allowed_hosts: str = ""
     session_hours: float = 12.0
     query_concurrency: int = 2
+    prompt_stages: str = "dev,staging,prod"
+    prompt_approval_stages: str = ""
 
     @property
     def allowed_host_list(self) -> list[str]:

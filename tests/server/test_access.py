@@ -17,6 +17,8 @@ from tokentrail import budgets, keys
 from tokentrail.alerts import engine
 from tokentrail.alerts.rules import RuleSet, rule_from_mapping
 from tokentrail.model import Call, Sample, StreamTimeline
+from tokentrail.prompts.content import Content
+from tokentrail.prompts.registry import Actor, Registry
 from tokentrail.server.app import create_app
 from tokentrail.server.auth import SESSION_COOKIE, declared
 from tokentrail.settings import Settings
@@ -88,6 +90,7 @@ async def world(store: Store) -> AsyncIterator[dict[str, Any]]:
         {"name": "prompt-test", "metric": "calls", "window": "1h", "condition": "> 0", "by": ["tenant"]}
     )
     engine.save_rule(store, RuleSet(), rule, NOW)  # its backtest reads spans as the caller
+    Registry(store).create("prompt-test", Content(template="Triage: {ticket}"), "", Actor("ops", True))
     app = create_app(store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         yield {"app": app, "client": client, "tokens": tokens}
@@ -102,8 +105,8 @@ def routes(app: Any) -> list[Any]:
 
 
 def fill(path: str, own: int) -> str:
-    """A path with plausible ids: the key's own trace and span."""
-    path = path.replace("{name}", "prompt-test")
+    """A path with plausible ids: the key's own trace and span; the experiment and prompt every world has."""
+    path = path.replace("{name}", "prompt-test").replace("{n}", "1").replace("{stage}", "prod")
     return path.replace("{trace_id}", f"{own:032x}").replace("{span_id}", f"{(own - 1) * 10 + 1:016x}")
 
 

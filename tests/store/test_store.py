@@ -41,7 +41,7 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 9
+    assert store.schema_version == 10
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -51,7 +51,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(9,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(10,)]
 
 
 def _open(backend: str, path: Path) -> Store:
@@ -83,7 +83,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == 9
+        assert after.schema_version == 10
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]
@@ -206,8 +206,16 @@ def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> No
         s.write(calls(4))
         s.execute("DELETE FROM span_keys")
         s.execute("DELETE FROM schema_migrations WHERE version >= 6")  # back to before span_keys
-        for table in ("span_keys", "samples", "auth_keys", "auth_secret", *(a[0] for a in ALERT_TABLES)):
+        for table in (
+            "span_keys",
+            "samples",
+            "auth_keys",
+            "auth_secret",
+            "prompt_events",
+            *(a[0] for a in ALERT_TABLES),
+        ):
             s.execute(f"DROP TABLE {table}")  # every later migration re-runs on a clean slate
+        s.execute("ALTER TABLE spans DROP COLUMN prompt_content_id")
     with DuckDBStore(path) as again:
         moved = [dataclasses.replace(c, start_time=T0 - dt.timedelta(days=3)) for c in calls(4)]
         assert again.write(moved) == 0

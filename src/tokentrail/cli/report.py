@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from tokentrail import analytics
 from tokentrail.analytics import DIMENSIONS, TimeRange
 from tokentrail.cli.common import WIDE, Format, console, emit, opened_store, say
 from tokentrail.cli.tables import Column, Grid, print_grid
+from tokentrail.prompts.registry import Registry
 from tokentrail.store import QueryResult, Store
 
 ERROR_COLUMNS = [f"errors_{cls}" for cls in analytics.ERROR_CLASSES]
@@ -79,6 +82,22 @@ def print_report(store: Store, time_range: TimeRange, by: str, fmt: Format, wide
         total = sum(n for _, n in unpriced)
         models = ", ".join(f"{m} ({n})" for m, n in unpriced[:8])
         say(f"{total} calls unpriced (left out of the cost): models {models}", "yellow")
+    if by == "prompt":
+        console.print(stage_table(Registry(store)))
+
+
+def stage_table(registry: Registry) -> Table:
+    """Which version held which stage and when, and the rollbacks per prompt and stage (from the events)."""
+    table = Table(
+        "prompt", "stage", "version", "since (UTC)", "until (UTC)", "rollbacks", title="Prompt stages"
+    )
+    for name in registry.names():
+        state = registry.state(name)
+        for span in state.live:
+            until = span.until[:19] if span.until else "now"
+            count = str(state.rollbacks.get(span.stage, 0))
+            table.add_row(escape(name), escape(span.stage), str(span.version), span.since[:19], until, count)
+    return table
 
 
 def register(app: typer.Typer) -> None:

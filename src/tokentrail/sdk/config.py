@@ -9,6 +9,7 @@ Environment variables (documented constants below):
     TOKENTRAIL_SEND                ``0``/``false`` keeps spans in-process (no exporter thread)
     TOKENTRAIL_SPOOL_DIR           where batches wait while the collector is unreachable
     TOKENTRAIL_SPOOL_MAX_MB        size cap of the spool (default 64)
+    TOKENTRAIL_CACHE_DIR           disk copies of prompts (default ~/.cache/tokentrail)
     TOKENTRAIL_OPENAI_STREAM_USAGE ``0`` stops asking streamed OpenAI Chat Completions for usage (default on)
     TOKENTRAIL_PROPAGATE_THREADS   ``0`` stops carrying labels and the trace into threads (default on)
     TOKENTRAIL_CAPTURE_CONTENT     ``1`` sends prompts and responses as GenAI content attributes (default off)
@@ -39,6 +40,7 @@ ENV_SPOOL_DIR: Final = "TOKENTRAIL_SPOOL_DIR"
 ENV_SPOOL_MAX_MB: Final = "TOKENTRAIL_SPOOL_MAX_MB"
 ENV_OPENAI_STREAM_USAGE: Final = "TOKENTRAIL_OPENAI_STREAM_USAGE"
 ENV_PROPAGATE_THREADS: Final = "TOKENTRAIL_PROPAGATE_THREADS"
+ENV_CACHE_DIR: Final = "TOKENTRAIL_CACHE_DIR"
 ENV_CAPTURE_CONTENT: Final = "TOKENTRAIL_CAPTURE_CONTENT"
 
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4318"
@@ -75,6 +77,7 @@ class Settings:
     caller's context (labels, the current trace and span) into the thread (`tokentrail.sdk.threads`)."""
     raise_internal_errors: bool | None = None
     spool_dir: Path | None = None
+    cache_dir: Path | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
     queue_max_spans: int = 20_000  # bounds the span worker's queue and the exporter's, each
     batch_max_spans: int = 512
@@ -90,6 +93,10 @@ class Settings:
         if self.raise_internal_errors is not None:
             return self.raise_internal_errors
         return "PYTEST_CURRENT_TEST" in os.environ
+
+    def cache_path(self) -> Path:
+        """Where the SDK keeps disk copies (prompts): TOKENTRAIL_CACHE_DIR or the user's cache folder."""
+        return self.cache_dir or _default_cache_dir()
 
     def spool_path(self) -> Path:
         """The spool folder of this endpoint (one per endpoint, so batches go where they were meant to)."""
@@ -124,6 +131,8 @@ def resolve(
     """Build the settings: each argument wins over its environment variable, which wins over the default."""
     env = os.environ
     spool = spool_dir if spool_dir is not None else env.get(ENV_SPOOL_DIR)
+    if "cache_dir" not in rest and env.get(ENV_CACHE_DIR):
+        rest["cache_dir"] = Path(env[ENV_CACHE_DIR])
     spool_mb = env.get(ENV_SPOOL_MAX_MB)
     if spool_mb and "spool_max_bytes" not in rest:
         rest["spool_max_bytes"] = int(float(spool_mb) * 1024 * 1024)

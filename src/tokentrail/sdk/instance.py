@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tokentrail import semconv as sc
-from tokentrail.sdk import budget, spans
+from tokentrail.sdk import budget, prompts, spans
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.config import Settings, resolve
 from tokentrail.sdk.errors import internal_error
@@ -51,6 +51,7 @@ class Tokentrail:
         self._exporter: OtlpExporter | None = None
         self._patches = PatchSet()
         self._budgets = budget.BudgetWatch(self)
+        self._prompts: dict[tuple[str, str | None, int | None, float], prompts.Prompt] = {}
         self._worker = SpanWorker()
         self._at_exit = weak_caller(weakref.WeakMethod(self.shutdown))
 
@@ -67,6 +68,7 @@ class Tokentrail:
         """
         with self._lock:
             self._teardown()
+            self._prompts.clear()
             self._config = config
             self._build()
             self._budgets.reopen()
@@ -247,6 +249,27 @@ class Tokentrail:
             return False
 
     # --- export ---------------------------------------------------------------------------------------
+
+    def prompt(
+        self,
+        name: str,
+        stage: str | None = "prod",
+        version: int | None = None,
+        cache_ttl_s: float = 60.0,
+        fallback: str | Mapping[str, Any] | None = None,
+    ) -> prompts.Prompt:
+        """The version `stage` holds (or version `version`) of prompt `name`, cached locally and refreshed in
+        the background every `cache_ttl_s`; ``with p:`` labels calls with it. See `tokentrail.sdk.prompts`.
+        The same arguments give the same object, so only its first use waits on the network."""
+        key = (name, stage if version is None else None, version, cache_ttl_s)
+        with self._lock:
+            found = self._prompts.get(key)
+            if found is None:
+                s = self.settings
+                source = prompts.Source(s.endpoint, s.ingest_key, s.cache_path(), s.export_timeout_s)
+                found = prompts.Prompt(source, name, stage, version, cache_ttl_s, fallback)
+                self._prompts[key] = found
+            return found
 
     def sdk_stats(self) -> dict[str, int]:
         """Spans exported, spooled, dropped and retried by this instance's exporter (zeros without one), and

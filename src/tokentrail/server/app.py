@@ -21,6 +21,7 @@ from tokentrail.exporters.prometheus import IngestHealth, registry_for
 from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
 from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
+from tokentrail.prompts.registry import Registry, Stages
 from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.samples import policy as sampling
 from tokentrail.server import (
@@ -36,6 +37,8 @@ from tokentrail.server import (
     login,
     metrics_api,
     otlp,
+    prompts_api,
+    prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
     samples_api,
 )
 from tokentrail.server.auth import PUBLIC, Denied, KeyRing, RequestStore, enforce, requires
@@ -177,6 +180,7 @@ def create_app(
         store, labels, settings.metrics_max_series, app.state.ingest_health, depth
     )
     app.state.query_pool = QueryPool(settings.query_concurrency)
+    app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
     app.add_exception_handler(Denied, denied)
     if check_host:
         app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
@@ -184,11 +188,13 @@ def create_app(
         app.include_router(router)
     for router in (budgets_api.admin_router, keys_api.router, dashboard_api.router, login.router):
         app.include_router(router)
+    for router in prompts_api.ROUTERS:
+        app.include_router(router)
     app.include_router(dashboard_static.router, dependencies=[Depends(PUBLIC)])
     app.include_router(alerts_api.router)
     app.include_router(alerts_api.admin_router)
     app.include_router(metrics_api.router)
-    app.include_router(dashboard.router)
+    app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)
     app.include_router(samples_api.router, dependencies=read)

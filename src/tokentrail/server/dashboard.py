@@ -56,6 +56,7 @@ NAV = (
     ("/compare", "Compare"),
     ("/experiments", "Experiments"),
     ("/query", "Query"),
+    ("/prompts", "Prompts"),
 )
 # Columns of the call list: sort key, heading, numeric.
 CALL_COLUMNS = (

@@ -26,6 +26,8 @@ CUSTOM = "custom"
 OPTIONS = frozenset({"sort", "order", "limit", "offset", "by", "pick", "dims", "q"})
 # options of the experiment page (see dashboard_experiments)
 OPTIONS |= {"metric", "stat", "unit", "mode", "control", "split", "effect"}
+# options of the prompt page's diff (see prompts_pages)
+OPTIONS |= {"a", "b"}
 RANGE_KEYS = frozenset({"since", "start", "end"})
 ADD_KEYS = ("add_field", "add_value")
 # Fields offered in the filter form, most useful first; every other filterable field follows.

@@ -42,6 +42,7 @@ from tokentrail.store.schema import (
     AUTH_SECRET_DDL,
     BEDROCK_OPERATION_KEY,
     CLICKHOUSE_TYPES,
+    PROMPT_EVENTS_DDL,
     alert_tables_ddl,
     initial_columns,
 )
@@ -174,7 +175,19 @@ def migrations() -> list[tuple[int, list[str]]]:
                 + " ENGINE = MergeTree ORDER BY created_at",
             ],
         ),
-        (9, alert_tables_ddl(clickhouse=True)),
+        (
+            9,
+            [
+                PROMPT_EVENTS_DDL.format(
+                    text="String", ntext="Nullable(String)", int="Int64", nint="Nullable(Int64)", bool="Bool"
+                )
+                + " ENGINE = MergeTree ORDER BY (prompt, seq)",
+                "ALTER TABLE spans ADD COLUMN IF NOT EXISTS prompt_content_id Nullable(String)",
+                "DROP VIEW IF EXISTS calls",  # a view's * is expanded when it is made
+                CALLS_VIEW,
+            ],
+        ),
+        (10, alert_tables_ddl(clickhouse=True)),
     ]
 
 

@@ -65,7 +65,7 @@ QUERYABLE: Final = (
     "export_marks",
 )
 # Columns added after the first version: name -> migration version.
-ADDED_IN: dict[str, int] = {"source_record": 4}
+ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 7}
 
 # Bedrock rows stored before migration 4 held the GenAI operation (``chat``) in ``operation``; the API name
 # (``Converse``, ``InvokeModel``, ...) was kept in this attribute by the importer. Shared by both stores.
@@ -81,7 +81,7 @@ AUTH_KEYS_DDL = (
 )
 AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
 
-# Migration 9: alerting and exporter bookkeeping. Column kinds: s text, f float, t time, i integer, b boolean
+# Migration 10: alerting and exporter bookkeeping. Column kinds: s text, f float, t time, i integer, b boolean
 # (all nullable but b). The last item is the ClickHouse sort key.
 ALERT_TABLES: Final = (
     ("alert_rules", "name s, definition s, updated_at t", "name"),
@@ -116,7 +116,7 @@ _CH_KINDS = {
 
 
 def alert_tables_ddl(clickhouse: bool) -> list[str]:
-    """CREATE TABLE statements of migration 9 for one dialect."""
+    """CREATE TABLE statements of migration 10 for one dialect."""
     kinds = _CH_KINDS if clickhouse else _DUCK_KINDS
     out = []
     for table, columns, key in ALERT_TABLES:
@@ -124,6 +124,14 @@ def alert_tables_ddl(clickhouse: bool) -> list[str]:
         engine = f" ENGINE = MergeTree ORDER BY ({key}) SETTINGS allow_nullable_key = 1" if clickhouse else ""
         out.append(f"CREATE TABLE IF NOT EXISTS {table} ({typed}){engine}")
     return out
+
+
+# Migration 7: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
+PROMPT_EVENTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS prompt_events (prompt {text}, seq {int}, kind {text}, actor {text}, "
+    "authenticated {bool}, occurred_at {text}, version {nint}, from_version {nint}, stage {ntext}, "
+    "reason {ntext}, payload {text}, prev_hash {text}, hash {text})"
+)
 
 
 def initial_columns(columns: tuple[Column, ...] = COLUMNS) -> list[Column]:
@@ -188,6 +196,14 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         ]
 
     def v9() -> list[str]:
+        return [
+            PROMPT_EVENTS_DDL.format(
+                text="VARCHAR", ntext="VARCHAR", int="BIGINT", nint="BIGINT", bool="BOOLEAN"
+            ),
+            "ALTER TABLE spans ADD COLUMN prompt_content_id VARCHAR",
+        ]
+
+    def v10() -> list[str]:
         return alert_tables_ddl(clickhouse=False)
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9)]
+    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9), (10, v10)]

@@ -271,7 +271,26 @@
     if (new URLSearchParams(location.search).has("q")) runQuery(form);
   }
 
+  async function promptAction(button) {
+    const status = document.getElementById("prompt-status");
+    const body = JSON.parse(button.dataset.body || "{}");
+    if (button.textContent === "Reject") body.reason = window.prompt("Reason for rejecting?") || undefined;
+    const response = await fetch(button.dataset.promptPost, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json", Accept: "application/json",
+        "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content,
+      },
+      body: JSON.stringify(body),
+    });
+    if (response.ok) return location.reload();
+    const answer = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+    status.textContent = `Refused (${response.status}): ${answer.error}`;
+    status.dataset.status = String(response.status);
+  }
+
   function start() {
+    document.querySelectorAll("[data-prompt-post]").forEach((b) => b.addEventListener("click", () => promptAction(b)));
     document.querySelectorAll("[data-range-select]").forEach(rangePicker);
     const form = document.getElementById("query-form");
     if (form) queryConsole(form);
