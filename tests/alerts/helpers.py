@@ -1,12 +1,8 @@
-"""Helpers of the alert and exporter tests: OTLP calls into an app, and a webhook receiver on loopback."""
+"""Helpers of the alert and exporter tests: OTLP calls into an app (the webhook receiver is in support)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import http.server
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,41 +29,3 @@ def send_otlp(client: httpx.Client, spans: list[Any]) -> None:
         body = make_request(spans[i : i + 2000]).SerializeToString()
         response = client.post("/v1/traces", content=body, headers={"content-type": "application/x-protobuf"})
         assert response.status_code == 200, response.text
-
-
-class Receiver:
-    """Requests a local HTTP server received: (headers, raw body) each."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.fail_next = 0
-        self.url = ""
-
-
-@contextlib.contextmanager
-def webhook_receiver() -> Iterator[Receiver]:
-    received = Receiver()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            if received.fail_next:
-                received.fail_next -= 1
-                self.send_response(503)
-            else:
-                received.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    received.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
-        yield received
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -10,12 +10,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Sink
 
-from support import free_port
+from support import free_port, webhook_receiver
 from tokentrail.alerts import engine, notifiers
 from tokentrail.alerts.rules import Notifier, parse_rules
 from tokentrail.store.duckdb import DuckDBStore
-
-from .helpers import webhook_receiver
 
 AT = dt.datetime(2026, 11, 2, 11, 0)
 MESSAGE = {

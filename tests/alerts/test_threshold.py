@@ -13,11 +13,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from support import webhook_receiver
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
 
-from .helpers import call_span, send_otlp, webhook_receiver
+from .helpers import call_span, send_otlp
 
 H = dt.datetime(2026, 11, 2, 10, 0)
 SECRET = "s3cret-for-tests"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tokentrail.alerts.durations import iso
+from tokentrail.alerts.durations import iso, utcnow
 from tokentrail.alerts.judge import judge, windows_needed
 from tokentrail.alerts.metrics import METRICS, Series, series
 from tokentrail.alerts.rules import Rule
@@ -56,3 +56,23 @@ def backtest(store: Store, rule: Rule, since: dt.datetime, until: dt.datetime) -
     found = series(store, METRICS[rule.metric], rule.where, rule.by, until, rule.window, count)
     rows = [row for key, s in found.items() for row in _replay(rule, key, s, ends)]
     return sorted(rows, key=lambda row: (row["fired_at"], str(row["group"])))
+
+
+class UnknownRule(LookupError):
+    """No rule of that name in the rule file or the store; the message lists the rules there are."""
+
+
+def find_rule(rules: list[Rule], name: str) -> Rule:
+    for rule in rules:
+        if rule.name == name:
+            return rule
+    raise UnknownRule(f"no rule {name!r}; rules: {', '.join(sorted(r.name for r in rules)) or 'none'}")
+
+
+def backtest_named(
+    rules: list[Rule], calls: Store, name: str, since: dt.datetime, until: dt.datetime | None
+) -> list[dict[str, Any]]:
+    """What the API, the CLI and the Alerts page answer: the named rule's backtest over `calls` from `since`
+    to `until` (default: now, rounded down to the rule's window)."""
+    rule = find_rule(rules, name)
+    return backtest(calls, rule, since, until or align(utcnow(), rule.window))

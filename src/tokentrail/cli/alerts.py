@@ -13,9 +13,9 @@ from typing import Any
 import typer
 
 from tokentrail.alerts import engine, state
-from tokentrail.alerts.backtest import align, backtest
+from tokentrail.alerts.backtest import UnknownRule, backtest_named
 from tokentrail.alerts.durations import DurationError, format_duration, parse_duration, parse_time, utcnow
-from tokentrail.alerts.rules import Rule, RuleError, RuleSet, load_rules
+from tokentrail.alerts.rules import RuleError, RuleSet, load_rules
 from tokentrail.cli.common import WIDE, Format, console, fail, opened_store, say
 from tokentrail.cli.remote import call, store_or_server
 from tokentrail.cli.tables import Column, Grid, print_grid
@@ -39,13 +39,6 @@ def when(text: str) -> Any:
         return parse_time(text, utcnow())
     except DurationError as exc:
         fail(str(exc))
-
-
-def find_rule(rules: list[Rule], name: str) -> Rule:
-    for rule in rules:
-        if rule.name == name:
-            return rule
-    fail(f"no rule {name!r}; rules: {', '.join(r.name for r in rules) or 'none'}")
 
 
 def print_changes(changes: list[dict[str, Any]], at: str) -> None:
@@ -113,9 +106,11 @@ def _backtest(
             }
             found: list[dict[str, Any]] = call("GET", f"{target}/api/alerts/backtest/{name}", params=params)
             return found
-        rule = find_rule(engine.all_rules(target, ruleset(rules_file)), name)
-        end = when(until) if until else align(utcnow(), rule.window)
-        return backtest(target, rule, when(since), end)
+        rules = engine.all_rules(target, ruleset(rules_file))
+        try:
+            return backtest_named(rules, target, name, when(since), when(until) if until else None)
+        except UnknownRule as exc:
+            fail(str(exc.args[0]))
 
 
 def register(app: typer.Typer) -> None:

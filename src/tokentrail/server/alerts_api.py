@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail.alerts import engine, notifiers, state
-from tokentrail.alerts.backtest import align, backtest
+from tokentrail.alerts.backtest import UnknownRule, backtest_named
 from tokentrail.alerts.durations import DurationError, parse_time, utcnow
 from tokentrail.alerts.rules import RuleError, RuleSet, rule_from_mapping
 from tokentrail.server.api import api_error, jsonable
@@ -111,14 +111,14 @@ async def evaluate(request: Request) -> Any:
 @router.get("/backtest/{name}")
 async def run_backtest(request: Request, name: str) -> Any:
     server, q = request.app.state.raw_store, request.query_params
-    rules = {r.name: r for r in await asyncio.to_thread(engine.all_rules, server, _ruleset(request))}
-    if name not in rules:
-        return api_error(404, f"no rule {name!r}; rules: {', '.join(sorted(rules)) or 'none'}")
+    rules = await asyncio.to_thread(engine.all_rules, server, _ruleset(request))
     try:
         now = utcnow()
-        since, until = parse_time(q.get("since", "30d"), now), parse_time(q.get("until", "now"), now)
+        since = parse_time(q.get("since", "30d"), now)
+        until = parse_time(q["until"], now) if "until" in q else None
+        found = await asyncio.to_thread(backtest_named, rules, request.app.state.store, name, since, until)
+    except UnknownRule as exc:
+        return api_error(404, str(exc.args[0]))
     except DurationError as exc:
         return api_error(400, str(exc))
-    until = until if "until" in q else align(until, rules[name].window)
-    found = await asyncio.to_thread(backtest, request.app.state.store, rules[name], since, until)
     return JSONResponse(found)

@@ -26,6 +26,7 @@ from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.samples import policy as sampling
 from tokentrail.server import (
     alerts_api,
+    alerts_pages,  # noqa: F401 - registers the Alerts page on the dashboard router
     api,
     budgets_api,
     dashboard,
