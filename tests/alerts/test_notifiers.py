@@ -13,6 +13,7 @@ from aiosmtpd.handlers import Sink
 from support import free_port, webhook_receiver
 from tokentrail.alerts import engine, notifiers
 from tokentrail.alerts.rules import Notifier, parse_rules
+from tokentrail.model import Call
 from tokentrail.store.duckdb import DuckDBStore
 
 AT = dt.datetime(2026, 11, 2, 11, 0)
@@ -88,3 +89,36 @@ def test_a_silence_mutes_notifications_but_not_states(tmp_path: Path) -> None:
         assert [(c["to"], c["delivered"]) for c in changes] == [("firing", [])]
         assert hook.requests == []
         assert [d["notifier"] for d in notifiers.deliveries(store)] == ["(silenced)"]
+
+
+def test_slack_gets_a_plain_text_message_on_firing_and_resolving(tmp_path: Path) -> None:
+    feature = "<!channel> & co"  # Slack would read <...> as a mention and & as an entity
+    spend = [
+        Call(
+            trace_id=f"{i + 1:032x}",
+            span_id=f"{i + 1:016x}",
+            kind="llm",
+            start_time=AT - dt.timedelta(minutes=30 - i),
+            cost_usd=0.5,
+            feature=feature,
+        )
+        for i in range(4)
+    ]
+    with webhook_receiver() as slack, DuckDBStore(tmp_path / "n.duckdb") as store:
+        store.write(spend)
+        rule = {"name": "spend", "metric": "cost_usd", "window": "1h", "condition": "> 1", "by": ["feature"]}
+        rules = parse_rules(
+            {
+                "rule": [{**rule, "severity": "critical", "notify": ["chat"]}],
+                "notifier": {"chat": {"kind": "slack", "url": slack.url}},
+            },
+            "test",
+        )
+        fired = engine.evaluate(store, rules, AT)
+        resolved = engine.evaluate(store, rules, AT + dt.timedelta(hours=1))
+    assert [c["delivered"] for c in fired + resolved] == [["chat"], ["chat"]]
+    (headers, first), (_, second) = slack.requests
+    assert headers["content-type"] == "application/json" and "x-tokentrail-signature" not in headers
+    group = "feature=&lt;!channel&gt; &amp; co"
+    assert json.loads(first) == {"text": f"[CRITICAL] spend [{group}]: cost_usd = 2 (&gt; 1)"}
+    assert json.loads(second) == {"text": f"[RESOLVED] spend [{group}]: no data"}

@@ -137,6 +137,6 @@ def series(
     for found in out.values():  # before a group's first call there is no history, not zeros
         seen = np.flatnonzero(found.calls)
         found.values[seen.max() + 1 :] = np.nan
-    if not by and not out and metric.additive:
-        out[()] = Series(np.zeros(count), np.zeros(count))
+    if not by and not out:  # an ungrouped rule always has its one group: 0 calls, or no data
+        out[()] = Series(np.zeros(count), np.full(count, fill))
     return out

@@ -60,11 +60,16 @@ def summary(message: dict[str, Any]) -> str:
     state = "RESOLVED" if message["event"] == "resolved" else message["severity"].upper()
     group = ", ".join(f"{k}={v}" for k, v in message["group"].items())
     where = f" [{group}]" if group else ""
-    return f"[{state}] {message['rule']}{where}: {message['explanation']}"
+    return " ".join(f"[{state}] {message['rule']}{where}: {message['explanation']}".split())  # one line
+
+
+def slack_text(text: str) -> str:
+    """Slack reads <, > and & as markup (links, mentions): label values must arrive as plain text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def send_slack(options: dict[str, Any], message: dict[str, Any]) -> None:
-    body = json.dumps({"text": summary(message)}).encode()
+    body = json.dumps({"text": slack_text(summary(message))}).encode()
     _post(
         str(options["url"]), body, {"content-type": "application/json"}, float(options.get("timeout_s", 10))
     )

@@ -78,7 +78,7 @@ def step(state: AlertState, verdict: Verdict, rule: Rule, at: dt.datetime) -> st
     holds = verdict.holds if verdict.holds is not None else _NO_DATA[rule.no_data]
     if holds is None:
         return None
-    if verdict.value is not None or state.state != "firing":
+    if verdict.value is not None or not holds or state.state != "firing":  # no data held as firing: keep why
         state.value, state.explanation = verdict.value, verdict.explanation
         state.expected_low, state.expected_high = verdict.expected_low, verdict.expected_high
     return _holding(state, verdict, rule, at) if holds else _not_holding(state, rule, at)
