@@ -99,37 +99,37 @@ def test_backtest_json_and_eval_on_a_store(tmp_path: Path) -> None:
         assert store.query("SELECT count(*) FROM alert_states WHERE state = 'firing'").rows[0][0] == 2
 
 
-def test_eval_goes_through_serve_when_it_holds_the_store(tmp_path: Path) -> None:
+def test_eval_and_backtest_go_through_serve_by_url_or_when_it_holds_the_store(tmp_path: Path) -> None:
     db, rules = tmp_path / "c.duckdb", tmp_path / "rules.toml"
     rules.write_text(RULES)
     with collector_process(db, "--workers", "0", "--rules", str(rules)) as url:
         body = make_request(spans()).SerializeToString()  # type: ignore[arg-type]
         httpx.post(f"{url}/v1/traces", content=body, headers={"content-type": "application/x-protobuf"})
-        port = url.rsplit(":", 1)[1]
+        locked = {"TOKENTRAIL_PORT": url.rsplit(":", 1)[1]}  # no --server: the store is locked by serve
         at = (H + dt.timedelta(hours=1)).isoformat()
-        out = tokentrail("alerts", "eval", "--at", at, "--db", str(db), env={"TOKENTRAIL_PORT": port})
+        out = tokentrail("alerts", "eval", "--at", at, "--db", str(db), env=locked)
         assert out.returncode == 0, out.stderr
         assert "many-calls [feature=f1]: normal -> firing" in out.stdout
         states = httpx.get(f"{url}/api/alerts/states").json()["states"]
         assert {s["state"] for s in states} == {"firing"}
-        remote = tokentrail(
-            "alerts",
-            "backtest",
-            "many-calls",
-            "--since",
-            H.isoformat(),
-            "--until",
-            (H + dt.timedelta(hours=3)).isoformat(),
-            "--format",
-            "json",
-            "--server",
-            url,
+        later = (H + dt.timedelta(hours=2)).isoformat()
+        out = tokentrail("alerts", "eval", "--at", later, "--server", url)
+        assert out.returncode == 0, out.stderr
+        assert "many-calls [feature=f1]: firing -> resolved" in out.stdout
+        window = ["--since", H.isoformat(), "--until", (H + dt.timedelta(hours=3)).isoformat()]
+        by_url = tokentrail("alerts", "backtest", "many-calls", *window, "--format", "json", "--server", url)
+        assert by_url.returncode == 0, by_url.stderr
+        assert len(json.loads(by_url.stdout)) == 2
+        by_lock = tokentrail(
+            "alerts", "backtest", "many-calls", *window, "--format", "json", "--db", str(db), env=locked
         )
-        assert remote.returncode == 0, remote.stderr
-        assert len(json.loads(remote.stdout)) == 2
+        assert by_lock.returncode == 0, by_lock.stderr
+        assert json.loads(by_lock.stdout) == json.loads(by_url.stdout)
+        nope = tokentrail("alerts", "backtest", "nope", "--server", url)
+        assert nope.returncode == 2 and "no rule 'nope'" in nope.stderr
     # the state survives a restart of serve
     with collector_process(db, "--workers", "0", "--rules", str(rules)) as url:
-        assert {s["state"] for s in httpx.get(f"{url}/api/alerts/states").json()["states"]} == {"firing"}
+        assert {s["state"] for s in httpx.get(f"{url}/api/alerts/states").json()["states"]} == {"resolved"}
 
 
 def test_bad_rule_file_is_a_clear_error(tmp_path: Path) -> None:
