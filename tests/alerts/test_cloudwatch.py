@@ -12,7 +12,6 @@ import boto3
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
-from moto.server import ThreadedMotoServer
 
 from tokentrail.exporters import cloudwatch, emf
 from tokentrail.exporters.windows import windows
@@ -49,21 +48,8 @@ def store(tmp_path: Path) -> Iterator[DuckDBStore]:
 
 
 @pytest.fixture
-def cw(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield boto3.client("cloudwatch", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
-    finally:
-        server.stop()
+def cw(moto_url: str) -> Any:
+    return boto3.client("cloudwatch", endpoint_url=moto_url, region_name="us-east-1")
 
 
 def statistic(

@@ -22,6 +22,8 @@ MAX_DATA = 1000
 MAX_BYTES = 1_000_000
 MAX_DIMENSIONS = 30
 _BYTES_BUDGET = MAX_BYTES // 2  # the query-string encoding of a datum is larger than its JSON
+# `serve` publishes a window this long after it ends, so calls exported late (SDK batches) still count in it.
+SETTLE = dt.timedelta(minutes=2)
 
 
 def check_dimensions(namespace: str, dimensions: list[str]) -> None:

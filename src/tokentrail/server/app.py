@@ -89,7 +89,7 @@ def background_jobs(app: FastAPI) -> list[asyncio.Task[None]]:
 
 
 def cloudwatch_job(store: Store, settings: Settings) -> Callable[[], object]:
-    """Publish the windows completed since the last run (the first run goes back at most an hour)."""
+    """Publish the windows settled (cloudwatch.SETTLE) since the last run; the first goes back 1 h."""
     import boto3
 
     client = boto3.client("cloudwatch")
@@ -99,7 +99,7 @@ def cloudwatch_job(store: Store, settings: Settings) -> Callable[[], object]:
     cloudwatch.check_dimensions(namespace, names)
 
     def job() -> object:
-        now = utcnow()
+        now = utcnow() - cloudwatch.SETTLE
         return cloudwatch.publish(store, client, namespace, names, now - dt.timedelta(hours=1), now, period)
 
     return job
