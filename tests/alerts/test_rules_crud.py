@@ -169,3 +169,19 @@ def test_bad_rules_through_the_cli_store_nothing(tmp_path: Path) -> None:
         assert out.exit_code == 2 and message in out.output, out.output
     listing = runner.invoke(cli, ["alerts", "rules", "--db", db, "--rules", str(file)]).output
     assert "stored" not in listing
+
+
+def test_rm_and_silence_know_the_file_rules(tmp_path: Path) -> None:
+    db, file = str(tmp_path / "c.duckdb"), tmp_path / "rules.toml"
+    file.write_text(FILE)
+    common = ["--db", db, "--rules", str(file)]
+    kept = runner.invoke(cli, ["alerts", "rm", "from-file", *common])
+    assert kept.exit_code == 2 and "defined in the rule file" in kept.output
+    typo = runner.invoke(cli, ["alerts", "silence", "--for", "1h", "--rule", "from-fiel", *common])
+    assert typo.exit_code == 2 and "no rule 'from-fiel'; rules: from-file" in typo.output
+    muted = runner.invoke(cli, ["alerts", "silence", "--for", "1h", "--rule", "from-file", *common])
+    assert muted.exit_code == 0 and "silence " in muted.output
+    with DuckDBStore(tmp_path / "c.duckdb") as store:
+        assert store.query("SELECT rule FROM alert_silences").rows == [("from-file",)]
+    states = runner.invoke(cli, ["alerts", "states", *common])
+    assert states.exit_code == 0 and "from-file: normal (no group has left it)" in states.output

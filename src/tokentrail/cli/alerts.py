@@ -173,8 +173,10 @@ def register(app: typer.Typer) -> None:
         say(f"stored {len(found.rules)} rules from {path}")
 
     @alerts_app.command("rm")
-    def rm(name: str = typer.Argument(...), db: str = DB) -> None:
-        """Delete a stored rule."""
+    def rm(name: str = typer.Argument(...), rules: Path = RULES, db: str = DB) -> None:
+        """Delete a stored rule (a rule of the file is changed in the file)."""
+        if any(r.name == name for r in ruleset(rules).rules):
+            fail(f"rule {name!r} is defined in the rule file; remove it there")
         with opened_store(db) as store:
             if not engine.delete_rule(store, name):
                 fail(f"no stored rule {name!r}")
@@ -185,15 +187,18 @@ def register(app: typer.Typer) -> None:
 
 def _register_views(alerts_app: typer.Typer) -> None:
     @alerts_app.command("states")
-    def states(db: str = DB) -> None:
-        """Every group's current state."""
+    def states(rules: Path = RULES, db: str = DB) -> None:
+        """Every group's current state; rules no group of which has left normal say so."""
         with opened_store(db, read_only=True) as store:
             found = state.all_states(store)
+            names = [r.name for r in engine.all_rules(store, ruleset(rules))]
         for s in found:
             group = ", ".join(f"{k}={v}" for k, v in s.group.items()) or "-"
             say(f"{s.rule} [{group}]: {s.state} since {s.since}; {s.explanation}")
-        if not found:
-            say("no alert has left the normal state yet")
+        for name in sorted(set(names) - {s.rule for s in found}):
+            say(f"{name}: normal (no group has left it)")
+        if not found and not names:
+            say("no rules and no alert states yet")
 
     @alerts_app.command("history")
     def history(rule: str = typer.Option(None), db: str = DB) -> None:
@@ -208,6 +213,7 @@ def _register_views(alerts_app: typer.Typer) -> None:
         rule: str = typer.Option(None, help="Rule name (default: every rule)"),
         match: list[str] = typer.Option([], help="label=value the group must have (repeatable)"),
         comment: str = typer.Option(""),
+        rules: Path = RULES,
         db: str = DB,
     ) -> None:
         """Mute notifications for a while (states still change and are kept)."""
@@ -220,5 +226,8 @@ def _register_views(alerts_app: typer.Typer) -> None:
         matchers = dict(m.split("=", 1) for m in match)
         now = utcnow()
         with opened_store(db) as store:
+            known = [r.name for r in engine.all_rules(store, ruleset(rules))]
+            if rule is not None and rule not in known:
+                fail(f"no rule {rule!r}; rules: {', '.join(known) or 'none'}")
             silence_id = engine.add_silence(store, rule, matchers, now, now + length, comment)
         say(f"silence {silence_id} until {(now + length).isoformat()}Z")
