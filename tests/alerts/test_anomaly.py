@@ -12,6 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tokentrail.alerts import engine
+from tokentrail.alerts import state as engine_state
+from tokentrail.alerts.backtest import backtest as replay
+from tokentrail.alerts.rules import parse_rules
+from tokentrail.model import Call
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
@@ -101,3 +106,24 @@ def test_fires_on_the_spike_and_explains_it(client: TestClient) -> None:
     assert (change["to"], change["delivered"]) == ("firing", ["log"])
     state = client.get("/api/alerts/states").json()["states"][0]
     assert "seasonal baseline" in state["explanation"] and "spreads above" in state["explanation"]
+
+
+def test_short_history_uses_ewma_after_min_history(tmp_path: Path) -> None:
+    hour = dt.timedelta(hours=1)
+    per_hour = {h: 100 if h in (12, 30) else 20 for h in range(31)}  # spikes after 12 h and after 30 h
+    times = [START + h * hour + i * hour / n for h, n in per_hour.items() for i in range(n)]
+    rule = {"name": "a", "metric": "calls", "window": "1h", "condition": "anomaly", "min_history": "1d"}
+    ruleset = parse_rules({"rule": [rule]}, "test")
+    with DuckDBStore(tmp_path / "short.duckdb") as store:
+        store.write(
+            [
+                Call(trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", kind="llm", start_time=t)
+                for i, t in enumerate(times)
+            ]
+        )
+        found = replay(store, ruleset.rules[0], START, START + 31 * hour)
+        (change,) = engine.evaluate(store, ruleset, START + 31 * hour)
+        (state,) = engine_state.load_states(store, "a").values()
+    # the first spike had 12 h of history, less than min_history: no data, not an alert
+    assert [f["fired_at"] for f in found] == [(START + 31 * hour).isoformat() + "Z"]
+    assert change["to"] == "firing" and "ewma baseline of 30 windows" in state.explanation
