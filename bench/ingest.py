@@ -214,7 +214,18 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
 @contextlib.contextmanager
 def tokentrail_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port, db = free_port(), workdir / "bench.duckdb"
-    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentrail",
+        "serve",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--grpc-port",
+        "0",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)

@@ -306,6 +306,8 @@ def main() -> None:
             "-m",
             "tokentrail",
             "serve",
+            "--grpc-port",
+            "0",
             "--db",
             str(db),
             "--port",

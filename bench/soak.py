@@ -62,7 +62,18 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(self.db), "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tokentrail",
+            "serve",
+            "--grpc-port",
+            "0",
+            "--db",
+            str(self.db),
+            "--port",
+            str(self.port),
+        ]
         self.proc = subprocess.Popen([*cmd, "--workers", str(self.workers)], stdout=subprocess.DEVNULL)
         wait_healthy(f"{self.url}/healthz", self.proc)
 

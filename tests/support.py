@@ -172,9 +172,11 @@ def serve_app(app: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def collector_process(db: Path, *extra: str) -> Iterator[str]:
+def collector_process(db: Path, *extra: str, grpc_port: int = 0) -> Iterator[str]:
+    """`tokentrail serve` on free loopback ports; gRPC off unless a port is given."""
     port = free_port()
-    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port), *extra]
+    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port)]
+    cmd += ["--grpc-port", str(grpc_port), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)

@@ -5,6 +5,8 @@ Environment variables:
                                read use ./tokentrail-demo.duckdb when that is the only one there)
     TOKENTRAIL_HOST            bind address of `tokentrail serve` (default 127.0.0.1)
     TOKENTRAIL_PORT            port (default 4318, the OTLP/HTTP default)
+    TOKENTRAIL_GRPC_PORT       OTLP/gRPC port of `tokentrail serve` (default 4317; 0 turns gRPC off)
+    TOKENTRAIL_GRPC_MAX_MESSAGE_BYTES  largest accepted gRPC message after decompression (default 64 MiB)
     TOKENTRAIL_INGEST_KEY      a single ingest-only key: OTLP ingest requires `Authorization: Bearer <key>`,
                                and, as with any key configured, every read needs a named key with `read`
     TOKENTRAIL_ALLOWED_HOSTS   extra Host names (comma-separated) a loopback-bound `serve` answers for
@@ -24,10 +26,16 @@ Environment variables:
     TOKENTRAIL_PROMPT_STAGES   prompt stages in order, comma-separated (default dev,staging,prod); the last
                                one always requires an approved version
     TOKENTRAIL_PROMPT_APPROVAL_STAGES  other stages that require an approved version (default none)
-    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points) one OTLP request may hold; more: 413
+    TOKENTRAIL_MAX_SPANS_PER_REQUEST  spans (or metric data points, or log records) one OTLP request may
+                               hold; more: 413
                                (default 50,000)
+    TOKENTRAIL_CONTENT_WAIT_S  how long GenAI content from the logs signal waits in memory for its span to
+                               arrive before it is dropped (default 60 s; docs/samples.md)
+    TOKENTRAIL_CONTENT_WAIT_MAX_BYTES  memory that content waiting for its span may take; past it the oldest
+                               is dropped (default 64 MiB)
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
-                               ahead of it gets 503 with Retry-After at once (default 1 s)
+                               ahead of it gets 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED) at once
+                               (default 1 s)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
     TOKENTRAIL_ALERTS          TOML file of alert rules and notifiers (docs/alerts.md)
     TOKENTRAIL_ALERTS_INTERVAL_S  how often `serve` evaluates the rules (default 60 s; 0 = never)
@@ -55,6 +63,8 @@ class Settings(BaseSettings):
     db: str = DEFAULT_DB
     host: str = "127.0.0.1"
     port: int = 4318
+    grpc_port: int = 4317
+    grpc_max_message_bytes: int = 64 * 1024 * 1024
     ingest_key: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_pending_batches: int = 256
@@ -77,6 +87,8 @@ class Settings(BaseSettings):
     cloudwatch_namespace: str | None = None
     cloudwatch_dimensions: str = "Model"
     cloudwatch_interval_s: float = 60.0
+    content_wait_s: float = 60.0
+    content_wait_max_bytes: int = 64 * 1024 * 1024
     allowed_hosts: str = ""
     session_hours: float = 12.0
     query_concurrency: int = 2

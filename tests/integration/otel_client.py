@@ -1,7 +1,8 @@
 """A separate program that instruments the official openai client with a third-party OTel instrumentation
 (OpenLLMetry or OpenInference), calls the simulator, and exports the spans to a collector.
 
-Run as: python otel_client.py openllmetry|openinference protobuf|json COLLECTOR_URL SIMULATOR_URL
+Run as: python otel_client.py openllmetry|openinference protobuf|json|grpc COLLECTOR SIMULATOR_URL
+COLLECTOR is the OTLP/HTTP base URL, or for grpc the OTLP/gRPC target (host:port), exported gzip-compressed.
 Prints one JSON line: the plan headers the simulator sent for the plain and the streamed call.
 It is its own process because instrumentations patch the openai module globally.
 """
@@ -19,7 +20,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
@@ -47,14 +48,22 @@ def post_json(collector: str, memory: InMemorySpanExporter) -> None:
     response.raise_for_status()
 
 
+def exporter(encoding: str, collector: str, memory: InMemorySpanExporter) -> SpanExporter:
+    if encoding == "protobuf":
+        return OTLPSpanExporter(endpoint=f"{collector}/v1/traces")
+    if encoding == "grpc":
+        import grpc
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(endpoint=collector, insecure=True, compression=grpc.Compression.Gzip)
+    return memory
+
+
 def main() -> None:
     which, encoding, collector, simulator = sys.argv[1:5]
     provider = TracerProvider(resource=Resource.create({"service.name": f"it-{which}"}))
     memory = InMemorySpanExporter()
-    if encoding == "protobuf":
-        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector}/v1/traces")))
-    else:
-        provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.add_span_processor(SimpleSpanProcessor(exporter(encoding, collector, memory)))
     instrument(which, provider)
     client = openai.OpenAI(base_url=f"{simulator}/v1", api_key="sim", max_retries=0)
     directive = {"x-tokentrail-sim": json.dumps({"ttft_ms": 150, "itl_ms": 10, "output_tokens": 24})}

@@ -1,5 +1,6 @@
 """Third-party instrumentations (OpenLLMetry, OpenInference) on the official openai client, exporting over
-real OTLP/HTTP (protobuf and JSON) to a real `tokentrail serve`; and garbage against that server."""
+real OTLP/HTTP (protobuf and JSON) and OTLP/gRPC (the official gRPC exporter, gzip) to a real
+`tokentrail serve`; and garbage against that server. Every transport must store the same rows."""
 
 from __future__ import annotations
 
@@ -34,12 +35,13 @@ def calls(collector: str) -> list[dict[str, Any]]:
     return list(body["calls"])
 
 
-@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+@pytest.mark.parametrize("encoding", ["protobuf", "json", "grpc"])
 @pytest.mark.parametrize("which", ["openllmetry", "openinference"])
 def test_spans_land_with_model_tokens_and_timings(
-    collector: str, simulator: str, which: str, encoding: str
+    collector: str, grpc_port: int, simulator: str, which: str, encoding: str
 ) -> None:
-    plans = run_client(which, encoding, collector, simulator)
+    target = f"127.0.0.1:{grpc_port}" if encoding == "grpc" else collector
+    plans = run_client(which, encoding, target, simulator)
     stored = calls(collector)
     assert len(stored) == 2
     plain, streamed = stored
@@ -111,7 +113,20 @@ def test_serve_stopped_by_sigterm_closes_the_store_cleanly(tmp_path: Path) -> No
 
     db, port = tmp_path / "t.duckdb", free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port), "--workers", "0"],
+        [
+            sys.executable,
+            "-m",
+            "tokentrail",
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--workers",
+            "0",
+            "--grpc-port",
+            "0",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -133,3 +148,24 @@ def test_serve_stopped_by_sigterm_closes_the_store_cleanly(tmp_path: Path) -> No
     assert not (tmp_path / "t.duckdb.wal").exists()  # checkpointed and closed, not killed mid-way
     with DuckDBStore(db) as store:
         assert store.query("SELECT request_model FROM calls").rows == [("gpt-4o",)]
+
+
+VARYING = {"trace_id", "span_id", "parent_span_id", "start_time", "end_time", "received_at", "response_id"}
+TIMINGS = {"duration_ms", "ttft_ms", "output_tokens_per_s"}
+
+
+def test_grpc_and_http_store_the_same_rows(collector: str, grpc_port: int, simulator: str) -> None:
+    run_client("openllmetry", "protobuf", collector, simulator)
+    over_http = calls(collector)
+    run_client("openllmetry", "grpc", f"127.0.0.1:{grpc_port}", simulator)
+    over_grpc = calls(collector)[len(over_http) :]
+    assert len(over_http) == len(over_grpc) == 2
+
+    def same(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in row.items() if k not in VARYING | TIMINGS}
+
+    for g, h in zip(over_grpc, over_http, strict=True):
+        assert {k: v for k, v in same(g).items() if v != h[k]} == {}
+    assert {k for k in over_grpc[0] if over_grpc[0][k] is not None} == {
+        k for k in over_http[0] if over_http[0][k] is not None
+    }

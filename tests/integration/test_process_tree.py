@@ -28,7 +28,16 @@ def server(tmp_path: Path, workers: int = 2) -> Iterator[tuple[subprocess.Popen[
         (tmp_path / sub).mkdir(exist_ok=True)
     env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
     port = free_port()
-    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(tmp_path / "data" / "t.duckdb")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentrail",
+        "serve",
+        "--grpc-port",
+        "0",
+        "--db",
+        str(tmp_path / "data" / "t.duckdb"),
+    ]
     cmd += ["--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=tmp_path / "cwd", env=env, stdout=subprocess.DEVNULL)
     try:

@@ -30,7 +30,18 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     policy.write_text(PII_POLICY)
     db, log = tmp_path / "e2e.duckdb", tmp_path / "serve.log"
     port = free_port()
-    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(db), "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentrail",
+        "serve",
+        "--grpc-port",
+        "0",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+    ]
     cmd += ["--workers", "1", "--sampling", str(policy)]
     with log.open("wb") as err:
         proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=os.environ.copy())

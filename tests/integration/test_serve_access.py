@@ -19,6 +19,8 @@ def test_serve_refuses_a_non_loopback_bind_without_a_key(tmp_path: Path) -> None
         "-m",
         "tokentrail",
         "serve",
+        "--grpc-port",
+        "0",
         "--db",
         str(tmp_path / "o.duckdb"),
         "--host",

@@ -97,7 +97,18 @@ def test_bad_values_fail_clearly(
 
 def test_serve_refuses_a_bad_retention_setting(tmp_path: Path) -> None:
     env = {**os.environ, "TOKENTRAIL_RETENTION_CALLS": "forever"}
-    cmd = [sys.executable, "-m", "tokentrail", "serve", "--db", str(tmp_path / "d.duckdb"), "--port", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentrail",
+        "serve",
+        "--grpc-port",
+        "0",
+        "--db",
+        str(tmp_path / "d.duckdb"),
+        "--port",
+        "0",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 2
     assert "TOKENTRAIL_RETENTION_CALLS='forever' is not a number of days" in " ".join(out.stderr.split())

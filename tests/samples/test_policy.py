@@ -109,6 +109,8 @@ def test_serve_refuses_a_bad_policy_file(tmp_path: Path) -> None:
         "-m",
         "tokentrail",
         "serve",
+        "--grpc-port",
+        "0",
         "--db",
         str(tmp_path / "x.duckdb"),
         "--sampling",

@@ -161,7 +161,7 @@ async def test_ingest_key(store: Store) -> None:
     assert await count(store) == 1
 
 
-async def test_busy_store_answers_503_with_retry_after(
+async def test_full_write_queue_answers_429_with_retry_after(
     client: httpx.AsyncClient, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def full(_: object) -> None:
@@ -169,7 +169,7 @@ async def test_busy_store_answers_503_with_retry_after(
 
     monkeypatch.setattr(store, "submit_arrow", full)
     r = await client.post("/v1/traces", content=pb_body(make_span(LLM)), headers=PB)
-    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
 
 
 def metrics_request() -> ExportMetricsServiceRequest:

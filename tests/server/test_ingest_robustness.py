@@ -176,7 +176,7 @@ async def test_overload_is_refused_at_once_with_retry_after(
 ) -> None:
     monkeypatch.setattr(store, "expected_wait_s", lambda: 4.2)
     r = await client.post("/v1/traces", content=body(GOOD), headers=JS)
-    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.status_code == 429 and r.headers["retry-after"] == "5"
     assert "expected wait 4.2 s" in r.json()["message"]
     monkeypatch.setattr(store, "expected_wait_s", lambda: 0.5)
     assert (await client.post("/v1/traces", content=body(GOOD), headers=JS)).status_code == 200
@@ -187,7 +187,7 @@ async def test_decoding_backlog_counts_toward_the_wait(client: httpx.AsyncClient
     backlog = app.state.decode_backlog
     backlog.rate, backlog.pending = 1000.0, 3000  # 3 s of bytes queued ahead
     r = await client.post("/v1/metrics", content=b"{}", headers=JS)
-    assert r.status_code == 503 and r.headers["retry-after"] == "3"
+    assert r.status_code == 429 and r.headers["retry-after"] == "3"
     backlog.pending = 0
     assert (await client.post("/v1/metrics", content=b"{}", headers=JS)).status_code == 200
     assert backlog.pending == 0

@@ -15,6 +15,7 @@ from tokentrail.store import QueryFailed, QueryTimeout, Store, StoreBusy, open_s
 from tokentrail.store import clickhouse as clickhouse_store
 from tokentrail.store import duckdb as duckdb_store
 from tokentrail.store.clickhouse import ChdbEngine, ClickHouseStore
+from tokentrail.store.clickhouse_schema import Layout
 from tokentrail.store.duckdb import DuckDBStore
 from tokentrail.store.schema import ALERT_TABLES
 
@@ -41,7 +42,8 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert store.schema_version == 10
+    # DuckDB 10: alert tables; ClickHouse 10: rollups, 11: alert tables
+    assert store.schema_version == {"duckdb": 10, "clickhouse": 11}[store.dialect]
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -74,16 +76,19 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
         ("a" * 32, "a" * 16, "bedrock-log", "aws.bedrock", '{"aws.bedrock.operation": "ConverseStream"}'),
         ("b" * 32, "b" * 16, "otlp", "openai", "{}"),
     ]
-    duck_three, clickhouse_three = duckdb_store.duckdb_migrations()[:3], clickhouse_store.migrations()[:3]
+    duck_three, clickhouse_three = (
+        duckdb_store.duckdb_migrations()[:3],
+        clickhouse_store.migrations(Layout())[:3],
+    )
     with monkeypatch.context() as patch:
         patch.setattr(duckdb_store, "duckdb_migrations", lambda: duck_three)
-        patch.setattr(clickhouse_store, "migrations", lambda: clickhouse_three)
+        patch.setattr(clickhouse_store, "migrations", lambda layout: clickhouse_three)
         with _open(backend, tmp_path) as before:
             for trace_id, span_id, source, provider, attributes in old:
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == 10
+        assert after.schema_version == {"duckdb": 10, "chdb": 11}[backend]
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]

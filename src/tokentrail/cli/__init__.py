@@ -8,6 +8,7 @@ from tokentrail.cli import (
     alerts,
     budget,
     chargeback,
+    clickhouse,
     demo,
     experiments,
     export,
@@ -44,6 +45,7 @@ for module in (
     retention,
     alerts,
     export,
+    clickhouse,
     simulate,
 ):
     module.register(app)

@@ -1,9 +1,11 @@
-"""`tokentrail serve`: the collector, API and dashboard on one port."""
+"""`tokentrail serve`: the collector, API and dashboard on one port, and OTLP/gRPC on another."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -31,26 +33,47 @@ def check_exposure(store: Store, settings: Settings, insecure: bool) -> None:
     fail(OPEN_REFUSED.format(host=settings.host))
 
 
-def run_server(db: str, host: str, port: int, settings: Settings, insecure: bool = False) -> None:
+async def serve_both(app: Any, settings: Settings, db: str) -> None:
+    """uvicorn and the gRPC server on one event loop; shutting the app down stops gRPC before the store."""
     import uvicorn
 
+    from tokentrail.server import otlp_grpc
+
+    if settings.grpc_port:
+        try:
+            app.state.grpc_server = await otlp_grpc.start(app.state, settings.host, settings.grpc_port)
+        except otlp_grpc.BindFailed as exc:
+            app.state.pipeline.close()
+            fail(str(exc), 1)
+    grpc = f", OTLP/gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
+    say(
+        f"tokentrail collector on http://{settings.host}:{settings.port}"
+        f"  (OTLP /v1/traces, /v1/metrics, /v1/logs{grpc}; store {db})"
+    )
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    await uvicorn.Server(config).serve()
+
+
+def run_server(db: str, settings: Settings, insecure: bool = False) -> None:
     from tokentrail.server.app import create_app
     from tokentrail.server.hosts import is_loopback
 
     retention = policy_or_fail(settings)
     with opened_store(db) as store:
         check_exposure(store, settings, insecure)
-        app = create_app(store, settings, owns_store=True, retention=retention, check_host=is_loopback(host))
-        say(f"tokentrail collector on http://{host}:{port}  (OTLP /v1/traces, /v1/metrics; store {db})")
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        app = create_app(
+            store, settings, owns_store=True, retention=retention, check_host=is_loopback(settings.host)
+        )
+        asyncio.run(serve_both(app, settings, db))
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        host: str = typer.Option(None, help="Bind address [default 127.0.0.1]"),
-        port: int = typer.Option(None, help="Port [default 4318]"),
+        host: str = typer.Option(None, help="Bind address of both ports [default 127.0.0.1]"),
+        port: int = typer.Option(None, help="OTLP/HTTP, API and dashboard port [default 4318]"),
+        grpc_port: int = typer.Option(None, help="OTLP/gRPC port; 0 turns gRPC off [default 4317]"),
         workers: int = typer.Option(
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
@@ -62,15 +85,10 @@ def register(app: typer.Typer) -> None:
             False, "--insecure", help="Allow a non-loopback bind with no key configured (open to all)"
         ),
     ) -> None:
-        """Run the collector: OTLP/HTTP ingest, the JSON API and the dashboard."""
-        chosen = {
-            "db": db,
-            "host": host,
-            "port": port,
-            "ingest_workers": workers,
-            "sampling": sampling,
-            "alerts": rules,
-        }
+        """Run the collector: OTLP/HTTP and OTLP/gRPC ingest, the JSON API and the dashboard."""
+        chosen = {"db": db, "host": host, "port": port, "grpc_port": grpc_port, "ingest_workers": workers}
+        chosen["sampling"] = sampling
+        chosen["alerts"] = rules
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
@@ -86,4 +104,4 @@ def register(app: typer.Typer) -> None:
                 load(settings.sampling)
             except PolicyError as exc:
                 fail(str(exc))
-        run_server(settings.db, settings.host, settings.port, settings, insecure)
+        run_server(settings.db, settings, insecure)

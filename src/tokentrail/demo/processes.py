@@ -78,6 +78,7 @@ class Service:
 
 def start_collector(db: Path, port: int, workdir: Path) -> Service:
     args = ["serve", "--db", str(db), "--host", HOST, "--port", str(port), "--workers", "0"]
+    args += ["--grpc-port", "0"]  # the demo needs no OTLP/gRPC; leave 4317 to a real collector
     return Service("collector", args, f"http://{HOST}:{port}/healthz", workdir / "collector.log")
 
 

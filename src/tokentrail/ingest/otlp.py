@@ -14,6 +14,10 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -33,6 +37,8 @@ __all__ = [
     "JSON",
     "PROTOBUF",
     "BadPayload",
+    "ExportLogsServiceRequest",
+    "ExportLogsServiceResponse",
     "ExportMetricsServiceRequest",
     "ExportMetricsServiceResponse",
     "ExportTraceServiceRequest",

@@ -18,16 +18,19 @@ from typing import Any
 import pyarrow as pa
 
 from tokentrail.ingest import otlp
+from tokentrail.ingest.logs import ContentDocument, count_records, documents
 from tokentrail.ingest.metrics import count_points, request_to_rows
 from tokentrail.ingest.spans import Report, count_spans, request_to_calls
-from tokentrail.model import Call
+from tokentrail.model import Call, Sample
 from tokentrail.pricing import Prices, price_call
+from tokentrail.samples.content import Doc, document
 from tokentrail.samples.policy import Policy, RateCap
-from tokentrail.samples.sampler import cap_samples, take_samples
+from tokentrail.samples.sampler import cap_samples, sample_call, take_samples
 from tokentrail.store.arrow import calls_to_arrow
 
 Enricher = Callable[[Sequence[Call]], None]
 Decoded = tuple[pa.Table, int, str]  # spans as Arrow, rejected count, what was rejected or corrected
+LogContent = tuple[list[ContentDocument], int]  # GenAI content per span, other log records
 DEFAULT_MAX_SPANS = 50_000
 
 
@@ -80,10 +83,31 @@ class Pipeline:
         calls, report = self.calls(body, kind)
         return calls_to_arrow(calls), report.rejected_count, report.message()
 
-    def capped(self, decoded: Decoded) -> Decoded:
+    def cap(self, table: pa.Table) -> pa.Table:
         """Drop the samples past the policy's per-minute cap (counted here, across all the workers)."""
+        return cap_samples(table, self._cap, self.policy.max_per_minute)
+
+    def capped(self, decoded: Decoded) -> Decoded:
         table, rejected, reason = decoded
-        return cap_samples(table, self._cap, self.policy.max_per_minute), rejected, reason
+        return self.cap(table), rejected, reason
+
+    def logs(self, body: bytes, kind: str) -> LogContent:
+        request, _ = otlp.decode(body, kind, otlp.ExportLogsServiceRequest)
+        check_count(count_records(request), self.max_spans, "log records")
+        return documents(request)
+
+    def sample(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
+        """Each call's sample of the content body given with it (from GenAI events), or None."""
+        return [
+            sample_call(call, document(body, call.provider, call.operation, call.model), self.policy)
+            for call, body in pairs
+        ]
+
+    async def logs_async(self, body: bytes, kind: str) -> LogContent:
+        return await asyncio.to_thread(self.logs, body, kind)
+
+    async def sample_async(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
+        return await asyncio.to_thread(self.sample, pairs)
 
     def metrics(self, body: bytes, kind: str) -> list[tuple[Any, ...]]:
         request, _ = otlp.decode(body, kind, otlp.ExportMetricsServiceRequest)

@@ -23,16 +23,18 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from tokentrail.ingest.pipeline import Decoded, Pipeline, pricing_enricher
+from tokentrail.ingest.pipeline import Decoded, LogContent, Pipeline, pricing_enricher
+from tokentrail.model import Call, Sample
 from tokentrail.pricing import load_prices
 from tokentrail.pricing_overrides import load_overrides
+from tokentrail.samples.content import Doc
 from tokentrail.samples.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,17 @@ def traces_ipc(body: bytes, kind: str, policy: Policy) -> tuple[bytes, int, str]
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes(), rejected, reason
+
+
+def logs_in_worker(body: bytes, kind: str) -> LogContent:
+    assert _worker is not None, "worker not initialised"
+    return _worker.logs(body, kind)
+
+
+def samples_in_worker(pairs: list[tuple[Call, Doc]], policy: Policy) -> list[Sample | None]:
+    assert _worker is not None, "worker not initialised"
+    _worker.policy = policy
+    return _worker.sample(pairs)
 
 
 # --- in the server -------------------------------------------------------------------------------------
@@ -164,6 +177,12 @@ class ProcessPipeline(Pipeline):
     async def traces_async(self, body: bytes, kind: str) -> Decoded:
         data, rejected, reason = await self.pool.run(traces_ipc, body, kind, self.policy)
         return self.capped((pa.ipc.open_stream(data).read_all(), rejected, reason))
+
+    async def logs_async(self, body: bytes, kind: str) -> LogContent:
+        return await self.pool.run(logs_in_worker, body, kind)
+
+    async def sample_async(self, pairs: Sequence[tuple[Call, Doc]]) -> list[Sample | None]:
+        return await self.pool.run(samples_in_worker, list(pairs), self.policy)
 
     def ready(self) -> bool:
         return self.pool.ready()

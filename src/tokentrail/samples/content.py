@@ -71,14 +71,15 @@ def extract(
         return None
     params = {name: attrs[key] for key, name in PARAMS.items() if key in attrs}
     params.update(_invocation_parameters(attrs))
-    head = {
-        "version": VERSION,
-        "provider": provider,
-        "operation": operation,
-        "model": model,
-        "params": params,
-    }
-    return head | doc
+    return document(doc, provider, operation, model, params)
+
+
+def document(
+    body: Doc, provider: str | None, operation: str | None, model: str | None, params: Doc | None = None
+) -> Doc:
+    """A whole document: the call's head, then `body` (system, messages, tools, output)."""
+    head = {"version": VERSION, "provider": provider, "operation": operation, "model": model}
+    return head | {"params": params or {}} | body
 
 
 def _semconv(attrs: Mapping[str, Any]) -> Doc:

@@ -55,4 +55,3 @@ def alerts(request: Request, view: View) -> Response:
         chosen=chosen,
         tested=tested,
     )
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -24,11 +25,13 @@ from tokentrail.pricing import load_prices
 from tokentrail.prompts.registry import Registry, Stages
 from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.samples import policy as sampling
+from tokentrail.samples.join import Waiting
 from tokentrail.server import (
     alerts_api,
     alerts_pages,  # noqa: F401 - registers the Alerts page on the dashboard router
     api,
     budgets_api,
+    content,
     dashboard,
     dashboard_api,
     dashboard_experiments,
@@ -38,6 +41,7 @@ from tokentrail.server import (
     login,
     metrics_api,
     otlp,
+    otlp_grpc,
     prompts_api,
     prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
     samples_api,
@@ -115,6 +119,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     for job in jobs:
         job.cancel()
+    grpc_server = getattr(app.state, "grpc_server", None)
+    if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
+        await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
     if enforcer is not None:
         enforcer.stop()
     app.state.pipeline.close()
@@ -180,6 +187,8 @@ def create_app(
     app.state.metrics_registry = registry_for(
         store, labels, settings.metrics_max_series, app.state.ingest_health, depth
     )
+    app.state.log_counts = collections.Counter()  # what became of OTLP log records (server/content.py)
+    app.state.waiting = Waiting(settings.content_wait_s, settings.content_wait_max_bytes)
     app.state.query_pool = QueryPool(settings.query_concurrency)
     app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
     app.add_exception_handler(Denied, denied)
@@ -205,7 +214,7 @@ def create_app(
     @app.get("/healthz", dependencies=[Depends(PUBLIC)])
     async def healthz() -> JSONResponse:
         """200 when ingest works; 503 while the decoding workers are being replaced."""
-        body: dict[str, Any] = {"status": "ok", "store": store.dialect}
+        body: dict[str, Any] = {"status": "ok", "store": store.dialect, "logs": content.stats(app.state)}
         if not app.state.pipeline.ready():
             body["status"] = "decoding workers restarting"
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})

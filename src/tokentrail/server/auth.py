@@ -120,9 +120,29 @@ def keyring(request: Request) -> KeyRing:
     return ring
 
 
-def bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (an HTTP header or gRPC metadata)."""
+    scheme, _, token = (header or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer(request: Request) -> str | None:
+    return bearer_token(request.headers.get("authorization"))
+
+
+def ingest_principal(ring: KeyRing, token: str | None) -> Principal:
+    """Who an OTLP/gRPC export is, from the bearer token of its metadata: a principal with the ``ingest``
+    (or ``admin``) scope, or Denied (401, or 403 for a key without it). No key configured: anonymous admin."""
+    if token is None:
+        if ring.configured():
+            raise Denied(401, "a key is required: send authorization: Bearer <key> metadata")
+        return ANONYMOUS
+    found = ring.authenticate(token)
+    if found is None:
+        raise Denied(401, "wrong or revoked key")
+    if not found.allows(("ingest",)):
+        raise Denied(403, f"the key {found.name!r} lacks the scope ingest")
+    return found
 
 
 def resolve(request: Request) -> Principal:

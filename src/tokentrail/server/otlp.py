@@ -1,11 +1,13 @@
-"""OTLP/HTTP receivers: POST /v1/traces and /v1/metrics.
+"""OTLP/HTTP receivers: POST /v1/traces, /v1/metrics and /v1/logs.
 
 What a 200 promises: every span or data point that was not reported in `partial_success` is committed to
 the store. Both need a key with the ``ingest`` scope once any key is configured; a key bound to tenants
 writes spans only as them (ingest/tenants.py). Nothing is acknowledged before it is stored. Load is shed at
 admission: when the work already queued (bytes waiting to be decoded, rows waiting to be committed) would
-keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 503 with
-`Retry-After` at once. OTLP exporters retry those.
+keep a new request waiting past `max_ingest_wait_s`, by the measured rates, the request gets 429 with
+`Retry-After` at once (OTLP's throttling answer; gRPC's RESOURCE_EXHAUSTED), as does a full write queue.
+A collector that cannot do the work at all (decoding workers being replaced, a failed commit) answers 503
+with `Retry-After`. OTLP exporters retry both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -24,6 +26,7 @@ from google.rpc import status_pb2
 from tokentrail.ingest import otlp
 from tokentrail.ingest.tenants import rejection, stamp_tenant
 from tokentrail.ingest.workers import WorkersUnavailable
+from tokentrail.server import content
 from tokentrail.server.auth import requires
 from tokentrail.store import StoreBusy, StoreError
 
@@ -40,9 +43,10 @@ class Rejected(Exception):
         self.headers = headers or {}
 
 
-def busy(message: str, wait_s: float = 1.0) -> Rejected:
+def busy(message: str, wait_s: float = 1.0, status: int = 429) -> Rejected:
+    """Come back later: 429 when the collector sheds load, 503 when it cannot do the work right now."""
     retry = str(min(60, max(1, math.ceil(wait_s))))
-    return Rejected(503, message, {"Retry-After": retry})
+    return Rejected(status, message, {"Retry-After": retry})
 
 
 def error_response(exc: Rejected, kind: str) -> Response:
@@ -75,9 +79,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def admitted(request: Request, size: int) -> AsyncIterator[None]:
-    """Refuse at once when the queued work would hold this request past the configured wait."""
-    state = request.app.state
+async def admitted(state: Any, size: int) -> AsyncIterator[None]:
+    """Refuse at once when the queued work would hold this request past the configured wait (OTLP/HTTP
+    and OTLP/gRPC alike)."""
     wait_s = state.decode_backlog.wait_s() + state.store.expected_wait_s()
     if wait_s > state.settings.max_ingest_wait_s:
         raise busy(f"the collector is overloaded (expected wait {wait_s:.1f} s); retry later", wait_s)
@@ -95,7 +99,7 @@ async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
         body = await read_body(request, state.settings.max_body_bytes)
-        async with admitted(request, len(body)):
+        async with admitted(state, len(body)):
             return await decode(body, kind), kind
     except otlp.UnsupportedMediaType as exc:
         raise Rejected(415, str(exc)) from None
@@ -104,18 +108,24 @@ async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any
     except otlp.BadPayload as exc:
         raise Rejected(400, str(exc)) from None
     except WorkersUnavailable as exc:
-        raise busy(str(exc)) from None
+        raise busy(str(exc), status=503) from None
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """A full writer as 429, a failed commit or lookup as 503, both with Retry-After (over gRPC both are
+    RESOURCE_EXHAUSTED with RetryInfo)."""
+    try:
+        yield
+    except StoreBusy:
+        raise busy("the collector is busy; retry later") from None
+    except StoreError as exc:
+        raise busy(f"storing failed: {exc}", status=503) from None
 
 
 async def commit(submit: Callable[[], Any]) -> int:
-    try:
-        future = submit()
-    except StoreBusy:
-        raise busy("the collector is busy; retry later") from None
-    try:
-        return int(await asyncio.wrap_future(future))
-    except StoreError as exc:
-        raise busy(f"storing failed: {exc}") from None
+    with store_errors():
+        return int(await asyncio.wrap_future(submit()))
 
 
 def media_of(request: Request) -> str:
@@ -125,27 +135,37 @@ def media_of(request: Request) -> str:
         return otlp.JSON
 
 
-@router.post("/v1/traces")
-async def export_traces(request: Request) -> Response:
-    state = request.app.state
-    try:
-        (table, rejected, message), kind = await receive(request, state.pipeline.traces_async)
-        tenants = request.state.principal.tenants
-        table, foreign = stamp_tenant(table, tenants)
-        if foreign:
-            rejected, message = (
-                rejected + foreign,
-                "; ".join(filter(None, [message, rejection(foreign, tenants)])),
-            )
-        started = time.monotonic()
-        stored = await commit(lambda: state.store.submit_arrow(table))
-        state.ingest_health.committed(stored, rejected, time.monotonic() - started)
-    except Rejected as exc:
-        return error_response(exc, media_of(request))
+async def store_traces(
+    state: Any, decoded: tuple[Any, int, str], tenants: Sequence[str]
+) -> otlp.ExportTraceServiceResponse:
+    """Commit decoded spans as a key bound to `tenants` may write them (ingest/tenants.py); the answer
+    counts the rejected ones. Shared by OTLP/HTTP and OTLP/gRPC."""
+    table, rejected, message = decoded
+    table, foreign = stamp_tenant(table, tenants)
+    if foreign:
+        rejected, message = (
+            rejected + foreign,
+            "; ".join(filter(None, [message, rejection(foreign, tenants)])),
+        )
+    started = time.monotonic()
+    stored = await commit(lambda: state.store.submit_arrow(table))
+    state.ingest_health.committed(stored, rejected, time.monotonic() - started)
+    await content.after_commit(state, table)
     response = otlp.ExportTraceServiceResponse()
     if message:  # rejected spans, or spans accepted with a correction (rejected_spans 0: a warning)
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
+    return response
+
+
+@router.post("/v1/traces")
+async def export_traces(request: Request) -> Response:
+    state = request.app.state
+    try:
+        decoded, kind = await receive(request, state.pipeline.traces_async)
+        response = await store_traces(state, decoded, request.state.principal.tenants)
+    except Rejected as exc:
+        return error_response(exc, media_of(request))
     return Response(otlp.encode_response(response, kind), media_type=kind)
 
 
@@ -160,3 +180,27 @@ async def export_metrics(request: Request) -> Response:
     except Rejected as exc:
         return error_response(exc, media_of(request))
     return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)
+
+
+async def store_logs(
+    state: Any, body: bytes, kind: str, tenants: tuple[str, ...]
+) -> otlp.ExportLogsServiceResponse:
+    """The logs signal: GenAI content joined to its calls and sampled (server/content.py); other records
+    counted and dropped. Shared by OTLP/HTTP and OTLP/gRPC."""
+    docs, other = await state.pipeline.logs_async(body, kind)
+    state.log_counts["other_records_dropped"] += other
+    state.log_counts["content_received"] += len(docs)
+    with store_errors():
+        await content.on_logs(state, docs, tenants)
+    return otlp.ExportLogsServiceResponse()
+
+
+@router.post("/v1/logs")
+async def export_logs(request: Request) -> Response:
+    state = request.app.state
+    try:
+        tenants = request.state.principal.tenants
+        response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind, tenants))
+    except Rejected as exc:
+        return error_response(exc, media_of(request))
+    return Response(otlp.encode_response(response, kind), media_type=kind)

@@ -2,8 +2,8 @@
 they are done, measured as throughput while busy and smoothed (EWMA).
 
 The collector admits a request only when the work ahead of it would be done within about a second; past
-that it answers 503 with Retry-After at once instead of letting the request wait in a queue (see
-server/otlp.py). Until a first rate is measured, nothing is refused.
+that it answers 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED with RetryInfo) at once instead of letting
+the request wait in a queue (see server/otlp.py). Until a first rate is measured, nothing is refused.
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ class Store(Protocol):
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]: ...
 
+    def submit_samples(self, table: Any) -> concurrent.futures.Future[int]:
+        """The samples (the `sample` struct of `calls_to_arrow`) of spans already stored, each span's first
+        sample only; resolves to the count of samples added."""
+        ...
+
     def expected_wait_s(self) -> float:
         """How long rows submitted now would wait for their commit (0 until a commit rate is measured)."""
         ...

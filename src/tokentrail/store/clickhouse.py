@@ -19,176 +19,27 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from tokentrail.model import (
-    COLUMNS,
-    DAILY_COST_COLUMNS,
-    JSON,
-    METRIC_COLUMNS,
-    SAMPLE_COLUMNS,
-    TIMELINE_COLUMNS,
-    Call,
-)
+from tokentrail.model import Call
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_sides, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
-from tokentrail.store.schema import (
-    AUTH_KEYS_DDL,
-    AUTH_SECRET_DDL,
-    BEDROCK_OPERATION_KEY,
-    CLICKHOUSE_TYPES,
-    PROMPT_EVENTS_DDL,
-    alert_tables_ddl,
-    initial_columns,
+from tokentrail.store.clickhouse_schema import (
+    MIGRATIONS_TABLE,
+    SPANS,
+    Layout,
+    migrations,
+    retention_days,
 )
 from tokentrail.store.scope import number_placeholders
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
-
-REQUIRED = {
-    "trace_id": "String",
-    "span_id": "String",
-    "kind": "LowCardinality(String)",
-    "name": "String",
-    "status": "LowCardinality(String)",
-    "source": "LowCardinality(String)",
-    "start_time": "DateTime64(6, 'UTC')",
-}
-LOW_CARDINALITY = {
-    "provider",
-    "operation",
-    "error_class",
-    "app",
-    "feature",
-    "team",
-    "cost_center",
-    "environment",
-    "service",
-    "price_source",
-    "stop_reason",
-    "request_model",
-    "response_model",
-}
-
-
-NULLABLE_JSON = {"source_record"}  # absent for most rows: null, not ''
-
-
-def ch_type(name: str, kind: str) -> str:
-    if name in REQUIRED:
-        return REQUIRED[name]
-    if name in NULLABLE_JSON:
-        return "Nullable(String)"
-    base = CLICKHOUSE_TYPES[kind]
-    if kind == "time":
-        return f"Nullable({base})"
-    if name in LOW_CARDINALITY:
-        return f"LowCardinality({base})"
-    return base
-
-
-def ddl(table: str, columns: Sequence[tuple[str, str, str]], engine: str) -> str:
-    body = ",\n  ".join(f"{name} {ch_type(name, kind)}" for name, kind, _ in columns)
-    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n) {engine}"
-
-
-_API_NAME = f"JSONExtractString(attributes, '{BEDROCK_OPERATION_KEY}')"
-CALLS_VIEW = "CREATE VIEW IF NOT EXISTS calls AS SELECT * FROM spans WHERE kind = 'llm'"
-
-
-def migrations() -> list[tuple[int, list[str]]]:
-    spans_engine = (
-        "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
-        "ORDER BY (kind, toStartOfHour(start_time), trace_id, span_id)"
-    )
-    return [
-        (
-            1,
-            [
-                ddl("spans", initial_columns(COLUMNS), spans_engine),
-                CALLS_VIEW,
-                ddl(
-                    "metric_points", METRIC_COLUMNS, "ENGINE = MergeTree ORDER BY (name, assumeNotNull(time))"
-                ),
-            ],
-        ),
-        (
-            2,
-            [
-                "CREATE TABLE IF NOT EXISTS budgets (scope String, value String, period String, "
-                "amount_usd Float64, updated_at DateTime64(6, 'UTC')) "
-                "ENGINE = ReplacingMergeTree(updated_at) ORDER BY (scope, value, period)"
-            ],
-        ),
-        (
-            3,
-            [
-                ddl(
-                    "stream_timelines",
-                    TIMELINE_COLUMNS,
-                    "ENGINE = ReplacingMergeTree ORDER BY (trace_id, span_id)",
-                ),
-            ],
-        ),
-        (
-            4,
-            [
-                f"ALTER TABLE spans ADD COLUMN IF NOT EXISTS source_record {ch_type('source_record', JSON)}",
-                f"ALTER TABLE spans UPDATE operation = {_API_NAME} WHERE provider = 'aws.bedrock' "
-                f"AND {_API_NAME} != '' SETTINGS mutations_sync = 1",
-                "DROP VIEW IF EXISTS calls",  # a view's * is expanded when it is made
-                CALLS_VIEW,
-            ],
-        ),
-        (5, [ddl("daily_costs", DAILY_COST_COLUMNS, "ENGINE = MergeTree ORDER BY assumeNotNull(day)")]),
-        (
-            6,  # the duplicate check looks up ids over all time: a bloom filter lets it skip most parts
-            [
-                "ALTER TABLE spans ADD INDEX IF NOT EXISTS trace_ids trace_id "
-                "TYPE bloom_filter(0.01) GRANULARITY 1",
-                "ALTER TABLE spans MATERIALIZE INDEX trace_ids",
-            ],
-        ),
-        (
-            7,
-            [
-                ddl(
-                    "samples",
-                    SAMPLE_COLUMNS,
-                    "ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
-                    "ORDER BY (toDate(start_time), trace_id, span_id)",
-                )
-            ],
-        ),
-        (
-            8,
-            [
-                AUTH_KEYS_DDL.format(text="String", time="DateTime64(6, 'UTC')")
-                + " ENGINE = MergeTree ORDER BY id",
-                AUTH_SECRET_DDL.format(text="String", time="DateTime64(6, 'UTC')")
-                + " ENGINE = MergeTree ORDER BY created_at",
-            ],
-        ),
-        (
-            9,
-            [
-                PROMPT_EVENTS_DDL.format(
-                    text="String", ntext="Nullable(String)", int="Int64", nint="Nullable(Int64)", bool="Bool"
-                )
-                + " ENGINE = MergeTree ORDER BY (prompt, seq)",
-                "ALTER TABLE spans ADD COLUMN IF NOT EXISTS prompt_content_id Nullable(String)",
-                "DROP VIEW IF EXISTS calls",  # a view's * is expanded when it is made
-                CALLS_VIEW,
-            ],
-        ),
-        (10, alert_tables_ddl(clickhouse=True)),
-    ]
 
 
 # -- SQL: DuckDB dialect + parameters → ClickHouse ---------------------------------------------------------
@@ -277,11 +128,15 @@ class ChdbEngine:
 class ServerEngine:
     """A ClickHouse server over HTTP, through clickhouse-connect."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, layout: Layout) -> None:
         import clickhouse_connect
 
         parsed = urlparse(url)
+        # On a cluster, an insert into a Distributed table returns once every shard has it, not before:
+        # the collector's OK must mean committed.
+        settings = {"distributed_foreground_insert": 1} if layout.cluster else {}
         self._client = clickhouse_connect.get_client(
+            settings=settings,
             host=parsed.hostname or "127.0.0.1",
             port=parsed.port or 8123,
             username=parsed.username or "default",
@@ -306,19 +161,18 @@ class ServerEngine:
 class ClickHouseStore:
     dialect = "clickhouse"
 
-    def __init__(self, engine: Engine, *, max_pending: int = 256) -> None:
+    def __init__(self, engine: Engine, *, max_pending: int = 256, layout: Layout | None = None) -> None:
         self._engine = engine
+        self.layout = layout or Layout()
         self._migrate()
         self._writer = BatchWriter(lambda: engine, self._commit, max_pending, "tokentrail-ch-writer")
 
     def _migrate(self) -> None:
-        self._engine.command(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime) "
-            "ENGINE = MergeTree ORDER BY version"
-        )
+        for statement in self.layout.create(MIGRATIONS_TABLE):
+            self._engine.command(statement)
         done = self._engine.query_arrow("SELECT max(version) AS v FROM schema_migrations", {})
         current = int(done.column("v")[0].as_py() or 0) if done.num_rows else 0
-        for version, statements in migrations():
+        for version, statements in migrations(self.layout):
             if version > current:
                 for statement in statements:
                     self._engine.command(statement)
@@ -337,6 +191,9 @@ class ClickHouseStore:
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._writer.submit("metrics", METRICS.table(points))
+
+    def submit_samples(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._writer.submit("samples", table)
 
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s()
@@ -366,9 +223,11 @@ class ClickHouseStore:
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
+        if job.kind == "samples":
+            return self._insert_late_samples(engine, split_sides(job.table)[1]["samples"])
         if job.kind == "replace":
             engine.insert_arrow("spans", split_sides(job.table)[0])
-            engine.command("OPTIMIZE TABLE spans FINAL")
+            engine.command(self.layout.optimize(SPANS))
             return int(job.table.num_rows)
         spans, sides = split_sides(self._new_rows(engine, job.table))
         if spans.num_rows:
@@ -378,24 +237,33 @@ class ClickHouseStore:
                 engine.insert_arrow(name, side)
         return int(spans.num_rows)
 
+    def _insert_late_samples(self, engine: Engine, side: pa.Table) -> int:
+        """Samples of stored spans, each span's first one only (GenAI events on the logs signal)."""
+        fresh = self._new_rows(engine, side, "samples")
+        if fresh.num_rows:
+            engine.insert_arrow("samples", fresh)
+        return int(fresh.num_rows)
+
     @staticmethod
-    def _stored_keys(engine: Engine, traces: list[str]) -> set[str]:
-        """'trace:span' of every stored span of these traces, looked up a few thousand traces at a time
-        (a query's text is limited to 256 KiB)."""
+    def _stored_keys(engine: Engine, traces: list[str], table: str = "spans") -> set[str]:
+        """'trace:span' of every stored row of these traces in `table` (spans or samples), looked up a few
+        thousand traces at a time (a query's text is limited to 256 KiB)."""
         found: set[str] = set()
         for i in range(0, len(traces), LOOKUP_CHUNK):
             chunk = (exp.Literal.string(t) for t in traces[i : i + LOOKUP_CHUNK])
-            query = exp.select("concat(trace_id, ':', span_id) AS k").from_("spans")
+            query = exp.select("concat(trace_id, ':', span_id) AS k").from_(table)
             query = query.where(exp.column("trace_id").isin(*chunk))
             found.update(engine.query_arrow(query.sql(dialect="clickhouse"), {}).column("k").to_pylist())
         return found
 
     @staticmethod
-    def _new_rows(engine: Engine, table: pa.Table) -> pa.Table:
-        """The batch's rows whose ids are neither stored (at any start time) nor repeated in the batch."""
+    def _new_rows(engine: Engine, table: pa.Table, stored_in: str = "spans") -> pa.Table:
+        """The batch's rows whose ids are neither stored in `stored_in` (at any start time) nor repeated in
+        the batch."""
         sep = pa.scalar(":", type=pa.large_string())
         keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), sep).to_pylist()
-        stored = ClickHouseStore._stored_keys(engine, sorted(set(table.column("trace_id").to_pylist())))
+        traces = sorted(set(table.column("trace_id").to_pylist()))
+        stored = ClickHouseStore._stored_keys(engine, traces, stored_in)
         keep, seen = [], set(stored)
         for i, key in enumerate(keys):
             if key not in seen:
@@ -444,9 +312,21 @@ class ClickHouseStore:
         self.close()
 
 
+def layout_for(url: str) -> Layout:
+    """The layout a store URL asks for (`?cluster=NAME`), with TTLs from the retention settings."""
+    cluster = parse_qs(urlparse(url).query).get("cluster", [""])[0]
+    if cluster and not cluster.replace("_", "").isalnum():
+        raise StoreError(f"cluster name {cluster!r} must be letters, digits and underscores")
+    try:
+        return Layout(cluster or None, retention_days())
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+
+
 def open_clickhouse(backend: str, location: str) -> ClickHouseStore:
+    layout = layout_for(location)
     if backend == "chdb":
-        return ClickHouseStore(ChdbEngine(location))
+        return ClickHouseStore(ChdbEngine(location), layout=layout)
     if backend == "clickhouse":
-        return ClickHouseStore(ServerEngine(location))
+        return ClickHouseStore(ServerEngine(location, layout), layout=layout)
     raise StoreError(f"not a ClickHouse backend: {backend}")

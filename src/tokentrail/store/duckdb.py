@@ -41,6 +41,10 @@ _INSERT_SIDE = """
 INSERT INTO {table}
 SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t SEMI JOIN fresh USING (trace_id, span_id)
 """
+_INSERT_LATE_SAMPLES = """
+INSERT INTO samples
+SELECT DISTINCT ON (t.trace_id, t.span_id) t.* FROM side AS t ANTI JOIN samples USING (trace_id, span_id)
+"""
 
 
 _KIND_NAMES = {
@@ -133,6 +137,9 @@ class DuckDBStore:
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("metrics", METRICS.table(points))
 
+    def submit_samples(self, table: pa.Table) -> concurrent.futures.Future[int]:
+        return self._require_writer().submit("samples", table)
+
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s() if self._writer is not None else 0.0
 
@@ -170,10 +177,8 @@ class DuckDBStore:
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, job: Job) -> int:
         """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
-        if job.kind == "metrics":
-            with registered(con, batch=job.table):
-                row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
-            return int(row[0]) if row else 0
+        if job.kind in ("metrics", "samples"):
+            return DuckDBStore._insert_other(con, job)
         batch, sides = split_sides(job.table)
         with registered(con, batch=batch):
             if job.kind == "replace":
@@ -189,6 +194,17 @@ class DuckDBStore:
             con.execute(_INSERT_KEYS)
             con.execute("INSERT INTO spans SELECT * FROM fresh")
         return int(fresh.num_rows)
+
+    @staticmethod
+    def _insert_other(con: duckdb.DuckDBPyConnection, job: Job) -> int:
+        """Metric points; or samples that came after their spans (GenAI events on the logs signal)."""
+        if job.kind == "metrics":
+            with registered(con, batch=job.table):
+                row = con.execute("INSERT INTO metric_points SELECT * FROM batch").fetchone()
+        else:
+            with registered(con, side=split_sides(job.table)[1]["samples"]):
+                row = con.execute(_INSERT_LATE_SAMPLES).fetchone()
+        return int(row[0]) if row else 0
 
     # -- reads ----------------------------------------------------------------------------------------
     def query(

@@ -65,7 +65,7 @@ QUERYABLE: Final = (
     "export_marks",
 )
 # Columns added after the first version: name -> migration version.
-ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 7}
+ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 9}
 
 # Bedrock rows stored before migration 4 held the GenAI operation (``chat``) in ``operation``; the API name
 # (``Converse``, ``InvokeModel``, ...) was kept in this attribute by the importer. Shared by both stores.
@@ -74,15 +74,15 @@ BEDROCK_OPERATION_KEY = "aws.bedrock.operation"
 Column = tuple[str, str, str]
 
 
-# Migration 6: named API keys (hashed) and the server secret (keys.py). Never readable by user queries.
+# Migration 8: named API keys (hashed) and the server secret (keys.py). Never readable by user queries.
 AUTH_KEYS_DDL = (
     "CREATE TABLE IF NOT EXISTS auth_keys (id {text}, name {text}, scopes {text}, tenants {text}, "
     "digest {text}, created_at {time})"
 )
 AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
 
-# Migration 10: alerting and exporter bookkeeping. Column kinds: s text, f float, t time, i integer, b boolean
-# (all nullable but b). The last item is the ClickHouse sort key.
+# Migration 10 (DuckDB; 11 on ClickHouse): alerting and exporter bookkeeping. Column kinds: s text, f float,
+# t time, i integer, b boolean (all nullable but b). The last item is the ClickHouse sort key.
 ALERT_TABLES: Final = (
     ("alert_rules", "name s, definition s, updated_at t", "name"),
     (
@@ -115,18 +115,18 @@ _CH_KINDS = {
 }
 
 
-def alert_tables_ddl(clickhouse: bool) -> list[str]:
-    """CREATE TABLE statements of migration 10 for one dialect."""
+def alert_columns(columns: str, clickhouse: bool) -> str:
+    """An `ALERT_TABLES` column list in one dialect's types."""
     kinds = _CH_KINDS if clickhouse else _DUCK_KINDS
-    out = []
-    for table, columns, key in ALERT_TABLES:
-        typed = ", ".join(f"{name} {kinds[kind]}" for name, kind in (c.split() for c in columns.split(", ")))
-        engine = f" ENGINE = MergeTree ORDER BY ({key}) SETTINGS allow_nullable_key = 1" if clickhouse else ""
-        out.append(f"CREATE TABLE IF NOT EXISTS {table} ({typed}){engine}")
-    return out
+    return ", ".join(f"{name} {kinds[kind]}" for name, kind in (c.split() for c in columns.split(", ")))
 
 
-# Migration 7: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
+def alert_tables_ddl() -> list[str]:
+    """CREATE TABLE statements of DuckDB's migration 10 (ClickHouse's 11: clickhouse_schema.ALERTS)."""
+    return [f"CREATE TABLE IF NOT EXISTS {t} ({alert_columns(c, False)})" for t, c, _ in ALERT_TABLES]
+
+
+# Migration 9: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
 PROMPT_EVENTS_DDL = (
     "CREATE TABLE IF NOT EXISTS prompt_events (prompt {text}, seq {int}, kind {text}, actor {text}, "
     "authenticated {bool}, occurred_at {text}, version {nint}, from_version {nint}, stage {ntext}, "
@@ -204,6 +204,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         ]
 
     def v10() -> list[str]:
-        return alert_tables_ddl(clickhouse=False)
+        return alert_tables_ddl()
 
     return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9), (10, v10)]
