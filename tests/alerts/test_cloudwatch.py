@@ -12,9 +12,13 @@ import boto3
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from tokentrail.alerts.durations import utcnow
+from tokentrail.cli import app as cli
 from tokentrail.exporters import cloudwatch, emf
 from tokentrail.exporters.windows import windows
+from tokentrail.model import Call
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
@@ -206,3 +210,44 @@ def test_emf_lines_validate_and_add_up(store: DuckDBStore) -> None:
     assert (
         sum(d.get("TTFTCount", 0) for d in docs) == store.query("SELECT count(ttft_ms) FROM calls").rows[0][0]
     )
+
+
+def test_the_export_commands_read_boto3s_usual_configuration(
+    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tokentrail export cloudwatch` finds moto through AWS_ENDPOINT_URL; a second run sends nothing."""
+    db, now = tmp_path / "x.duckdb", utcnow()
+    with DuckDBStore(db) as s:
+        s.write(
+            [
+                Call(
+                    trace_id=f"{i + 1:032x}",
+                    span_id=f"{i + 1:016x}",
+                    kind="llm",
+                    start_time=now - dt.timedelta(minutes=30 - i),
+                    request_model=MODELS[i % 2],
+                    feature="chat",
+                )
+                for i in range(6)
+            ]
+        )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    args = ["export", "cloudwatch", "--namespace", "LLM/Performance", "--dimensions", "Model,Feature"]
+    first = CliRunner().invoke(cli, [*args, "--since", "1h", "--db", str(db)])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(cli, [*args, "--since", "1h", "--db", str(db)])
+    assert again.exit_code == 0 and "published 0 metrics" in again.output, again.output
+    client = boto3.client("cloudwatch")
+    for model in MODELS:
+        answer = client.get_metric_statistics(
+            Namespace="LLM/Performance",
+            MetricName="Calls",
+            Dimensions=[{"Name": "Model", "Value": model}, {"Name": "Feature", "Value": "chat"}],
+            StartTime=now - dt.timedelta(hours=2),
+            EndTime=now + dt.timedelta(hours=1),
+            Period=60,
+            Statistics=["Sum"],
+        )
+        assert sum(p["Sum"] for p in answer["Datapoints"]) == 3
+    bad = CliRunner().invoke(cli, [*args[:-1], "Model,Mood", "--db", str(db)])
+    assert bad.exit_code == 2 and "unknown dimension 'Mood'; use: Provider, Model" in bad.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from tokentrail.exporters.aggregate import LABEL_COLUMNS, check_labels
+from tokentrail.exporters.aggregate import LABEL_COLUMNS
 from tokentrail.model import ErrorClass
 from tokentrail.store import Store
 
@@ -43,10 +43,13 @@ class Window:
 
 
 def dimension_label(name: str) -> str:
-    """``Model`` → ``model``: the label a CloudWatch dimension name stands for."""
-    label = name.lower()
-    check_labels((label,))
-    return label
+    """``Model`` → ``model``, ``CostCenter`` → ``cost_center``: the label a CloudWatch dimension names."""
+    labels = {label.replace("_", ""): label for label in LABEL_COLUMNS}
+    found = labels.get(name.lower().replace("_", ""))
+    if found is None:
+        names = ", ".join(label.title().replace("_", "") for label in LABEL_COLUMNS)
+        raise ValueError(f"unknown dimension {name!r}; use: {names}")
+    return found
 
 
 def _select(labels: list[str]) -> str:
