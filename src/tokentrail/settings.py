@@ -36,6 +36,8 @@ Environment variables:
     TOKENTRAIL_MAX_INGEST_WAIT_S  an OTLP request that would wait longer than this for the work queued
                                ahead of it gets 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED) at once
                                (default 1 s)
+    TOKENTRAIL_ARCHIVE_TO      `serve` archives the samples to this dir or s3://bucket/prefix (docs/replay.md)
+    TOKENTRAIL_ARCHIVE_INTERVAL_S  seconds between `serve`'s archive runs (default 3600)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
     TOKENTRAIL_ALERTS          TOML file of alert rules and notifiers (docs/alerts.md)
     TOKENTRAIL_ALERTS_INTERVAL_S  how often `serve` evaluates the rules (default 60 s; 0 = never)
@@ -71,6 +73,8 @@ class Settings(BaseSettings):
     query_timeout_s: float = 30.0
     prices_file: Path | None = None
     sampling: Path | None = None  # content sampling policy; None: the defaults of samples.policy.Policy
+    archive_to: str | None = None  # where `serve` archives samples on a schedule; None: it does not
+    archive_interval_s: float = 3600.0
     ingest_workers: int = 0  # processes that decode spans; 0 decodes in threads of the server process
     retention_calls: str | None = None
     retention_samples: str | None = None

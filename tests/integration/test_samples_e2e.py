@@ -1,10 +1,11 @@
 """Done-when for capture, sampling and redaction: the real openai, anthropic and boto3 clients against the
 simulator, capture on, exporting to a real `tokentrail serve` (decoding in a worker process) with a policy
-file. Every call is sampled and redacted, and no raw value is found in the DuckDB file, its WAL, the
-collector's logs or any API response."""
+file and `serve` archiving on a schedule. Every call is sampled and redacted, and no raw value is found in
+the DuckDB file, its WAL, the archive, the collector's logs or any API response."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import anthropic
 import boto3
 import httpx
 import openai
+import pyarrow.dataset as ds
 import pytest
 
 from support import PII, PII_POLICY, free_port, pii_prompt, raw_fragments, wait_healthy
@@ -44,7 +46,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     ]
     cmd += ["--workers", "1", "--sampling", str(policy)]
     with log.open("wb") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=os.environ.copy())
+        archive = {"TOKENTRAIL_ARCHIVE_TO": str(tmp_path / "archive"), "TOKENTRAIL_ARCHIVE_INTERVAL_S": "0.2"}
+        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=os.environ | archive)
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
             yield f"http://127.0.0.1:{port}", db, log
@@ -133,3 +136,21 @@ def test_captured_calls_are_sampled_redacted_and_never_stored_raw(
     stored = [p for p in tmp_path.iterdir() if p.name.startswith(db.name)]  # the file and its WAL
     assert not {p.name: leaks(p.read_bytes()) for p in stored if leaks(p.read_bytes())}
     assert not leaks(log.read_bytes())
+    archived = archive_rows(tmp_path / "archive", len(samples))
+    assert {r["span_id"] for r in archived} == {s["span_id"] for s in samples}
+    files = [p for p in (tmp_path / "archive").rglob("*") if p.is_file()]
+    assert not [p.name for p in files if leaks(p.read_bytes())]
+    assert not leaks(json.dumps(archived, default=str).encode())  # the decompressed rows too
+
+
+def archive_rows(root: Path, wanted: int) -> list[dict[str, Any]]:
+    """The archive's rows read back with pyarrow's Hive partitioning, once `serve` has archived `wanted`."""
+    deadline = time.monotonic() + 60
+    manifest = root / "_manifest.json"
+    while not (manifest.is_file() and json.loads(manifest.read_text())["samples"] >= wanted):
+        assert time.monotonic() < deadline, "serve did not archive the samples within 60 s"
+        time.sleep(0.1)
+    rows: list[dict[str, Any]] = (
+        ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pylist()
+    )
+    return rows

@@ -42,8 +42,8 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    # DuckDB 10: alert tables; ClickHouse 10: rollups, 11: alert tables
-    assert store.schema_version == {"duckdb": 10, "clickhouse": 11}[store.dialect]
+    # DuckDB 10: experiment members, 11: alert tables; ClickHouse 10: rollups, 11: members, 12: alerts
+    assert store.schema_version == {"duckdb": 11, "clickhouse": 12}[store.dialect]
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -53,7 +53,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(10,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(11,)]
 
 
 def _open(backend: str, path: Path) -> Store:
@@ -88,7 +88,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == {"duckdb": 10, "chdb": 11}[backend]
+        assert after.schema_version == {"duckdb": 11, "chdb": 12}[backend]
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]

@@ -6,6 +6,7 @@ import typer
 
 from tokentrail.cli import (
     alerts,
+    archive,
     budget,
     chargeback,
     clickhouse,
@@ -17,6 +18,7 @@ from tokentrail.cli import (
     prices,
     prompts,
     query,
+    replay,
     report,
     retention,
     serve,
@@ -47,6 +49,8 @@ for module in (
     export,
     clickhouse,
     simulate,
+    archive,
+    replay,
 ):
     module.register(app)
 

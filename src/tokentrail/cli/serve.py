@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from tokentrail.alerts.rules import RuleError, load_rules
+from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
 from tokentrail.samples.policy import PolicyError, load
@@ -98,6 +99,11 @@ def register(app: typer.Typer) -> None:
             try:
                 load_rules(settings.alerts)
             except RuleError as exc:
+                fail(str(exc))
+        if settings.archive_to:
+            try:
+                open_target(settings.archive_to)
+            except ArchiveError as exc:
                 fail(str(exc))
         if settings.sampling is not None:
             try:

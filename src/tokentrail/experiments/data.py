@@ -36,6 +36,18 @@ FIELDS: dict[str, str] = {
     "degraded": "CASE WHEN degraded IS NULL THEN 0.0 ELSE 1.0 END",
 }
 TEXT_FIELDS = ("variant", "error_class", "unit")
+# The calls of experiments: each call under its own labels, and each member (experiment_members: a call
+# counted in another experiment's variant, such as a replay's baseline) under the member's. Only the
+# experiments views read this; every other view reads calls, so a member is never counted twice in spend.
+_COLUMNS: tuple[str, ...] = ("trace_id", "span_id", "start_time", "duration_ms", "ttft_ms", "cost_usd")
+_COLUMNS += ("output_tokens_per_s", "input_tokens", "output_tokens", "status", "error_class", "degraded")
+_COLUMNS += UNITS[1:]
+SOURCE = (
+    f"(SELECT experiment, variant, {', '.join(_COLUMNS)} FROM calls UNION ALL "
+    f"SELECT m.experiment, m.variant, {', '.join(f'c.{c}' for c in _COLUMNS)} FROM experiment_members AS m "
+    "JOIN calls AS c ON c.trace_id = m.trace_id AND c.span_id = m.span_id) AS experiment_calls"
+)
+MEMBER_BATCH = 500
 
 
 class NotFound(LookupError):
@@ -73,7 +85,7 @@ def list_experiments(store: Store, time_range: TimeRange | None = None) -> list[
     clause, params = _clause(None, time_range)
     sql = (
         "SELECT experiment, variant, count(*) AS calls, min(start_time) AS first, max(start_time) AS last "
-        f"FROM calls WHERE {clause} GROUP BY 1, 2 ORDER BY 1, 2"
+        f"FROM {SOURCE} WHERE {clause} GROUP BY 1, 2 ORDER BY 1, 2"
     )
     found: dict[str, dict[str, Any]] = {}
     for row in store.query(sql, params).dicts():
@@ -98,7 +110,7 @@ def fetch_calls(store: Store, experiment: str, unit: str, time_range: TimeRange 
     clause, params = _clause(experiment, time_range)
     unit_sql = "NULL" if check_unit(unit) == "call" else unit
     select = ", ".join(f"{sql} AS {name}" for name, sql in {**FIELDS, "unit": unit_sql}.items())
-    result = store.query(f"SELECT {select} FROM calls WHERE {clause}", params)
+    result = store.query(f"SELECT {select} FROM {SOURCE} WHERE {clause}", params)
     if not result.rows:
         raise NotFound(f"no calls carry experiment {experiment!r}" + (" in this range" if time_range else ""))
     transposed = zip(*result.rows, strict=True)
@@ -136,3 +148,28 @@ def experiments_among(
         "AND experiment IS NOT NULL AND variant IS NOT NULL ORDER BY 1 LIMIT 5"
     )
     return [str(row[0]) for row in store.query(sql, [*params, *picks]).rows] if picks else []
+
+
+def add_members(store: Store, experiment: str, variant: str, ids: Sequence[tuple[str, str]]) -> int:
+    """Count the stored calls `ids` in `experiment`'s `variant` (not copied: referenced). Ids that are not
+    stored calls, or are members already, are left out; the number added."""
+    added = 0
+    for at in range(0, len(ids), MEMBER_BATCH):
+        batch = set(ids[at : at + MEMBER_BATCH])
+        marks = ", ".join("?" for _ in batch)
+        spans = [span for _, span in batch]
+        found = store.query(f"SELECT trace_id, span_id, tenant FROM calls WHERE span_id IN ({marks})", spans)
+        known = store.query(
+            f"SELECT trace_id, span_id FROM experiment_members WHERE experiment = ? AND span_id IN ({marks})",
+            [experiment, *spans],
+        )
+        have = {tuple(r) for r in known.rows}
+        new = [r for r in found.rows if (r[0], r[1]) in batch and (r[0], r[1]) not in have]
+        if new:
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in new)
+            flat = [v for t, s, tenant in new for v in (experiment, variant, t, s, tenant, now)]
+            columns = "experiment, variant, trace_id, span_id, tenant, added_at"
+            store.execute(f"INSERT INTO experiment_members ({columns}) VALUES {values}", flat)
+        added += len(new)
+    return added

@@ -42,6 +42,7 @@ from tokentrail.model import (
     error_class_for_status,
 )
 from tokentrail.samples.content import extract as extract_content
+from tokentrail.samples.content import prompt_ref
 
 EPOCH = dt.datetime(1970, 1, 1)
 
@@ -183,6 +184,8 @@ CONTENT_KEYS = frozenset(
         "llm.content.completion.chunk",
         "gen_ai.headers",  # OpenLLMetry records request headers, credentials included
         "llm.headers",
+        "llm.prompt_template.variables",  # the values filled into a template are content
+        sc.TT_TOOL_CHOICE,
     }
 )
 PROMPT_CONTENT = ("gen_ai.prompt.", "llm.input_messages.", "llm.prompts")
@@ -588,6 +591,10 @@ def to_call(
     call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
     if call.kind == SpanKind.LLM:  # held in memory for sampling (tokentrail.samples), never stored as is
         call.content = extract_content(attrs, call.provider, call.operation, call.request_model)
+        if call.content is not None and call.prompt_name:
+            call.content["prompt"] = prompt_ref(
+                attrs, call.prompt_name, call.prompt_version, call.prompt_content_id
+            )
     split_attributes(call, attrs, MAPPED_KEYS)
     use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)

@@ -7,7 +7,12 @@ A document is what a replay needs to rebuild the provider request, and what the 
      "system": [{"type": "text", "content": "..."}],                        # or null
      "messages": [{"role": "user", "parts": [{"type": "text", "content": "..."}]}],
      "tools": [{"name": "search", "description": "...", "parameters": {...}}],  # or null
-     "output": [{"role": "assistant", "parts": [...], "finish_reason": "stop"}]}
+     "output": [{"role": "assistant", "parts": [...], "finish_reason": "stop"}],
+     "prompt": {"name": "triage", "version": "3", "content_id": "...", "variables": {...}}}  # when labelled
+
+``params`` may hold ``tool_choice``: ``auto``, ``none``, ``required`` or ``{"name": "search"}``. ``prompt`` is
+the registry version the call was labelled with (``tokentrail.prompt``, or ``gen_ai.prompt.*``), with the
+template variables when the instrumentation recorded them (OpenInference ``llm.prompt_template.variables``).
 
 Messages and parts follow the GenAI semantic conventions' JSON shapes (``gen_ai.input.messages``,
 ``gen_ai.output.messages``, ``gen_ai.system_instructions``, ``gen_ai.tool.definitions``). Read from, newest
@@ -30,13 +35,15 @@ Doc = dict[str, Any]
 PARAMS = {  # request parameters a replay sends again: attribute -> document key
     sc.GEN_AI_REQUEST_TEMPERATURE: "temperature",
     sc.GEN_AI_REQUEST_TOP_P: "top_p",
-    "gen_ai.request.top_k": "top_k",
+    sc.GEN_AI_REQUEST_TOP_K: "top_k",
     sc.GEN_AI_REQUEST_MAX_TOKENS: "max_tokens",
     sc.GEN_AI_REQUEST_STOP_SEQUENCES: "stop_sequences",
-    "gen_ai.request.frequency_penalty": "frequency_penalty",
-    "gen_ai.request.presence_penalty": "presence_penalty",
-    "gen_ai.request.seed": "seed",
+    sc.GEN_AI_REQUEST_FREQUENCY_PENALTY: "frequency_penalty",
+    sc.GEN_AI_REQUEST_PRESENCE_PENALTY: "presence_penalty",
+    sc.GEN_AI_REQUEST_SEED: "seed",
+    sc.TT_TOOL_CHOICE: "tool_choice",
 }
+VARIABLES = "llm.prompt_template.variables"
 SEMCONV_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
 FLAT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")
 
@@ -69,7 +76,11 @@ def extract(
         doc = _flattened(attrs)
     else:
         return None
-    params = {name: attrs[key] for key, name in PARAMS.items() if key in attrs}
+    params = {
+        name: _json(attrs[key]) if key == sc.TT_TOOL_CHOICE else attrs[key]
+        for key, name in PARAMS.items()
+        if key in attrs
+    }
     params.update(_invocation_parameters(attrs))
     return document(doc, provider, operation, model, params)
 
@@ -80,6 +91,15 @@ def document(
     """A whole document: the call's head, then `body` (system, messages, tools, output)."""
     head = {"version": VERSION, "provider": provider, "operation": operation, "model": model}
     return head | {"params": params or {}} | body
+
+
+def prompt_ref(attrs: Mapping[str, Any], name: str, version: str | None, content_id: str | None) -> Doc:
+    """The prompt version a call was labelled with, and its recorded variables when there are any."""
+    ref: Doc = {"name": name, "version": version, "content_id": content_id}
+    variables = _json(attrs.get(VARIABLES))
+    if isinstance(variables, dict):
+        ref["variables"] = variables
+    return ref
 
 
 def _semconv(attrs: Mapping[str, Any]) -> Doc:

@@ -50,7 +50,9 @@ SECRETS = {  # entity -> pattern; all scored 1.0
     "JWT": r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
     "BEARER_TOKEN": r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{12,}=*",
 }
-STRUCTURE = frozenset({"version", "provider", "operation", "model", "role", "type", "finish_reason", "id"})
+STRUCTURE = frozenset(
+    {"version", "provider", "operation", "model", "role", "type", "finish_reason", "id", "content_id"}
+)
 """Keys of the document whose values are structure, not content."""
 
 _SUFFIXES = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)

@@ -3,11 +3,11 @@
 Only with capture on (`configure(capture_content=True)` or ``labels(..., capture_content=True)``; off by
 default). On the span worker, the request body (copied on the caller's thread when the call began) and the
 response become ``gen_ai.system_instructions``, ``gen_ai.input.messages``, ``gen_ai.tool.definitions`` and
-``gen_ai.output.messages`` (JSON strings of the conventions' message and part shapes), and the request's
-sampling parameters ``gen_ai.request.*``. A stream's output is the text assembled from its chunks, with its
-tool calls by name. Formats: OpenAI Chat Completions, Responses and legacy completions, Anthropic Messages
-(also inside Bedrock InvokeModel), Bedrock Converse (also Amazon Nova InvokeModel bodies), and a plain prompt
-(Meta Llama InvokeModel bodies).
+``gen_ai.output.messages`` (JSON strings of the conventions' message and part shapes), the request's
+sampling parameters ``gen_ai.request.*`` and its tool choice ``tokentrail.request.tool_choice``. A stream's
+output is the text assembled from its chunks, with its tool calls by name. Formats: OpenAI Chat
+Completions, Responses and legacy completions, Anthropic Messages (also inside Bedrock InvokeModel), Bedrock
+Converse (also Amazon Nova InvokeModel bodies), and a plain prompt (Meta Llama InvokeModel bodies).
 """
 
 from __future__ import annotations
@@ -287,7 +287,12 @@ PARAMS = {  # request field -> attribute, across the formats
     "stop_sequences": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
     "stopSequences": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
     "stop": sc.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "top_k": sc.GEN_AI_REQUEST_TOP_K,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
 }
+CHOICES = {"auto": "auto", "none": "none", "required": "required", "any": "required"}
 
 
 def params(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -300,6 +305,20 @@ def params(body: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, int | float | list | tuple) and not isinstance(value, bool):
             found[attribute] = tuple(value) if isinstance(value, list) else value
     return found
+
+
+def tool_choice(body: Mapping[str, Any]) -> Any:
+    """The request's tool choice in one shape for every format: auto, none, required or {"name": ...}."""
+    choice = body.get("tool_choice") or get(body.get("toolConfig"), "toolChoice")
+    if isinstance(choice, str):
+        return CHOICES.get(choice)
+    if not isinstance(choice, Mapping):
+        return None
+    if len(choice) == 1 and next(iter(choice)) in ("auto", "any", "tool"):  # Converse: {"tool": {"name": x}}
+        kind, value = next(iter(choice.items()))
+        choice = {"type": kind, **(value or {})}
+    name = choice.get("name") or get(choice.get("function"), "name")
+    return {"name": name} if name else CHOICES.get(str(choice.get("type")))
 
 
 def stream_output(call: CallRecord) -> list[Message]:
@@ -331,6 +350,9 @@ def attributes(call: CallRecord, response: Any) -> dict[str, Any]:
         attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _dumps(system)
     if tools:
         attrs[sc.GEN_AI_TOOL_DEFINITIONS] = _dumps(tools)
+    choice = tool_choice(request.body)
+    if choice is not None:
+        attrs[sc.TT_TOOL_CHOICE] = _dumps(choice)
     output: list[Message] | None = None
     if call.timer is not None:
         output = stream_output(call)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from tokentrail.alerts import engine
 from tokentrail.alerts.durations import utcnow
 from tokentrail.alerts.rules import RuleSet, load_rules
+from tokentrail.archive.scheduler import Archiver
 from tokentrail.exporters import cloudwatch
 from tokentrail.exporters.aggregate import check_labels
 from tokentrail.exporters.prometheus import IngestHealth, registry_for
@@ -116,12 +117,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if enforcer is not None:
         enforcer.start()
     jobs = background_jobs(app) if app.state.owns_store else []
+    archiver = None
+    if app.state.settings.archive_to:  # TOKENTRAIL_ARCHIVE_TO: archive the samples on a schedule
+        settings = app.state.settings
+        archiver = Archiver(app.state.raw_store, settings.archive_to, settings.archive_interval_s)
+        archiver.start()
     yield
     for job in jobs:
         job.cancel()
     grpc_server = getattr(app.state, "grpc_server", None)
     if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
         await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
+    if archiver is not None:
+        archiver.stop()
     if enforcer is not None:
         enforcer.stop()
     app.state.pipeline.close()
@@ -207,6 +215,7 @@ def create_app(
     app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)
+    app.include_router(experiments_api.members_router, dependencies=[Depends(requires("ingest"))])
     app.include_router(samples_api.router, dependencies=read)
     app.include_router(samples_api.admin_router, dependencies=[Depends(requires("admin"))])
     app.include_router(dashboard_experiments.router, dependencies=read)

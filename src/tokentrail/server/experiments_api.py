@@ -4,6 +4,9 @@
     GET /api/experiments/{name}?metric=latency_ms&stat=median&unit=call&mode=sequential
                                                estimates, comparisons with the control, SRM, MDE
     GET /api/experiments/{name}/timeline?metric=...&stat=...   the metric per variant over time
+    POST /api/experiments/{name}/members       {"variant": "baseline", "calls": [[trace_id, span_id], ...]}
+                                               count stored calls in a variant without copying them (the
+                                               ``ingest`` scope; a replay records its baseline so)
 
 Without since/start/end an experiment covers all its calls. More parameters: control, split (A=50,B=50),
 effect (0.05: add calls_needed), error_class (with metric=error_rate). See docs/experiments.md.
@@ -11,6 +14,7 @@ effect (0.05: add calls_needed), error_class (with metric=error_rate). See docs/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +29,10 @@ from tokentrail.server.dashboard_api import encode
 from tokentrail.store import Store
 
 router = APIRouter(prefix="/api/experiments")
+members_router = APIRouter(prefix="/api/experiments")
+IDS = re.compile(r"^[0-9a-f]{32}$"), re.compile(r"^[0-9a-f]{16}$")
+NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
+MAX_MEMBERS = 10_000
 
 RANGE = ("since", "start", "end")
 SPEC_PARAMS = ("metric", "stat", "unit", "mode", "control", "error_class", "split", "effect")
@@ -98,3 +106,41 @@ async def get_experiment(request: Request) -> Any:
 async def get_experiment_timeline(request: Request) -> Any:
     """The metric per variant per hour or day."""
     return await _answer(request, experiment_timeline)
+
+
+def member_ids(body: Any) -> tuple[str, list[tuple[str, str]]]:
+    """The variant and the (trace_id, span_id) pairs of a members request; BadRequest otherwise."""
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("variant"), str)
+        or not NAME.match(body["variant"])
+    ):
+        raise BadRequest('the body is {"variant": "<name>", "calls": [["<trace_id>", "<span_id>"], ...]}')
+    calls = body.get("calls")
+    if not isinstance(calls, list) or not 0 < len(calls) <= MAX_MEMBERS:
+        raise BadRequest(f"calls must be a list of 1 to {MAX_MEMBERS} [trace_id, span_id] pairs")
+    for pair in calls:
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(v, str) and r.match(v) for v, r in zip(pair, IDS, strict=True))
+        ):
+            raise BadRequest(f"{str(pair)[:80]!r} is not a [trace_id (32 hex), span_id (16 hex)] pair")
+    return body["variant"], [(t, s) for t, s in calls]
+
+
+@members_router.post("/{name}/members")
+@guarded
+async def post_members(request: Request) -> Any:
+    """Count stored calls in the experiment's variant; answers how many were added."""
+    name = request.path_params["name"]
+    if not NAME.match(name):
+        raise BadRequest("an experiment name is 1 to 200 printable characters")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("the body must be JSON") from None
+    variant, ids = member_ids(body)
+    store = request.app.state.store  # reads as the key: a tenant's key adds only its tenants' calls
+    added = await run_in_threadpool(data.add_members, store, name, variant, ids)
+    return {"experiment": name, "variant": variant, "added": added}

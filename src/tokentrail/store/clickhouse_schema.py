@@ -42,6 +42,7 @@ from tokentrail.store.schema import (
     AUTH_SECRET_DDL,
     BEDROCK_OPERATION_KEY,
     CLICKHOUSE_TYPES,
+    EXPERIMENT_MEMBERS_DDL,
     PROMPT_EVENTS_DDL,
     alert_columns,
     initial_columns,
@@ -245,6 +246,12 @@ ALERTS = tuple(  # alert rules, states, events, deliveries, silences, export mar
     )
     for name, columns, key in ALERT_TABLES
 )
+EXPERIMENT_MEMBERS = Table(  # calls counted in a variant by reference: small, replicated like prompt_events
+    "experiment_members",
+    shared_columns(EXPERIMENT_MEMBERS_DDL),
+    "ReplacingMergeTree",
+    "ORDER BY (experiment, variant, trace_id, span_id)",
+)
 MIGRATIONS_TABLE = Table(
     "schema_migrations", "version UInt32, applied_at DateTime", "MergeTree", "ORDER BY version"
 )
@@ -359,7 +366,8 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
             ],
         ),
         (10, [*layout.create(rollup_table()), rollup_view(layout)]),
-        (11, [statement for table in ALERTS for statement in layout.create(table)]),
+        (11, layout.create(EXPERIMENT_MEMBERS)),
+        (12, [statement for table in ALERTS for statement in layout.create(table)]),
     ]
 
 

@@ -81,7 +81,7 @@ AUTH_KEYS_DDL = (
 )
 AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
 
-# Migration 10 (DuckDB; 11 on ClickHouse): alerting and exporter bookkeeping. Column kinds: s text, f float,
+# Migration 11 (DuckDB; 12 on ClickHouse): alerting and exporter bookkeeping. Column kinds: s text, f float,
 # t time, i integer, b boolean (all nullable but b). The last item is the ClickHouse sort key.
 ALERT_TABLES: Final = (
     ("alert_rules", "name s, definition s, updated_at t", "name"),
@@ -122,7 +122,7 @@ def alert_columns(columns: str, clickhouse: bool) -> str:
 
 
 def alert_tables_ddl() -> list[str]:
-    """CREATE TABLE statements of DuckDB's migration 10 (ClickHouse's 11: clickhouse_schema.ALERTS)."""
+    """CREATE TABLE statements of DuckDB's migration 11 (ClickHouse's 12: clickhouse_schema.ALERTS)."""
     return [f"CREATE TABLE IF NOT EXISTS {t} ({alert_columns(c, False)})" for t, c, _ in ALERT_TABLES]
 
 
@@ -131,6 +131,14 @@ PROMPT_EVENTS_DDL = (
     "CREATE TABLE IF NOT EXISTS prompt_events (prompt {text}, seq {int}, kind {text}, actor {text}, "
     "authenticated {bool}, occurred_at {text}, version {nint}, from_version {nint}, stage {ntext}, "
     "reason {ntext}, payload {text}, prev_hash {text}, hash {text})"
+)
+
+
+# Migration 10 (ClickHouse 11): calls counted in an experiment's variant without copying them (a replay's
+# baseline is the archived calls themselves): experiments read the calls and the members joined to them.
+EXPERIMENT_MEMBERS_DDL = (
+    "CREATE TABLE IF NOT EXISTS experiment_members (experiment {text}, variant {text}, trace_id {text}, "
+    "span_id {text}, tenant {ntext}, added_at {time})"
 )
 
 
@@ -204,6 +212,10 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         ]
 
     def v10() -> list[str]:
+        return [EXPERIMENT_MEMBERS_DDL.format(text="VARCHAR", ntext="VARCHAR", time="TIMESTAMP")]
+
+    def v11() -> list[str]:
         return alert_tables_ddl()
 
-    return [(1, v1), (2, v2), (3, v3), (4, v4), (5, v5), (6, v6), (7, v7), (8, v8), (9, v9), (10, v10)]
+    steps = (v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11)
+    return [(n, step) for n, step in enumerate(steps, start=1)]

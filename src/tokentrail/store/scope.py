@@ -2,7 +2,7 @@
 
 Every table reference is resolved on the syntax tree (sqlglot) before the backend sees the SQL:
 
-- ``spans``, ``calls``, ``daily_costs`` and ``samples`` become
+- ``spans``, ``calls``, ``daily_costs``, ``samples`` and ``experiment_members`` become
   ``(SELECT * FROM <table> WHERE tenant IN (...))``;
 - ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
 - ``budgets`` keeps only budgets of scope ``tenant`` whose value is one of the tenants;
@@ -29,7 +29,7 @@ from sqlglot import exp
 from tokentrail.store.base import QueryFailed, QueryResult, Store
 
 PRIVATE_PREFIX = "auth_"
-TENANT_COLUMN_TABLES = frozenset({"spans", "calls", "daily_costs", "samples"})
+TENANT_COLUMN_TABLES = frozenset({"spans", "calls", "daily_costs", "samples", "experiment_members"})
 EMPTY_TABLES = frozenset({"metric_points"})
 SCOPED_TABLES = TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets", "stream_timelines"}
 

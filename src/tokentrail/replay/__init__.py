@@ -1,0 +1,1 @@
+"""Bulk replay of archived samples against another model or provider, recorded as an experiment."""
