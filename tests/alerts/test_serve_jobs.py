@@ -20,10 +20,10 @@ from tokentrail.store.duckdb import DuckDBStore
 RULES = '[[rule]]\nname = "busy"\nmetric = "calls"\nwindow = "1h"\ncondition = "> 5"\n'
 
 
-def poll(check: object, deadline_s: float = 60) -> None:
+def poll(check: object, what: str, deadline_s: float = 60) -> None:
     end = time.monotonic() + deadline_s
     while not check():  # type: ignore[operator]
-        assert time.monotonic() < end, "serve did not get there in time"
+        assert time.monotonic() < end, f"serve did not get there in time: {what}"
         time.sleep(0.2)
 
 
@@ -48,7 +48,7 @@ def test_serve_evaluates_rules_and_publishes_to_cloudwatch(
     for key, value in {
         "AWS_ENDPOINT_URL": moto_url,
         "TOKENTRAIL_ALERTS_INTERVAL_S": "0.2",
-        "TOKENTRAIL_CLOUDWATCH_NAMESPACE": "LLM/Performance",
+        "TOKENTRAIL_CLOUDWATCH_NAMESPACE": "LLM/Serve",  # moto keeps one state per process
         "TOKENTRAIL_CLOUDWATCH_INTERVAL_S": "0.2",
     }.items():
         monkeypatch.setenv(key, value)
@@ -56,7 +56,7 @@ def test_serve_evaluates_rules_and_publishes_to_cloudwatch(
 
     def calls_in_cloudwatch() -> float:
         points = cw.get_metric_statistics(
-            Namespace="LLM/Performance",
+            Namespace="LLM/Serve",
             MetricName="Calls",
             Dimensions=[{"Name": "Model", "Value": "gpt-4o-mini"}],
             StartTime=now - dt.timedelta(hours=1),
@@ -67,8 +67,8 @@ def test_serve_evaluates_rules_and_publishes_to_cloudwatch(
         return sum(p["Sum"] for p in points)
 
     with collector_process(db, "--workers", "0", "--rules", str(rules)) as url:
-        poll(lambda: httpx.get(f"{url}/api/alerts/states").json()["states"])
+        poll(lambda: httpx.get(f"{url}/api/alerts/states").json()["states"], "a state")
         (busy,) = httpx.get(f"{url}/api/alerts/states").json()["states"]
         assert (busy["rule"], busy["state"], busy["value"]) == ("busy", "firing", 8.0)
-        poll(lambda: calls_in_cloudwatch() == 8)
+        poll(lambda: calls_in_cloudwatch() == 8, "CloudWatch sums")
     assert calls_in_cloudwatch() == 8  # the publisher ran on every 0.2 s: still sent once
