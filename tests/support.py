@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.server
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -219,3 +221,41 @@ def raw_fragments() -> list[bytes]:
     """Byte strings that must never be found where content could leak (the values, and their key parts)."""
     extra = [b"other.person@example.org", b"MIIBOgIBAAJBAKj34GkxFhD9", b"Qm9vYmFyQmF6cXV4eHl6MTIz"]
     return [*(v.encode() for v in PII.values()), *extra, PII["CREDIT_CARD"].replace(" ", "").encode()]
+
+
+class Receiver:
+    """What a local webhook (plain or Slack-compatible) received: (headers, raw body) per request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = 0
+        self.url = ""
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    received = Receiver()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            if received.fail_next:
+                received.fail_next -= 1
+                self.send_response(503)
+            else:
+                received.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    received.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()

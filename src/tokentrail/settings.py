@@ -43,6 +43,14 @@ Environment variables:
     TOKENTRAIL_ARCHIVE_TO      `serve` archives the samples to this dir or s3://bucket/prefix (docs/replay.md)
     TOKENTRAIL_ARCHIVE_INTERVAL_S  seconds between `serve`'s archive runs (default 3600)
 (The retention values stay text here; tokentrail.retention.policy parses them with clear errors.)
+    TOKENTRAIL_ALERTS          TOML file of alert rules and notifiers (docs/alerts.md)
+    TOKENTRAIL_ALERTS_INTERVAL_S  how often `serve` evaluates the rules (default 60 s; 0 = never)
+    TOKENTRAIL_METRICS_LABELS  labels of the /metrics series (default provider,model,app,feature)
+    TOKENTRAIL_METRICS_MAX_SERIES  label combinations per metric before the rest go to "__overflow__"
+                               (default 1000)
+    TOKENTRAIL_CLOUDWATCH_NAMESPACE  when set, `serve` publishes to CloudWatch under it (docs/exporters.md)
+    TOKENTRAIL_CLOUDWATCH_DIMENSIONS  dimensions of the published metrics (default Model)
+    TOKENTRAIL_CLOUDWATCH_INTERVAL_S  the publisher's period, and the size of each window (default 60 s)
 """
 
 from __future__ import annotations
@@ -82,6 +90,13 @@ class Settings(BaseSettings):
     retention_interval_s: str | None = None
     max_spans_per_request: int = 50_000
     max_ingest_wait_s: float = 1.0
+    alerts: Path | None = None
+    alerts_interval_s: float = 60.0
+    metrics_labels: str = "provider,model,app,feature"
+    metrics_max_series: int = 1000
+    cloudwatch_namespace: str | None = None
+    cloudwatch_dimensions: str = "Model"
+    cloudwatch_interval_s: float = 60.0
     content_wait_s: float = 60.0
     content_wait_max_bytes: int = 64 * 1024 * 1024
     keep_logs: bool = False

@@ -18,7 +18,7 @@ from tokentrail.store.arrow import calls_to_arrow
 from tokentrail.store.clickhouse import ChdbEngine, ClickHouseStore
 from tokentrail.store.clickhouse_schema import Layout
 from tokentrail.store.duckdb import DuckDBStore
-from tokentrail.store.schema import span_key, span_key_values
+from tokentrail.store.schema import ALERT_TABLES, span_key, span_key_values
 from tokentrail.store.writer import Job
 
 T0 = dt.datetime(2026, 11, 21, 12, 0, 0)
@@ -44,9 +44,9 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    assert (
-        store.schema_version == {"duckdb": 11, "clickhouse": 12}[store.dialect]
-    )  # CH 10: rollups, 11: experiments
+    # DuckDB 10: experiment members, 11: log records, 12: alert tables;
+    # ClickHouse 10: rollups, 11: members, 12: log records, 13: alerts
+    assert store.schema_version == {"duckdb": 12, "clickhouse": 13}[store.dialect]
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -214,8 +214,16 @@ def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> No
         s.write(calls(4))
         s.execute("DELETE FROM span_keys")
         s.execute("DELETE FROM schema_migrations WHERE version >= 6")  # back to before span_keys
-        for table in ("span_keys", "samples", "auth_keys", "auth_secret", "prompt_events", "log_records"):
-            s.execute(f"DROP TABLE {table}")
+        for table in (
+            "span_keys",
+            "samples",
+            "auth_keys",
+            "auth_secret",
+            "prompt_events",
+            "log_records",
+            *(a[0] for a in ALERT_TABLES),
+        ):
+            s.execute(f"DROP TABLE {table}")  # every later migration re-runs on a clean slate
         s.execute("ALTER TABLE spans DROP COLUMN prompt_content_id")
     with DuckDBStore(path) as again:
         moved = [dataclasses.replace(c, start_time=T0 - dt.timedelta(days=3)) for c in calls(4)]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import typer
 
 from tokentrail.cli import (
+    alerts,
     archive,
     budget,
     chargeback,
     clickhouse,
     demo,
     experiments,
+    export,
     importer,
     keys,
     prices,
@@ -43,6 +45,8 @@ for module in (
     keys,
     prompts,
     retention,
+    alerts,
+    export,
     clickhouse,
     simulate,
     archive,

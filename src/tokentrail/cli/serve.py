@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from tokentrail.alerts.rules import RuleError, load_rules
 from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.retention import policy_or_fail
@@ -77,6 +78,7 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(
             None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
         ),
+        rules: Path = typer.Option(None, "--rules", help="Alert rules TOML file [env TOKENTRAIL_ALERTS]"),
         sampling: Path = typer.Option(
             None, help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]"
         ),
@@ -94,11 +96,17 @@ def register(app: typer.Typer) -> None:
         chosen = {"db": db, "host": host, "port": port, "grpc_port": grpc_port, "ingest_workers": workers}
         chosen["sampling"] = sampling
         chosen["keep_logs"] = keep_logs or None  # the flag only turns keeping on; the environment may too
+        chosen["alerts"] = rules
         overrides = {k: v for k, v in chosen.items() if v is not None}
         settings = Settings().model_copy(update=overrides)
         if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
             cores = os.cpu_count() or 1
             settings.ingest_workers = cores if cores > 1 else 0
+        if settings.alerts:
+            try:
+                load_rules(settings.alerts)
+            except RuleError as exc:
+                fail(str(exc))
         if settings.archive_to:
             try:
                 open_target(settings.archive_to)

@@ -19,7 +19,14 @@ store.query(compiled.sql, compiled.params)  # columns: compiled.columns
 - `check_read_only` gates raw SQL for ``tokentrail sql``.
 """
 
-from tokentrail.query.compiler import DEFAULT_LIMIT, SOURCES, CompiledQuery, compile_query, glob_to_regex
+from tokentrail.query.compiler import (
+    DEFAULT_LIMIT,
+    SOURCES,
+    CompiledQuery,
+    compile_filter,
+    compile_query,
+    glob_to_regex,
+)
 from tokentrail.query.errors import QueryError
 from tokentrail.query.fields import ALIAS_NAMES, ATTRIBUTE_KEYS, MESSAGE_FIELDS, METADATA_LABELS
 from tokentrail.query.functions import FUNCTION_NAMES
@@ -42,6 +49,7 @@ __all__ = [
     "Query",
     "QueryError",
     "check_read_only",
+    "compile_filter",
     "compile_query",
     "glob_to_regex",
     "parse",

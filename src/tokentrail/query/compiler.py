@@ -82,6 +82,22 @@ def compile_query(
     return pipeline.finish()
 
 
+def compile_filter(text: str, dialect: str = "duckdb", source: str = "calls") -> exp.Select:
+    """The rows of ``source`` that one ``filter`` condition keeps, as a sqlglot SELECT to nest in other SQL.
+
+    ``text`` is the condition alone (``feature = "summarize" and status = "error"``); anything else than
+    one condition (a second command after ``|``) raises `QueryError`.
+    """
+    if dialect not in DIALECTS:
+        raise QueryError(f"unknown dialect {dialect!r}", hint="use one of: " + ", ".join(DIALECTS))
+    query = parse(f"filter {text}")
+    if len(query.commands) != 1 or not isinstance(query.commands[0], nodes.Filter):
+        raise QueryError("expected one filter condition, without | and other commands")
+    pipeline = _Pipeline(DIALECTS[dialect], source, None, None, DEFAULT_LIMIT)
+    pipeline.apply(query.commands[0])
+    return pipeline.select
+
+
 class _StageScope:
     """Names as one stage sees them: its input relation is aliased ``alias``."""
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from tokentrail.alerts import engine
+from tokentrail.alerts.durations import utcnow
+from tokentrail.alerts.rules import RuleSet, load_rules
 from tokentrail.archive.scheduler import Archiver
+from tokentrail.exporters import cloudwatch
+from tokentrail.exporters.aggregate import check_labels
+from tokentrail.exporters.prometheus import IngestHealth, registry_for
 from tokentrail.ingest.pipeline import Enricher, Pipeline, pricing_enricher
 from tokentrail.ingest.workers import ProcessPipeline
 from tokentrail.pricing import load_prices
@@ -19,6 +28,8 @@ from tokentrail.retention import Enforcer, Policy, resolve
 from tokentrail.samples import policy as sampling
 from tokentrail.samples.join import Waiting
 from tokentrail.server import (
+    alerts_api,
+    alerts_pages,  # noqa: F401 - registers the Alerts page on the dashboard router
     api,
     budgets_api,
     content,
@@ -29,6 +40,7 @@ from tokentrail.server import (
     experiments_api,
     keys_api,
     login,
+    metrics_api,
     otlp,
     otlp_grpc,
     prompts_api,
@@ -52,18 +64,67 @@ def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
     return Pipeline(enrich or pricing_enricher(load_prices(settings.prices_file)), limit, policy)
 
 
+log = logging.getLogger(__name__)
+
+
+async def every(interval_s: float, job: Callable[[], object], name: str) -> None:
+    """Run `job` in a thread every `interval_s` seconds until cancelled; a failure is logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(job)
+        except Exception:
+            log.exception("%s failed", name)
+
+
+def background_jobs(app: FastAPI) -> list[asyncio.Task[None]]:
+    """What `serve` runs besides answering requests: alert evaluation and the CloudWatch publisher."""
+    settings: Settings = app.state.settings
+    store, rules = app.state.raw_store, app.state.alert_rules  # the server's own reads
+    jobs = []
+    if settings.alerts_interval_s > 0:
+        evaluate = lambda: engine.evaluate(store, rules, utcnow())  # noqa: E731
+        jobs.append(asyncio.create_task(every(settings.alerts_interval_s, evaluate, "alert evaluation")))
+    if settings.cloudwatch_namespace:
+        publish = cloudwatch_job(store, settings)
+        jobs.append(
+            asyncio.create_task(every(settings.cloudwatch_interval_s, publish, "CloudWatch publisher"))
+        )
+    return jobs
+
+
+def cloudwatch_job(store: Store, settings: Settings) -> Callable[[], object]:
+    """Publish the windows settled (cloudwatch.SETTLE) since the last run; the first goes back 1 h."""
+    import boto3
+
+    client = boto3.client("cloudwatch")
+    names = [d.strip() for d in settings.cloudwatch_dimensions.split(",") if d.strip()]
+    period = dt.timedelta(seconds=max(settings.cloudwatch_interval_s, 60))
+    namespace = str(settings.cloudwatch_namespace)
+    cloudwatch.check_dimensions(namespace, names)
+
+    def job() -> object:
+        now = utcnow() - cloudwatch.SETTLE
+        return cloudwatch.publish(store, client, namespace, names, now - dt.timedelta(hours=1), now, period)
+
+    return job
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     retention = app.state.retention
     enforcer = Enforcer(app.state.raw_store, retention) if retention.configured else None
     if enforcer is not None:
         enforcer.start()
+    jobs = background_jobs(app) if app.state.owns_store else []
     archiver = None
     if app.state.settings.archive_to:  # TOKENTRAIL_ARCHIVE_TO: archive the samples on a schedule
         settings = app.state.settings
         archiver = Archiver(app.state.raw_store, settings.archive_to, settings.archive_interval_s)
         archiver.start()
     yield
+    for job in jobs:
+        job.cancel()
     grpc_server = getattr(app.state, "grpc_server", None)
     if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
         await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
@@ -126,6 +187,14 @@ def create_app(
     app.state.route_requirements = {}
     app.state.pipeline = make_pipeline(settings, enrich)
     app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
+    app.state.alert_rules = load_rules(settings.alerts) if settings.alerts else RuleSet()
+    app.state.ingest_health = IngestHealth()
+    labels = tuple(label.strip() for label in settings.metrics_labels.split(",") if label.strip())
+    check_labels(labels)
+    depth = getattr(store, "queue_depth", lambda: 0)
+    app.state.metrics_registry = registry_for(
+        store, labels, settings.metrics_max_series, app.state.ingest_health, depth
+    )
     app.state.log_counts = collections.Counter()  # what became of OTLP log records (server/content.py)
     app.state.waiting = Waiting(settings.content_wait_s, settings.content_wait_max_bytes)
     app.state.query_pool = QueryPool(settings.query_concurrency)
@@ -140,6 +209,9 @@ def create_app(
     for router in prompts_api.ROUTERS:
         app.include_router(router)
     app.include_router(dashboard_static.router, dependencies=[Depends(PUBLIC)])
+    app.include_router(alerts_api.router)
+    app.include_router(alerts_api.admin_router)
+    app.include_router(metrics_api.router)
     app.include_router(dashboard.router)  # with the Prompts pages, registered on it by prompts_pages
     read = [Depends(requires("read"))]
     app.include_router(experiments_api.router, dependencies=read)

@@ -13,11 +13,16 @@ Pages (all take the view parameters of `dashboard_params`, so every view is a sh
                              to the experiment the compared calls belong to
     /experiments[/{name}]    A/B experiments with intervals (dashboard_experiments.py)
     /query                   the query console (POSTs to /api/query)
+    /prompts[/{name}]        the prompt registry (prompts_pages.py)
+    /alerts                  rules, states, firings with deliveries, a rule's backtest (alerts_pages.py)
+
+The overview shades the alert firings of its range on its time series.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -28,12 +33,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tokentrail import analytics
+from tokentrail.alerts import history
 from tokentrail.analytics import BadRequest
 from tokentrail.experiments.data import experiments_among
 from tokentrail.retention import oldest_kept
 from tokentrail.samples import queries as sample_queries
 from tokentrail.server import dashboard_static
 from tokentrail.server import dashboard_views as views
+from tokentrail.server.api import jsonable
 from tokentrail.server.auth import SESSION_COOKIE, keyring, requires
 from tokentrail.server.dashboard_api import check_ids
 from tokentrail.server.dashboard_format import FILTERS
@@ -57,6 +64,7 @@ NAV = (
     ("/experiments", "Experiments"),
     ("/query", "Query"),
     ("/prompts", "Prompts"),
+    ("/alerts", "Alerts"),
 )
 # Columns of the call list: sort key, heading, numeric.
 CALL_COLUMNS = (
@@ -156,6 +164,8 @@ def overview(request: Request, view: View) -> Response:
         "since": oldest_kept(request.app.state.raw_store).get("spans"),
         "days": request.app.state.retention.calls,
     }
+    tr = view.time_range
+    firings = history.firings(request.app.state.raw_store, tr.start, tr.end)
     return render(
         request,
         "overview.html",
@@ -165,6 +175,8 @@ def overview(request: Request, view: View) -> Response:
         dims=views.OVERVIEW_DIMS,
         charts=True,
         kept=kept,
+        firings=firings,
+        bands=json.dumps(history.bands(firings, tr.start, tr.end), default=jsonable),
     )
 
 

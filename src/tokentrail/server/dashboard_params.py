@@ -28,6 +28,8 @@ OPTIONS = frozenset({"sort", "order", "limit", "offset", "by", "pick", "dims", "
 OPTIONS |= {"metric", "stat", "unit", "mode", "control", "split", "effect"}
 # options of the prompt page's diff (see prompts_pages)
 OPTIONS |= {"a", "b"}
+# the rule the Alerts page backtests (see alerts_pages)
+OPTIONS |= {"rule"}
 RANGE_KEYS = frozenset({"since", "start", "end"})
 ADD_KEYS = ("add_field", "add_value")
 # Fields offered in the filter form, most useful first; every other filterable field follows.

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -146,7 +147,9 @@ async def store_traces(
             rejected + foreign,
             "; ".join(filter(None, [message, rejection(foreign, tenants)])),
         )
-    await commit(lambda: state.store.submit_arrow(table))
+    started = time.monotonic()
+    stored = await commit(lambda: state.store.submit_arrow(table))
+    state.ingest_health.committed(stored, rejected, time.monotonic() - started)
     await content.after_commit(state, table)
     response = otlp.ExportTraceServiceResponse()
     if message:  # rejected spans, or spans accepted with a correction (rejected_spans 0: a warning)

@@ -211,6 +211,10 @@ class ClickHouseStore:
     def expected_wait_s(self) -> float:
         return self._writer.expected_wait_s()
 
+    def queue_depth(self) -> int:
+        """Batches waiting for the writer (0 when read-only)."""
+        return 0 if self._writer is None else self._writer.depth()
+
     def write(self, calls: Sequence[Call]) -> int:
         return wait(lambda: self.submit(calls))
 

@@ -39,12 +39,14 @@ from tokentrail.model import (
     TIMELINE_COLUMNS,
 )
 from tokentrail.store.schema import (
+    ALERT_TABLES,
     AUTH_KEYS_DDL,
     AUTH_SECRET_DDL,
     BEDROCK_OPERATION_KEY,
     CLICKHOUSE_TYPES,
     EXPERIMENT_MEMBERS_DDL,
     PROMPT_EVENTS_DDL,
+    alert_columns,
     initial_columns,
 )
 
@@ -73,6 +75,7 @@ LOW_CARDINALITY = {
     "request_model",
     "response_model",
 }
+NULLABLE_KEY = " SETTINGS allow_nullable_key = 1"  # the alert tables' keys are nullable columns
 NULLABLE_JSON = {"source_record"}  # absent for most rows: null, not ''
 RETENTION_ENV = {"calls": "TOKENTRAIL_RETENTION_CALLS", "metrics": "TOKENTRAIL_RETENTION_METRIC_POINTS"}
 RETENTION_ENV["rollups"] = "TOKENTRAIL_RETENTION_ROLLUPS"
@@ -116,6 +119,7 @@ class Table:
     keys: str  # PARTITION BY / ORDER BY
     shard_by: str | None = None  # None: not sharded (on a cluster, replicated to every node)
     ttl: tuple[str, str] | None = None  # (time expression, retention kind)
+    settings: str = ""  # after the keys and TTL: " SETTINGS ..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +153,7 @@ class Layout:
         local = self.local(table)
         statements = [
             f"CREATE TABLE IF NOT EXISTS {local}{self.on} (\n  {table.columns}\n) "
-            f"ENGINE = {self.engine(table)} {table.keys}{self.ttl(table)}"
+            f"ENGINE = {self.engine(table)} {table.keys}{self.ttl(table)}{table.settings}"
         ]
         if local != table.name:
             statements.append(
@@ -247,6 +251,12 @@ AUTH_KEYS = Table("auth_keys", shared_columns(AUTH_KEYS_DDL), "MergeTree", "ORDE
 AUTH_SECRET = Table("auth_secret", shared_columns(AUTH_SECRET_DDL), "MergeTree", "ORDER BY created_at")
 PROMPT_EVENTS = Table(  # the prompt registry's event log: small, replicated to every node on a cluster
     "prompt_events", shared_columns(PROMPT_EVENTS_DDL), "MergeTree", "ORDER BY (prompt, seq)"
+)
+ALERTS = tuple(  # alert rules, states, events, deliveries, silences, export marks: small, replicated
+    Table(
+        name, alert_columns(columns, clickhouse=True), "MergeTree", f"ORDER BY ({key})", settings=NULLABLE_KEY
+    )
+    for name, columns, key in ALERT_TABLES
 )
 EXPERIMENT_MEMBERS = Table(  # calls counted in a variant by reference: small, replicated like prompt_events
     "experiment_members",
@@ -379,6 +389,7 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
                 ),
             ],
         ),
+        (13, [statement for table in ALERTS for statement in layout.create(table)]),
     ]
 
 

@@ -174,6 +174,10 @@ class DuckDBStore:
             raise StoreError("the store is open read-only")
         return self._writer
 
+    def queue_depth(self) -> int:
+        """Batches waiting for the writer (0 when read-only)."""
+        return 0 if self._writer is None else self._writer.depth()
+
     def write(self, calls: Sequence[Call]) -> int:
         return wait(lambda: self.submit(calls))
 

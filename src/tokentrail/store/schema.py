@@ -53,7 +53,20 @@ CLICKHOUSE_TYPES = {
 }
 
 # What `tokentrail sql` may read, on every backend (schema_migrations is bookkeeping).
-QUERYABLE: Final = ("calls", "spans", "metric_points", "stream_timelines", "budgets", "log_records")
+QUERYABLE: Final = (
+    "calls",
+    "spans",
+    "metric_points",
+    "stream_timelines",
+    "budgets",
+    "log_records",
+    "alert_rules",
+    "alert_states",
+    "alert_events",
+    "alert_deliveries",
+    "alert_silences",
+    "export_marks",
+)
 # Columns added after the first version: name -> migration version.
 ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 9}
 
@@ -70,6 +83,50 @@ AUTH_KEYS_DDL = (
     "digest {text}, created_at {time})"
 )
 AUTH_SECRET_DDL = "CREATE TABLE IF NOT EXISTS auth_secret (secret {text}, created_at {time})"
+
+# Migration 11 (DuckDB; 12 on ClickHouse): alerting and exporter bookkeeping. Column kinds: s text, f float,
+# t time, i integer, b boolean (all nullable but b). The last item is the ClickHouse sort key.
+ALERT_TABLES: Final = (
+    ("alert_rules", "name s, definition s, updated_at t", "name"),
+    (
+        "alert_states",
+        "rule s, group_key s, state s, since t, last_true t, last_notified t, value f, expected_low f, "
+        "expected_high f, explanation s, updated_at t",
+        "rule, group_key",
+    ),
+    (
+        "alert_events",
+        "occurred_at t, rule s, group_key s, from_state s, to_state s, value f, expected_low f, "
+        "expected_high f, explanation s, severity s",
+        "rule, occurred_at",
+    ),
+    (
+        "alert_deliveries",
+        "sent_at t, rule s, group_key s, notifier s, event s, attempts i, ok b, error s",
+        "sent_at",
+    ),
+    ("alert_silences", "id s, rule s, matchers s, starts_at t, ends_at t, comment s, created_at t", "id"),
+    ("export_marks", "exporter s, target s, last_end t", "exporter, target"),
+)
+_DUCK_KINDS = {"s": "VARCHAR", "f": "DOUBLE", "t": "TIMESTAMP", "i": "BIGINT", "b": "BOOLEAN"}
+_CH_KINDS = {
+    "s": "Nullable(String)",
+    "f": "Nullable(Float64)",
+    "t": "Nullable(DateTime64(6, 'UTC'))",
+    "i": "Nullable(Int64)",
+    "b": "Bool",
+}
+
+
+def alert_columns(columns: str, clickhouse: bool) -> str:
+    """An `ALERT_TABLES` column list in one dialect's types."""
+    kinds = _CH_KINDS if clickhouse else _DUCK_KINDS
+    return ", ".join(f"{name} {kinds[kind]}" for name, kind in (c.split() for c in columns.split(", ")))
+
+
+def alert_tables_ddl() -> list[str]:
+    """CREATE TABLE statements of DuckDB's migration 11 (ClickHouse's 12: clickhouse_schema.ALERTS)."""
+    return [f"CREATE TABLE IF NOT EXISTS {t} ({alert_columns(c, False)})" for t, c, _ in ALERT_TABLES]
 
 
 # Migration 9: the prompt registry's event log, which is also its hash-chained audit log (prompts/events.py).
@@ -172,16 +229,8 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         columns = column_ddl(list(LOG_RECORD_COLUMNS), DUCKDB_TYPES)
         return [f"CREATE TABLE log_records (\n  {columns},\n  PRIMARY KEY (record_id)\n)"]
 
-    return [
-        (1, v1),
-        (2, v2),
-        (3, v3),
-        (4, v4),
-        (5, v5),
-        (6, v6),
-        (7, v7),
-        (8, v8),
-        (9, v9),
-        (10, v10),
-        (11, v11),
-    ]
+    def v12() -> list[str]:
+        return alert_tables_ddl()
+
+    steps = (v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12)
+    return [(n, step) for n, step in enumerate(steps, start=1)]

@@ -45,6 +45,10 @@ Commit = Callable[[Any, list[Job]], list[int]]
 
 
 class BatchWriter:
+    def depth(self) -> int:
+        """Batches waiting for the writer."""
+        return self._queue.qsize()
+
     def __init__(self, connect: Callable[[], Any], commit: Commit, max_pending: int, name: str) -> None:
         self._connect = connect
         self._commit = commit

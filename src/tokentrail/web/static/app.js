@@ -65,8 +65,20 @@
         x: data.t, y: data.series[k], name: label(k), type: kind === "line" ? "scatter" : "bar",
         mode: "lines+markers", marker: { size: 3 },  // markers keep lone buckets visible between gaps
       }));
-      return plot(el, traces, { barmode: kind === "stack" ? "stack" : "group", xaxis: { type: "date" } });
+      const bands = firingBands(el);
+      return plot(el, traces, { barmode: kind === "stack" ? "stack" : "group", xaxis: { type: "date" }, shapes: bands })
+        .then(() => { el.dataset.firingBands = String(bands.length); });
     }).catch((e) => note(el, "Could not load the chart: " + e.message, "error"));
+  }
+
+  /* Alert firings of the range (the overview's data-firings), shaded from fired_at to resolved_at. */
+  function firingBands(el) {
+    const holder = el.closest("[data-firings]");
+    const firings = holder ? JSON.parse(holder.dataset.firings) : [];
+    return firings.map((f) => ({
+      type: "rect", xref: "x", yref: "paper", x0: f.from, x1: f.to, y0: 0, y1: 1, layer: "below",
+      fillcolor: f.severity === "critical" ? "rgba(179, 38, 30, 0.18)" : "rgba(232, 113, 10, 0.16)", line: { width: 0 },
+    }));
   }
 
   function filterLink(dim, value) {
