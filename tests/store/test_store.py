@@ -56,7 +56,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(11,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(12,)]
 
 
 def _open(backend: str, path: Path) -> Store:
@@ -91,7 +91,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == {"duckdb": 11, "chdb": 12}[backend]
+        assert after.schema_version == {"duckdb": 12, "chdb": 13}[backend]
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]
