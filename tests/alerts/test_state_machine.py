@@ -145,3 +145,19 @@ def test_change_against_the_same_window_last_week(tmp_path: Path) -> None:
     assert change["to"] == "firing"
     assert (found.value, found.expected_low, found.expected_high) == (30.0, 10.0, 10.0)
     assert "+200.0% against 10 (last_week window)" in found.explanation
+
+
+def test_a_firing_is_repeated_every_repeat_interval_and_evaluating_twice_sends_nothing_new(
+    tmp_path: Path,
+) -> None:
+    rule = 'metric = "calls"\nwindow = "10m"\ncondition = "> 0"\nrepeat_interval = "15m"'
+    assert states_over(tmp_path, rule, EVERY_MINUTE, [10, 20, 25, 25, 30, 40, 50]) == [
+        "firing",  # notified at 10
+        "firing",  # 10 minutes later: not yet
+        "firing",  # 15 minutes: repeated
+        "firing",  # the same time again: deduplicated
+        "firing",
+        "firing",  # 15 minutes after the repeat: again
+        "resolved",
+        "firing,repeat,repeat,resolved",
+    ]
