@@ -232,7 +232,7 @@ def test_a_streamed_baseline_replays_streamed_with_ttft_for_both_variants(
     assert ttft["difference"]["relative"] is not None
     errors = result["metrics"]["error_rate"]
     assert errors["baseline"]["mean"] == errors["candidate"]["mean"] == 0.0  # every stream read to its end
-    monkeypatch.setattr(console, "width", 200)
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal; setting console.width would outlive the test
     with console.capture() as captured:
         print_comparison(result, result["experiment"])
     (row,) = [line for line in captured.get().splitlines() if "TTFT (ms)" in line]
