@@ -70,8 +70,7 @@ def bedrock_send(client: Any, model: str, doc: Doc) -> str:
         return bedrock_answer(client.converse(modelId=model, **request))
     texts: list[str] = []
     names: list[str] = []
-    response = client.converse_stream(modelId=model, **request)  # held: the stream lives to its end
-    for event in response["stream"]:
+    for event in client.converse_stream(modelId=model, **request)["stream"]:
         texts.append(event.get("contentBlockDelta", {}).get("delta", {}).get("text", ""))
         names.append(event.get("contentBlockStart", {}).get("start", {}).get("toolUse", {}).get("name", ""))
     return joined(texts, names)
