@@ -20,8 +20,6 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 WEEK = dt.timedelta(days=7)
 MIN_SEASONS = 3
@@ -67,6 +65,8 @@ def _floor(spread: float, center: float, counts: bool) -> float:
 
 def seasonal(values: Values, per: int, counts: bool) -> Baseline | None:
     """From values[k] (k windows ago): the same window 1..MAX_SEASONS weeks ago."""
+    from scipy import stats  # imported when first needed: it costs every CLI command ~0.5 s at start
+
     lags = np.arange(1, MAX_SEASONS + 1) * per
     lags = lags[lags < len(values)]
     y = values[lags]
@@ -82,6 +82,8 @@ def seasonal(values: Values, per: int, counts: bool) -> Baseline | None:
 
 def ewma(values: Values, counts: bool) -> Baseline:
     """From the past windows (values[1:], newest first)."""
+    import pandas as pd  # imported when first needed, like scipy above
+
     past = pd.Series(values[1:][::-1]).dropna()
     mean = float(past.ewm(alpha=EWMA_ALPHA).mean().iloc[-1])
     std = past.ewm(alpha=EWMA_ALPHA).std().iloc[-1]

@@ -24,14 +24,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_confint,
-    test_proportions_2indep,
-)
 
+# scipy and statsmodels (with pandas) take about 0.9 s to import, so each function imports what it uses:
+# every CLI command would pay it at start otherwise.
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
 
@@ -118,6 +113,8 @@ def paired_units(units_a: float, units_b: float) -> float:
 
 
 def t_interval(estimate: float, variance: float, df: float) -> Interval:
+    from scipy import stats as sps
+
     if not math.isfinite(variance) or df < 1:
         return Interval(estimate, None, None)
     half = float(sps.t.ppf(1 - ALPHA / 2, df)) * math.sqrt(variance)
@@ -174,6 +171,8 @@ def mean_difference(a: tuple[Floats, Floats], b: tuple[Floats, Floats], sequenti
 
 def fixed_difference(diff: float, variance: float, df: float = math.inf) -> Difference:
     """A fixed-horizon interval and two-sided p-value from a t (or, df = inf, normal) reference."""
+    from scipy import stats as sps
+
     if not (math.isfinite(variance) and variance > 0):
         return Difference(diff, None, None, None, None)
     se = math.sqrt(variance)
@@ -274,6 +273,8 @@ def _reduced(sample: Sample, rng: np.random.Generator) -> tuple[Sample, float]:
 def bootstrap_quantile(sample: Sample, q: float, stream: int = 0) -> Draws:
     """The q-quantile with N_RESAMPLES bootstrap draws over units (`stream` seeds this variant's resamples,
     so that variants are resampled independently)."""
+    from scipy import stats as sps
+
     if not len(sample.values):
         return Draws(None, None, 0)
     estimate = quantile(sample, q)
@@ -347,6 +348,8 @@ def effective_counts(sample: Sample) -> tuple[float, float]:
 
 
 def wilson(sample: Sample) -> Interval:
+    from statsmodels.stats.proportion import proportion_confint
+
     hits, trials = effective_counts(sample)
     if trials == 0:
         return NO_INTERVAL
@@ -357,6 +360,8 @@ def wilson(sample: Sample) -> Interval:
 def proportion_difference(a: Sample, b: Sample, sequential: bool) -> Difference:
     """Relative difference of two rates: the score interval and test for their ratio (fixed horizon), or the
     mSPRT on the delta-method variance (sequential)."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+
     (xa, na), (xb, nb) = effective_counts(a), effective_counts(b)
     if na == 0 or nb == 0 or xa == 0:
         return NO_DIFFERENCE
@@ -374,6 +379,8 @@ def proportion_difference(a: Sample, b: Sample, sequential: bool) -> Difference:
 
 def sample_ratio(observed: Sequence[int], weights: Sequence[float]) -> tuple[float | None, bool]:
     """(p-value, mismatch) of the units per variant against the intended split (weights, any scale)."""
+    from scipy import stats as sps
+
     if len(observed) < 2 or sum(observed) == 0:
         return None, False
     expected = np.asarray(weights, dtype=np.float64) / sum(weights) * sum(observed)
@@ -383,6 +390,8 @@ def sample_ratio(observed: Sequence[int], weights: Sequence[float]) -> tuple[flo
 
 def _alpha_for(units: float, sequential: bool) -> float:
     """The fixed-horizon alpha whose critical value equals this mode's (wider, when sequential)."""
+    from scipy import stats as sps
+
     if not sequential:
         return ALPHA
     half, _ = always_valid(0.0, 1.0, units)
@@ -391,6 +400,8 @@ def _alpha_for(units: float, sequential: bool) -> float:
 
 def mde(variance: float, units_a: int, units_b: int, sequential: bool) -> float | None:
     """The smallest relative difference detectable now with POWER, from the variance of the difference."""
+    from statsmodels.stats.power import NormalIndPower
+
     if not (math.isfinite(variance) and variance > 0) or min(units_a, units_b) < 2:
         return None
     scale = math.sqrt(variance / (1 / units_a + 1 / units_b))  # sd of one unit, on the relative scale
@@ -408,6 +419,8 @@ def units_needed(
     variance: float, units_a: int, units_b: int, effect: float, sequential: bool
 ) -> float | None:
     """Total units (both variants, same ratio) needed to detect a relative `effect` with POWER."""
+    from statsmodels.stats.power import NormalIndPower
+
     if not (math.isfinite(variance) and variance > 0) or min(units_a, units_b) < 2 or effect == 0:
         return None
     scale = math.sqrt(variance / (1 / units_a + 1 / units_b))

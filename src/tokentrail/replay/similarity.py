@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 from tokentrail.samples.policy import Redaction
-from tokentrail.samples.redact import redact
 
 TOKEN = re.compile(r"<[A-Z_]+_\d+>|\w+")
 
@@ -19,6 +18,8 @@ def tokens(text: str) -> set[str]:
 
 
 def jaccard(archived: str, replayed: str) -> float:
+    from tokentrail.samples.redact import redact  # presidio takes ~0.9 s to import: only when comparing
+
     redacted, _ = redact({"output": replayed}, Redaction())
     a, b = tokens(archived), tokens(str(redacted["output"]))
     return len(a & b) / len(a | b) if a | b else 1.0
