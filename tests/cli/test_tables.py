@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tokentrail.cli.tables import Column, Grid, fit, table_width
 from tokentrail.model import Call
 from tokentrail.pricing import load_prices, price_call
+from tokentrail.render.tables import Column, Grid, fit, table_width
 from tokentrail.store.duckdb import DuckDBStore
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from tokentrail.cli import (
@@ -32,27 +34,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (
-    demo,
-    serve,
-    report,
-    query,
-    importer,
-    chargeback,
-    prices,
-    budget,
-    experiments,
-    keys,
-    prompts,
-    retention,
-    alerts,
-    export,
-    clickhouse,
-    simulate,
-    archive,
-    replay,
-):
-    module.register(app)
+# The commands in the order `tokentrail --help` lists them: a function is a command, a Typer app a group.
+COMMANDS: tuple[tuple[str, Callable[..., None] | typer.Typer], ...] = (
+    ("demo", demo.demo),
+    ("serve", serve.serve),
+    ("report", report.report),
+    ("query", query.query),
+    ("sql", query.sql),
+    ("import", importer.import_),
+    ("chargeback", chargeback.chargeback),
+    ("prices", prices.app),
+    ("reprice", prices.reprice),
+    ("budget", budget.app),
+    ("experiments", experiments.app),
+    ("keys", keys.app),
+    ("prompts", prompts.app),
+    ("retention", retention.app),
+    ("alerts", alerts.app),
+    ("export", export.app),
+    ("clickhouse", clickhouse.app),
+    ("simulate", simulate.simulate),
+    ("archive", archive.archive),
+    ("replay", replay.replay),
+)
+for name, command in COMMANDS:
+    if isinstance(command, typer.Typer):
+        app.add_typer(command, name=name)
+    else:
+        app.command(name)(command)
 
 
 def main() -> None:

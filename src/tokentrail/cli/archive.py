@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from tokentrail.analytics import BadRequest
@@ -9,34 +11,35 @@ from tokentrail.archive.reader import since_time
 from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.archive.writer import archive as run_archive
 from tokentrail.cli.common import fail, opened_store, say
+from tokentrail.cli.options import Db, SamplesSince
+from tokentrail.settings import Settings
+
+To = Annotated[
+    str | None, typer.Option("--to", help="Directory or s3://bucket/prefix [env TOKENTRAIL_ARCHIVE_TO]")
+]
+S3Endpoint = Annotated[str | None, typer.Option(help="S3 endpoint URL, e.g. MinIO [env AWS_ENDPOINT_URL]")]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def archive(
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        to: str = typer.Option(
-            None, "--to", help="Directory or s3://bucket/prefix [env TOKENTRAIL_ARCHIVE_TO]"
-        ),
-        fmt: str = typer.Option("parquet", "--format", help="parquet or jsonl.zst"),
-        since: str = typer.Option(None, help="Only samples this recent (e.g. 7d) [default: all]"),
-        s3_endpoint: str = typer.Option(None, help="S3 endpoint URL, e.g. MinIO [env AWS_ENDPOINT_URL]"),
-    ) -> None:
-        """Archive sampled prompt/response pairs by day (Hive style, a manifest); re-running adds nothing."""
-        from tokentrail.settings import Settings
-
-        location = to or Settings().archive_to
-        if not location:
-            fail("say where to archive: --to DIR or s3://bucket/prefix (or set TOKENTRAIL_ARCHIVE_TO)")
-        try:
-            start = since_time(since)
-            with opened_store(db, read_only=True) as store:
-                report = run_archive(store, open_target(location, s3_endpoint), fmt, start)
-        except (ArchiveError, BadRequest, ValueError) as exc:
-            fail(str(exc))
-        for day, count in sorted(report.written.items()):
-            say(f"day={day}: {count} new samples")
-        say(
-            f"archived {sum(report.written.values())} samples to {location} "
-            f"({report.skipped} days unchanged; {report.total} samples in the archive)"
-        )
+def archive(
+    db: Db = None,
+    to: To = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.zst")] = "parquet",
+    since: SamplesSince = None,
+    s3_endpoint: S3Endpoint = None,
+) -> None:
+    """Archive sampled prompt/response pairs by day (Hive style, a manifest); re-running adds nothing."""
+    location = to or Settings().archive_to
+    if not location:
+        fail("say where to archive: --to DIR or s3://bucket/prefix (or set TOKENTRAIL_ARCHIVE_TO)")
+    try:
+        start = since_time(since)
+        with opened_store(db, read_only=True) as store:
+            report = run_archive(store, open_target(location, s3_endpoint), fmt, start)
+    except (ArchiveError, BadRequest, ValueError) as exc:
+        fail(str(exc))
+    for day, count in sorted(report.written.items()):
+        say(f"day={day}: {count} new samples")
+    say(
+        f"archived {sum(report.written.values())} samples to {location} "
+        f"({report.skipped} days unchanged; {report.total} samples in the archive)"
+    )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from tokentrail import analytics
-from tokentrail.cli.common import WIDE, Format, console, opened_store, say
-from tokentrail.cli.tables import Column, Grid, print_grid
+from tokentrail.cli.common import console, opened_store, say
+from tokentrail.cli.options import Db, Format, Output, Wide
+from tokentrail.render.tables import Column, Grid, print_grid
 
 COLUMNS = (
     "calls",
@@ -81,25 +82,20 @@ def render(result: analytics.Chargeback) -> Grid:
     return grid
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def chargeback(
-        period: str = typer.Option(..., help="YYYY-MM for a month, YYYY-MM-DD for a day (UTC)"),
-        by: str = typer.Option("tenant", help=f"One of: {', '.join(analytics.CHARGEBACK_BY)}"),
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
-        wide: bool = WIDE,
-    ) -> None:
-        """Calls, tokens by kind, cost by part, cost per query and share of the total per group."""
-        with opened_store(db, read_only=True) as store:
-            result = analytics.chargeback(store, analytics.parse_period(period), by)
-        if fmt == Format.TABLE:
-            print_grid(console, render(result), wide)
-            unpriced = result.total.get("unpriced_calls") or 0
-            if unpriced:
-                say(
-                    f"{unpriced:,} calls unpriced (left out of the cost); see `tokentrail prices check`",
-                    "yellow",
-                )
-        else:
-            typer.echo(as_text(result, fmt), nl=False)
+def chargeback(
+    period: Annotated[str, typer.Option(help="YYYY-MM for a month, YYYY-MM-DD for a day (UTC)")],
+    by: Annotated[str, typer.Option(help=f"One of: {', '.join(analytics.CHARGEBACK_BY)}")] = "tenant",
+    db: Db = None,
+    fmt: Output = Format.TABLE,
+    wide: Wide = False,
+) -> None:
+    """Calls, tokens by kind, cost by part, cost per query and share of the total per group."""
+    with opened_store(db, read_only=True) as store:
+        result = analytics.chargeback(store, analytics.parse_period(period), by)
+    if fmt != Format.TABLE:
+        typer.echo(as_text(result, fmt), nl=False)
+        return
+    print_grid(console, render(result), wide)
+    unpriced = result.total.get("unpriced_calls") or 0
+    if unpriced:
+        say(f"{unpriced:,} calls unpriced (left out of the cost); see `tokentrail prices check`", "yellow")

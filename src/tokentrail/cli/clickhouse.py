@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import typer
 
 from tokentrail.cli.common import fail
 
+app = typer.Typer(help="The ClickHouse store: its schema, for one server or a cluster.", no_args_is_help=True)
 
-def register(app: typer.Typer) -> None:
-    clickhouse_app = typer.Typer(help="The ClickHouse store: its schema, for one server or a cluster.")
-    app.add_typer(clickhouse_app, name="clickhouse", no_args_is_help=True)
+Cluster = Annotated[
+    str | None, typer.Option(help="Cluster name (remote_servers): ON CLUSTER, Replicated, Distributed")
+]
 
-    @clickhouse_app.command("schema")
-    def schema(
-        cluster: str = typer.Option(
-            None, help="Cluster name (remote_servers): ON CLUSTER, Replicated, Distributed"
-        ),
-    ) -> None:
-        """Print the DDL the store applies to clickhouse://...[?cluster=NAME] (TTLs from retention)."""
-        from tokentrail.store.clickhouse_schema import Layout, retention_days, schema_sql
 
-        if cluster is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", cluster):
-            fail(f"cluster name {cluster!r} must be letters, digits and underscores")
-        try:
-            retention = retention_days()
-        except ValueError as exc:
-            fail(str(exc))
-        typer.echo(schema_sql(Layout(cluster or None, retention)))
+@app.command("schema")
+def schema(cluster: Cluster = None) -> None:
+    """Print the DDL the store applies to clickhouse://...[?cluster=NAME] (TTLs from retention)."""
+    from tokentrail.store.clickhouse_schema import Layout, retention_days, schema_sql
+
+    if cluster is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", cluster):
+        fail(f"cluster name {cluster!r} must be letters, digits and underscores")
+    try:
+        retention = retention_days()
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(schema_sql(Layout(cluster or None, retention)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import enum
 import io
 import json
 from collections.abc import Iterator
@@ -18,18 +17,23 @@ from rich.markup import escape
 from rich.text import Text
 
 from tokentrail.analytics import BadRequest
+from tokentrail.cli.options import Format
 from tokentrail.pricing import Prices, PricingConfigError, load_prices
 from tokentrail.settings import DEFAULT_DB, DEMO_DB, Settings
 from tokentrail.store import QueryResult, Store, StoreError, open_store
 
-console = Console()
-err_console = Console(stderr=True)
+
+class Terminal(Console):
+    """A console that measures the terminal each time it prints (COLUMNS, else the tty's size); rich's own
+    keeps the COLUMNS it saw when it was made, here at import."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr)
+        self._width = None  # None: rich's `size` measures again on every call
 
 
-class Format(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
+console = Terminal()
+err_console = Terminal(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -40,9 +44,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def say(message: str, style: str = "") -> None:
     """Print text as it is (never read as Rich markup), in one style."""
     console.print(Text(message, style=style), soft_wrap=True)
-
-
-WIDE = typer.Option(False, "--wide", help="Show every column at full width, however wide the table")
 
 
 def resolve_db(db: str | None, *, read_only: bool) -> str:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import WIDE, Format, console, fail, opened_store, plain, say
-from tokentrail.cli.tables import Column, Grid, print_grid
+from tokentrail.cli.common import console, fail, opened_store, plain, say
+from tokentrail.cli.options import Db, End, Format, SinceOrAll, Start, TableOrJson, Wide
 from tokentrail.experiments import analysis, data
 from tokentrail.experiments.analysis import METRICS, Spec
+from tokentrail.render.tables import Column, Grid, print_grid
+
+app = typer.Typer(
+    help="A/B experiments: calls labelled with experiment and variant, compared with intervals.",
+    no_args_is_help=True,
+)
 
 # What `show` reports when no --metric is given (error rates by class are added for the classes seen).
 DEFAULT_METRICS = (
@@ -27,7 +33,6 @@ DEFAULT_METRICS = (
     ("error_rate", "rate"),
     ("degraded_rate", "rate"),
 )
-DB_HELP = "Store URL or DuckDB file [env TOKENTRAIL_DB]"
 COLUMNS = (
     Column("variant"),
     Column("n", numeric=True),
@@ -42,6 +47,16 @@ LIST_COLUMNS = (
     Column("first", drop=2),
     Column("last", drop=1),
 )
+
+Metric = Annotated[list[str] | None, typer.Option(help=f"Repeatable: {', '.join(METRICS)}")]
+Stat = Annotated[str | None, typer.Option(help="median, p95, mean, per_success or rate (default per metric)")]
+Unit = Annotated[str, typer.Option(help=f"Unit of randomisation: {', '.join(data.UNITS)}")]
+Mode = Annotated[str, typer.Option(help="sequential (safe to peek) or fixed (planned sample size)")]
+Control = Annotated[str | None, typer.Option(help="The control variant (default: control, baseline or A)")]
+Split = Annotated[str | None, typer.Option(help="Intended split, e.g. A=50,B=50 (default equal)")]
+Effect = Annotated[
+    float | None, typer.Option(help="A relative effect to plan for (0.05): calls still needed")
+]
 
 
 def time_range(since: str | None, start: str | None, end: str | None) -> TimeRange | None:
@@ -163,41 +178,42 @@ def show_answers(
         return [analysis.analyse(calls, s) for s in specs(metrics, stat, classes, spec)]
 
 
+@app.command("list")
 def list_command(
-    db: str = typer.Option(None, help=DB_HELP),
-    since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
-    start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
-    end: str = typer.Option(None, help="End time (default now)"),
-    fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
-    wide: bool = WIDE,
+    db: Db = None,
+    since: SinceOrAll = None,
+    start: Start = None,
+    end: End = None,
+    fmt: TableOrJson = Format.TABLE,
+    wide: Wide = False,
 ) -> None:
     """Every experiment with its variants and calls."""
     with opened_store(db, read_only=True) as store:
         found = data.list_experiments(store, time_range(since, start, end))
-    if fmt == Format.TABLE:
-        if found:
-            print_grid(console, list_table(found), wide)
-        else:
-            say("No calls carry experiment and variant labels.")
-    else:
+    if fmt != Format.TABLE:
         typer.echo(json.dumps(found, indent=2, default=plain))
+    elif found:
+        print_grid(console, list_table(found), wide)
+    else:
+        say("No calls carry experiment and variant labels.")
 
 
+@app.command("show")
 def show(
-    name: str = typer.Argument(..., help="The experiment label's value"),
-    metric: list[str] | None = typer.Option(None, "--metric", help=f"Repeatable: {', '.join(METRICS)}"),
-    stat: str = typer.Option(None, help="median, p95, mean, per_success or rate (default per metric)"),
-    unit: str = typer.Option("call", help=f"Unit of randomisation: {', '.join(data.UNITS)}"),
-    mode: str = typer.Option("sequential", help="sequential (safe to peek) or fixed (planned sample size)"),
-    control: str = typer.Option(None, help="The control variant (default: control, baseline or A)"),
-    split: str = typer.Option(None, help="Intended split, e.g. A=50,B=50 (default equal)"),
-    effect: float = typer.Option(None, help="A relative effect to plan for (0.05): calls still needed"),
-    db: str = typer.Option(None, help=DB_HELP),
-    since: str = typer.Option(None, help="Only calls this recent (e.g. 7d); default: all"),
-    start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms)"),
-    end: str = typer.Option(None, help="End time (default now)"),
-    fmt: Format = typer.Option(Format.TABLE, "--format", help="table or json"),
-    wide: bool = WIDE,
+    name: Annotated[str, typer.Argument(help="The experiment label's value")],
+    metric: Metric = None,
+    stat: Stat = None,
+    unit: Unit = "call",
+    mode: Mode = "sequential",
+    control: Control = None,
+    split: Split = None,
+    effect: Effect = None,
+    db: Db = None,
+    since: SinceOrAll = None,
+    start: Start = None,
+    end: End = None,
+    fmt: TableOrJson = Format.TABLE,
+    wide: Wide = False,
 ) -> None:
     """Each variant's estimate with a 95 % interval, its difference from the control, SRM and power."""
     if fmt == Format.CSV:
@@ -211,13 +227,3 @@ def show(
         print_grid(console, render(answer), wide)
         say(power_line(answer), "dim")
     print_footer(answers[0])
-
-
-def register(app: typer.Typer) -> None:
-    experiments_app = typer.Typer(
-        help="A/B experiments: calls labelled with experiment and variant, compared with intervals.",
-        no_args_is_help=True,
-    )
-    experiments_app.command("list")(list_command)
-    experiments_app.command("show")(show)
-    app.add_typer(experiments_app, name="experiments")

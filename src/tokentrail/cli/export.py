@@ -5,18 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from tokentrail.alerts.durations import DurationError, parse_duration, parse_time, utcnow
 from tokentrail.cli.common import fail, opened_store, say
+from tokentrail.cli.options import Db, From
 from tokentrail.exporters import cloudwatch, emf
 from tokentrail.exporters.windows import dimension_label, windows
 
-DB = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]")
-DIMENSIONS = typer.Option("Model", help="Comma-separated: Model, Provider, App, Feature, Tenant, Team, ...")
-SINCE = typer.Option("1h", help="Start: a duration ago (1h) or an ISO 8601 time")
-PERIOD = typer.Option("1m", help="Window length (CloudWatch keeps 1-minute resolution)")
+app = typer.Typer(help="Send the store's metrics to CloudWatch or write EMF lines.", no_args_is_help=True)
+
+Dimensions = Annotated[
+    str, typer.Option(help="Comma-separated: Model, Provider, App, Feature, Tenant, Team, ...")
+]
+Period = Annotated[str, typer.Option(help="Window length (CloudWatch keeps 1-minute resolution)")]
 
 
 def _options(dimensions: str, since: str, period: str) -> tuple[list[str], dt.datetime, dt.timedelta]:
@@ -31,51 +35,46 @@ def _options(dimensions: str, since: str, period: str) -> tuple[list[str], dt.da
     return names, start, length
 
 
-def register(app: typer.Typer) -> None:
-    export_app = typer.Typer(
-        help="Send the store's metrics to CloudWatch or write EMF lines.", no_args_is_help=True
-    )
-    app.add_typer(export_app, name="export")
+@app.command("cloudwatch")
+def to_cloudwatch(
+    namespace: str = "LLM/Performance",
+    dimensions: Dimensions = "Model",
+    since: From = "1h",
+    period: Period = "1m",
+    db: Db = None,
+) -> None:
+    """PutMetricData for every complete window not sent before (boto3's usual configuration)."""
+    import boto3
 
-    @export_app.command("cloudwatch")
-    def to_cloudwatch(
-        namespace: str = typer.Option("LLM/Performance"),
-        dimensions: str = DIMENSIONS,
-        since: str = SINCE,
-        period: str = PERIOD,
-        db: str = DB,
-    ) -> None:
-        """PutMetricData for every complete window not sent before (boto3's usual configuration)."""
-        import boto3
-
-        names, start, length = _options(dimensions, since, period)
+    names, start, length = _options(dimensions, since, period)
+    try:
+        cloudwatch.check_dimensions(namespace, names)
+    except ValueError as exc:
+        fail(str(exc))
+    client = boto3.client("cloudwatch")
+    with opened_store(db) as store:
         try:
-            cloudwatch.check_dimensions(namespace, names)
-        except ValueError as exc:
-            fail(str(exc))
-        client = boto3.client("cloudwatch")
-        with opened_store(db) as store:
-            try:
-                sent = cloudwatch.publish(store, client, namespace, names, start, utcnow(), length)
-            except Exception as exc:  # botocore's errors: credentials, endpoint, throttling
-                fail(f"CloudWatch refused or could not be reached: {exc}")
-        say(f"published {sent[1]} metrics over {sent[0]} windows to {namespace}")
+            sent = cloudwatch.publish(store, client, namespace, names, start, utcnow(), length)
+        except Exception as exc:  # botocore's errors: credentials, endpoint, throttling
+            fail(f"CloudWatch refused or could not be reached: {exc}")
+    say(f"published {sent[1]} metrics over {sent[0]} windows to {namespace}")
 
-    @export_app.command("emf")
-    def to_emf(
-        namespace: str = typer.Option("LLM/Performance"),
-        dimensions: str = DIMENSIONS,
-        since: str = SINCE,
-        period: str = PERIOD,
-        output: Path = typer.Option(None, help="File to write (default: stdout)"),
-        db: str = DB,
-    ) -> None:
-        """Embedded Metric Format lines, one per window and dimension combination."""
-        names, start, length = _options(dimensions, since, period)
-        with opened_store(db, read_only=True) as store:
-            found = windows(store, names, start, utcnow(), length)
-        text = "".join(line + "\n" for line in emf.lines(found, namespace))
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, encoding="utf-8")
+
+@app.command("emf")
+def to_emf(
+    namespace: str = "LLM/Performance",
+    dimensions: Dimensions = "Model",
+    since: From = "1h",
+    period: Period = "1m",
+    output: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
+    db: Db = None,
+) -> None:
+    """Embedded Metric Format lines, one per window and dimension combination."""
+    names, start, length = _options(dimensions, since, period)
+    with opened_store(db, read_only=True) as store:
+        found = windows(store, names, start, utcnow(), length)
+    text = "".join(line + "\n" for line in emf.lines(found, namespace))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")

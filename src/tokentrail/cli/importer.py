@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from tokentrail.cli.common import console, fail, load_prices_or_fail, opened_store, say
+from tokentrail.cli.options import Db
 from tokentrail.ingest.importers import KINDS, ImportSummary, import_files
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, price_call
@@ -60,21 +62,19 @@ def print_summary(summary: ImportSummary) -> None:
         say(f"  ... and {summary.problem_count - 20:,} more")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("import")
-    def import_(
-        kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}"),
-        paths: list[Path] = typer.Argument(..., help="Files or directories (searched recursively)"),
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-    ) -> None:
-        """Import Bedrock invocation logs, METRIC| log lines or per-call JSONL. Re-imports add nothing."""
-        if kind not in KINDS:
-            fail(f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            fail(f"no such file or directory: {', '.join(missing)}")
-        with opened_store(db) as store:
-            summary = run_import(kind, paths, store, load_prices_or_fail(None))
-        print_summary(summary)
-        if summary.read == 0 and summary.problem_count:
-            raise typer.Exit(1)
+def import_(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}")],
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (searched recursively)")],
+    db: Db = None,
+) -> None:
+    """Import Bedrock invocation logs, METRIC| log lines or per-call JSONL. Re-imports add nothing."""
+    if kind not in KINDS:
+        fail(f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"no such file or directory: {', '.join(missing)}")
+    with opened_store(db) as store:
+        summary = run_import(kind, paths, store, load_prices_or_fail(None))
+    print_summary(summary)
+    if summary.read == 0 and summary.problem_count:
+        raise typer.Exit(1)

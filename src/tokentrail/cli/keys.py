@@ -6,57 +6,59 @@ store file is locked while `serve` runs: manage keys over HTTP then (`/api/keys`
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from tokentrail import keys
 from tokentrail.cli.common import console, fail, opened_store
-from tokentrail.settings import Settings
+from tokentrail.cli.options import Db
 
-DB_HELP = "Store URL or DuckDB file [env TOKENTRAIL_DB]"
+app = typer.Typer(help="Named API keys with scopes and tenants.", no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    keys_app = typer.Typer(help="Named API keys with scopes and tenants.", no_args_is_help=True)
-    app.add_typer(keys_app, name="keys")
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A name for the key, e.g. acme-dashboard")],
+    scopes: Annotated[str, typer.Option(help=f"Comma-separated, from: {', '.join(keys.SCOPES)}")],
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", help="Bind the key to this tenant (repeatable)")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Create a key and print it once (last line). Store only what you need; it cannot be shown again."""
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    with opened_store(db) as store:
+        try:
+            record, token = keys.create_key(store, name, wanted, tenant or [])
+        except keys.KeyError_ as exc:
+            fail(escape(str(exc)))
+    bound = f", tenants {', '.join(record.tenants)}" if record.tenants else ", all tenants"
+    console.print(f"created key {escape(name)!r}: scopes {', '.join(record.scopes)}{escape(bound)}")
+    console.print("the key (shown only now):", highlight=False)
+    typer.echo(token)
 
-    @keys_app.command("create")
-    def create(
-        name: str = typer.Argument(..., help="A name for the key, e.g. acme-dashboard"),
-        scopes: str = typer.Option(..., help=f"Comma-separated, from: {', '.join(keys.SCOPES)}"),
-        tenant: list[str] = typer.Option([], "--tenant", help="Bind the key to this tenant (repeatable)"),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Create a key and print it once (last line). Store only what you need; it cannot be shown again."""
-        wanted = [s.strip() for s in scopes.split(",") if s.strip()]
-        with opened_store(db or Settings().db) as store:
-            try:
-                record, token = keys.create_key(store, name, wanted, tenant)
-            except keys.KeyError_ as exc:
-                fail(escape(str(exc)))
-        bound = f", tenants {', '.join(record.tenants)}" if record.tenants else ", all tenants"
-        console.print(f"created key {escape(name)!r}: scopes {', '.join(record.scopes)}{escape(bound)}")
-        console.print("the key (shown only now):", highlight=False)
-        typer.echo(token)
 
-    @keys_app.command("list")
-    def list_(db: str = typer.Option(None, help=DB_HELP)) -> None:
-        """The keys: name, id, scopes, tenants and creation time (never the secret)."""
-        with opened_store(db or Settings().db) as store:
-            found = keys.list_keys(store)
-        table = Table("name", "id", "scopes", "tenants", "created (UTC)")
-        for k in found:
-            tenants = ", ".join(k.tenants) or "all"
-            table.add_row(
-                escape(k.name), k.id, ", ".join(k.scopes), escape(tenants), f"{k.created_at:%Y-%m-%d %H:%M}"
-            )
-        console.print(table)
+@app.command("list")
+def list_(db: Db = None) -> None:
+    """The keys: name, id, scopes, tenants and creation time (never the secret)."""
+    with opened_store(db) as store:
+        found = keys.list_keys(store)
+    table = Table("name", "id", "scopes", "tenants", "created (UTC)")
+    for k in found:
+        tenants = ", ".join(k.tenants) or "all"
+        table.add_row(
+            escape(k.name), k.id, ", ".join(k.scopes), escape(tenants), f"{k.created_at:%Y-%m-%d %H:%M}"
+        )
+    console.print(table)
 
-    @keys_app.command("revoke")
-    def revoke(name: str = typer.Argument(...), db: str = typer.Option(None, help=DB_HELP)) -> None:
-        """Delete a key; requests and dashboard sessions using it stop working."""
-        with opened_store(db or Settings().db) as store:
-            if not keys.revoke_key(store, name):
-                fail(f"no key named {escape(name)!r}")
-        console.print(f"revoked {escape(name)!r}")
+
+@app.command("revoke")
+def revoke(name: str, db: Db = None) -> None:
+    """Delete a key; requests and dashboard sessions using it stop working."""
+    with opened_store(db) as store:
+        if not keys.revoke_key(store, name):
+            fail(f"no key named {escape(name)!r}")
+    console.print(f"revoked {escape(name)!r}")

@@ -15,26 +15,30 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from tokentrail.cli.common import console, fail, opened_store
+from tokentrail.cli.options import Db
 from tokentrail.prompts import events as ev
 from tokentrail.prompts.content import SHORT, Content, ContentError
 from tokentrail.prompts.registry import Actor, PromptError, Registry, Stages
 from tokentrail.settings import Settings
 
-DB_HELP = "Store URL or DuckDB file [env TOKENTRAIL_DB]"
-ACTOR_HELP = "Who acts (recorded as unauthenticated) [default: the OS user]"
+app = typer.Typer(help="Prompt versions, approval, stages and the audit log.", no_args_is_help=True)
+
+ActorName = Annotated[
+    str | None, typer.Option("--actor", help="Who acts (recorded as unauthenticated) [default: the OS user]")
+]
 
 
 @contextmanager
 def registry(db: str | None) -> Iterator[Registry]:
     settings = Settings()
-    with opened_store(db or settings.db) as store:
+    with opened_store(db) as store:
         try:
             yield Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
         except (PromptError, ContentError) as exc:
@@ -76,76 +80,66 @@ def decide(db: str | None, name: str, act: Callable[[Registry], ev.Version]) -> 
     console.print(f"{escape(name)}: {describe(done)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    prompts_app = typer.Typer(
-        help="Prompt versions, approval, stages and the audit log.", no_args_is_help=True
-    )
-    app.add_typer(prompts_app, name="prompts")
-    register_versions(prompts_app)
-    register_reviews(prompts_app)
-    register_stages(prompts_app)
+@app.command("create")
+def create(
+    name: str,
+    file: Annotated[Path, typer.Option(help=".txt template, or .json/.toml with messages, model, params")],
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message")] = None,
+    actor_name: ActorName = None,
+    db: Db = None,
+) -> None:
+    """Add a version (the same content again is the same version)."""
+    content, file_message = read_content(file)
+    with registry(db) as reg:
+        version, new = reg.create(name, content, message or file_message or "", actor(actor_name))
+    verb = "created" if new else "unchanged: already"
+    console.print(f"{escape(name)}: {verb} {describe(version)}", highlight=False)
 
 
-def register_versions(prompts_app: typer.Typer) -> None:
-    @prompts_app.command("create")
-    def create(
-        name: str,
-        file: Path = typer.Option(
-            ..., "--file", help=".txt template, or .json/.toml with messages, model, params"
-        ),
-        message: str = typer.Option(None, "--message", "-m", help="Commit message"),
-        actor_name: str = typer.Option(None, "--actor", help=ACTOR_HELP),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Add a version (the same content again is the same version)."""
-        content, file_message = read_content(file)
-        with registry(db) as reg:
-            version, new = reg.create(name, content, message or file_message or "", actor(actor_name))
-        verb = "created" if new else "unchanged: already"
-        console.print(f"{escape(name)}: {verb} {describe(version)}", highlight=False)
-
-    @prompts_app.command("list")
-    def list_(db: str = typer.Option(None, help=DB_HELP)) -> None:
-        """The prompts, their version counts and what each stage holds."""
-        with registry(db) as reg:
-            states = [reg.state(name) for name in reg.names()]
-            stage_names = reg.stages.names
-        table = Table("prompt", "versions", *stage_names)
-        for state in states:
-            held = state.stages
-            table.add_row(
-                escape(state.name), str(len(state.versions)), *(str(held.get(s, "-")) for s in stage_names)
-            )
-        console.print(table)
-
-    @prompts_app.command("show")
-    def show(
-        name: str,
-        version: int = typer.Option(None, "--version", help="Show this version's content"),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Versions with their state, the stages and rollback counts; or one version's content."""
-        with registry(db) as reg:
-            state = reg.state(name)
-            if version is not None:
-                found = reg.version(name, version)
-                console.print(f"{escape(name)} {describe(found)} by {escape(found.author)}", highlight=False)
-                console.print(escape(found.content.render()), highlight=False)
-                return
-        print_state(state)
-
-    @prompts_app.command("diff")
-    def diff(name: str, a: int, b: int, db: str = typer.Option(None, help=DB_HELP)) -> None:
-        """Unified diff of two versions as rendered text."""
-        with registry(db) as reg:
-            old, new = reg.version(name, a), reg.version(name, b)
-        lines = difflib.unified_diff(
-            old.content.render().splitlines(keepends=True),
-            new.content.render().splitlines(keepends=True),
-            f"{name} v{a}",
-            f"{name} v{b}",
+@app.command("list")
+def list_(db: Db = None) -> None:
+    """The prompts, their version counts and what each stage holds."""
+    with registry(db) as reg:
+        states = [reg.state(name) for name in reg.names()]
+        stage_names = reg.stages.names
+    table = Table("prompt", "versions", *stage_names)
+    for state in states:
+        held = state.stages
+        table.add_row(
+            escape(state.name), str(len(state.versions)), *(str(held.get(s, "-")) for s in stage_names)
         )
-        typer.echo("".join(lines), nl=False)
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: str,
+    version: Annotated[int | None, typer.Option("--version", help="Show this version's content")] = None,
+    db: Db = None,
+) -> None:
+    """Versions with their state, the stages and rollback counts; or one version's content."""
+    with registry(db) as reg:
+        state = reg.state(name)
+        if version is not None:
+            found = reg.version(name, version)
+            console.print(f"{escape(name)} {describe(found)} by {escape(found.author)}", highlight=False)
+            console.print(escape(found.content.render()), highlight=False)
+            return
+    print_state(state)
+
+
+@app.command("diff")
+def diff(name: str, a: int, b: int, db: Db = None) -> None:
+    """Unified diff of two versions as rendered text."""
+    with registry(db) as reg:
+        old, new = reg.version(name, a), reg.version(name, b)
+    lines = difflib.unified_diff(
+        old.content.render().splitlines(keepends=True),
+        new.content.render().splitlines(keepends=True),
+        f"{name} v{a}",
+        f"{name} v{b}",
+    )
+    typer.echo("".join(lines), nl=False)
 
 
 def print_state(state: ev.State) -> None:
@@ -167,83 +161,77 @@ def print_state(state: ev.State) -> None:
     console.print(f"rollbacks: {counts}", highlight=False)
 
 
-def register_reviews(prompts_app: typer.Typer) -> None:
-    @prompts_app.command("submit")
-    def submit(
-        name: str,
-        version: int,
-        actor_name: str = typer.Option(None, "--actor", help=ACTOR_HELP),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Submit a version for review."""
-        decide(db, name, lambda reg: reg.submit(name, version, actor(actor_name)))
-
-    @prompts_app.command("approve")
-    def approve(
-        name: str,
-        version: int,
-        actor_name: str = typer.Option(None, "--actor", help=ACTOR_HELP),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Approve a version; its author cannot (four eyes)."""
-        decide(db, name, lambda reg: reg.approve(name, version, actor(actor_name)))
-
-    @prompts_app.command("reject")
-    def reject(
-        name: str,
-        version: int,
-        reason: str = typer.Option(None, "--reason", help="Why"),
-        actor_name: str = typer.Option(None, "--actor", help=ACTOR_HELP),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Reject a version: it can never be promoted."""
-        decide(db, name, lambda reg: reg.reject(name, version, actor(actor_name), reason))
+@app.command("submit")
+def submit(name: str, version: int, actor_name: ActorName = None, db: Db = None) -> None:
+    """Submit a version for review."""
+    decide(db, name, lambda reg: reg.submit(name, version, actor(actor_name)))
 
 
-def register_stages(prompts_app: typer.Typer) -> None:
-    @prompts_app.command("promote")
-    def promote(
-        name: str,
-        version: int,
-        stage: str = typer.Option(..., "--stage", help="dev, staging, prod (TOKENTRAIL_PROMPT_STAGES)"),
-        actor_name: str = typer.Option(None, "--actor", help=ACTOR_HELP),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Point a stage at a version (approved first, for a stage that requires approval)."""
-        with registry(db) as reg:
-            reg.promote(name, version, stage, actor(actor_name))
-        console.print(f"{escape(name)}: {escape(stage)} now holds version {version}", highlight=False)
+@app.command("approve")
+def approve(name: str, version: int, actor_name: ActorName = None, db: Db = None) -> None:
+    """Approve a version; its author cannot (four eyes)."""
+    decide(db, name, lambda reg: reg.approve(name, version, actor(actor_name)))
 
-    @prompts_app.command("rollback")
-    def rollback(
-        name: str,
-        stage: str = typer.Option(..., "--stage"),
-        reason: str = typer.Option(None, "--reason"),
-        actor_name: str = typer.Option(None, "--actor", help=ACTOR_HELP),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """Move a stage back to the version it held before (counted as a rollback)."""
-        with registry(db) as reg:
-            state = reg.rollback(name, stage, actor(actor_name), reason)
-        console.print(
-            f"{escape(name)}: {escape(stage)} back to version {state.stages[stage]} "
-            f"(rollbacks: {state.rollbacks[stage]})",
-            highlight=False,
-        )
 
-    @prompts_app.command("audit")
-    def audit(
-        name: str,
-        verify: bool = typer.Option(False, "--verify", help="Check the hash chain; exit 1 where it breaks"),
-        db: str = typer.Option(None, help=DB_HELP),
-    ) -> None:
-        """The audit log of a prompt (its events, hash-chained)."""
-        with registry(db) as reg:
-            reg.state(name)
-            entries = reg.events(name)
-        print_audit(entries)
-        if verify:
-            check_chain(entries)
+@app.command("reject")
+def reject(
+    name: str,
+    version: int,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why")] = None,
+    actor_name: ActorName = None,
+    db: Db = None,
+) -> None:
+    """Reject a version: it can never be promoted."""
+    decide(db, name, lambda reg: reg.reject(name, version, actor(actor_name), reason))
+
+
+@app.command("promote")
+def promote(
+    name: str,
+    version: int,
+    stage: Annotated[str, typer.Option("--stage", help="dev, staging, prod (TOKENTRAIL_PROMPT_STAGES)")],
+    actor_name: ActorName = None,
+    db: Db = None,
+) -> None:
+    """Point a stage at a version (approved first, for a stage that requires approval)."""
+    with registry(db) as reg:
+        reg.promote(name, version, stage, actor(actor_name))
+    console.print(f"{escape(name)}: {escape(stage)} now holds version {version}", highlight=False)
+
+
+@app.command("rollback")
+def rollback(
+    name: str,
+    stage: Annotated[str, typer.Option("--stage")],
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    actor_name: ActorName = None,
+    db: Db = None,
+) -> None:
+    """Move a stage back to the version it held before (counted as a rollback)."""
+    with registry(db) as reg:
+        state = reg.rollback(name, stage, actor(actor_name), reason)
+    console.print(
+        f"{escape(name)}: {escape(stage)} back to version {state.stages[stage]} "
+        f"(rollbacks: {state.rollbacks[stage]})",
+        highlight=False,
+    )
+
+
+@app.command("audit")
+def audit(
+    name: str,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check the hash chain; exit 1 where it breaks")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """The audit log of a prompt (its events, hash-chained)."""
+    with registry(db) as reg:
+        reg.state(name)
+        entries = reg.events(name)
+    print_audit(entries)
+    if verify:
+        check_chain(entries)
 
 
 def print_audit(entries: list[ev.Event]) -> None:

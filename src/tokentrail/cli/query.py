@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import WIDE, Format, console, emit, fail, opened_store, plain, say
-from tokentrail.cli.tables import Column, Grid, print_grid
+from tokentrail.cli.common import console, emit, fail, opened_store, plain, say
+from tokentrail.cli.options import Db, End, Format, Output, Since, Start, Wide
 from tokentrail.query import DEFAULT_LIMIT, QueryError
 from tokentrail.query.run import run_query, run_sql
+from tokentrail.render.tables import Column, Grid, print_grid
 from tokentrail.settings import Settings
 from tokentrail.store import QueryResult
 
@@ -37,41 +39,39 @@ def query_error(exc: QueryError) -> None:
     fail(f"{exc.message}{where}{hint}")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def query(
-        text: str = typer.Argument(..., help="A Logs Insights query, e.g. 'stats sum(cost_usd) by feature'"),
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        since: str = typer.Option("24h", help="Look back this far (the time picker)"),
-        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms); overrides --since"),
-        end: str = typer.Option(None, help="End time (default now)"),
-        limit: int = typer.Option(DEFAULT_LIMIT, help="Most rows returned"),
-        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
-        wide: bool = WIDE,
-    ) -> None:
-        """Query calls with CloudWatch Logs Insights syntax; Bedrock invocation-log field names work too."""
-        settings = Settings()
-        with opened_store(db, read_only=True) as store:
-            try:
-                result = run_query(
-                    store, text, TimeRange.resolve(since, start, end), limit, settings.query_timeout_s
-                )
-            except QueryError as exc:
-                query_error(exc)
-        show(result, fmt, wide)
+def query(
+    text: Annotated[str, typer.Argument(help="A Logs Insights query, e.g. 'stats sum(cost_usd) by feature'")],
+    db: Db = None,
+    since: Since = "24h",
+    start: Start = None,
+    end: End = None,
+    limit: Annotated[int, typer.Option(help="Most rows returned")] = DEFAULT_LIMIT,
+    fmt: Output = Format.TABLE,
+    wide: Wide = False,
+) -> None:
+    """Query calls with CloudWatch Logs Insights syntax; Bedrock invocation-log field names work too."""
+    settings = Settings()
+    with opened_store(db, read_only=True) as store:
+        try:
+            result = run_query(
+                store, text, TimeRange.resolve(since, start, end), limit, settings.query_timeout_s
+            )
+        except QueryError as exc:
+            query_error(exc)
+    show(result, fmt, wide)
 
-    @app.command()
-    def sql(
-        statement: str = typer.Argument(..., help="One SELECT (or WITH, DESCRIBE, SHOW) statement"),
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
-        wide: bool = WIDE,
-    ) -> None:
-        """Run read-only SQL on the store (calls, spans, metric_points, stream_timelines, budgets)."""
-        settings = Settings()
-        with opened_store(db, read_only=True) as store:
-            try:
-                result = run_sql(store, statement, settings.query_timeout_s)
-            except QueryError as exc:
-                query_error(exc)
-        show(result, fmt, wide)
+
+def sql(
+    statement: Annotated[str, typer.Argument(help="One SELECT (or WITH, DESCRIBE, SHOW) statement")],
+    db: Db = None,
+    fmt: Output = Format.TABLE,
+    wide: Wide = False,
+) -> None:
+    """Run read-only SQL on the store (calls, spans, metric_points, stream_timelines, budgets)."""
+    settings = Settings()
+    with opened_store(db, read_only=True) as store:
+        try:
+            result = run_sql(store, statement, settings.query_timeout_s)
+        except QueryError as exc:
+            query_error(exc)
+    show(result, fmt, wide)

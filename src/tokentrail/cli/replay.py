@@ -7,7 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tokentrail.archive.target import ArchiveError
 from tokentrail.cli.common import console, fail
+from tokentrail.cli.options import SamplesSince
 from tokentrail.query.errors import QueryError
 from tokentrail.replay.collector import Collector, CollectorError
 from tokentrail.replay.compare import baseline_calls, candidate_calls, compare
@@ -139,44 +140,57 @@ def _replay(state: ReplayState, options: Options, chosen: Chosen | None, fmt: st
         print_comparison(comparison, experiment)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def replay(
-        source: str = typer.Option(None, "--from", help="Archive directory or s3://bucket/prefix"),
-        since: str = typer.Option(None, help="Only samples this recent (e.g. 7d)"),
-        where: str = typer.Option(None, help="Filter on sample fields, e.g. 'feature = \"triage\"'"),
-        limit: int = typer.Option(None, help="Replay at most N samples (oldest first)"),
-        model: str = typer.Option(None, help="Send to this model instead"),
-        prompt: str = typer.Option(None, help="Replay the samples of prompt NAME with its version VERSION"),
-        provider: str = typer.Option(None, help="Send to this provider: openai, anthropic or aws.bedrock"),
-        concurrency: int = typer.Option(8, help="Calls in flight at once"),
-        endpoint: str = typer.Option(None, help="Provider base URL, as its client takes it"),
-        server: str = typer.Option(None, help="Collector that records the calls [env TOKENTRAIL_ENDPOINT]"),
-        s3_endpoint: str = typer.Option(None, help="S3 endpoint URL [env AWS_ENDPOINT_URL]"),
-        resume: str = typer.Option(None, help="Resume the interrupted replay with this id"),
-        state_dir: Path = typer.Option(Path(DEFAULT_DIR), help="Where replays keep their progress"),
-        fmt: str = typer.Option("table", "--format", help="table or json"),
-    ) -> None:
-        """Replay archived samples against another model or provider; compare them as an experiment."""
-        if fmt not in ("table", "json"):
-            fail("--format is table or json")
-        try:
-            if resume is not None:
-                options = Options(**ReplayState(state_dir, resume).options())
-            else:
-                options = Options(
-                    source, (server or _server()).rstrip("/"), since, where, limit, model, provider
-                )
-                options.concurrency, options.endpoint, options.s3_endpoint = (
-                    concurrency,
-                    endpoint,
-                    s3_endpoint,
-                )
-                options.prompt = prompt
-                _checked(options)
-            state, chosen = _start(options, resume, state_dir)
-            if fmt != "json":
-                console.print(f"replay {state.id} (resume with --resume {state.id})")
-            _replay(state, options, chosen, fmt)
-        except (ArchiveError, QueryError, FileNotFoundError, CollectorError, httpx.HTTPError) as exc:
-            fail(str(exc))
+Source = Annotated[str | None, typer.Option("--from", help="Archive directory or s3://bucket/prefix")]
+Where = Annotated[str | None, typer.Option(help="Filter on sample fields, e.g. 'feature = \"triage\"'")]
+Limit = Annotated[int | None, typer.Option(help="Replay at most N samples (oldest first)")]
+Model = Annotated[str | None, typer.Option(help="Send to this model instead")]
+Prompt = Annotated[
+    str | None, typer.Option(help="Replay the samples of prompt NAME with its version VERSION")
+]
+Provider = Annotated[str | None, typer.Option(help="Send to this provider: openai, anthropic or aws.bedrock")]
+Concurrency = Annotated[int, typer.Option(help="Calls in flight at once")]
+Endpoint = Annotated[str | None, typer.Option(help="Provider base URL, as its client takes it")]
+Server = Annotated[
+    str | None, typer.Option(help="Collector that records the calls [env TOKENTRAIL_ENDPOINT]")
+]
+S3Endpoint = Annotated[str | None, typer.Option(help="S3 endpoint URL [env AWS_ENDPOINT_URL]")]
+Resume = Annotated[str | None, typer.Option(help="Resume the interrupted replay with this id")]
+StateDir = Annotated[Path, typer.Option(help="Where replays keep their progress")]
+
+
+def replay(
+    source: Source = None,
+    since: SamplesSince = None,
+    where: Where = None,
+    limit: Limit = None,
+    model: Model = None,
+    prompt: Prompt = None,
+    provider: Provider = None,
+    concurrency: Concurrency = 8,
+    endpoint: Endpoint = None,
+    server: Server = None,
+    s3_endpoint: S3Endpoint = None,
+    resume: Resume = None,
+    state_dir: StateDir = Path(DEFAULT_DIR),
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Replay archived samples against another model or provider; compare them as an experiment."""
+    if fmt not in ("table", "json"):
+        fail("--format is table or json")
+    try:
+        if resume is not None:
+            options = Options(**ReplayState(state_dir, resume).options())
+        else:
+            url = (server or _server()).rstrip("/")
+            chosen = (since, where, limit, model, provider, concurrency, endpoint, s3_endpoint, prompt)
+            options = _checked(Options(source or "", url, *chosen))
+        _run(options, resume, state_dir, fmt)
+    except (ArchiveError, QueryError, FileNotFoundError, CollectorError, httpx.HTTPError) as exc:
+        fail(str(exc))
+
+
+def _run(options: Options, resume: str | None, state_dir: Path, fmt: str) -> None:
+    state, chosen = _start(options, resume, state_dir)
+    if fmt != "json":
+        console.print(f"replay {state.id} (resume with --resume {state.id})")
+    _replay(state, options, chosen, fmt)

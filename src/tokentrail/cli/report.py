@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -10,64 +10,30 @@ from rich.table import Table
 
 from tokentrail import analytics
 from tokentrail.analytics import DIMENSIONS, TimeRange
-from tokentrail.cli.common import WIDE, Format, console, emit, opened_store, say
-from tokentrail.cli.tables import Column, Grid, print_grid
+from tokentrail.cli.common import console, emit, opened_store, say
+from tokentrail.cli.options import Db, End, Format, Output, Since, Start, Wide
 from tokentrail.prompts.registry import Registry
-from tokentrail.store import QueryResult, Store
+from tokentrail.render.report import report_grid
+from tokentrail.render.tables import print_grid
+from tokentrail.store import Store
 
-ERROR_COLUMNS = [f"errors_{cls}" for cls in analytics.ERROR_CLASSES]
-
-
-def _num(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
+By = Annotated[str, typer.Option(help=f"Group by one of: {', '.join(DIMENSIONS)}")]
 
 
-def _money(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
-
-
-def error_breakdown(row: dict[str, Any]) -> str:
-    parts = [f"{col.removeprefix('errors_')} {row[col]}" for col in ERROR_COLUMNS if row.get(col)]
-    return ", ".join(parts) or "-"
-
-
-REPORT_COLUMNS = (
-    Column("calls", numeric=True),
-    Column("err %", numeric=True, drop=2),
-    Column("errors by class", drop=4),
-    Column("retries", numeric=True, drop=5),
-    Column("in tok", numeric=True, drop=3),
-    Column("out tok", numeric=True, drop=3),
-    Column("cache r/w", numeric=True, drop=5),
-    Column("cost", numeric=True),
-    Column("$/call", numeric=True, drop=3),
-    Column("ttft p50/p95", numeric=True, drop=4),
-    Column("lat p50/p95/p99", numeric=True, drop=1),
-)
-
-
-def report_grid(result: QueryResult, by: str, title: str) -> Grid:
-    grid = Grid([Column(by), *REPORT_COLUMNS], title)
-    for row in result.dicts():
-        grid.add(
-            str(row.get(by) if row.get(by) is not None else "(none)"),
-            _num(row["calls"]),
-            _num((row["error_rate"] or 0) * 100, 1),
-            error_breakdown(row),
-            _num(row["retries"]),
-            _num(row["input_tokens"]),
-            _num(row["output_tokens"]),
-            f"{_num(row['cache_read_tokens'])}/{_num(row['cache_write_tokens'])}",
-            _money(row["cost_usd"]),
-            _money(row["cost_per_call_usd"]),
-            f"{_num(row['ttft_p50_ms'])}/{_num(row['ttft_p95_ms'])} ms",
-            f"{_num(row['latency_p50_ms'])}/{_num(row['latency_p95_ms'])}/{_num(row['latency_p99_ms'])} ms",
-        )
-    return grid
+def report(
+    db: Db = None,
+    since: Since = "24h",
+    start: Start = None,
+    end: End = None,
+    by: By = "feature",
+    fmt: Output = Format.TABLE,
+    wide: Wide = False,
+) -> None:
+    """Calls, errors by class, tokens, cost and latency percentiles per group."""
+    with opened_store(db, read_only=True) as store:
+        time_range = TimeRange.resolve(since, start, end)
+        analytics.dimension(by)
+        print_report(store, time_range, by, fmt, wide)
 
 
 def print_report(store: Store, time_range: TimeRange, by: str, fmt: Format, wide: bool = False) -> None:
@@ -98,21 +64,3 @@ def stage_table(registry: Registry) -> Table:
             count = str(state.rollbacks.get(span.stage, 0))
             table.add_row(escape(name), escape(span.stage), str(span.version), span.since[:19], until, count)
     return table
-
-
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def report(
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        since: str = typer.Option("24h", help="Look back this far (e.g. 1h, 24h, 7d)"),
-        start: str = typer.Option(None, help="Start time (ISO-8601 or epoch ms); overrides --since"),
-        end: str = typer.Option(None, help="End time (default now)"),
-        by: str = typer.Option("feature", help=f"Group by one of: {', '.join(DIMENSIONS)}"),
-        fmt: Format = typer.Option(Format.TABLE, "--format", help="table, json or csv"),
-        wide: bool = WIDE,
-    ) -> None:
-        """Calls, errors by class, tokens, cost and latency percentiles per group."""
-        with opened_store(db, read_only=True) as store:
-            time_range = TimeRange.resolve(since, start, end)
-            analytics.dimension(by)
-            print_report(store, time_range, by, fmt, wide)

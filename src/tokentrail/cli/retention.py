@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
-from tokentrail.cli.common import console, fail, opened_store, resolve_db, say
+from tokentrail.cli.common import console, fail, opened_store, say
+from tokentrail.cli.options import Db
 from tokentrail.retention import Policy, Report, RetentionError, apply_retention, resolve
 from tokentrail.settings import Settings
 
@@ -44,27 +47,34 @@ def print_report(report: Report, policy: Policy) -> None:
         say(f"note: {note}", style="yellow")
 
 
-def register(app: typer.Typer) -> None:
-    retention_app = typer.Typer(help="How long data is kept, and a disk cap.", no_args_is_help=True)
-    app.add_typer(retention_app, name="retention")
+app = typer.Typer(help="How long data is kept, and a disk cap.", no_args_is_help=True)
 
-    @retention_app.command("apply")
-    def apply(
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        calls: str = typer.Option(None, help=DAYS_HELP.format("calls and their traces", "CALLS")),
-        samples: str = typer.Option(None, help=DAYS_HELP.format("sampled prompts and responses", "SAMPLES")),
-        metric_points: str = typer.Option(None, help=DAYS_HELP.format("metric points", "METRIC_POINTS")),
-        rollups: str = typer.Option(None, help=DAYS_HELP.format("the daily cost rollup", "ROLLUPS")),
-        max_disk: str = typer.Option(None, help="Size cap, e.g. 500MB or 2GiB [env TOKENTRAIL_MAX_DISK]"),
-    ) -> None:
-        """Delete expired days now (calls are rolled up for chargeback first), then enforce the disk cap."""
-        chosen = {"calls": calls, "samples": samples, "metric_points": metric_points, "rollups": rollups}
-        settings = Settings()
-        policy = policy_or_fail(settings, {**chosen, "max_disk": max_disk})
-        if not policy.configured:
-            say(
-                "No retention is set (--calls, --samples, --metric-points, --rollups, --max-disk or their "
-                "TOKENTRAIL_RETENTION_* and TOKENTRAIL_MAX_DISK variables): everything is kept."
-            )
-        with opened_store(resolve_db(db, read_only=False)) as store:
-            print_report(apply_retention(store, policy), policy)
+Calls = Annotated[str | None, typer.Option(help=DAYS_HELP.format("calls and their traces", "CALLS"))]
+Samples = Annotated[
+    str | None, typer.Option(help=DAYS_HELP.format("sampled prompts and responses", "SAMPLES"))
+]
+MetricPoints = Annotated[str | None, typer.Option(help=DAYS_HELP.format("metric points", "METRIC_POINTS"))]
+Rollups = Annotated[str | None, typer.Option(help=DAYS_HELP.format("the daily cost rollup", "ROLLUPS"))]
+MaxDisk = Annotated[str | None, typer.Option(help="Size cap, e.g. 500MB or 2GiB [env TOKENTRAIL_MAX_DISK]")]
+NOTHING_SET = (
+    "No retention is set (--calls, --samples, --metric-points, --rollups, --max-disk or their "
+    "TOKENTRAIL_RETENTION_* and TOKENTRAIL_MAX_DISK variables): everything is kept."
+)
+
+
+@app.command("apply")
+def apply(
+    db: Db = None,
+    calls: Calls = None,
+    samples: Samples = None,
+    metric_points: MetricPoints = None,
+    rollups: Rollups = None,
+    max_disk: MaxDisk = None,
+) -> None:
+    """Delete expired days now (calls are rolled up for chargeback first), then enforce the disk cap."""
+    chosen = {"calls": calls, "samples": samples, "metric_points": metric_points, "rollups": rollups}
+    policy = policy_or_fail(Settings(), {**chosen, "max_disk": max_disk})
+    if not policy.configured:
+        say(NOTHING_SET)
+    with opened_store(db) as store:
+        print_report(apply_retention(store, policy), policy)

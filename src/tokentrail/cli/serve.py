@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from tokentrail.alerts.rules import RuleError, load_rules
 from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.cli.common import fail, opened_store, say
+from tokentrail.cli.options import Db, Rules
 from tokentrail.cli.retention import policy_or_fail
 from tokentrail.samples.policy import PolicyError, load
 from tokentrail.settings import Settings
@@ -68,53 +69,53 @@ def run_server(db: str, settings: Settings, insecure: bool = False) -> None:
         asyncio.run(serve_both(app, settings, db))
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def serve(
-        db: str = typer.Option(None, help="Store URL or DuckDB file [env TOKENTRAIL_DB]"),
-        host: str = typer.Option(None, help="Bind address of both ports [default 127.0.0.1]"),
-        port: int = typer.Option(None, help="OTLP/HTTP, API and dashboard port [default 4318]"),
-        grpc_port: int = typer.Option(None, help="OTLP/gRPC port; 0 turns gRPC off [default 4317]"),
-        workers: int = typer.Option(
-            None, help="Processes decoding OTLP [default: one per core; 0 = threads]"
-        ),
-        rules: Path = typer.Option(None, "--rules", help="Alert rules TOML file [env TOKENTRAIL_ALERTS]"),
-        sampling: Path = typer.Option(
-            None, help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]"
-        ),
-        keep_logs: bool = typer.Option(
-            False,
-            "--keep-logs",
-            help="Keep OTLP log records that are not GenAI events, redacted, in log_records "
-            "[env TOKENTRAIL_KEEP_LOGS; default: counted and dropped]",
-        ),
-        insecure: bool = typer.Option(
-            False, "--insecure", help="Allow a non-loopback bind with no key configured (open to all)"
-        ),
-    ) -> None:
-        """Run the collector: OTLP/HTTP and OTLP/gRPC ingest, the JSON API and the dashboard."""
-        chosen = {"db": db, "host": host, "port": port, "grpc_port": grpc_port, "ingest_workers": workers}
-        chosen["sampling"] = sampling
-        chosen["keep_logs"] = keep_logs or None  # the flag only turns keeping on; the environment may too
-        chosen["alerts"] = rules
-        overrides = {k: v for k, v in chosen.items() if v is not None}
-        settings = Settings().model_copy(update=overrides)
-        if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
-            cores = os.cpu_count() or 1
-            settings.ingest_workers = cores if cores > 1 else 0
+Host = Annotated[str | None, typer.Option(help="Bind address of both ports [default 127.0.0.1]")]
+Port = Annotated[int | None, typer.Option(help="OTLP/HTTP, API and dashboard port [default 4318]")]
+GrpcPort = Annotated[int | None, typer.Option(help="OTLP/gRPC port; 0 turns gRPC off [default 4317]")]
+Workers = Annotated[
+    int | None, typer.Option(help="Processes decoding OTLP [default: one per core; 0 = threads]")
+]
+Sampling = Annotated[
+    Path | None, typer.Option(help="TOML policy for sampling captured content [env TOKENTRAIL_SAMPLING]")
+]
+KEEP_LOGS_HELP = (
+    "Keep OTLP log records that are not GenAI events, redacted, in log_records "
+    "[env TOKENTRAIL_KEEP_LOGS; default: counted and dropped]"
+)
+INSECURE_HELP = "Allow a non-loopback bind with no key configured (open to all)"
+
+
+def serve(
+    db: Db = None,
+    host: Host = None,
+    port: Port = None,
+    grpc_port: GrpcPort = None,
+    workers: Workers = None,
+    rules: Rules = None,
+    sampling: Sampling = None,
+    keep_logs: Annotated[bool, typer.Option("--keep-logs", help=KEEP_LOGS_HELP)] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help=INSECURE_HELP)] = False,
+) -> None:
+    """Run the collector: OTLP/HTTP and OTLP/gRPC ingest, the JSON API and the dashboard."""
+    chosen: dict[str, object] = {"db": db, "host": host, "port": port, "grpc_port": grpc_port}
+    chosen |= {"ingest_workers": workers, "sampling": sampling, "alerts": rules}
+    chosen["keep_logs"] = keep_logs or None  # the flag only turns keeping on; the environment may too
+    settings = Settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    if workers is None and "TOKENTRAIL_INGEST_WORKERS" not in os.environ:
+        cores = os.cpu_count() or 1
+        settings.ingest_workers = cores if cores > 1 else 0
+    check_files(settings)
+    run_server(settings.db, settings, insecure)
+
+
+def check_files(settings: Settings) -> None:
+    """The alert rules, archive target and sampling policy the settings name can be loaded."""
+    try:
         if settings.alerts:
-            try:
-                load_rules(settings.alerts)
-            except RuleError as exc:
-                fail(str(exc))
+            load_rules(settings.alerts)
         if settings.archive_to:
-            try:
-                open_target(settings.archive_to)
-            except ArchiveError as exc:
-                fail(str(exc))
+            open_target(settings.archive_to)
         if settings.sampling is not None:
-            try:
-                load(settings.sampling)
-            except PolicyError as exc:
-                fail(str(exc))
-        run_server(settings.db, settings, insecure)
+            load(settings.sampling)
+    except (RuleError, ArchiveError, PolicyError) as exc:
+        fail(str(exc))

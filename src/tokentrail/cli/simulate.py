@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from tokentrail.cli.common import fail
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def simulate(
-        host: str = typer.Option("127.0.0.1", help="Bind address"),
-        port: int = typer.Option(8787, help="Port"),
-        profile: str = typer.Option(None, help="Profile TOML file, or 'default' or 'flaky'"),
-        seed: int = typer.Option(0, help="Seed; the same seed and request give the same response"),
-    ) -> None:
-        """Serve a fake LLM provider that the official openai, anthropic and boto3 clients talk to."""
-        from tokentrail.simulator import ProfileError, run
+def simulate(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8787,
+    profile: Annotated[str | None, typer.Option(help="Profile TOML file, or 'default' or 'flaky'")] = None,
+    seed: Annotated[int, typer.Option(help="Seed; the same seed and request give the same response")] = 0,
+) -> None:
+    """Serve a fake LLM provider that the official openai, anthropic and boto3 clients talk to."""
+    from tokentrail.simulator import ProfileError, run
 
-        try:
-            run(host, port, profile, seed)
-        except (ProfileError, OSError) as exc:
-            fail(str(exc))
+    try:
+        run(host, port, profile, seed)
+    except (ProfileError, OSError) as exc:
+        fail(str(exc))

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from tokentrail.cli.report import report_grid
-from tokentrail.cli.tables import print_grid
 from tokentrail.demo.api import CollectorApi, custom_range
 from tokentrail.demo.timeshift import Calendar
+from tokentrail.render.report import report_grid
+from tokentrail.render.tables import print_grid
 
 DRIVERS = {"Models": "model", "Tenants": "tenant", "Prompt versions": "prompt version", "Features": "feature"}
 SHOWN = ("Models", "Tenants", "Prompt versions")

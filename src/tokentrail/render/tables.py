@@ -1,6 +1,6 @@
-"""The CLI's one table renderer. A table fits the terminal by dropping its least important columns first (a
-note under it names them and `--wide` shows them), a cell is never cut with an ellipsis, and no text in it
-(labels, model names, titles) is read as Rich markup."""
+"""The one table renderer, the CLI's and the demo's. A table fits the terminal by dropping its least important
+columns first (a note under it names them and `--wide` shows them), a cell is never cut with an ellipsis, and
+no text in it (labels, model names, titles) is read as Rich markup."""
 
 from __future__ import annotations
 

@@ -1,0 +1,26 @@
+"""The CLI's consoles measure the terminal when they print, not once when the module is imported."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokentrail.cli.common import Terminal, console, err_console
+
+
+def test_a_console_made_under_one_width_prints_at_the_width_of_the_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "50")
+    made_narrow = Terminal()
+    monkeypatch.setenv("COLUMNS", "137")
+    assert made_narrow.width == 137
+    with made_narrow.capture() as captured:
+        made_narrow.rule()
+    assert len(captured.get().rstrip("\n")) == 137
+
+
+@pytest.mark.parametrize("shared", [console, err_console], ids=["stdout", "stderr"])
+def test_the_shared_consoles_follow_columns(monkeypatch: pytest.MonkeyPatch, shared: Terminal) -> None:
+    for columns in (61, 173):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert shared.width == columns
