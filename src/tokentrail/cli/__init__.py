@@ -33,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help text, as in `common.group`
 )
 # The commands in the order `tokentrail --help` lists them: a function is a command, a Typer app a group.
 COMMANDS: tuple[tuple[str, Callable[..., None] | typer.Typer], ...] = (

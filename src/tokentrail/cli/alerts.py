@@ -16,13 +16,13 @@ from tokentrail.alerts import engine, state
 from tokentrail.alerts.backtest import UnknownRule, backtest_named
 from tokentrail.alerts.durations import DurationError, format_duration, parse_duration, parse_time, utcnow
 from tokentrail.alerts.rules import RuleError, RuleSet, load_rules
-from tokentrail.cli.common import console, fail, opened_store, say
+from tokentrail.cli.common import console, fail, group, opened_store, say
 from tokentrail.cli.options import Db, Format, From, Rules, TableOrJson, Wide
 from tokentrail.cli.remote import call, store_or_server
 from tokentrail.render.tables import Column, Grid, print_grid
 from tokentrail.settings import Settings
 
-app = typer.Typer(help="Alert rules: thresholds, changes and anomalies.", no_args_is_help=True)
+app = group("Alert rules: thresholds, changes and anomalies.")
 
 Server = Annotated[
     str | None, typer.Option(help="Ask this running server (http://host:port) instead of opening the store")

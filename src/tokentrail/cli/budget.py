@@ -9,11 +9,11 @@ import typer
 
 from tokentrail import budgets
 from tokentrail.budgets import Budget, BudgetError
-from tokentrail.cli.common import console, fail, opened_store, say
+from tokentrail.cli.common import console, fail, group, opened_store, say
 from tokentrail.cli.options import Db, Wide
 from tokentrail.render.tables import Column, Grid, print_grid
 
-app = typer.Typer(help="Spending limits per tenant, team, feature or app.", no_args_is_help=True)
+app = group("Spending limits per tenant, team, feature or app.")
 
 STATUS_COLUMNS = (
     Column("scope"),

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from tokentrail.cli.common import fail
+from tokentrail.cli.common import fail, group
 
-app = typer.Typer(help="The ClickHouse store: its schema, for one server or a cluster.", no_args_is_help=True)
+app = group("The ClickHouse store: its schema, for one server or a cluster.")
 
 Cluster = Annotated[
     str | None, typer.Option(help="Cluster name (remote_servers): ON CLUSTER, Replicated, Distributed")

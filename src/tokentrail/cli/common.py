@@ -25,15 +25,21 @@ from tokentrail.store import QueryResult, Store, StoreError, open_store
 
 class Terminal(Console):
     """A console that measures the terminal each time it prints (COLUMNS, else the tty's size); rich's own
-    keeps the COLUMNS it saw when it was made, here at import."""
+    keeps the COLUMNS it saw when it was made, here at import. Text is never wrapped (soft wrap): a path, a
+    hash or a message stays on one line to copy; tables still fit the width."""
 
     def __init__(self, *, stderr: bool = False) -> None:
-        super().__init__(stderr=stderr)
+        super().__init__(stderr=stderr, soft_wrap=True)
         self._width = None  # None: rich's `size` measures again on every call
 
 
 console = Terminal()
 err_console = Terminal(stderr=True)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group. Help is plain text: Rich markup would eat the `[env TOKENTRAIL_…]` hints."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -9,16 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import console, fail, opened_store, plain, say
+from tokentrail.cli.common import console, fail, group, opened_store, plain, say
 from tokentrail.cli.options import Db, End, Format, SinceOrAll, Start, TableOrJson, Wide
 from tokentrail.experiments import analysis, data
 from tokentrail.experiments.analysis import METRICS, Spec
 from tokentrail.render.tables import Column, Grid, print_grid
 
-app = typer.Typer(
-    help="A/B experiments: calls labelled with experiment and variant, compared with intervals.",
-    no_args_is_help=True,
-)
+app = group("A/B experiments: calls labelled with experiment and variant, compared with intervals.")
 
 # What `show` reports when no --metric is given (error rates by class are added for the classes seen).
 DEFAULT_METRICS = (

@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from tokentrail.alerts.durations import DurationError, parse_duration, parse_time, utcnow
-from tokentrail.cli.common import fail, opened_store, say
+from tokentrail.cli.common import fail, group, opened_store, say
 from tokentrail.cli.options import Db, From
 from tokentrail.exporters import cloudwatch, emf
 from tokentrail.exporters.windows import dimension_label, windows
 
-app = typer.Typer(help="Send the store's metrics to CloudWatch or write EMF lines.", no_args_is_help=True)
+app = group("Send the store's metrics to CloudWatch or write EMF lines.")
 
 Dimensions = Annotated[
     str, typer.Option(help="Comma-separated: Model, Provider, App, Feature, Tenant, Team, ...")

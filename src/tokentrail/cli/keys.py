@@ -13,10 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from tokentrail import keys
-from tokentrail.cli.common import console, fail, opened_store
+from tokentrail.cli.common import console, fail, group, opened_store
 from tokentrail.cli.options import Db
 
-app = typer.Typer(help="Named API keys with scopes and tenants.", no_args_is_help=True)
+app = group("Named API keys with scopes and tenants.")
 
 
 @app.command("create")

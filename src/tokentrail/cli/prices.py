@@ -3,17 +3,15 @@ costs after prices or overrides change)."""
 
 from __future__ import annotations
 
-import typer
-
 from tokentrail import analytics
 from tokentrail.analytics import TimeRange
-from tokentrail.cli.common import console, load_prices_or_fail, opened_store, say
+from tokentrail.cli.common import console, group, load_prices_or_fail, opened_store, say
 from tokentrail.cli.options import Db, End, PricesFile, Since, Start, Wide
 from tokentrail.model import Call
 from tokentrail.pricing import Prices, describe_model, price_call
 from tokentrail.render.tables import Column, Grid, print_grid
 
-app = typer.Typer(help="Price data: how each model is priced.", no_args_is_help=True)
+app = group("Price data: how each model is priced.")
 
 COST_FIELDS = ("cost_usd", "input_cost_usd", "output_cost_usd", "cache_cost_usd", "price_source")
 

@@ -21,14 +21,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tokentrail.cli.common import console, fail, opened_store
+from tokentrail.cli.common import console, fail, group, opened_store
 from tokentrail.cli.options import Db
 from tokentrail.prompts import events as ev
 from tokentrail.prompts.content import SHORT, Content, ContentError
 from tokentrail.prompts.registry import Actor, PromptError, Registry, Stages
 from tokentrail.settings import Settings
 
-app = typer.Typer(help="Prompt versions, approval, stages and the audit log.", no_args_is_help=True)
+app = group("Prompt versions, approval, stages and the audit log.")
 
 ActorName = Annotated[
     str | None, typer.Option("--actor", help="Who acts (recorded as unauthenticated) [default: the OS user]")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tokentrail.cli.common import console, fail, opened_store, say
+from tokentrail.cli.common import console, fail, group, opened_store, say
 from tokentrail.cli.options import Db
 from tokentrail.retention import Policy, Report, RetentionError, apply_retention, resolve
 from tokentrail.settings import Settings
@@ -47,7 +47,7 @@ def print_report(report: Report, policy: Policy) -> None:
         say(f"note: {note}", style="yellow")
 
 
-app = typer.Typer(help="How long data is kept, and a disk cap.", no_args_is_help=True)
+app = group("How long data is kept, and a disk cap.")
 
 Calls = Annotated[str | None, typer.Option(help=DAYS_HELP.format("calls and their traces", "CALLS"))]
 Samples = Annotated[

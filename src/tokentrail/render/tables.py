@@ -101,4 +101,4 @@ def print_grid(console: Console, grid: Grid, wide: bool = False) -> None:
         note = (
             f"{len(hidden)} columns left out to fit {console.width} columns ({left_out}); --wide shows them"
         )
-        console.print(Text(note, style="dim"))
+        console.print(Text(note, style="dim"), soft_wrap=False)  # folded to the width like the table
