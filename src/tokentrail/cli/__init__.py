@@ -26,6 +26,7 @@ from tokentrail.cli import (
     serve,
     simulate,
 )
+from tokentrail.cli.errors import Commands
 
 app = typer.Typer(
     name="tokentrail",
@@ -33,6 +34,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Commands,  # the one place errors of the tree become a message and an exit code (cli/errors.py)
 )
 # The commands in the order `tokentrail --help` lists them: a function is a command, a Typer app a group.
 COMMANDS: tuple[tuple[str, Callable[..., None] | typer.Typer], ...] = (
