@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tokentrail.archive.target import ArchiveError
 from tokentrail.cli import app
 from tokentrail.cli.errors import EXIT_CODES, Commands
+from tokentrail.demo.options import DemoError
 from tokentrail.exceptions import InputError, NotFoundError, TokentrailError
 from tokentrail.experiments.data import NotFound
 from tokentrail.prompts.registry import PromptError
@@ -28,6 +29,7 @@ EXPECTED: dict[type[TokentrailError], int] = {
     StoreError: 2,
     ArchiveError: 2,
     CollectorError: 2,
+    DemoError: 2,
 }
 MESSAGE = "bad [red]value[/red] <as given>"
 runner = CliRunner()

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from tokentrail.archive.target import ArchiveError
 from tokentrail.cli.common import fail
+from tokentrail.demo.options import DemoError
 from tokentrail.exceptions import InputError, NotFoundError, TokentrailError
 from tokentrail.experiments.data import NotFound as ExperimentNotFound
 from tokentrail.prompts.registry import PromptError
@@ -31,6 +32,7 @@ EXIT_CODES: Final[dict[type[TokentrailError], int]] = {
     StoreError: 2,  # the store cannot be opened or read as asked
     ArchiveError: 2,  # an archive location that cannot be used
     CollectorError: 2,  # the collector named cannot be reached
+    DemoError: 2,  # the demo cannot run as asked (a port taken, a store in the way)
 }
 
 
