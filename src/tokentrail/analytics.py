@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tokentrail.exceptions import BadRequest as BadRequest  # re-exported: callers import it from here
 from tokentrail.model import (
     COLUMN_NAMES,
     DAILY_COST_COLUMNS,
@@ -96,10 +97,6 @@ SAMPLE_RANGE = 1 << 20  # a call is sampled when hash(start_time) % SAMPLE_RANGE
 DERIVED = ("errors", "error_rate", "unpriced_calls")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-class BadRequest(ValueError):
-    """A request names an unknown dimension, column or a malformed time."""
 
 
 def parse_duration(text: str) -> dt.timedelta:

@@ -27,13 +27,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from tokentrail.exceptions import InputError
 from tokentrail.store import Store
 
 SCOPES = ("tenant", "team", "feature", "app")
 PERIODS = ("day", "month")
 
 
-class BudgetError(ValueError):
+class BudgetError(InputError):
     """A budget definition is invalid; the message says which field and why."""
 
 

@@ -24,6 +24,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 
+from tokentrail.exceptions import InputError
 from tokentrail.store import Store
 
 SCOPES = ("ingest", "read", "metrics", "prompts:read", "prompts:write", "prompts:approve", "admin")
@@ -32,7 +33,7 @@ _TOKEN = re.compile(r"^tt_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class KeyError_(ValueError):
+class KeyError_(InputError):
     """A bad key name, scope or tenant, or a name already taken."""
 
 

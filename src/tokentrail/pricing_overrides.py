@@ -56,6 +56,8 @@ from typing import Any
 
 from genai_prices.types import TieredPrices
 
+from tokentrail.exceptions import InputError
+
 __all__ = (
     "DiscountRule",
     "ModelRule",
@@ -73,7 +75,7 @@ _MODEL_KEYS = _MATCH_KEYS | {"price_as", *_RATE_KEYS}
 _DISCOUNT_KEYS = _MATCH_KEYS | {"discount"}
 
 
-class PricingConfigError(ValueError):
+class PricingConfigError(InputError):
     """The overrides file is missing, not TOML, or not in the documented format."""
 
 

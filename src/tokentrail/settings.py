@@ -56,17 +56,38 @@ Environment variables:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tokentrail.exceptions import InputError
 
 DEFAULT_DB = "tokentrail.duckdb"
 DEMO_DB = "tokentrail-demo.duckdb"  # `tokentrail demo`'s own file; read-only commands fall back to it
 
 
+class SettingsError(InputError):
+    """A TOKENTRAIL_* setting that cannot be read as its type; the message names it and says why."""
+
+
+def describe(exc: ValidationError) -> str:
+    """One clause per bad setting: its variable, what was expected, and the value given (shortened)."""
+    return "; ".join(
+        f"TOKENTRAIL_{'_'.join(str(p) for p in e['loc']).upper()}={str(e['input'])[:40]!r}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOKENTRAIL_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        """Raises SettingsError (not pydantic's traceback-sized ValidationError) for a bad value."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(describe(exc)) from None
 
     db: str = DEFAULT_DB
     host: str = "127.0.0.1"

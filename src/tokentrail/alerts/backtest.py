@@ -15,6 +15,7 @@ from tokentrail.alerts.judge import judge, windows_needed
 from tokentrail.alerts.metrics import METRICS, Series, series
 from tokentrail.alerts.rules import Rule
 from tokentrail.alerts.state import AlertState, step
+from tokentrail.exceptions import NotFoundError
 from tokentrail.store import Store
 
 
@@ -58,7 +59,7 @@ def backtest(store: Store, rule: Rule, since: dt.datetime, until: dt.datetime) -
     return sorted(rows, key=lambda row: (row["fired_at"], str(row["group"])))
 
 
-class UnknownRule(LookupError):
+class UnknownRule(NotFoundError):
     """No rule of that name in the rule file or the store; the message lists the rules there are."""
 
 

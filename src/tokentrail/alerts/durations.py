@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from tokentrail.exceptions import InputError
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
 
-class DurationError(ValueError):
+class DurationError(InputError):
     """A duration or a time could not be read; the message says what was expected."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from tokentrail.alerts.rules import Notifier
+from tokentrail.exceptions import ExternalError
 from tokentrail.store import Store
 
 log = logging.getLogger("tokentrail.alerts")
@@ -31,7 +32,7 @@ ATTEMPTS = 3
 SIGNATURE_HEADER = "X-Tokentrail-Signature"
 
 
-class DeliveryError(Exception):
+class DeliveryError(ExternalError):
     """One attempt failed; the message says how (status code, connection error)."""
 
 

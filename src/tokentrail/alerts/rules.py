@@ -31,6 +31,7 @@ from typing import Any
 
 from tokentrail.alerts.durations import DurationError, format_duration, parse_duration
 from tokentrail.alerts.metrics import GROUP_LABELS, METRICS
+from tokentrail.exceptions import InputError
 from tokentrail.query import QueryError, compile_filter
 
 SEVERITIES = ("info", "warning", "critical")
@@ -43,7 +44,7 @@ _CONDITION = re.compile(
 _ANOMALY = re.compile(r"^\s*anomaly(?:\s+(?P<side>above|below))?\s*$")
 
 
-class RuleError(ValueError):
+class RuleError(InputError):
     """A rule or notifier definition is invalid."""
 
 

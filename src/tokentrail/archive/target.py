@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from tokentrail.exceptions import ExternalError
 
-class ArchiveError(Exception):
+
+class ArchiveError(ExternalError):
     """A clear, user-facing problem with an archive location or its contents."""
 
 

@@ -26,6 +26,7 @@ from tokentrail.cli import (
     serve,
     simulate,
 )
+from tokentrail.cli.errors import Commands
 
 app = typer.Typer(
     name="tokentrail",
@@ -34,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help text, as in `common.group`
+    cls=Commands,  # the one place errors of the tree become a message and an exit code (cli/errors.py)
 )
 # The commands in the order `tokentrail --help` lists them: a function is a command, a Typer app a group.
 COMMANDS: tuple[tuple[str, Callable[..., None] | typer.Typer], ...] = (

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from tokentrail.exceptions import TokentrailError
 from tokentrail.settings import DEMO_DB
 
 DEFAULT_DB: Final = DEMO_DB
@@ -19,7 +20,7 @@ MAX_DAYS: Final = 90
 MAX_SCALE: Final = 10.0
 
 
-class DemoError(Exception):
+class DemoError(TokentrailError):
     """The demo cannot run as asked; the message says why and what to do."""
 
 

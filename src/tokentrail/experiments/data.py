@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from tokentrail import analytics
 from tokentrail.analytics import BadRequest, TimeRange
+from tokentrail.exceptions import NotFoundError
 from tokentrail.model import LABELS
 from tokentrail.store import Store
 
@@ -50,7 +51,7 @@ SOURCE = (
 MEMBER_BATCH = 500
 
 
-class NotFound(LookupError):
+class NotFound(NotFoundError):
     """No calls carry this experiment label (in the range asked)."""
 
 

@@ -27,6 +27,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tokentrail.exceptions import InputError
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -52,15 +54,15 @@ __all__ = [
 ]
 
 
-class BadPayload(ValueError):
+class BadPayload(InputError):
     """The body could not be decoded (HTTP 400)."""
 
 
-class PayloadTooLarge(ValueError):
+class PayloadTooLarge(InputError):
     """The body, after decompression, is over the limit (HTTP 413)."""
 
 
-class UnsupportedMediaType(ValueError):
+class UnsupportedMediaType(InputError):
     """Neither protobuf nor JSON (HTTP 415)."""
 
 

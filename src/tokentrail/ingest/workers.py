@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from tokentrail.exceptions import Unavailable
 from tokentrail.ingest.pipeline import Decoded, LogContent, Pipeline, pricing_enricher
 from tokentrail.model import Call, Sample
 from tokentrail.pricing import load_prices
@@ -43,7 +44,7 @@ WATCHDOG_INTERVAL_S = 0.5
 T = TypeVar("T")
 
 
-class WorkersUnavailable(Exception):
+class WorkersUnavailable(Unavailable):
     """The decoding workers died and could not be replaced in time (HTTP 503)."""
 
 

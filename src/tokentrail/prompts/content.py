@@ -12,10 +12,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tokentrail.exceptions import InputError
+
 SHORT = 12
 
 
-class ContentError(ValueError):
+class ContentError(InputError):
     """Content that is not a template or a list of {role, content} messages."""
 
 

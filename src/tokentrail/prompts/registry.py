@@ -1,12 +1,12 @@
 """The prompt registry over a store: every change is one appended, hash-chained event (events.py).
 
-Errors (each with the HTTP status the API answers):
-    PromptError        base class
-    ├── Invalid        400: a bad name, stage or content
-    ├── NotFound       404: no such prompt or version
-    ├── Forbidden      403: the actor may not do this (approving their own version)
-    └── Conflict       409: the state forbids it (promoting an unapproved or rejected version to a stage
-                       that requires approval; rolling back a stage with no earlier version)
+Errors (in the tree of `tokentrail.exceptions`; server/errors.py gives each its HTTP status):
+    PromptError            base class
+    ├── PromptInvalid      a bad name, stage or content
+    ├── PromptNotFound     no such prompt or version
+    ├── PromptForbidden    the actor may not do this (approving their own version)
+    └── PromptConflict     the state forbids it (promoting an unapproved or rejected version to a stage
+                           that requires approval; rolling back a stage with no earlier version)
 
 A refused action appends nothing. Appends are serialised by the registry's lock; run one server per store
 (the DuckDB file allows one writer process anyway).
@@ -21,6 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from tokentrail.exceptions import TokentrailError
 from tokentrail.prompts import events as ev
 from tokentrail.prompts.content import Content, canonical_json
 from tokentrail.prompts.events import Event, State, Version
@@ -30,24 +31,24 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_STAGES = ("dev", "staging", "prod")
 
 
-class PromptError(Exception):
-    status = 400
+class PromptError(TokentrailError):
+    """The registry refuses an action; the message says why."""
 
 
-class Invalid(PromptError):
-    status = 400
+class PromptInvalid(PromptError):
+    """A bad prompt name, stage or content."""
 
 
-class NotFound(PromptError):
-    status = 404
+class PromptNotFound(PromptError):
+    """No such prompt or version."""
 
 
-class Forbidden(PromptError):
-    status = 403
+class PromptForbidden(PromptError):
+    """The actor may not do this."""
 
 
-class Conflict(PromptError):
-    status = 409
+class PromptConflict(PromptError):
+    """The prompt's state forbids the action."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,17 +72,17 @@ class Stages:
         wanted = {n.strip() for n in approval.split(",") if n.strip()}
         unknown = wanted - set(listed)
         if unknown:
-            raise Invalid(f"approval stages {sorted(unknown)} are not among the stages {list(listed)}")
+            raise PromptInvalid(f"approval stages {sorted(unknown)} are not among the stages {list(listed)}")
         return cls(listed, frozenset(wanted | {listed[-1]}))
 
     def check(self, stage: str) -> None:
         if stage not in self.names:
-            raise Invalid(f"unknown stage {stage!r}; the stages are {', '.join(self.names)}")
+            raise PromptInvalid(f"unknown stage {stage!r}; the stages are {', '.join(self.names)}")
 
 
 def check_name(name: str) -> None:
     if not _NAME.match(name):
-        raise Invalid(f"bad prompt name {name!r}: 1-128 letters, digits, '.', '_' or '-'")
+        raise PromptInvalid(f"bad prompt name {name!r}: 1-128 letters, digits, '.', '_' or '-'")
 
 
 def now_iso() -> str:
@@ -106,13 +107,13 @@ class Registry:
     def state(self, name: str) -> State:
         found = self.events(name)
         if not found:
-            raise NotFound(f"no prompt named {name!r}")
+            raise PromptNotFound(f"no prompt named {name!r}")
         return ev.fold(name, found)
 
     def version(self, name: str, number: int) -> Version:
         state = self.state(name)
         if number not in state.versions:
-            raise NotFound(f"prompt {name!r} has no version {number}")
+            raise PromptNotFound(f"prompt {name!r} has no version {number}")
         return state.versions[number]
 
     # -- changes
@@ -156,7 +157,7 @@ class Registry:
             self.check_promotion(version, stage)
             previous = state.stages.get(stage)
             if previous == number:
-                raise Conflict(f"{stage} already holds version {number}")
+                raise PromptConflict(f"{stage} already holds version {number}")
             self._append(name, found, ev.PROMOTED, actor, version=number, from_version=previous, stage=stage)
         return self.state(name)
 
@@ -166,10 +167,10 @@ class Registry:
             found = self.events(name)
             state = ev.fold(name, found)
             if not found:
-                raise NotFound(f"no prompt named {name!r}")
+                raise PromptNotFound(f"no prompt named {name!r}")
             held = state.history.get(stage, [])
             if len(held) < 2:
-                raise Conflict(f"{stage} of {name!r} has no earlier version to roll back to")
+                raise PromptConflict(f"{stage} of {name!r} has no earlier version to roll back to")
             self._append(
                 name,
                 found,
@@ -184,9 +185,9 @@ class Registry:
 
     def check_promotion(self, version: Version, stage: str) -> None:
         if version.status == ev.REJECTED:
-            raise Conflict(f"version {version.number} was rejected and cannot be promoted")
+            raise PromptConflict(f"version {version.number} was rejected and cannot be promoted")
         if stage in self.stages.approval and version.status != ev.APPROVED:
-            raise Conflict(
+            raise PromptConflict(
                 f"{stage} requires an approved version; version {version.number} is {version.status}"
             )
 
@@ -212,15 +213,17 @@ class Registry:
 
 def _find(state: State, name: str, number: int) -> Version:
     if not state.versions:
-        raise NotFound(f"no prompt named {name!r}")
+        raise PromptNotFound(f"no prompt named {name!r}")
     if number not in state.versions:
-        raise NotFound(f"prompt {name!r} has no version {number}")
+        raise PromptNotFound(f"prompt {name!r} has no version {number}")
     return state.versions[number]
 
 
 def check_decision(version: Version, actor: Actor, kind: str) -> None:
     """Four eyes: nobody approves their own version; a decided version stays decided."""
     if kind == ev.APPROVED and actor.name == version.author:
-        raise Forbidden(f"{actor.name!r} wrote version {version.number} and cannot approve it (four eyes)")
+        raise PromptForbidden(
+            f"{actor.name!r} wrote version {version.number} and cannot approve it (four eyes)"
+        )
     if version.status in (ev.APPROVED, ev.REJECTED):
-        raise Conflict(f"version {version.number} is already {version.status}")
+        raise PromptConflict(f"version {version.number} is already {version.status}")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokentrail.exceptions import InputError
 
-class QueryError(ValueError):
+
+class QueryError(InputError):
     """A query that cannot be parsed or compiled.
 
     ``str(error)`` gives the message with its position and hint; the parts are attributes, so a CLI or an

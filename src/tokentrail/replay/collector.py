@@ -11,11 +11,13 @@ from urllib.parse import quote
 
 import httpx
 
+from tokentrail.exceptions import ExternalError
+
 Rows = list[dict[str, Any]]
 MEMBER_BATCH = 5000
 
 
-class CollectorError(Exception):
+class CollectorError(ExternalError):
     """The collector cannot be reached or refuses; the message says what to do."""
 
 

@@ -16,13 +16,14 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from tokentrail.exceptions import TokentrailError
 from tokentrail.replay.requests import Doc, message_text
 
 REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})@v?(?P<version>[1-9][0-9]*)$")
 Entry = tuple[str | None, str]  # (role, or None: the role of the message it replaces; text)
 
 
-class PromptMismatch(Exception):
+class PromptMismatch(TokentrailError):
     """The sample's messages do not hold the version its call was labelled with (the sample is skipped)."""
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import re
 
+from tokentrail.exceptions import InputError
 from tokentrail.settings import Settings
 
 DAY = dt.timedelta(days=1)
@@ -20,7 +21,7 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-class RetentionError(ValueError):
+class RetentionError(InputError):
     """A retention setting that is not a valid number of days, size or interval."""
 
 

@@ -32,13 +32,14 @@ from typing import Annotated
 
 import pydantic
 
+from tokentrail.exceptions import InputError
 from tokentrail.model import Call
 
 TRACE_ID_LIMIT = (1 << 64) - 1
 Rate = Annotated[float, pydantic.Field(ge=0.0, le=1.0)]
 
 
-class PolicyError(ValueError):
+class PolicyError(InputError):
     """A policy file or body that cannot be used (the message says where)."""
 
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from opentelemetry import context as otel_context
 
 from tokentrail import semconv as sc
+from tokentrail.exceptions import TokentrailError
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.errors import internal_error, log
 from tokentrail.sdk.spans import count_degraded
@@ -60,7 +61,7 @@ FAILURE_LOG_INTERVAL_S: Final = 60.0
 OnExceeded = Literal["warn", "raise", "degrade"]
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(TokentrailError):
     """A guarded LLM call was refused: the scope (e.g. tenant ``acme``) is over its budget for the period."""
 
     def __init__(self, scope: str, value: str, period: str, spent_usd: float, amount_usd: float) -> None:

@@ -28,12 +28,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from tokentrail.exceptions import TokentrailError
 from tokentrail.sdk import context as ctx
 
 log = logging.getLogger(__name__)
 
 
-class PromptUnavailable(Exception):
+class PromptUnavailable(TokentrailError):
     """No prompt could be had: the collector did not answer, no disk copy, no fallback."""
 
 

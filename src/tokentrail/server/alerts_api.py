@@ -11,7 +11,7 @@
 
 Reading needs the ``read`` scope; changing rules, adding silences and evaluating need ``admin``
 (server/auth.py). Alert tables are the server's own: they are read and written as the server
-(app.state.raw_store); a backtest reads spans as the caller.
+(AppState.raw_store); a backtest reads spans as the caller.
 """
 
 from __future__ import annotations
@@ -22,20 +22,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tokentrail.alerts import engine, notifiers, state
-from tokentrail.alerts.backtest import UnknownRule, backtest_named
-from tokentrail.alerts.durations import DurationError, parse_time, utcnow
-from tokentrail.alerts.rules import RuleError, RuleSet, rule_from_mapping
-from tokentrail.server.api import api_error, jsonable
+from tokentrail.alerts import engine, notifiers
+from tokentrail.alerts import state as alert_state
+from tokentrail.alerts.backtest import backtest_named
+from tokentrail.alerts.durations import parse_time, utcnow
+from tokentrail.alerts.rules import rule_from_mapping
+from tokentrail.server.api import api_error, json_body, jsonable
 from tokentrail.server.auth import requires
+from tokentrail.server.state import StateDep
 
 router = APIRouter(prefix="/api/alerts", dependencies=[Depends(requires("read"))])
 admin_router = APIRouter(prefix="/api/alerts", dependencies=[Depends(requires("admin"))])
-
-
-def _ruleset(request: Request) -> RuleSet:
-    found: RuleSet = request.app.state.alert_rules
-    return found
 
 
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -43,8 +40,8 @@ def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @router.get("/rules")
-async def list_rules(request: Request) -> Any:
-    store, ruleset = request.app.state.raw_store, _ruleset(request)
+async def list_rules(state: StateDep) -> Any:
+    store, ruleset = state.raw_store, state.alert_rules
     stored = await asyncio.to_thread(engine.stored_rules, store)
     rules = [{**r.as_mapping(), "source": "file"} for r in ruleset.rules]
     rules += [{**r.as_mapping(), "source": "api"} for r in stored]
@@ -52,40 +49,35 @@ async def list_rules(request: Request) -> Any:
 
 
 @admin_router.put("/rules")
-async def put_rule(request: Request) -> Any:
-    try:
-        rule = rule_from_mapping(await request.json())
-        await asyncio.to_thread(
-            engine.save_rule, request.app.state.raw_store, _ruleset(request), rule, utcnow()
-        )
-    except ValueError as exc:  # RuleError, or a body that is not JSON
-        return api_error(400, str(exc) if isinstance(exc, RuleError) else "the body must be a JSON object")
+async def put_rule(request: Request, state: StateDep) -> Any:
+    rule = rule_from_mapping(await json_body(request))
+    await asyncio.to_thread(engine.save_rule, state.raw_store, state.alert_rules, rule, utcnow())
     return {"rule": rule.as_mapping()}
 
 
 @admin_router.delete("/rules/{name}")
-async def delete_rule(request: Request, name: str) -> Any:
-    if not await asyncio.to_thread(engine.delete_rule, request.app.state.raw_store, name):
+async def delete_rule(state: StateDep, name: str) -> Any:
+    if not await asyncio.to_thread(engine.delete_rule, state.raw_store, name):
         return api_error(404, f"no stored rule {name!r}")
     return {"deleted": name}
 
 
 @router.get("/states")
-async def states(request: Request) -> Any:
-    found = await asyncio.to_thread(state.all_states, request.app.state.raw_store)
+async def states(state: StateDep) -> Any:
+    found = await asyncio.to_thread(alert_state.all_states, state.raw_store)
     return {"states": [s.as_dict() for s in found]}
 
 
 @router.get("/history")
-async def history(request: Request) -> Any:
-    store, rule = request.app.state.raw_store, request.query_params.get("rule")
-    events = await asyncio.to_thread(state.events, store, rule)
+async def history(request: Request, state: StateDep) -> Any:
+    store, rule = state.raw_store, request.query_params.get("rule")
+    events = await asyncio.to_thread(alert_state.events, store, rule)
     sent = await asyncio.to_thread(notifiers.deliveries, store)
     return {"events": _rows(events), "deliveries": _rows(sent)}
 
 
 @admin_router.post("/silences")
-async def add_silence(request: Request) -> Any:
+async def add_silence(request: Request, state: StateDep) -> Any:
     try:
         body = await request.json()
         now = utcnow()
@@ -93,32 +85,24 @@ async def add_silence(request: Request) -> Any:
         matchers = {str(k): str(v) for k, v in dict(body.get("matchers", {})).items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return api_error(400, 'expected {"end": TIME, "rule"?: NAME, "matchers"?: {label: value}, "start"?}')
-    args = (request.app.state.raw_store, body.get("rule"), matchers, start, end, str(body.get("comment", "")))
+    args = (state.raw_store, body.get("rule"), matchers, start, end, str(body.get("comment", "")))
     return {"id": await asyncio.to_thread(engine.add_silence, *args)}
 
 
 @admin_router.post("/eval")
-async def evaluate(request: Request) -> Any:
-    try:
-        at = parse_time(request.query_params.get("at", "now"), utcnow())
-    except DurationError as exc:
-        return api_error(400, str(exc))
-    args = (request.app.state.raw_store, _ruleset(request), at)
+async def evaluate(request: Request, state: StateDep) -> Any:
+    at = parse_time(request.query_params.get("at", "now"), utcnow())
+    args = (state.raw_store, state.alert_rules, at)
     changes = await asyncio.to_thread(engine.evaluate, *args)
     return {"at": jsonable(at), "changes": changes}
 
 
 @router.get("/backtest/{name}")
-async def run_backtest(request: Request, name: str) -> Any:
-    server, q = request.app.state.raw_store, request.query_params
-    rules = await asyncio.to_thread(engine.all_rules, server, _ruleset(request))
-    try:
-        now = utcnow()
-        since = parse_time(q.get("since", "30d"), now)
-        until = parse_time(q["until"], now) if "until" in q else None
-        found = await asyncio.to_thread(backtest_named, rules, request.app.state.store, name, since, until)
-    except UnknownRule as exc:
-        return api_error(404, str(exc.args[0]))
-    except DurationError as exc:
-        return api_error(400, str(exc))
+async def run_backtest(request: Request, state: StateDep, name: str) -> Any:
+    server, q = state.raw_store, request.query_params
+    rules = await asyncio.to_thread(engine.all_rules, server, state.alert_rules)
+    now = utcnow()
+    since = parse_time(q.get("since", "30d"), now)
+    until = parse_time(q["until"], now) if "until" in q else None
+    found = await asyncio.to_thread(backtest_named, rules, state.store, name, since, until)
     return JSONResponse(found)

@@ -19,17 +19,18 @@ from tokentrail.alerts.backtest import UnknownRule, backtest_named
 from tokentrail.server.api import jsonable
 from tokentrail.server.dashboard import error_page, page, render, store_of
 from tokentrail.server.dashboard_params import CUSTOM, View
+from tokentrail.server.state import get_state
 
 
 def rule_rows(request: Request) -> list[dict[str, Any]]:
-    ruleset, server = request.app.state.alert_rules, request.app.state.raw_store
+    ruleset, server = get_state(request).alert_rules, get_state(request).raw_store
     rows = [{**r.as_mapping(), "source": "file"} for r in ruleset.rules]
     return rows + [{**r.as_mapping(), "source": "api"} for r in engine.stored_rules(server)]
 
 
 def backtest_of(request: Request, view: View, name: str) -> tuple[list[dict[str, Any]], str]:
     """The rows and the API URL giving the same rows."""
-    rules = engine.all_rules(request.app.state.raw_store, request.app.state.alert_rules)
+    rules = engine.all_rules(get_state(request).raw_store, get_state(request).alert_rules)
     until = view.time_range.end if view.since == CUSTOM and view.end else None
     params = {"since": jsonable(view.time_range.start), **({"until": jsonable(until)} if until else {})}
     found = backtest_named(rules, store_of(request), name, view.time_range.start, until)
@@ -38,7 +39,7 @@ def backtest_of(request: Request, view: View, name: str) -> tuple[list[dict[str,
 
 @page("/alerts")
 def alerts(request: Request, view: View) -> Response:
-    server, chosen = request.app.state.raw_store, view.option("rule")
+    server, chosen = get_state(request).raw_store, view.option("rule")
     try:
         tested = backtest_of(request, view, chosen) if chosen else None
     except UnknownRule as exc:

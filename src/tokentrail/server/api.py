@@ -1,4 +1,4 @@
-"""The JSON API: calls, summaries, traces. Bad input gets a 400 with a JSON body."""
+"""The JSON API: calls, summaries, traces. Bad input gets a 400 with a JSON body (server/errors.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail import analytics
-from tokentrail.analytics import BadRequest, TimeRange
-from tokentrail.query import QueryError
+from tokentrail.analytics import TimeRange
+from tokentrail.exceptions import BadRequest
 from tokentrail.query.run import run_query
 from tokentrail.retention import describe
 from tokentrail.server.auth import requires
-from tokentrail.server.querypool import RETRY_AFTER_S, PoolFull
-from tokentrail.store import QueryFailed, QueryResult, QueryTimeout
+from tokentrail.server.state import StateDep
+from tokentrail.store import QueryResult
 
 router = APIRouter(prefix="/api", dependencies=[Depends(requires("read"))])
 
@@ -72,33 +72,22 @@ def int_param(request: Request, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
 
 
+async def json_body(request: Request, problem: str = "the body must be a JSON object") -> Any:
+    """The request's body read as JSON; BadRequest(`problem`) when it is not JSON."""
+    try:
+        return await request.json()
+    except ValueError:
+        raise BadRequest(problem) from None
+
+
 def api_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def guarded(handler: Any) -> Any:
-    """Turn known errors into JSON 4xx/5xx answers."""
-
-    async def wrapper(request: Request) -> Any:
-        try:
-            return await handler(request)
-        except BadRequest as exc:
-            return api_error(400, str(exc))
-        except QueryTimeout as exc:
-            return api_error(504, str(exc))
-        except QueryFailed as exc:
-            return api_error(400, str(exc))
-
-    wrapper.__name__ = handler.__name__
-    wrapper.__doc__ = handler.__doc__
-    return wrapper
-
-
 @router.get("/calls")
-@guarded
-async def get_calls(request: Request) -> Any:
+async def get_calls(request: Request, state: StateDep) -> Any:
     """Calls in a time range, filtered by any label (?feature=x), sorted and paged."""
-    store, tr, flt = request.app.state.store, time_range(request), filters(request)
+    store, tr, flt = state.store, time_range(request), filters(request)
     limit, offset = int_param(request, "limit", 50), int_param(request, "offset", 0)
     sort = request.query_params.get("sort", "start_time")
     desc = request.query_params.get("order", "desc").lower() != "asc"
@@ -108,13 +97,12 @@ async def get_calls(request: Request) -> Any:
 
 
 @router.get("/summary")
-@guarded
-async def get_summary(request: Request) -> Any:
+async def get_summary(request: Request, state: StateDep) -> Any:
     """Aggregates over a time range, grouped by any labels (?by=feature,model)."""
     by_param = request.query_params.get("by", "")
     by = [b.strip() for b in by_param.split(",") if b.strip()]
     tr = time_range(request)
-    result = analytics.summary(request.app.state.store, tr, by, filters(request))
+    result = analytics.summary(state.store, tr, by, filters(request))
     return {
         "start": jsonable(tr.start),
         "end": jsonable(tr.end),
@@ -125,23 +113,20 @@ async def get_summary(request: Request) -> Any:
 
 
 @router.get("/chargeback")
-@guarded
-async def get_chargeback(request: Request) -> Any:
+async def get_chargeback(request: Request, state: StateDep) -> Any:
     """Calls, tokens by kind, cost by part, cost per query and share per group, for a month or a day."""
     period = request.query_params.get("period")
     if not period:
         raise BadRequest("period is required: YYYY-MM for a month or YYYY-MM-DD for a day")
     by = request.query_params.get("by", "tenant")
     flt = {k: v for k, v in filters(request).items() if k != "period"}
-    result = analytics.chargeback(request.app.state.store, analytics.parse_period(period), by, flt)
+    result = analytics.chargeback(state.store, analytics.parse_period(period), by, flt)
     return {"period": period, "by": by, "rows": result.rows, "total": result.total}
 
 
 @router.get("/retention")
-@guarded
-async def get_retention(request: Request) -> Any:
+async def get_retention(state: StateDep) -> Any:
     """The retention settings in force, the oldest time kept per table, and the store's size in bytes."""
-    state = request.app.state
     # operational metadata (oldest time kept, bytes), not rows: read as the server, not the caller's tenants
     found = await asyncio.to_thread(describe, state.raw_store, state.retention)
     found["oldest"] = {table: jsonable(when) for table, when in found["oldest"].items()}
@@ -149,25 +134,15 @@ async def get_retention(request: Request) -> Any:
 
 
 @router.post("/query")
-@guarded
-async def post_query(request: Request) -> Any:
+async def post_query(request: Request, state: StateDep) -> Any:
     """Run a Logs Insights query: {"query", "start", "end"} (or "since") → {"columns", "rows"}."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest('the body must be JSON: {"query": "...", "start": ..., "end": ...}') from None
+    body = await json_body(request, 'the body must be JSON: {"query": "...", "start": ..., "end": ...}')
     if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
         raise BadRequest("the body needs a non-empty string field 'query'")
     tr = TimeRange.resolve(_opt_str(body, "since"), _opt_str(body, "start"), _opt_str(body, "end"))
-    state = request.app.state
-    try:
-        result = await state.query_pool.run(
-            lambda: run_query(state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s)
-        )
-    except QueryError as exc:
-        return JSONResponse({"error": exc.message, **exc.to_dict()}, status_code=400)
-    except PoolFull as exc:
-        return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": RETRY_AFTER_S})
+    result = await state.query_pool.run(
+        lambda: run_query(state.store, body["query"], tr, timeout_s=state.settings.query_timeout_s)
+    )
     return result_json(result)
 
 
@@ -177,13 +152,12 @@ def _opt_str(body: dict[str, Any], key: str) -> str | None:
 
 
 @router.get("/traces/{trace_id}")
-@guarded
-async def get_trace(request: Request) -> Any:
+async def get_trace(request: Request, state: StateDep) -> Any:
     """Every span of a trace, each streamed call with its arrival timeline (`stream_timeline`)."""
     trace_id = request.path_params["trace_id"].lower()
     if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id):
         raise BadRequest("trace id must be 32 hex characters")
-    store = request.app.state.store
+    store = state.store
     result = analytics.trace_spans(store, trace_id)
     if not result.rows:
         return api_error(404, f"no spans for trace {trace_id}")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 
 from tokentrail.alerts import engine
 from tokentrail.alerts.durations import utcnow
@@ -37,6 +37,7 @@ from tokentrail.server import (
     dashboard_api,
     dashboard_experiments,
     dashboard_static,
+    errors,
     experiments_api,
     keys_api,
     login,
@@ -47,12 +48,12 @@ from tokentrail.server import (
     prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
     samples_api,
 )
-from tokentrail.server.auth import PUBLIC, Denied, KeyRing, RequestStore, enforce, requires
+from tokentrail.server.auth import PUBLIC, KeyRing, RequestStore, enforce, requires
 from tokentrail.server.hosts import HostCheck, allowed_hosts
 from tokentrail.server.querypool import QueryPool
+from tokentrail.server.state import App, AppState, StateDep, state_of
 from tokentrail.settings import Settings
 from tokentrail.store import Store
-from tokentrail.store.backlog import Backlog
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
@@ -77,10 +78,10 @@ async def every(interval_s: float, job: Callable[[], object], name: str) -> None
             log.exception("%s failed", name)
 
 
-def background_jobs(app: FastAPI) -> list[asyncio.Task[None]]:
+def background_jobs(state: AppState) -> list[asyncio.Task[None]]:
     """What `serve` runs besides answering requests: alert evaluation and the CloudWatch publisher."""
-    settings: Settings = app.state.settings
-    store, rules = app.state.raw_store, app.state.alert_rules  # the server's own reads
+    settings = state.settings
+    store, rules = state.raw_store, state.alert_rules  # the server's own reads
     jobs = []
     if settings.alerts_interval_s > 0:
         evaluate = lambda: engine.evaluate(store, rules, utcnow())  # noqa: E731
@@ -112,46 +113,65 @@ def cloudwatch_job(store: Store, settings: Settings) -> Callable[[], object]:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    retention = app.state.retention
-    enforcer = Enforcer(app.state.raw_store, retention) if retention.configured else None
+    state = state_of(app)
+    retention, settings = state.retention, state.settings
+    enforcer = Enforcer(state.raw_store, retention) if retention.configured else None
     if enforcer is not None:
         enforcer.start()
-    jobs = background_jobs(app) if app.state.owns_store else []
+    jobs = background_jobs(state) if state.owns_store else []
     archiver = None
-    if app.state.settings.archive_to:  # TOKENTRAIL_ARCHIVE_TO: archive the samples on a schedule
-        settings = app.state.settings
-        archiver = Archiver(app.state.raw_store, settings.archive_to, settings.archive_interval_s)
+    if settings.archive_to:  # TOKENTRAIL_ARCHIVE_TO: archive the samples on a schedule
+        archiver = Archiver(state.raw_store, settings.archive_to, settings.archive_interval_s)
         archiver.start()
     yield
     for job in jobs:
         job.cancel()
-    grpc_server = getattr(app.state, "grpc_server", None)
-    if grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
-        await grpc_server.stop(otlp_grpc.STOP_GRACE_S)
+    await shut_down(state, archiver, enforcer)
+
+
+async def shut_down(state: AppState, archiver: Archiver | None, enforcer: Enforcer | None) -> None:
+    if state.grpc_server is not None:  # `serve`: finish the gRPC calls in flight before the store closes
+        await state.grpc_server.stop(otlp_grpc.STOP_GRACE_S)
     if archiver is not None:
         archiver.stop()
     if enforcer is not None:
         enforcer.stop()
-    app.state.pipeline.close()
-    app.state.query_pool.close()
-    if app.state.owns_store:  # `serve`: close (and checkpoint) before uvicorn re-raises SIGTERM and exits
-        app.state.store.close()
+    state.pipeline.close()
+    state.query_pool.close()
+    if state.owns_store:  # `serve`: close (and checkpoint) before uvicorn re-raises SIGTERM and exits
+        state.raw_store.close()
 
 
-async def denied(request: Request, exc: Exception) -> Response:
-    """401/403 in the caller's language: an OTLP Status, a redirect to the sign-in page, or JSON."""
-    assert isinstance(exc, Denied)
-    path = request.url.path
-    if path.startswith("/v1/"):
-        return otlp.error_response(otlp.Rejected(exc.status, exc.message), otlp.media_of(request))
-    browser = "text/html" in request.headers.get("accept", "")
-    if exc.status == 401 and request.method == "GET" and browser and not path.startswith("/api/"):
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=_challenge(exc.status))
+def build_state(
+    store: Store, settings: Settings, enrich: Enricher | None, owns_store: bool, retention: Policy | None
+) -> AppState:
+    """The services of an app over `store`, built in this order (a bad setting fails before the rest)."""
+    pipeline = make_pipeline(settings, enrich)
+    rules = load_rules(settings.alerts) if settings.alerts else RuleSet()
+    health = IngestHealth()
+    return AppState(
+        store=RequestStore(store),
+        raw_store=store,
+        owns_store=owns_store,
+        settings=settings,
+        retention=retention or resolve(settings),
+        keyring=KeyRing(store, settings.ingest_key),
+        pipeline=pipeline,
+        alert_rules=rules,
+        ingest_health=health,
+        metrics_registry=metrics_registry(store, settings, health),
+        waiting=Waiting(settings.content_wait_s, settings.content_wait_max_bytes),
+        query_pool=QueryPool(settings.query_concurrency),
+        prompts=Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages)),
+    )
 
 
-def _challenge(status: int) -> dict[str, str]:
-    return {"WWW-Authenticate": 'Bearer realm="tokentrail"'} if status == 401 else {}
+def metrics_registry(store: Store, settings: Settings, health: IngestHealth) -> CollectorRegistry:
+    """The /metrics registry, with the label set configured (checked here)."""
+    labels = tuple(label.strip() for label in settings.metrics_labels.split(",") if label.strip())
+    check_labels(labels)
+    depth = getattr(store, "queue_depth", lambda: 0)
+    return registry_for(store, labels, settings.metrics_max_series, health, depth)
 
 
 def create_app(
@@ -161,7 +181,7 @@ def create_app(
     owns_store: bool = False,
     retention: Policy | None = None,
     check_host: bool = False,
-) -> FastAPI:
+) -> App:
     """The app over `store`; with owns_store, the app closes the store when the server shuts down.
 
     Every route needs a key with its scope once any key is configured (server/auth.py). With check_host
@@ -169,7 +189,7 @@ def create_app(
     (default: from the settings) runs in a background thread while the app's lifespan lasts.
     """
     settings = settings or Settings()
-    app = FastAPI(
+    app = App(
         title="tokentrail",
         version="0.1.0",
         lifespan=lifespan,
@@ -178,30 +198,17 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.store = RequestStore(store)
-    app.state.raw_store = store  # the app's own work (retention, keys), never a request's reads
-    app.state.owns_store = owns_store
-    app.state.settings = settings
-    app.state.retention = retention or resolve(settings)
-    app.state.keyring = KeyRing(store, settings.ingest_key)
-    app.state.route_requirements = {}
-    app.state.pipeline = make_pipeline(settings, enrich)
-    app.state.decode_backlog = Backlog()  # request bytes waiting for (or in) decoding
-    app.state.alert_rules = load_rules(settings.alerts) if settings.alerts else RuleSet()
-    app.state.ingest_health = IngestHealth()
-    labels = tuple(label.strip() for label in settings.metrics_labels.split(",") if label.strip())
-    check_labels(labels)
-    depth = getattr(store, "queue_depth", lambda: 0)
-    app.state.metrics_registry = registry_for(
-        store, labels, settings.metrics_max_series, app.state.ingest_health, depth
-    )
-    app.state.log_counts = collections.Counter()  # what became of OTLP log records (server/content.py)
-    app.state.waiting = Waiting(settings.content_wait_s, settings.content_wait_max_bytes)
-    app.state.query_pool = QueryPool(settings.query_concurrency)
-    app.state.prompts = Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
-    app.add_exception_handler(Denied, denied)
+    app.state = build_state(store, settings, enrich, owns_store, retention)
+    errors.install(app)
     if check_host:
         app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
+    include_routers(app)
+    add_own_routes(app)
+    return app
+
+
+def include_routers(app: FastAPI) -> None:
+    """Every router, each with the scope its routes need (server/auth.py)."""
     for router in (otlp.router, api.router, budgets_api.status_router, budgets_api.router):
         app.include_router(router)
     for router in (budgets_api.admin_router, keys_api.router, dashboard_api.router, login.router):
@@ -220,11 +227,15 @@ def create_app(
     app.include_router(samples_api.admin_router, dependencies=[Depends(requires("admin"))])
     app.include_router(dashboard_experiments.router, dependencies=read)
 
+
+def add_own_routes(app: FastAPI) -> None:
+    """/healthz (public) and /openapi.json (read)."""
+
     @app.get("/healthz", dependencies=[Depends(PUBLIC)])
-    async def healthz() -> JSONResponse:
+    async def healthz(state: StateDep) -> JSONResponse:
         """200 when ingest works; 503 while the decoding workers are being replaced."""
-        body: dict[str, Any] = {"status": "ok", "store": store.dialect, "logs": content.stats(app.state)}
-        if not app.state.pipeline.ready():
+        body = {"status": "ok", "store": state.raw_store.dialect, "logs": content.stats(state)}
+        if not state.pipeline.ready():
             body["status"] = "decoding workers restarting"
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(body)
@@ -232,5 +243,3 @@ def create_app(
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(requires("read"))])
     async def openapi() -> dict[str, Any]:
         return app.openapi()
-
-    return app

@@ -31,6 +31,7 @@ from fastapi import Request
 from fastapi.routing import iter_route_contexts
 
 from tokentrail import keys
+from tokentrail.exceptions import TokentrailError
 from tokentrail.keys import KeyRecord, Principal
 from tokentrail.store import QueryResult, Store, StoreError
 from tokentrail.store.scope import TenantStore
@@ -43,13 +44,20 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("tt_principal", default=None)
 
 
-class Denied(Exception):
-    """401 (no or bad credentials) or 403 (a key without the needed scope)."""
+class Denied(TokentrailError):
+    """A request without the right credentials (server/errors.py: 401 or 403)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.status = status
         self.message = message
+
+
+class Unauthenticated(Denied):
+    """No key or session, or a wrong or revoked key."""
+
+
+class Forbidden(Denied):
+    """A key or session without the scope (or the CSRF header) the route needs."""
 
 
 class KeyRing:
@@ -135,13 +143,13 @@ def ingest_principal(ring: KeyRing, token: str | None) -> Principal:
     (or ``admin``) scope, or Denied (401, or 403 for a key without it). No key configured: anonymous admin."""
     if token is None:
         if ring.configured():
-            raise Denied(401, "a key is required: send authorization: Bearer <key> metadata")
+            raise Unauthenticated("a key is required: send authorization: Bearer <key> metadata")
         return ANONYMOUS
     found = ring.authenticate(token)
     if found is None:
-        raise Denied(401, "wrong or revoked key")
+        raise Unauthenticated("wrong or revoked key")
     if not found.allows(("ingest",)):
-        raise Denied(403, f"the key {found.name!r} lacks the scope ingest")
+        raise Forbidden(f"the key {found.name!r} lacks the scope ingest")
     return found
 
 
@@ -152,7 +160,7 @@ def resolve(request: Request) -> Principal:
     if token is not None:
         found = ring.authenticate(token)
         if found is None:
-            raise Denied(401, "wrong or revoked key")
+            raise Unauthenticated("wrong or revoked key")
         return found
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -162,7 +170,7 @@ def resolve(request: Request) -> Principal:
             return found
     if not ring.configured():
         return ANONYMOUS
-    raise Denied(401, "a key is required: send Authorization: Bearer <key>, or sign in at /login")
+    raise Unauthenticated("a key is required: send Authorization: Bearer <key>, or sign in at /login")
 
 
 def check_csrf(request: Request, ring: KeyRing, cookie: str) -> None:
@@ -170,7 +178,7 @@ def check_csrf(request: Request, ring: KeyRing, cookie: str) -> None:
         return
     sent = request.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(sent.encode(), ring.csrf_token(cookie).encode()):
-        raise Denied(403, f"missing or wrong {CSRF_HEADER} header for a request made with a session")
+        raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a request made with a session")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +193,7 @@ class Requirement:
             return None
         principal = resolve(request)
         if not principal.allows(self.scopes):
-            raise Denied(403, f"the key {principal.name!r} lacks the scope {' or '.join(self.scopes)}")
+            raise Forbidden(f"the key {principal.name!r} lacks the scope {' or '.join(self.scopes)}")
         _current.set(principal)
         request.state.principal = principal
         return principal

@@ -25,6 +25,7 @@ import pyarrow as pa
 from tokentrail.ingest.logs import ContentDocument
 from tokentrail.model import Call
 from tokentrail.samples.join import Held, Key, Waiting
+from tokentrail.server.state import AppState
 from tokentrail.store import StoreError
 from tokentrail.store.arrow import calls_to_arrow
 
@@ -40,7 +41,7 @@ def basis_calls(table: pa.Table, keys: Collection[Key]) -> dict[Key, Call]:
     return {(r["trace_id"], r["span_id"]): Call(**r) for r in rows if (r["trace_id"], r["span_id"]) in keys}
 
 
-async def stored_calls(state: Any, keys: Collection[Key]) -> dict[Key, Call]:
+async def stored_calls(state: AppState, keys: Collection[Key]) -> dict[Key, Call]:
     """The stored calls of `keys` (the app's own read: every tenant's)."""
     traces, found = sorted({trace for trace, _ in keys}), dict[Key, Call]()
     for i in range(0, len(traces), LOOKUP_CHUNK):
@@ -54,7 +55,7 @@ async def stored_calls(state: Any, keys: Collection[Key]) -> dict[Key, Call]:
     return found
 
 
-def matched(state: Any, held: dict[Key, Held], calls: dict[Key, Call]) -> list[tuple[Call, Any]]:
+def matched(state: AppState, held: dict[Key, Held], calls: dict[Key, Call]) -> list[tuple[Call, Any]]:
     """(call, content) for the held content whose call is known and of a tenant the sender may write as."""
     pairs = []
     for key, content in held.items():
@@ -68,7 +69,7 @@ def matched(state: Any, held: dict[Key, Held], calls: dict[Key, Call]) -> list[t
     return pairs
 
 
-async def join(state: Any, held: dict[Key, Held], calls: dict[Key, Call]) -> None:
+async def join(state: AppState, held: dict[Key, Held], calls: dict[Key, Call]) -> None:
     """Sample and redact the content of known calls; store the samples kept, drop the rest. Raises
     StoreError (StoreBusy when the writer is full)."""
     pairs = matched(state, held, calls)
@@ -86,7 +87,7 @@ async def join(state: Any, held: dict[Key, Held], calls: dict[Key, Call]) -> Non
         state.log_counts["content_sampled"] += int(await asyncio.wrap_future(future))
 
 
-async def on_logs(state: Any, docs: Iterable[ContentDocument], tenants: tuple[str, ...]) -> None:
+async def on_logs(state: AppState, docs: Iterable[ContentDocument], tenants: tuple[str, ...]) -> None:
     """A log request's content: held, then joined to the calls already stored."""
     waiting = state.waiting
     keys = set()
@@ -99,7 +100,7 @@ async def on_logs(state: Any, docs: Iterable[ContentDocument], tenants: tuple[st
     await expire(state)
 
 
-async def after_commit(state: Any, table: pa.Table) -> None:
+async def after_commit(state: AppState, table: pa.Table) -> None:
     """Spans just committed take the content waiting for them. Never fails the span request."""
     try:
         if len(state.waiting):
@@ -112,7 +113,7 @@ async def after_commit(state: Any, table: pa.Table) -> None:
         state.log_counts["content_store_failed"] += 1
 
 
-async def expire(state: Any) -> None:
+async def expire(state: AppState) -> None:
     """Content whose wait is over: one last store lookup, then joined or dropped."""
     held = state.waiting.expired()
     if held:
@@ -121,7 +122,7 @@ async def expire(state: Any) -> None:
         await join(state, held, found)
 
 
-def stats(state: Any) -> dict[str, int]:
+def stats(state: AppState) -> dict[str, int]:
     """What became of the OTLP log records received (the /healthz `logs` object)."""
     waiting: Waiting = state.waiting
     return dict(state.log_counts) | waiting.stats()

@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tokentrail import analytics
 from tokentrail.alerts import history
-from tokentrail.analytics import BadRequest
+from tokentrail.exceptions import BadRequest
 from tokentrail.experiments.data import experiments_among
 from tokentrail.retention import oldest_kept
 from tokentrail.samples import queries as sample_queries
@@ -52,6 +52,7 @@ from tokentrail.server.dashboard_params import (
     needs_redirect,
     parse_view,
 )
+from tokentrail.server.state import get_state
 from tokentrail.store import QueryFailed, QueryTimeout, Store
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(requires("read"))])
@@ -152,20 +153,20 @@ def page(path: str, on: APIRouter = router) -> Callable[[Handler], Handler]:
 
 
 def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
+    store: Store = get_state(request).store
     return store
 
 
 @page("/")
 def overview(request: Request, view: View) -> Response:
-    timeout = request.app.state.settings.query_timeout_s
+    timeout = get_state(request).settings.query_timeout_s
     tiles = views.overview_tiles(store_of(request), view, timeout)
     kept = {
-        "since": oldest_kept(request.app.state.raw_store).get("spans"),
-        "days": request.app.state.retention.calls,
+        "since": oldest_kept(get_state(request).raw_store).get("spans"),
+        "days": get_state(request).retention.calls,
     }
     tr = view.time_range
-    firings = history.firings(request.app.state.raw_store, tr.start, tr.end)
+    firings = history.firings(get_state(request).raw_store, tr.start, tr.end)
     return render(
         request,
         "overview.html",

@@ -22,12 +22,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from tokentrail import analytics
-from tokentrail.analytics import BadRequest
+from tokentrail.exceptions import BadRequest
 from tokentrail.server import dashboard_views as views
-from tokentrail.server.api import api_error, guarded, jsonable
+from tokentrail.server.api import api_error, jsonable
 from tokentrail.server.auth import requires
 from tokentrail.server.dashboard_format import Change
 from tokentrail.server.dashboard_params import View, parse_view
+from tokentrail.server.state import StateDep, get_state
 from tokentrail.store import Store
 
 router = APIRouter(prefix="/api", dependencies=[Depends(requires("read"))])
@@ -68,18 +69,16 @@ def check_ids(trace_id: str, span_id: str) -> tuple[str, str]:
 async def answer(request: Request, build: Callable[[Store, View], Any]) -> Any:
     """Run a blocking store read in the thread pool (so a page's charts load in parallel) and encode it."""
     view = read_view(request)
-    return encode(await run_in_threadpool(build, request.app.state.store, view))
+    return encode(await run_in_threadpool(build, get_state(request).store, view))
 
 
 @router.get("/timeseries")
-@guarded
-async def get_timeseries(request: Request) -> Any:
-    timeout = request.app.state.settings.query_timeout_s
+async def get_timeseries(request: Request, state: StateDep) -> Any:
+    timeout = state.settings.query_timeout_s
     return await answer(request, lambda store, view: views.timeseries(store, view, timeout))
 
 
 @router.get("/breakdowns")
-@guarded
 async def get_breakdowns(request: Request) -> Any:
     def build(store: Store, view: View) -> Any:
         dims = dims_param(view, views.OVERVIEW_DIMS)
@@ -89,7 +88,6 @@ async def get_breakdowns(request: Request) -> Any:
 
 
 @router.get("/spenders")
-@guarded
 async def get_spenders(request: Request) -> Any:
     def build(store: Store, view: View) -> Any:
         by = view.option("by", "feature") or "feature"
@@ -102,13 +100,11 @@ async def get_spenders(request: Request) -> Any:
 
 
 @router.get("/why")
-@guarded
 async def get_why(request: Request) -> Any:
     return await answer(request, lambda store, view: {"filters": view.filters, **views.why(store, view)})
 
 
 @router.get("/compare")
-@guarded
 async def get_compare(request: Request) -> Any:
     def build(store: Store, view: View) -> Any:
         by = view.option("by", "model") or "model"
@@ -121,10 +117,9 @@ async def get_compare(request: Request) -> Any:
 
 
 @router.get("/calls/{trace_id}/{span_id}")
-@guarded
-async def get_call(request: Request) -> Any:
+async def get_call(request: Request, state: StateDep) -> Any:
     trace_id, span_id = check_ids(request.path_params["trace_id"], request.path_params["span_id"])
-    store = request.app.state.store
+    store = state.store
     span = await run_in_threadpool(analytics.get_span, store, trace_id, span_id)
     if span is None:
         return api_error(404, f"no span {span_id} in trace {trace_id}")

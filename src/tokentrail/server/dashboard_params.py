@@ -18,7 +18,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
-from tokentrail.analytics import FILTERABLE, BadRequest, TimeRange
+from tokentrail.analytics import FILTERABLE, TimeRange
+from tokentrail.exceptions import BadRequest
 
 PRESETS = ("1h", "24h", "7d", "30d")
 DEFAULT_SINCE = "24h"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokentrail import analytics
-from tokentrail.analytics import BadRequest
+from tokentrail.exceptions import BadRequest
 from tokentrail.model import COLUMNS, StreamTimeline
 from tokentrail.samples import queries as sample_queries
 from tokentrail.server.dashboard_format import Change, change, value_label

@@ -21,11 +21,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from tokentrail.analytics import BadRequest, TimeRange
+from tokentrail.analytics import TimeRange
+from tokentrail.exceptions import BadRequest
 from tokentrail.experiments import analysis, data
 from tokentrail.experiments.analysis import Spec
-from tokentrail.server.api import api_error, guarded
+from tokentrail.server.api import json_body
 from tokentrail.server.dashboard_api import encode
+from tokentrail.server.state import StateDep, get_state
 from tokentrail.store import Store
 
 router = APIRouter(prefix="/api/experiments")
@@ -79,30 +81,24 @@ def experiment_timeline(store: Store, name: str, params: Mapping[str, str]) -> d
 
 async def _answer(request: Request, build: Callable[[Store, str, Mapping[str, str]], Any]) -> Any:
     name, params = request.path_params["name"], dict(request.query_params)
-    try:
-        return encode(await run_in_threadpool(build, request.app.state.store, name, params))
-    except data.NotFound as exc:
-        return api_error(404, str(exc))
+    return encode(await run_in_threadpool(build, get_state(request).store, name, params))
 
 
 @router.get("")
-@guarded
-async def get_experiments(request: Request) -> Any:
+async def get_experiments(request: Request, state: StateDep) -> Any:
     """Every experiment (calls with experiment and variant labels), with its variants and call counts."""
     params = dict(request.query_params)
-    found = await run_in_threadpool(data.list_experiments, request.app.state.store, optional_range(params))
+    found = await run_in_threadpool(data.list_experiments, state.store, optional_range(params))
     return encode({"experiments": found})
 
 
 @router.get("/{name}")
-@guarded
 async def get_experiment(request: Request) -> Any:
     """One metric of one experiment: variants with intervals, comparisons with the control, SRM and MDE."""
     return await _answer(request, experiment_answer)
 
 
 @router.get("/{name}/timeline")
-@guarded
 async def get_experiment_timeline(request: Request) -> Any:
     """The metric per variant per hour or day."""
     return await _answer(request, experiment_timeline)
@@ -130,17 +126,12 @@ def member_ids(body: Any) -> tuple[str, list[tuple[str, str]]]:
 
 
 @members_router.post("/{name}/members")
-@guarded
-async def post_members(request: Request) -> Any:
+async def post_members(request: Request, state: StateDep) -> Any:
     """Count stored calls in the experiment's variant; answers how many were added."""
     name = request.path_params["name"]
     if not NAME.match(name):
         raise BadRequest("an experiment name is 1 to 200 printable characters")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the body must be JSON") from None
-    variant, ids = member_ids(body)
-    store = request.app.state.store  # reads as the key: a tenant's key adds only its tenants' calls
+    variant, ids = member_ids(await json_body(request, "the body must be JSON"))
+    store = state.store  # reads as the key: a tenant's key adds only its tenants' calls
     added = await run_in_threadpool(data.add_members, store, name, variant, ids)
     return {"experiment": name, "variant": variant, "added": added}

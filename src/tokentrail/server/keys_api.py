@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail import keys
-from tokentrail.server.api import api_error
+from tokentrail.server.api import api_error, json_body
 from tokentrail.server.auth import keyring, requires
 
 router = APIRouter(prefix="/api/keys", dependencies=[Depends(requires("admin"))])
@@ -33,18 +33,13 @@ async def list_keys(request: Request) -> Any:
 
 @router.post("")
 async def create_key(request: Request) -> Any:
-    try:
-        body = await request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            raise keys.KeyError_('the body must be {"name": ..., "scopes": [...], "tenants": [...]}')
-        scopes, tenants = _strings(body, "scopes"), _strings(body, "tenants")
-        record, token = await asyncio.to_thread(
-            keys.create_key, keyring(request).store, body["name"], scopes, tenants
-        )
-    except ValueError as exc:  # KeyError_, or a body that is not JSON
-        return api_error(
-            400, str(exc) if isinstance(exc, keys.KeyError_) else "the body must be a JSON object"
-        )
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise keys.KeyError_('the body must be {"name": ..., "scopes": [...], "tenants": [...]}')
+    scopes, tenants = _strings(body, "scopes"), _strings(body, "tenants")
+    record, token = await asyncio.to_thread(
+        keys.create_key, keyring(request).store, body["name"], scopes, tenants
+    )
     keyring(request).invalidate()
     return JSONResponse({**record.public(), "key": token}, status_code=201)
 

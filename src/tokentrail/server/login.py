@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from tokentrail.server.auth import PUBLIC, SESSION_COOKIE, keyring
 from tokentrail.server.dashboard import render
+from tokentrail.server.state import StateDep
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(PUBLIC)])
 MAX_FORM_BYTES = 4096
@@ -44,14 +45,14 @@ async def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, state: StateDep) -> Response:
     form = await read_form(request)
     target = safe_next(form.get("next"))
     ring = keyring(request)
     record = ring.find(form.get("key", "").strip())
     if record is None or not record.principal.allows(("read",)):
         return login_page(request, "That key is wrong, revoked, or lacks the read scope.", 401, target)
-    hours = request.app.state.settings.session_hours
+    hours = state.settings.session_hours
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

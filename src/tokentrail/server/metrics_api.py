@@ -11,14 +11,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from tokentrail.exporters.prometheus import exposition
-from tokentrail.server.auth import Denied, requires
+from tokentrail.server.auth import Forbidden, requires
+from tokentrail.server.state import StateDep
 
 router = APIRouter(dependencies=[Depends(requires("metrics", "read"))])
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, state: StateDep) -> Response:
     if request.state.principal.tenants:
-        raise Denied(403, "/metrics reports every tenant: use a key not bound to tenants")
-    body = await asyncio.to_thread(exposition, request.app.state.metrics_registry)
+        raise Forbidden("/metrics reports every tenant: use a key not bound to tenants")
+    body = await asyncio.to_thread(exposition, state.metrics_registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

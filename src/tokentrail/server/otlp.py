@@ -23,11 +23,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from google.rpc import status_pb2
 
+from tokentrail.exceptions import TokentrailError
 from tokentrail.ingest import otlp
 from tokentrail.ingest.tenants import rejection, stamp_tenant
-from tokentrail.ingest.workers import WorkersUnavailable
 from tokentrail.server import content
 from tokentrail.server.auth import requires
+from tokentrail.server.state import AppState, StateDep, get_state
 from tokentrail.store import StoreBusy, StoreError
 
 router = APIRouter(dependencies=[Depends(requires("ingest"))])
@@ -35,7 +36,7 @@ RETRY_AFTER_S = "1"
 MAX_MESSAGE_CHARS = 400  # error messages may quote the input; keep them short
 
 
-class Rejected(Exception):
+class Rejected(TokentrailError):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -79,7 +80,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def admitted(state: Any, size: int) -> AsyncIterator[None]:
+async def admitted(state: AppState, size: int) -> AsyncIterator[None]:
     """Refuse at once when the queued work would hold this request past the configured wait (OTLP/HTTP
     and OTLP/gRPC alike)."""
     wait_s = state.decode_backlog.wait_s() + state.store.expected_wait_s()
@@ -94,21 +95,12 @@ async def admitted(state: Any, size: int) -> AsyncIterator[None]:
 
 async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any]]) -> tuple[Any, str]:
     """Common front half (the key was checked by the router): media type, size, gzip, admission, then
-    decode off the event loop."""
-    state = request.app.state
-    try:
-        kind = otlp.media_type(request.headers.get("content-type"))
-        body = await read_body(request, state.settings.max_body_bytes)
-        async with admitted(state, len(body)):
-            return await decode(body, kind), kind
-    except otlp.UnsupportedMediaType as exc:
-        raise Rejected(415, str(exc)) from None
-    except otlp.PayloadTooLarge as exc:
-        raise Rejected(413, str(exc)) from None
-    except otlp.BadPayload as exc:
-        raise Rejected(400, str(exc)) from None
-    except WorkersUnavailable as exc:
-        raise busy(str(exc), status=503) from None
+    decode off the event loop. Errors reach the client through server/errors.py as OTLP Status answers."""
+    state = get_state(request)
+    kind = otlp.media_type(request.headers.get("content-type"))
+    body = await read_body(request, state.settings.max_body_bytes)
+    async with admitted(state, len(body)):
+        return await decode(body, kind), kind
 
 
 @contextlib.contextmanager
@@ -136,7 +128,7 @@ def media_of(request: Request) -> str:
 
 
 async def store_traces(
-    state: Any, decoded: tuple[Any, int, str], tenants: Sequence[str]
+    state: AppState, decoded: tuple[Any, int, str], tenants: Sequence[str]
 ) -> otlp.ExportTraceServiceResponse:
     """Commit decoded spans as a key bound to `tenants` may write them (ingest/tenants.py); the answer
     counts the rejected ones. Shared by OTLP/HTTP and OTLP/gRPC."""
@@ -159,31 +151,23 @@ async def store_traces(
 
 
 @router.post("/v1/traces")
-async def export_traces(request: Request) -> Response:
-    state = request.app.state
-    try:
-        decoded, kind = await receive(request, state.pipeline.traces_async)
-        response = await store_traces(state, decoded, request.state.principal.tenants)
-    except Rejected as exc:
-        return error_response(exc, media_of(request))
+async def export_traces(request: Request, state: StateDep) -> Response:
+    decoded, kind = await receive(request, state.pipeline.traces_async)
+    response = await store_traces(state, decoded, request.state.principal.tenants)
     return Response(otlp.encode_response(response, kind), media_type=kind)
 
 
 @router.post("/v1/metrics")
-async def export_metrics(request: Request) -> Response:
-    state = request.app.state
-    try:
-        rows, kind = await receive(
-            request, lambda body, kind: asyncio.to_thread(state.pipeline.metrics, body, kind)
-        )
-        await commit(lambda: state.store.submit_metrics(rows))
-    except Rejected as exc:
-        return error_response(exc, media_of(request))
+async def export_metrics(request: Request, state: StateDep) -> Response:
+    rows, kind = await receive(
+        request, lambda body, kind: asyncio.to_thread(state.pipeline.metrics, body, kind)
+    )
+    await commit(lambda: state.store.submit_metrics(rows))
     return Response(otlp.encode_response(otlp.ExportMetricsServiceResponse(), kind), media_type=kind)
 
 
 async def keep_records(
-    state: Any, kept: Any, tenants: tuple[str, ...], response: otlp.ExportLogsServiceResponse
+    state: AppState, kept: Any, tenants: tuple[str, ...], response: otlp.ExportLogsServiceResponse
 ) -> None:
     """Commit the log records kept (ingest/log_records.py) as a key bound to `tenants` may write them;
     the others are counted in the answer's partial_success."""
@@ -196,7 +180,7 @@ async def keep_records(
 
 
 async def store_logs(
-    state: Any, body: bytes, kind: str, tenants: tuple[str, ...]
+    state: AppState, body: bytes, kind: str, tenants: tuple[str, ...]
 ) -> otlp.ExportLogsServiceResponse:
     """The logs signal: GenAI content joined to its calls and sampled (server/content.py); other records
     counted and dropped, or kept when configured. Shared by OTLP/HTTP and OTLP/gRPC."""
@@ -212,11 +196,7 @@ async def store_logs(
 
 
 @router.post("/v1/logs")
-async def export_logs(request: Request) -> Response:
-    state = request.app.state
-    try:
-        tenants = request.state.principal.tenants
-        response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind, tenants))
-    except Rejected as exc:
-        return error_response(exc, media_of(request))
+async def export_logs(request: Request, state: StateDep) -> Response:
+    tenants = request.state.principal.tenants
+    response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind, tenants))
     return Response(otlp.encode_response(response, kind), media_type=kind)

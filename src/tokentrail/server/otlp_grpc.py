@@ -35,41 +35,46 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from tokentrail.exceptions import ExternalError
 from tokentrail.ingest import otlp
 from tokentrail.ingest.workers import WorkersUnavailable
 from tokentrail.keys import Principal
 from tokentrail.server import auth
 from tokentrail.server.otlp import Rejected, admitted, commit, store_logs, store_traces
+from tokentrail.server.state import AppState
 
 Handler = Callable[[Any, Principal, bytes], Awaitable[bytes]]
-DENIED_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+DENIED_CODES = {
+    auth.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    auth.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+}
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
 STOP_GRACE_S = 10.0
 
 
-class BindFailed(RuntimeError):
+class BindFailed(ExternalError, RuntimeError):
     """The gRPC port could not be bound (most often: another server holds it)."""
 
 
-def authenticate(state: Any, metadata: Any) -> Principal:
+def authenticate(state: AppState, metadata: Any) -> Principal:
     """The principal of a call's `authorization` metadata, allowed to ingest; raises auth.Denied."""
     header = next((str(v) for k, v in metadata or () if k == "authorization"), None)
     return auth.ingest_principal(state.keyring, auth.bearer_token(header))
 
 
-async def export_traces(state: Any, principal: Principal, body: bytes) -> bytes:
+async def export_traces(state: AppState, principal: Principal, body: bytes) -> bytes:
     decoded = await state.pipeline.traces_async(body, otlp.PROTOBUF)
     response = await store_traces(state, decoded, principal.tenants)
     return bytes(response.SerializeToString())
 
 
-async def export_metrics(state: Any, principal: Principal, body: bytes) -> bytes:
+async def export_metrics(state: AppState, principal: Principal, body: bytes) -> bytes:
     rows = await asyncio.to_thread(state.pipeline.metrics, body, otlp.PROTOBUF)
     await commit(lambda: state.store.submit_metrics(rows))
     return bytes(otlp.ExportMetricsServiceResponse().SerializeToString())
 
 
-async def export_logs(state: Any, principal: Principal, body: bytes) -> bytes:
+async def export_logs(state: AppState, principal: Principal, body: bytes) -> bytes:
     response = await store_logs(state, body, otlp.PROTOBUF, principal.tenants)
     return bytes(response.SerializeToString())
 
@@ -93,14 +98,14 @@ async def abort(context: Any, exc: Rejected) -> None:
     await context.abort(code, exc.message)
 
 
-def unary(state: Any, work: Handler) -> Any:
+def unary(state: AppState, work: Handler) -> Any:
     async def handle(body: bytes, context: Any) -> bytes:
         try:
             principal = authenticate(state, context.invocation_metadata())
             async with admitted(state, len(body)):
                 return await work(state, principal, body)
         except auth.Denied as exc:
-            await context.abort(DENIED_CODES[exc.status], exc.message)
+            await context.abort(DENIED_CODES[type(exc)], exc.message)
         except otlp.BadPayload as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Rejected as exc:
@@ -112,12 +117,12 @@ def unary(state: Any, work: Handler) -> Any:
     return grpc.unary_unary_rpc_method_handler(handle)
 
 
-def service(state: Any, module: Any, name: str, work: Handler) -> Any:
+def service(state: AppState, module: Any, name: str, work: Handler) -> Any:
     full_name = module.DESCRIPTOR.services_by_name[name].full_name
     return grpc.method_handlers_generic_handler(full_name, {"Export": unary(state, work)})
 
 
-def handlers(state: Any) -> list[Any]:
+def handlers(state: AppState) -> list[Any]:
     return [
         service(state, trace_service_pb2, "TraceService", export_traces),
         service(state, metrics_service_pb2, "MetricsService", export_metrics),
@@ -129,7 +134,7 @@ def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def start(state: Any, host: str, port: int) -> Any:
+async def start(state: AppState, host: str, port: int) -> Any:
     """Start the gRPC server on the running event loop; raises BindFailed when the port is taken."""
     options = [
         ("grpc.so_reuseport", 0),

@@ -27,10 +27,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tokentrail.prompts import events as ev
-from tokentrail.prompts.content import SHORT, Content, ContentError
+from tokentrail.prompts.content import SHORT, Content
 from tokentrail.prompts.registry import Actor, PromptError, Registry
 from tokentrail.server.api import api_error
 from tokentrail.server.auth import ANONYMOUS, requires
+from tokentrail.server.state import get_state
 
 read_router = APIRouter(prefix="/api/prompts", dependencies=[Depends(requires("read", "prompts:read"))])
 write_router = APIRouter(prefix="/api/prompts", dependencies=[Depends(requires("prompts:write"))])
@@ -40,7 +41,7 @@ T = TypeVar("T")
 
 
 def registry(request: Request) -> Registry:
-    found: Registry = request.app.state.prompts
+    found: Registry = get_state(request).prompts
     return found
 
 
@@ -62,10 +63,7 @@ def actor_of(request: Request, body: dict[str, Any]) -> Actor:
 
 
 async def answer(work: Callable[[], T], shape: Callable[[T], Any], status: int = 200) -> JSONResponse:
-    try:
-        result = await asyncio.to_thread(work)
-    except (PromptError, ContentError) as exc:
-        return api_error(getattr(exc, "status", 400), str(exc))
+    result = await asyncio.to_thread(work)
     return JSONResponse(shape(result), status_code=status)
 
 
@@ -138,51 +136,27 @@ async def get_audit(request: Request, name: str) -> Any:
     return await answer(work, audit_json)
 
 
-async def acting(request: Request) -> tuple[Registry, dict[str, Any], Actor] | JSONResponse:
-    try:
-        body = await body_of(request)
-    except PromptError as exc:
-        return api_error(400, str(exc))
+async def acting(request: Request) -> tuple[Registry, dict[str, Any], Actor]:
+    body = await body_of(request)
     return registry(request), body, actor_of(request, body)
 
 
 @write_router.post("")
 async def create_prompt(request: Request) -> Any:
-    got = await acting(request)
-    if isinstance(got, JSONResponse):
-        return got
-    reg, body, actor = got
+    reg, body, actor = await acting(request)
     name, message = body.get("name"), body.get("message") or ""
     if not isinstance(name, str) or not isinstance(message, str):
         return api_error(400, "'name' (and 'message', when given) must be strings")
-    try:
-        content = Content.from_mapping(body)
-    except ContentError as exc:
-        return api_error(400, str(exc))
-    created = await asyncio.to_thread(_create, reg, name, content, message, actor)
-    if isinstance(created, JSONResponse):
-        return created
-    version, new = created
+    content = Content.from_mapping(body)
+    version, new = await asyncio.to_thread(reg.create, name, content, message, actor)
     return JSONResponse(
         {"name": name, "created": new, **version_json(version)}, status_code=201 if new else 200
     )
 
 
-def _create(
-    reg: Registry, name: str, content: Content, message: str, actor: Actor
-) -> tuple[ev.Version, bool] | JSONResponse:
-    try:
-        return reg.create(name, content, message, actor)
-    except PromptError as exc:
-        return api_error(exc.status, str(exc))
-
-
 def decision(kind: str) -> Callable[[Request, str, int], Any]:
     async def decide(request: Request, name: str, n: int) -> Any:
-        got = await acting(request)
-        if isinstance(got, JSONResponse):
-            return got
-        reg, body, actor = got
+        reg, body, actor = await acting(request)
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             return api_error(400, "'reason' must be a string")
@@ -204,10 +178,7 @@ approve_router.post("/{name}/versions/{n}/reject")(decision(ev.REJECTED))
 
 @approve_router.post("/{name}/stages/{stage}")
 async def promote(request: Request, name: str, stage: str) -> Any:
-    got = await acting(request)
-    if isinstance(got, JSONResponse):
-        return got
-    reg, body, actor = got
+    reg, body, actor = await acting(request)
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         return api_error(400, 'the body must be {"version": <number>}')
@@ -216,9 +187,6 @@ async def promote(request: Request, name: str, stage: str) -> Any:
 
 @approve_router.post("/{name}/stages/{stage}/rollback")
 async def rollback(request: Request, name: str, stage: str) -> Any:
-    got = await acting(request)
-    if isinstance(got, JSONResponse):
-        return got
-    reg, body, actor = got
+    reg, body, actor = await acting(request)
     reason = body.get("reason") if isinstance(body.get("reason"), str) else None
     return await answer(lambda: reg.rollback(name, stage, actor, reason), lambda s: state_json(s, reg))

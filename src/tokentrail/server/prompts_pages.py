@@ -13,13 +13,14 @@ from fastapi.responses import Response
 
 from tokentrail import analytics
 from tokentrail.prompts import events as ev
-from tokentrail.prompts.registry import NotFound, Registry
+from tokentrail.prompts.registry import PromptNotFound, Registry
 from tokentrail.server.dashboard import error_page, page, render, store_of
 from tokentrail.server.dashboard_params import View
+from tokentrail.server.state import get_state
 
 
 def registry_of(request: Request) -> Registry:
-    found: Registry = request.app.state.prompts
+    found: Registry = get_state(request).prompts
     return found
 
 
@@ -54,7 +55,7 @@ def prompt_detail(request: Request, view: View) -> Response:
     reg, name = registry_of(request), request.path_params["name"]
     try:
         state = reg.state(name)
-    except NotFound as exc:
+    except PromptNotFound as exc:
         return error_page(request, 404, str(exc), view)
     numbers = sorted(state.versions)
     a = view.int_option("a", numbers[-2] if len(numbers) > 1 else numbers[0])

@@ -14,11 +14,13 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from tokentrail.exceptions import Unavailable
+
 T = TypeVar("T")
 RETRY_AFTER_S = "2"
 
 
-class PoolFull(Exception):
+class PoolFull(Unavailable):
     pass
 
 

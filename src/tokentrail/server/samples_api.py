@@ -17,7 +17,8 @@ from fastapi import APIRouter, Request
 
 from tokentrail.samples import queries
 from tokentrail.samples.policy import Policy, describe
-from tokentrail.server.api import api_error, filters, guarded, int_param, jsonable, time_range
+from tokentrail.server.api import api_error, filters, int_param, jsonable, time_range
+from tokentrail.server.state import StateDep
 
 router = APIRouter(prefix="/api")  # included with the read scope
 admin_router = APIRouter(prefix="/api")  # included with the admin scope
@@ -30,43 +31,39 @@ def _json(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/samples")
-@guarded
-async def list_samples(request: Request) -> Any:
+async def list_samples(request: Request, state: StateDep) -> Any:
     """Sampled, redacted calls in a time range, newest first, paged."""
     tr, flt = time_range(request), filters(request)
     limit, offset = int_param(request, "limit", 50), int_param(request, "offset", 0)
-    total, found = await asyncio.to_thread(
-        queries.list_samples, request.app.state.store, tr, flt, limit, offset
-    )
+    total, found = await asyncio.to_thread(queries.list_samples, state.store, tr, flt, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "samples": [_json(s) for s in found]}
 
 
 @router.get("/samples/{trace_id}/{span_id}")
-@guarded
-async def get_sample(request: Request) -> Any:
+async def get_sample(request: Request, state: StateDep) -> Any:
     """One call's sample, by the ids of its span."""
     trace_id = request.path_params["trace_id"].lower()
     span_id = request.path_params["span_id"].lower()
     if len(trace_id) != 32 or len(span_id) != 16 or not set(trace_id + span_id) <= HEX:
         return api_error(400, "trace id must be 32 and span id 16 hex characters")
-    found = await asyncio.to_thread(queries.get_sample, request.app.state.store, trace_id, span_id)
+    found = await asyncio.to_thread(queries.get_sample, state.store, trace_id, span_id)
     if found is None:
         return api_error(404, f"no sample for span {trace_id}/{span_id}")
     return _json(found)
 
 
 @router.get("/sampling")
-async def get_sampling(request: Request) -> Any:
-    policy: Policy = request.app.state.pipeline.policy
+async def get_sampling(state: StateDep) -> Any:
+    policy: Policy = state.pipeline.policy
     return policy.model_dump()
 
 
 @admin_router.put("/sampling")
-async def put_sampling(request: Request) -> Any:
+async def put_sampling(request: Request, state: StateDep) -> Any:
     try:
         policy = Policy.model_validate(await request.json())
     except ValueError as exc:  # a validation error, or a body that is not JSON
         problem = describe(exc) if isinstance(exc, pydantic.ValidationError) else "the body must be JSON"
         return api_error(400, f"sampling policy: {problem}")
-    request.app.state.pipeline.policy = policy
+    state.pipeline.policy = policy
     return policy.model_dump()

@@ -18,7 +18,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tokentrail.simulator import text
-from tokentrail.simulator.exchange import BadRequest, Endpoint, ErrorReply, Event, Exchange, serve, sse_named
+from tokentrail.simulator.exchange import (
+    Endpoint,
+    ErrorReply,
+    Event,
+    Exchange,
+    InvalidRequest,
+    serve,
+    sse_named,
+)
 from tokentrail.simulator.plan import Ask, Plan, Tool
 
 PROVIDER = "anthropic"
@@ -49,12 +57,12 @@ def parse(body: dict[str, Any], model: str | None) -> Ask:
     """Messages request → Ask. `model` comes from the URL on Bedrock, from the body on Anthropic."""
     model = model or body.get("model")
     if not isinstance(model, str) or not model:
-        raise BadRequest("model: Field required")
+        raise InvalidRequest("model: Field required")
     if not isinstance(body.get("messages"), list) or not body["messages"]:
-        raise BadRequest("messages: must be a non-empty array")
+        raise InvalidRequest("messages: must be a non-empty array")
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise BadRequest("max_tokens: Field required (an integer >= 1)")
+        raise InvalidRequest("max_tokens: Field required (an integer >= 1)")
     tools = tuple(
         Tool(str(tool.get("name", "tool")), tool.get("input_schema"))
         for tool in body.get("tools") or []

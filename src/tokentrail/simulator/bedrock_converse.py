@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from tokentrail.simulator import eventstream, text
-from tokentrail.simulator.exchange import BadRequest, Endpoint, ErrorReply, Event, Exchange
+from tokentrail.simulator.exchange import Endpoint, ErrorReply, Event, Exchange, InvalidRequest
 from tokentrail.simulator.plan import Ask, Plan, Tool
 
 PROVIDER = "aws.bedrock"
@@ -85,7 +85,7 @@ def converse_tools(body: dict[str, Any]) -> tuple[Tool, ...]:
 def parse_messages(body: dict[str, Any], model: str | None, max_keys: tuple[str, ...]) -> Ask:
     """Converse and Nova share the message shape; they name the max-tokens field differently."""
     if not isinstance(body.get("messages"), list) or not body["messages"]:
-        raise BadRequest("messages: must be a non-empty list")
+        raise InvalidRequest("messages: must be a non-empty list")
     config = body.get("inferenceConfig") or {}
     max_tokens = next((config[k] for k in max_keys if isinstance(config.get(k), int)), None)
     return Ask(

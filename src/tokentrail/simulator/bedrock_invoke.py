@@ -32,7 +32,7 @@ from tokentrail.simulator.bedrock_converse import (
     parse_messages,
     stream_exception,
 )
-from tokentrail.simulator.exchange import BadRequest, Endpoint, Event, Exchange
+from tokentrail.simulator.exchange import Endpoint, Event, Exchange, InvalidRequest
 from tokentrail.simulator.plan import Ask, Plan
 
 LLAMA_STOP = {"stop": "stop", "length": "length", "tool": "stop", "content_filter": "content_filtered"}
@@ -76,7 +76,7 @@ def _with_metrics(events: list[Event], ex: Exchange, cache: bool = True) -> list
 # ---- Anthropic Claude -----------------------------------------------------------------------------------
 def _parse_anthropic(body: dict[str, Any], model: str | None) -> Ask:
     if body.get("anthropic_version") is None:
-        raise BadRequest("anthropic_version: required (e.g. bedrock-2023-05-31)")
+        raise InvalidRequest("anthropic_version: required (e.g. bedrock-2023-05-31)")
     return anthropic_routes.parse(body, model)
 
 
@@ -118,7 +118,7 @@ def _nova_events(ex: Exchange) -> list[Event]:
 def _parse_llama(body: dict[str, Any], model: str | None) -> Ask:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
-        raise BadRequest("prompt: required string")
+        raise InvalidRequest("prompt: required string")
     max_tokens = body.get("max_gen_len")
     return Ask(model or "", prompt, max_tokens if isinstance(max_tokens, int) else None)
 
@@ -165,7 +165,7 @@ def _streaming(parse: Callable[[dict[str, Any], str | None], Ask], stream: bool)
 
 
 def _unknown(body: dict[str, Any], model: str | None) -> Ask:
-    raise BadRequest(f"The provided model identifier is not supported by the simulator: {model}")
+    raise InvalidRequest(f"The provided model identifier is not supported by the simulator: {model}")
 
 
 _FAMILIES: dict[str, tuple[Any, Any, Any]] = {

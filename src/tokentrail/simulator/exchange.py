@@ -32,7 +32,7 @@ RETRY_AFTER_MS = 50
 RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
-class BadRequest(ValueError):
+class InvalidRequest(ValueError):
     """The request body is not what the provider accepts; answered with the provider's 400."""
 
 
@@ -148,7 +148,7 @@ async def serve(request: Request, endpoint: Endpoint, model_path: str | None = N
         body = _json_object(raw)
         directive = Directive.parse(request.headers.get(DIRECTIVE_HEADER))
         ask = endpoint.parse(body, model_path)
-    except (BadRequest, DirectiveError) as exc:
+    except (InvalidRequest, DirectiveError) as exc:
         state.record(
             RequestRecord(endpoint.provider, request.url.path, model_path or "", attempt, 400, False, None)
         )
@@ -212,7 +212,7 @@ def _key(state: SimState, request: Request, raw: bytes) -> str:
 def require_model(body: Mapping[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise BadRequest("you must provide a model parameter")
+        raise InvalidRequest("you must provide a model parameter")
     return model
 
 
@@ -220,9 +220,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
+        raise InvalidRequest("request body must be a JSON object")
     return body
 
 

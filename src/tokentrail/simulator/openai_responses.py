@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from tokentrail.simulator import text
-from tokentrail.simulator.exchange import BadRequest, Event, Exchange, require_model, sse_named
+from tokentrail.simulator.exchange import Event, Exchange, InvalidRequest, require_model, sse_named
 from tokentrail.simulator.plan import Ask, Plan, Tool
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -23,7 +23,7 @@ encode = sse_named
 def parse(body: dict[str, Any], _: str | None) -> Ask:
     model = require_model(body)
     if not isinstance(body.get("input"), str | list) or not body["input"]:
-        raise BadRequest("'input' must be a non-empty string or array of items")
+        raise InvalidRequest("'input' must be a non-empty string or array of items")
     tools = tuple(
         Tool(str(tool.get("name", "tool")), tool.get("parameters"))
         for tool in body.get("tools") or []

@@ -17,11 +17,11 @@ from fastapi.responses import Response
 
 from tokentrail.simulator import openai_responses, text
 from tokentrail.simulator.exchange import (
-    BadRequest,
     Endpoint,
     ErrorReply,
     Event,
     Exchange,
+    InvalidRequest,
     require_model,
     serve,
     sse_data,
@@ -51,7 +51,7 @@ def _parse_chat(body: dict[str, Any], _: str | None) -> Ask:
     model = require_model(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise BadRequest("'messages' must be a non-empty array")
+        raise InvalidRequest("'messages' must be a non-empty array")
     tools = tuple(
         Tool(str(tool["function"].get("name", "tool")), tool["function"].get("parameters"))
         for tool in body.get("tools") or []
@@ -158,7 +158,7 @@ def _embedding_inputs(raw: Any) -> list[str | list[int]]:
         return [list(raw)]
     if isinstance(raw, list) and raw and all(isinstance(item, str | list) and item for item in raw):
         return list(raw)
-    raise BadRequest("'input' must be a non-empty string, array of strings, or array of token arrays")
+    raise InvalidRequest("'input' must be a non-empty string, array of strings, or array of token arrays")
 
 
 def _embeddings_plain(ex: Exchange) -> dict[str, Any]:
@@ -176,7 +176,7 @@ def _embeddings_plain(ex: Exchange) -> dict[str, Any]:
 
 
 def _no_events(ex: Exchange) -> list[Event]:
-    raise BadRequest("embeddings do not stream")
+    raise InvalidRequest("embeddings do not stream")
 
 
 CHAT = Endpoint(PROVIDER, _parse_chat, _chat_plain, _chat_events, sse_data, openai_error)

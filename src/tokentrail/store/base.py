@@ -14,12 +14,13 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from tokentrail.exceptions import TokentrailError
 from tokentrail.model import Call
 
 DEFAULT_QUERY_TIMEOUT_S = 30.0
 
 
-class StoreError(Exception):
+class StoreError(TokentrailError):
     pass
 
 

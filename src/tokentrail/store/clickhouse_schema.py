@@ -340,55 +340,60 @@ def calls_view(layout: Layout) -> str:
     return f"CREATE VIEW IF NOT EXISTS calls{layout.on} AS SELECT * FROM spans WHERE kind = 'llm'"
 
 
+def _v4_source_record(layout: Layout) -> list[str]:
+    bedrock = f"UPDATE operation = {_API_NAME} WHERE provider = 'aws.bedrock' AND {_API_NAME} != ''"
+    return [
+        *layout.add_column(SPANS, f"source_record {ch_type('source_record', JSON)}"),
+        layout.mutate(SPANS, bedrock),
+        f"DROP VIEW IF EXISTS calls{layout.on}",  # a view's * is expanded when it is made
+        calls_view(layout),
+    ]
+
+
+def _v6_trace_index(layout: Layout) -> list[str]:
+    """The duplicate check looks up ids over all time: a bloom filter lets it skip most parts."""
+    return [
+        layout.alter(
+            SPANS, "ADD INDEX IF NOT EXISTS trace_ids trace_id TYPE bloom_filter(0.01) GRANULARITY 1"
+        ),
+        layout.alter(SPANS, "MATERIALIZE INDEX trace_ids"),
+    ]
+
+
+def _v9_prompt_events(layout: Layout) -> list[str]:
+    return [
+        *layout.create(PROMPT_EVENTS),
+        *layout.add_column(SPANS, f"prompt_content_id {ch_type('prompt_content_id', STR)}"),
+        f"DROP VIEW IF EXISTS calls{layout.on}",
+        calls_view(layout),
+    ]
+
+
+def _v12_log_records(layout: Layout) -> list[str]:
+    """The duplicate check looks record ids up over all time, as migration 6 does span ids."""
+    return [
+        *layout.create(LOG_RECORDS),
+        layout.alter(
+            LOG_RECORDS, "ADD INDEX IF NOT EXISTS record_ids record_id TYPE bloom_filter(0.01) GRANULARITY 1"
+        ),
+    ]
+
+
 def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
     """Versioned DDL; a fresh database runs them all in order, an old one the versions it lacks."""
-    bedrock = f"UPDATE operation = {_API_NAME} WHERE provider = 'aws.bedrock' AND {_API_NAME} != ''"
     return [
         (1, [*layout.create(SPANS), calls_view(layout), *layout.create(METRIC_POINTS)]),
         (2, layout.create(BUDGETS)),
         (3, layout.create(TIMELINES)),
-        (
-            4,
-            [
-                *layout.add_column(SPANS, f"source_record {ch_type('source_record', JSON)}"),
-                layout.mutate(SPANS, bedrock),
-                f"DROP VIEW IF EXISTS calls{layout.on}",  # a view's * is expanded when it is made
-                calls_view(layout),
-            ],
-        ),
+        (4, _v4_source_record(layout)),
         (5, layout.create(DAILY_COSTS)),
-        (
-            6,  # the duplicate check looks up ids over all time: a bloom filter lets it skip most parts
-            [
-                layout.alter(
-                    SPANS, "ADD INDEX IF NOT EXISTS trace_ids trace_id TYPE bloom_filter(0.01) GRANULARITY 1"
-                ),
-                layout.alter(SPANS, "MATERIALIZE INDEX trace_ids"),
-            ],
-        ),
+        (6, _v6_trace_index(layout)),
         (7, layout.create(SAMPLES)),
         (8, [*layout.create(AUTH_KEYS), *layout.create(AUTH_SECRET)]),
-        (
-            9,
-            [
-                *layout.create(PROMPT_EVENTS),
-                *layout.add_column(SPANS, f"prompt_content_id {ch_type('prompt_content_id', STR)}"),
-                f"DROP VIEW IF EXISTS calls{layout.on}",
-                calls_view(layout),
-            ],
-        ),
+        (9, _v9_prompt_events(layout)),
         (10, [*layout.create(rollup_table()), rollup_view(layout)]),
         (11, layout.create(EXPERIMENT_MEMBERS)),
-        (
-            12,  # the duplicate check looks record ids up over all time, as migration 6 does span ids
-            [
-                *layout.create(LOG_RECORDS),
-                layout.alter(
-                    LOG_RECORDS,
-                    "ADD INDEX IF NOT EXISTS record_ids record_id TYPE bloom_filter(0.01) GRANULARITY 1",
-                ),
-            ],
-        ),
+        (12, _v12_log_records(layout)),
         (13, [statement for table in ALERTS for statement in layout.create(table)]),
     ]
 

@@ -168,69 +168,92 @@ def span_key_values(trace_ids: Iterable[str], span_ids: Iterable[str]) -> list[i
     ]
 
 
+def _duckdb_v1() -> list[str]:
+    return [
+        f"CREATE TABLE spans (\n  {column_ddl(initial_columns(), DUCKDB_TYPES)}\n)",
+        "CREATE VIEW calls AS SELECT * FROM spans WHERE kind = 'llm'",
+        f"CREATE TABLE metric_points (\n  {column_ddl(list(METRIC_COLUMNS), DUCKDB_TYPES)}\n)",
+    ]
+
+
+def _duckdb_v2() -> list[str]:
+    return [
+        "CREATE TABLE budgets (scope VARCHAR NOT NULL, value VARCHAR NOT NULL, period VARCHAR NOT NULL, "
+        "amount_usd DOUBLE NOT NULL, updated_at TIMESTAMP, PRIMARY KEY (scope, value, period))"
+    ]
+
+
+def _duckdb_v3() -> list[str]:
+    return [f"CREATE TABLE stream_timelines (\n  {column_ddl(list(TIMELINE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+
+def _duckdb_v4() -> list[str]:
+    api_name = f"json_extract_string(attributes, '$.\"{BEDROCK_OPERATION_KEY}\"')"
+    return [
+        f"ALTER TABLE spans ADD COLUMN source_record {DUCKDB_TYPES[JSON]}",
+        f"UPDATE spans SET operation = {api_name} WHERE provider = 'aws.bedrock' AND {api_name} IS NOT NULL",
+    ]
+
+
+def _duckdb_v5() -> list[str]:
+    return [f"CREATE TABLE daily_costs (\n  {column_ddl(list(DAILY_COST_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+
+def _duckdb_v6() -> list[str]:
+    # (trace_id, span_id) unique whatever the start time: one 128-bit key per stored span, indexed.
+    return [
+        "CREATE TABLE span_keys (k UHUGEINT PRIMARY KEY, start_time TIMESTAMP)",
+        f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
+    ]
+
+
+def _duckdb_v7() -> list[str]:
+    return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
+
+
+def _duckdb_v8() -> list[str]:
+    return [
+        AUTH_KEYS_DDL.format(text="VARCHAR", time="TIMESTAMP"),
+        AUTH_SECRET_DDL.format(text="VARCHAR", time="TIMESTAMP"),
+    ]
+
+
+def _duckdb_v9() -> list[str]:
+    return [
+        PROMPT_EVENTS_DDL.format(
+            text="VARCHAR", ntext="VARCHAR", int="BIGINT", nint="BIGINT", bool="BOOLEAN"
+        ),
+        "ALTER TABLE spans ADD COLUMN prompt_content_id VARCHAR",
+    ]
+
+
+def _duckdb_v10() -> list[str]:
+    return [EXPERIMENT_MEMBERS_DDL.format(text="VARCHAR", ntext="VARCHAR", time="TIMESTAMP")]
+
+
+def _duckdb_v11() -> list[str]:  # log records kept (TOKENTRAIL_KEEP_LOGS); the key makes a retry add nothing
+    columns = column_ddl(list(LOG_RECORD_COLUMNS), DUCKDB_TYPES)
+    return [f"CREATE TABLE log_records (\n  {columns},\n  PRIMARY KEY (record_id)\n)"]
+
+
+def _duckdb_v12() -> list[str]:
+    return alert_tables_ddl()
+
+
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     """(version, statements) in order; each list is applied in one transaction."""
-
-    def v1() -> list[str]:
-        return [
-            f"CREATE TABLE spans (\n  {column_ddl(initial_columns(), DUCKDB_TYPES)}\n)",
-            "CREATE VIEW calls AS SELECT * FROM spans WHERE kind = 'llm'",
-            f"CREATE TABLE metric_points (\n  {column_ddl(list(METRIC_COLUMNS), DUCKDB_TYPES)}\n)",
-        ]
-
-    def v2() -> list[str]:
-        return [
-            "CREATE TABLE budgets (scope VARCHAR NOT NULL, value VARCHAR NOT NULL, period VARCHAR NOT NULL, "
-            "amount_usd DOUBLE NOT NULL, updated_at TIMESTAMP, PRIMARY KEY (scope, value, period))"
-        ]
-
-    def v3() -> list[str]:
-        return [f"CREATE TABLE stream_timelines (\n  {column_ddl(list(TIMELINE_COLUMNS), DUCKDB_TYPES)}\n)"]
-
-    def v4() -> list[str]:
-        api_name = f"json_extract_string(attributes, '$.\"{BEDROCK_OPERATION_KEY}\"')"
-        return [
-            f"ALTER TABLE spans ADD COLUMN source_record {DUCKDB_TYPES[JSON]}",
-            f"UPDATE spans SET operation = {api_name} "
-            f"WHERE provider = 'aws.bedrock' AND {api_name} IS NOT NULL",
-        ]
-
-    def v5() -> list[str]:
-        return [f"CREATE TABLE daily_costs (\n  {column_ddl(list(DAILY_COST_COLUMNS), DUCKDB_TYPES)}\n)"]
-
-    def v6() -> list[str]:
-        # (trace_id, span_id) unique whatever the start time: one 128-bit key per stored span, indexed.
-        return [
-            "CREATE TABLE span_keys (k UHUGEINT PRIMARY KEY, start_time TIMESTAMP)",
-            f"INSERT INTO span_keys SELECT {span_key()}, min(start_time) FROM spans GROUP BY 1",
-        ]
-
-    def v7() -> list[str]:
-        return [f"CREATE TABLE samples (\n  {column_ddl(list(SAMPLE_COLUMNS), DUCKDB_TYPES)}\n)"]
-
-    def v8() -> list[str]:
-        return [
-            AUTH_KEYS_DDL.format(text="VARCHAR", time="TIMESTAMP"),
-            AUTH_SECRET_DDL.format(text="VARCHAR", time="TIMESTAMP"),
-        ]
-
-    def v9() -> list[str]:
-        return [
-            PROMPT_EVENTS_DDL.format(
-                text="VARCHAR", ntext="VARCHAR", int="BIGINT", nint="BIGINT", bool="BOOLEAN"
-            ),
-            "ALTER TABLE spans ADD COLUMN prompt_content_id VARCHAR",
-        ]
-
-    def v10() -> list[str]:
-        return [EXPERIMENT_MEMBERS_DDL.format(text="VARCHAR", ntext="VARCHAR", time="TIMESTAMP")]
-
-    def v11() -> list[str]:  # log records kept (TOKENTRAIL_KEEP_LOGS); the key makes a retry add nothing
-        columns = column_ddl(list(LOG_RECORD_COLUMNS), DUCKDB_TYPES)
-        return [f"CREATE TABLE log_records (\n  {columns},\n  PRIMARY KEY (record_id)\n)"]
-
-    def v12() -> list[str]:
-        return alert_tables_ddl()
-
-    steps = (v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12)
+    steps = (
+        _duckdb_v1,
+        _duckdb_v2,
+        _duckdb_v3,
+        _duckdb_v4,
+        _duckdb_v5,
+        _duckdb_v6,
+        _duckdb_v7,
+        _duckdb_v8,
+        _duckdb_v9,
+        _duckdb_v10,
+        _duckdb_v11,
+        _duckdb_v12,
+    )
     return [(n, step) for n, step in enumerate(steps, start=1)]
