@@ -8,7 +8,7 @@ import pytest
 
 from tokentrail.prompts import events as ev
 from tokentrail.prompts.content import Content, ContentError, canonical_json, fill
-from tokentrail.prompts.registry import Invalid, Stages
+from tokentrail.prompts.registry import PromptInvalid, Stages
 
 
 def test_content_id_is_sha256_of_canonical_json() -> None:
@@ -82,5 +82,5 @@ def test_verify_names_the_broken_entry() -> None:
 def test_stage_config_last_stage_always_requires_approval() -> None:
     assert Stages.parse("", "").approval == {"prod"}
     assert Stages.parse("test, live", "test").approval == {"test", "live"}
-    with pytest.raises(Invalid, match="not among the stages"):
+    with pytest.raises(PromptInvalid, match="not among the stages"):
         Stages.parse("dev,prod", "qa")
