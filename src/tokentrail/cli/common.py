@@ -43,13 +43,13 @@ def group(help: str) -> typer.Typer:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
 def say(message: str, style: str = "") -> None:
     """Print text as it is (never read as Rich markup), in one style."""
-    console.print(Text(message, style=style), soft_wrap=True)
+    console.print(Text(message, style=style))
 
 
 def resolve_db(db: str | None, *, read_only: bool) -> str:
@@ -60,7 +60,7 @@ def resolve_db(db: str | None, *, read_only: bool) -> str:
         note = (
             f"reading {DEMO_DB}, the demo's store (no {DEFAULT_DB} here; --db or TOKENTRAIL_DB pick another)"
         )
-        err_console.print(Text(note, style="dim"), soft_wrap=True)
+        err_console.print(Text(note, style="dim"))
         return DEMO_DB
     if "://" not in chosen:
         check_local(Path(chosen), read_only=read_only)
