@@ -31,6 +31,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tokentrail import semconv as sc
+from tokentrail.errors import FILTERED_STOP_REASONS, classify_error
 from tokentrail.model import (
     LABELS,
     TIMELINE_MAX_POINTS,
@@ -39,12 +40,12 @@ from tokentrail.model import (
     Source,
     SpanKind,
     StreamTimeline,
-    error_class_for_status,
 )
 from tokentrail.samples.content import extract as extract_content
 from tokentrail.samples.content import prompt_ref
 
 EPOCH = dt.datetime(1970, 1, 1)
+_ERROR_CLASSES = frozenset(e.value for e in ErrorClass)
 
 # --- attribute values ------------------------------------------------------------------------------------
 
@@ -224,52 +225,6 @@ REQUEST_TYPE_OPERATION = {
     "rerank": "rerank",
 }
 
-# error.type values (exception class names or provider codes) → error class. Matched by type, not text.
-ERROR_TYPES = {
-    "ratelimiterror": ErrorClass.THROTTLED,
-    "throttlingexception": ErrorClass.THROTTLED,
-    "rate_limit_error": ErrorClass.THROTTLED,
-    "overloaded_error": ErrorClass.SERVER_ERROR,
-    "internalservererror": ErrorClass.SERVER_ERROR,
-    "internalserverexception": ErrorClass.SERVER_ERROR,
-    "serviceunavailableexception": ErrorClass.SERVER_ERROR,
-    "api_error": ErrorClass.SERVER_ERROR,
-    "apitimeouterror": ErrorClass.TIMEOUT,
-    "timeouterror": ErrorClass.TIMEOUT,
-    "timeout": ErrorClass.TIMEOUT,
-    "readtimeout": ErrorClass.TIMEOUT,
-    "modeltimeoutexception": ErrorClass.TIMEOUT,
-    "timeout_error": ErrorClass.TIMEOUT,
-    "apiconnectionerror": ErrorClass.CONNECTION,
-    "connecterror": ErrorClass.CONNECTION,
-    "connectionerror": ErrorClass.CONNECTION,
-    "authenticationerror": ErrorClass.AUTH,
-    "permissiondeniederror": ErrorClass.AUTH,
-    "accessdeniedexception": ErrorClass.AUTH,
-    "authentication_error": ErrorClass.AUTH,
-    "permission_error": ErrorClass.AUTH,
-    "badrequesterror": ErrorClass.INVALID_REQUEST,
-    "notfounderror": ErrorClass.INVALID_REQUEST,
-    "validationexception": ErrorClass.INVALID_REQUEST,
-    "invalid_request_error": ErrorClass.INVALID_REQUEST,
-    "contentfilterfinishreasonerror": ErrorClass.CONTENT_FILTERED,
-    "content_filter": ErrorClass.CONTENT_FILTERED,
-    "cancellederror": ErrorClass.CANCELLED,
-}
-_ERROR_CLASSES = frozenset(e.value for e in ErrorClass)
-
-
-def classify_error(error_type: str | None, http_status: int | None) -> str:
-    if error_type:
-        name = error_type.rsplit(".", 1)[-1].lower()
-        if name in _ERROR_CLASSES:
-            return name
-        if name in ERROR_TYPES:
-            return ERROR_TYPES[name]
-    by_status = error_class_for_status(http_status)
-    return by_status.value if by_status else ErrorClass.OTHER.value
-
-
 # --- the mapping ---------------------------------------------------------------------------------------
 
 
@@ -395,10 +350,12 @@ def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None
     call.status = "error" if failed else "ok"
     if failed:
         call.error_class = (
-            str(explicit) if explicit in _ERROR_CLASSES else classify_error(error_type, call.http_status)
+            str(explicit)
+            if explicit in _ERROR_CLASSES
+            else classify_error(_str(error_type), call.http_status, call.provider).value
         )
     call.stop_reason = read_stop_reason(attrs)
-    if call.stop_reason in ("content_filter", "content_filtered", "refusal", "guardrail_intervened"):
+    if call.stop_reason in FILTERED_STOP_REASONS:
         call.error_class = call.error_class or ErrorClass.CONTENT_FILTERED.value
     call.attempts = as_int(attrs.get(sc.TT_ATTEMPTS))
     degraded = attrs.get(sc.TT_DEGRADED)

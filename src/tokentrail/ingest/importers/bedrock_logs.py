@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
+from tokentrail.errors import classify_error
 from tokentrail.model import Call, ErrorClass, Source, SpanKind
 from tokentrail.semconv import GEN_AI_OPERATION_NAME
 
@@ -62,7 +63,7 @@ from ._common import (
     to_int,
     to_str,
 )
-from ._fields import classify_error, labels_from, set_labels
+from ._fields import labels_from, set_labels
 from ._record import content_free
 
 T = TypeVar("T")
@@ -467,7 +468,7 @@ def _stop_reason(view: dict[str, Any]) -> str | None:
 def _set_outcome(call: Call, record: dict[str, Any], body: Any, views: list[dict[str, Any]]) -> None:
     code = to_str(record.get("errorCode")) or _stream_exception(body)
     if code is not None:
-        call.status, call.error_class = "error", classify_error(code)
+        call.status, call.error_class = "error", classify_error(code, None, PROVIDER)
         call.attributes["error.type"] = code
     elif (to_str(record.get("status")) or "").lower() in _FAILED:
         call.status, call.error_class = "error", ErrorClass.OTHER
