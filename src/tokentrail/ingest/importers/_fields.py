@@ -24,21 +24,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
 from tokentrail.errors import classify_error
+from tokentrail.ingest.values import parse_time, to_bool, to_float, to_int, to_str
 from tokentrail.model import LABELS, Call, ErrorClass, SpanKind
 from tokentrail.semconv import normalize_provider
 
-from ._common import (
-    clip,
-    hex_id,
-    ids_for_key,
-    parse_time,
-    place_in_time,
-    text_chars,
-    to_bool,
-    to_float,
-    to_int,
-    to_str,
-)
+from ._common import clip, hex_id, ids_for_key, place_in_time, text_chars
 
 T = TypeVar("T")
 
