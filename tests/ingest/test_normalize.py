@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from support import T0, load_fixture
-from tokentrail.ingest.normalize import classify_error, to_call
+from tokentrail.errors import classify_error
+from tokentrail.ingest.normalize import to_call
 from tokentrail.model import Call
 
 START_NS = int((T0 - dt.datetime(1970, 1, 1)).total_seconds() * 1e9)

@@ -26,7 +26,7 @@ from opentelemetry.trace import StatusCode
 import tokentrail
 from tokentrail import BudgetExceeded, Tokentrail
 from tokentrail import semconv as sc
-from tokentrail.ingest.normalize import classify_error
+from tokentrail.errors import classify_error
 from tokentrail.model import Call
 from tokentrail.sdk import budget
 from tokentrail.simulator import SimulatorServer

@@ -8,7 +8,8 @@ import dataclasses
 from typing import Any
 
 from tokentrail.demo.ledger import Entry
-from tokentrail.demo.providers import FILTERED, Directive, Providers, headers
+from tokentrail.demo.providers import Directive, Providers, headers
+from tokentrail.errors import FILTERED_STOP_REASONS
 
 
 @dataclasses.dataclass(slots=True)
@@ -26,7 +27,7 @@ class Reply:
 
 
 def _finish(entry: Entry, reply: Reply) -> Reply:
-    if reply.stop in FILTERED:
+    if reply.stop in FILTERED_STOP_REASONS:
         entry.error = reply.stop
     return reply
 

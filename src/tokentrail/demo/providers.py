@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from tokentrail.demo.ledger import Entry, Ledger
+from tokentrail.errors import FILTERED_STOP_REASONS
 
 DIRECTIVE_HEADER: Final = "x-tokentrail-sim"
 MAX_ATTEMPTS: Final = 3  # each SDK's own retry policy below: the first try and two retries
 RETRIED: Final = frozenset({408, 409, 429, 500, 502, 503, 504, 529})  # statuses all three SDKs retry
-FILTERED: Final = frozenset({"content_filter", "refusal", "content_filtered"})
 
 Directive = Mapping[str, Any]
 _BEDROCK_DIRECTIVE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -77,7 +77,7 @@ class Providers:
         token = _BEDROCK_DIRECTIVE.set(json.dumps(directive) if directive else None)
         try:
             yield entry
-            if entry.error in FILTERED:
+            if entry.error in FILTERED_STOP_REASONS:
                 entry.status = "error"
         except Exception as exc:
             entry.status, entry.error = "error", type(exc).__name__

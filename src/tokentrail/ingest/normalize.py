@@ -31,6 +31,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tokentrail import semconv as sc
+from tokentrail.errors import FILTERED_STOP_REASONS, classify_error
+from tokentrail.ingest.values import to_bool, to_float, to_int
 from tokentrail.model import (
     LABELS,
     TIMELINE_MAX_POINTS,
@@ -39,12 +41,12 @@ from tokentrail.model import (
     Source,
     SpanKind,
     StreamTimeline,
-    error_class_for_status,
 )
 from tokentrail.samples.content import extract as extract_content
 from tokentrail.samples.content import prompt_ref
 
 EPOCH = dt.datetime(1970, 1, 1)
+_ERROR_CLASSES = frozenset(e.value for e in ErrorClass)
 
 # --- attribute values ------------------------------------------------------------------------------------
 
@@ -87,39 +89,6 @@ def first(attrs: Mapping[str, Any], *keys: str) -> Any:
         value = attrs.get(key)
         if value is not None and value != "":
             return value
-    return None
-
-
-MAX_NUMBER = 2**53  # counts and measures past this are garbage, and sums of them must fit in 64 bits
-
-
-def as_int(value: Any) -> int | None:
-    """An integer within ±MAX_NUMBER, or None (also for NaN, infinities and text that is no integer)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if -MAX_NUMBER <= number <= MAX_NUMBER else None
-
-
-def as_float(value: Any) -> float | None:
-    """A finite float within ±MAX_NUMBER, or None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
-
-
-def as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.lower() in ("true", "1", "yes")
     return None
 
 
@@ -224,52 +193,6 @@ REQUEST_TYPE_OPERATION = {
     "rerank": "rerank",
 }
 
-# error.type values (exception class names or provider codes) → error class. Matched by type, not text.
-ERROR_TYPES = {
-    "ratelimiterror": ErrorClass.THROTTLED,
-    "throttlingexception": ErrorClass.THROTTLED,
-    "rate_limit_error": ErrorClass.THROTTLED,
-    "overloaded_error": ErrorClass.SERVER_ERROR,
-    "internalservererror": ErrorClass.SERVER_ERROR,
-    "internalserverexception": ErrorClass.SERVER_ERROR,
-    "serviceunavailableexception": ErrorClass.SERVER_ERROR,
-    "api_error": ErrorClass.SERVER_ERROR,
-    "apitimeouterror": ErrorClass.TIMEOUT,
-    "timeouterror": ErrorClass.TIMEOUT,
-    "timeout": ErrorClass.TIMEOUT,
-    "readtimeout": ErrorClass.TIMEOUT,
-    "modeltimeoutexception": ErrorClass.TIMEOUT,
-    "timeout_error": ErrorClass.TIMEOUT,
-    "apiconnectionerror": ErrorClass.CONNECTION,
-    "connecterror": ErrorClass.CONNECTION,
-    "connectionerror": ErrorClass.CONNECTION,
-    "authenticationerror": ErrorClass.AUTH,
-    "permissiondeniederror": ErrorClass.AUTH,
-    "accessdeniedexception": ErrorClass.AUTH,
-    "authentication_error": ErrorClass.AUTH,
-    "permission_error": ErrorClass.AUTH,
-    "badrequesterror": ErrorClass.INVALID_REQUEST,
-    "notfounderror": ErrorClass.INVALID_REQUEST,
-    "validationexception": ErrorClass.INVALID_REQUEST,
-    "invalid_request_error": ErrorClass.INVALID_REQUEST,
-    "contentfilterfinishreasonerror": ErrorClass.CONTENT_FILTERED,
-    "content_filter": ErrorClass.CONTENT_FILTERED,
-    "cancellederror": ErrorClass.CANCELLED,
-}
-_ERROR_CLASSES = frozenset(e.value for e in ErrorClass)
-
-
-def classify_error(error_type: str | None, http_status: int | None) -> str:
-    if error_type:
-        name = error_type.rsplit(".", 1)[-1].lower()
-        if name in _ERROR_CLASSES:
-            return name
-        if name in ERROR_TYPES:
-            return ERROR_TYPES[name]
-    by_status = error_class_for_status(http_status)
-    return by_status.value if by_status else ErrorClass.OTHER.value
-
-
 # --- the mapping ---------------------------------------------------------------------------------------
 
 
@@ -323,11 +246,11 @@ def read_stop_reason(attrs: Mapping[str, Any]) -> str | None:
 
 
 def fill_usage(call: Call, attrs: Mapping[str, Any]) -> None:
-    call.input_tokens = as_int(first(attrs, *INPUT_KEYS))
-    call.output_tokens = as_int(first(attrs, *OUTPUT_KEYS))
-    call.cache_read_tokens = as_int(first(attrs, *CACHE_READ_KEYS))
-    call.cache_write_tokens = as_int(first(attrs, *CACHE_WRITE_KEYS))
-    call.reasoning_tokens = as_int(first(attrs, *REASONING_KEYS))
+    call.input_tokens = to_int(first(attrs, *INPUT_KEYS))
+    call.output_tokens = to_int(first(attrs, *OUTPUT_KEYS))
+    call.cache_read_tokens = to_int(first(attrs, *CACHE_READ_KEYS))
+    call.cache_write_tokens = to_int(first(attrs, *CACHE_WRITE_KEYS))
+    call.reasoning_tokens = to_int(first(attrs, *REASONING_KEYS))
     cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
     if call.input_tokens is not None and call.input_tokens < cached:
         call.input_tokens += cached
@@ -336,20 +259,20 @@ def fill_usage(call: Call, attrs: Mapping[str, Any]) -> None:
 def fill_streaming(
     call: Call, attrs: Mapping[str, Any], events: Iterable[tuple[str, int]], start_ns: int
 ) -> None:
-    ttft = as_float(attrs.get(sc.TT_TTFT_MS))
+    ttft = to_float(attrs.get(sc.TT_TTFT_MS))
     if ttft is None:
-        seconds = as_float(attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
+        seconds = to_float(attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
         ttft = seconds * 1000 if seconds is not None else first_token_event_ms(events, start_ns)
     call.ttft_ms = ttft
-    call.ttlt_ms = as_float(attrs.get(sc.TT_TTLT_MS))
-    call.stream_duration_ms = as_float(attrs.get(sc.TT_STREAM_DURATION_MS))
-    call.chunks = as_int(attrs.get(sc.TT_CHUNKS))
-    call.itl_p50_ms = as_float(attrs.get(sc.TT_ITL_P50_MS))
-    call.itl_p95_ms = as_float(attrs.get(sc.TT_ITL_P95_MS))
-    call.itl_max_ms = as_float(attrs.get(sc.TT_ITL_MAX_MS))
-    call.output_tokens_per_s = as_float(attrs.get(sc.TT_OUTPUT_TOKENS_PER_S))
+    call.ttlt_ms = to_float(attrs.get(sc.TT_TTLT_MS))
+    call.stream_duration_ms = to_float(attrs.get(sc.TT_STREAM_DURATION_MS))
+    call.chunks = to_int(attrs.get(sc.TT_CHUNKS))
+    call.itl_p50_ms = to_float(attrs.get(sc.TT_ITL_P50_MS))
+    call.itl_p95_ms = to_float(attrs.get(sc.TT_ITL_P95_MS))
+    call.itl_max_ms = to_float(attrs.get(sc.TT_ITL_MAX_MS))
+    call.output_tokens_per_s = to_float(attrs.get(sc.TT_OUTPUT_TOKENS_PER_S))
     call.stream_timeline = read_timeline(attrs)
-    streamed = as_bool(first(attrs, *STREAM_KEYS))
+    streamed = to_bool(first(attrs, *STREAM_KEYS))
     call.stream = bool(streamed) or ttft is not None
     if call.output_tokens_per_s is None and call.output_tokens and call.duration_ms:
         window = call.stream_duration_ms or (call.duration_ms - (ttft or 0.0))
@@ -388,19 +311,21 @@ def first_token_event_ms(events: Iterable[tuple[str, int]], start_ns: int) -> fl
 
 
 def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None:
-    call.http_status = as_int(first(attrs, sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE))
+    call.http_status = to_int(first(attrs, sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE))
     error_type = attrs.get(sc.ERROR_TYPE)
     explicit = attrs.get(sc.TT_ERROR_CLASS)
     failed = status_code == Status.STATUS_CODE_ERROR or bool(explicit) or bool(error_type)
     call.status = "error" if failed else "ok"
     if failed:
         call.error_class = (
-            str(explicit) if explicit in _ERROR_CLASSES else classify_error(error_type, call.http_status)
+            str(explicit)
+            if explicit in _ERROR_CLASSES
+            else classify_error(_str(error_type), call.http_status, call.provider).value
         )
     call.stop_reason = read_stop_reason(attrs)
-    if call.stop_reason in ("content_filter", "content_filtered", "refusal", "guardrail_intervened"):
+    if call.stop_reason in FILTERED_STOP_REASONS:
         call.error_class = call.error_class or ErrorClass.CONTENT_FILTERED.value
-    call.attempts = as_int(attrs.get(sc.TT_ATTEMPTS))
+    call.attempts = to_int(attrs.get(sc.TT_ATTEMPTS))
     degraded = attrs.get(sc.TT_DEGRADED)
     call.degraded = str(degraded) if degraded else None
 
@@ -449,7 +374,7 @@ def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str
             rest[key] = value
     call.metadata = metadata
     call.attributes = rest
-    explicit = as_int(attrs.get(sc.TT_PROMPT_CHARS))
+    explicit = to_int(attrs.get(sc.TT_PROMPT_CHARS))
     call.prompt_chars = explicit if explicit is not None else (prompt_chars or None)
 
 
@@ -563,40 +488,56 @@ def to_call(
 ) -> Call:
     """Map one span's attributes (already a plain dict) onto a Call."""
     resource = resource or {}
-    start = (
-        ns_to_datetime(start_ns) if start_ns else received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    )
     call = Call(trace_id=trace_id, span_id=span_id, parent_span_id=parent_span_id or None, name=name)
     call.service = _str(resource.get(sc.SERVICE_NAME))
-    call.start_time = start
-    call.end_time = ns_to_datetime(end_ns) if end_ns else start
-    call.duration_ms = (end_ns - start_ns) / 1e6 if end_ns and start_ns else None
-    call.provider = sc.normalize_provider(_str(first(attrs, *PROVIDER_KEYS)))
-    call.operation = read_operation(attrs)
-    call.request_model = _str(first(attrs, sc.GEN_AI_REQUEST_MODEL)) or invocation_model(attrs)
-    call.request_model = call.request_model or _str(first(attrs, *REQUEST_MODEL_KEYS))
-    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME)) or call.request_model
-    call.operation = call.operation or operation_from_name(name, call.request_model)
-    call.server_address = _str(first(attrs, *SERVER_KEYS))
-    call.response_id = _str(attrs.get(sc.GEN_AI_RESPONSE_ID))
+    fill_times(call, start_ns, end_ns, received_at)
+    fill_model(call, attrs, name)
     fill_usage(call, attrs)
-    call.kind = span_kind(
-        attrs, call.operation, call.request_model is not None or call.input_tokens is not None
-    )
+    has_model = call.request_model is not None or call.input_tokens is not None
+    call.kind = span_kind(attrs, call.operation, has_model)
     fill_streaming(call, attrs, events, start_ns)
     fill_outcome(call, attrs, status_code)
     fill_labels(call, attrs, resource)
-    call.tool_names = tool_names(attrs, call.kind)
-    call.tool_calls = len(call.tool_names) or None
-    call.compression_ratio = as_float(attrs.get(sc.TT_COMPRESSION_RATIO))
-    if call.kind == SpanKind.LLM:  # held in memory for sampling (tokentrail.samples), never stored as is
-        call.content = extract_content(attrs, call.provider, call.operation, call.request_model, call.stream)
-        if call.content is not None and call.prompt_name:
-            call.content["prompt"] = prompt_ref(
-                attrs, call.prompt_name, call.prompt_version, call.prompt_content_id
-            )
+    fill_tools(call, attrs)
+    fill_content(call, attrs)
     split_attributes(call, attrs, MAPPED_KEYS)
     use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)
     call.received_at = received_at
     return call
+
+
+def fill_times(call: Call, start_ns: int, end_ns: int, received_at: dt.datetime | None) -> None:
+    """A span without a start time starts when it was received (else now); without an end, it ends there."""
+    if start_ns:
+        call.start_time = ns_to_datetime(start_ns)
+    else:
+        call.start_time = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    call.end_time = ns_to_datetime(end_ns) if end_ns else call.start_time
+    call.duration_ms = (end_ns - start_ns) / 1e6 if end_ns and start_ns else None
+
+
+def fill_model(call: Call, attrs: Mapping[str, Any], name: str) -> None:
+    call.provider = sc.normalize_provider(_str(first(attrs, *PROVIDER_KEYS)))
+    call.request_model = _str(first(attrs, sc.GEN_AI_REQUEST_MODEL)) or invocation_model(attrs)
+    call.request_model = call.request_model or _str(first(attrs, *REQUEST_MODEL_KEYS))
+    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME)) or call.request_model
+    call.operation = read_operation(attrs) or operation_from_name(name, call.request_model)
+    call.server_address = _str(first(attrs, *SERVER_KEYS))
+    call.response_id = _str(attrs.get(sc.GEN_AI_RESPONSE_ID))
+
+
+def fill_tools(call: Call, attrs: Mapping[str, Any]) -> None:
+    call.tool_names = tool_names(attrs, call.kind)
+    call.tool_calls = len(call.tool_names) or None
+    call.compression_ratio = to_float(attrs.get(sc.TT_COMPRESSION_RATIO))
+
+
+def fill_content(call: Call, attrs: Mapping[str, Any]) -> None:
+    """An LLM span's content, held in memory for sampling (`tokentrail.samples`), never stored as is."""
+    if call.kind != SpanKind.LLM:
+        return
+    call.content = extract_content(attrs, call.provider, call.operation, call.request_model, call.stream)
+    if call.content is not None and call.prompt_name:
+        version, content_id = call.prompt_version, call.prompt_content_id
+        call.content["prompt"] = prompt_ref(attrs, call.prompt_name, version, content_id)

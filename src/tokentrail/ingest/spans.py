@@ -23,6 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tokentrail import semconv as sc
 from tokentrail.ingest import normalize as nz
+from tokentrail.ingest.values import to_float, to_int
 from tokentrail.model import Call
 
 MAX_ATTRIBUTES = 1024
@@ -54,7 +55,7 @@ FLOAT_KEYS = (
     sc.TT_COMPRESSION_RATIO,
 )
 
-NUMBER_READERS = [(key, nz.as_int) for key in INT_KEYS] + [(key, nz.as_float) for key in FLOAT_KEYS]
+NUMBER_READERS = [(key, to_int) for key in INT_KEYS] + [(key, to_float) for key in FLOAT_KEYS]
 
 
 class Report:

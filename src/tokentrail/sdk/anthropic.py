@@ -124,20 +124,6 @@ def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Req
     )
 
 
-ERROR_CODES = {
-    "rate_limit_error": ErrorClass.THROTTLED,
-    "overloaded_error": ErrorClass.SERVER_ERROR,
-    "api_error": ErrorClass.SERVER_ERROR,
-    "timeout_error": ErrorClass.TIMEOUT,
-    "authentication_error": ErrorClass.AUTH,
-    "permission_error": ErrorClass.AUTH,
-    "invalid_request_error": ErrorClass.INVALID_REQUEST,
-    "not_found_error": ErrorClass.INVALID_REQUEST,
-    "request_too_large": ErrorClass.INVALID_REQUEST,
-    "billing_error": ErrorClass.INVALID_REQUEST,
-}
-
-
 def error_info(exc: BaseException) -> tuple[int | None, str | None]:
     status = getattr(exc, "status_code", None)
     code = getattr(exc, "type", None)
@@ -171,7 +157,7 @@ def target() -> Target:
         attempt_method="_attempt_request",
         attempt_status=attempt_status,
         describe=describe,
-        errors=ProviderErrors(types, ERROR_CODES, error_info),
+        errors=ProviderErrors(types, error_info),
         stream_types=(anthropic.Stream, anthropic.AsyncStream),
         raw_types=(BaseAPIResponse,),
         public=(

@@ -452,33 +452,6 @@ def _timed_event_stream_class() -> type:
     return TimedEventStream
 
 
-ERROR_CODES: Final = {
-    **anthropic_format.ERROR_CODES,  # error events inside Anthropic-format stream chunks
-    **{
-        code.lower(): error_class
-        for codes, error_class in (
-            (
-                ("ThrottlingException", "ServiceQuotaExceededException", "ModelNotReadyException"),
-                ErrorClass.THROTTLED,
-            ),
-            (("ModelTimeoutException",), ErrorClass.TIMEOUT),
-            (
-                (
-                    "InternalServerException",
-                    "ServiceUnavailableException",
-                    "ModelErrorException",
-                    "ModelStreamErrorException",
-                ),
-                ErrorClass.SERVER_ERROR,
-            ),
-            (("AccessDeniedException", "UnrecognizedClientException"), ErrorClass.AUTH),
-            (("ValidationException", "ResourceNotFoundException"), ErrorClass.INVALID_REQUEST),
-        )
-        for code in codes
-    },
-}
-
-
 def error_info(exc: BaseException) -> tuple[int | None, str | None]:
     response = getattr(exc, "response", None)
     if not isinstance(response, Mapping):
@@ -499,4 +472,4 @@ def _errors() -> ProviderErrors:
         bx.HTTPClientError: ErrorClass.CONNECTION,
         bx.ClientError: None,
     }
-    return ProviderErrors(types, ERROR_CODES, error_info)
+    return ProviderErrors(types, error_info)

@@ -34,6 +34,7 @@ from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import Status, StatusCode
 
 from tokentrail import semconv as sc
+from tokentrail.errors import FILTERED_STOP_REASONS, classify_error
 from tokentrail.model import ErrorClass, Source, SpanKind
 from tokentrail.sdk import content
 from tokentrail.sdk import context as ctx
@@ -58,7 +59,6 @@ ENTERED: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar
 started inside it is timed from there, so the SDK's own request building counts, as the application waits
 for it."""
 
-FILTERED_STOP_REASONS = frozenset({"content_filter", "content_filtered", "guardrail_intervened", "refusal"})
 USAGE_ATTRIBUTES = (
     ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
     ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
@@ -87,7 +87,6 @@ class ProviderErrors:
     """How a provider's exceptions map to error classes (see `tokentrail.sdk.errors.classify`)."""
 
     types: TypeTable
-    codes: Mapping[str, ErrorClass]
     info: Callable[[BaseException], tuple[int | None, str | None]]  # (HTTP status, provider error code)
 
 
@@ -344,10 +343,10 @@ class CallRecord:
             status, code = self.errors.info(exc)
             if status is not None and self.http_status is None:
                 attrs[sc.TT_HTTP_STATUS] = status
-            error_class = classify(exc, self.errors.types, self.errors.codes, code, status)
+            error_class = classify(exc, self.errors.types, code, status, self.request.provider)
             error_type = type(exc).__name__
         elif self.failure_code is not None:
-            error_class = self.errors.codes.get(self.failure_code, ErrorClass.OTHER)
+            error_class = classify_error(self.failure_code, None, self.request.provider)
             error_type = self.failure_code
         elif self.closed:
             error_class, error_type = ErrorClass.CANCELLED, "stream_closed"

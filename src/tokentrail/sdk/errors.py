@@ -1,8 +1,9 @@
 """The one boundary where exceptions become error classes, and the handling of our own bugs.
 
 Provider errors are mapped by exception type (walking the MRO, so the most specific class wins), then by a
-structured provider error code (Bedrock ``ThrottlingException``, Anthropic ``overloaded_error``), then by
-HTTP status (`tokentrail.model.error_class_for_status`). Message text is never read.
+structured provider error code (Bedrock ``ThrottlingException``, Anthropic ``overloaded_error``) and HTTP
+status through the one table every path shares (`tokentrail.errors.classify_error`). Message text is never
+read.
 
 An internal error (a bug in tokentrail) must never break the host application: `internal_error` logs it
 loudly with a short traceback and returns, so the user's call goes on. Under pytest (``PYTEST_CURRENT_TEST``
@@ -20,7 +21,8 @@ import traceback
 from collections.abc import Mapping
 from typing import Final
 
-from tokentrail.model import ErrorClass, error_class_for_status
+from tokentrail.errors import classify_error
+from tokentrail.model import ErrorClass
 
 log: Final = logging.getLogger("tokentrail")
 
@@ -44,9 +46,9 @@ def builtin_types() -> Mapping[type, ErrorClass]:
 def classify(
     exc: BaseException,
     types: TypeTable,
-    codes: Mapping[str, ErrorClass],
     code: str | None = None,
     status: int | None = None,
+    provider: str | None = None,
 ) -> ErrorClass:
     """The error class of `exc`: by type, then by provider error code, then by HTTP status."""
     builtin = builtin_types()
@@ -58,9 +60,7 @@ def classify(
             break
         if cls in builtin:
             return builtin[cls]
-    if code is not None and code in codes:
-        return codes[code]
-    return error_class_for_status(status) or ErrorClass.OTHER
+    return classify_error(code, status, provider)
 
 
 def internal_error(raises: bool) -> None:

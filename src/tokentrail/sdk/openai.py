@@ -28,6 +28,7 @@ from openai._legacy_response import LegacyAPIResponse
 from openai._response import BaseAPIResponse
 
 from tokentrail import semconv as sc
+from tokentrail.errors import error_class_of_name
 from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
@@ -274,23 +275,19 @@ def without_usage(chunk: Any) -> Any:
 
 # --- errors and attempts --------------------------------------------------------------------------------
 
-ERROR_CODES = {  # error.code, else error.type, of an error body (a mid-stream error has no HTTP status)
-    "content_filter": ErrorClass.CONTENT_FILTERED,
-    "rate_limit_exceeded": ErrorClass.THROTTLED,
-    "insufficient_quota": ErrorClass.THROTTLED,
-    "server_error": ErrorClass.SERVER_ERROR,
-    "timeout": ErrorClass.TIMEOUT,
-    "invalid_api_key": ErrorClass.AUTH,
-    "invalid_request_error": ErrorClass.INVALID_REQUEST,
-}
-
 
 def error_info(exc: BaseException) -> tuple[int | None, str | None]:
+    """The HTTP status and the error body's code, else its type, when `tokentrail.errors` knows it (a
+    mid-stream error has no HTTP status)."""
     status = getattr(exc, "status_code", None)
-    code = getattr(exc, "code", None)
-    if code not in ERROR_CODES:
-        code = getattr(exc, "type", None) if getattr(exc, "type", None) in ERROR_CODES else code
+    code, kind = getattr(exc, "code", None), getattr(exc, "type", None)
+    if not _known(code) and _known(kind):
+        code = kind
     return (status if isinstance(status, int) else None, code if isinstance(code, str) else None)
+
+
+def _known(code: Any) -> bool:
+    return isinstance(code, str) and error_class_of_name(code) is not None
 
 
 def attempt_status(response: Any) -> int | None:
@@ -317,7 +314,7 @@ def target() -> Target:
         attempt_method="_send_request",
         attempt_status=attempt_status,
         describe=describe,
-        errors=ProviderErrors(types, ERROR_CODES, error_info),
+        errors=ProviderErrors(types, error_info),
         stream_types=(openai.Stream, openai.AsyncStream),
         raw_types=(LegacyAPIResponse, BaseAPIResponse),
         public=(

@@ -67,7 +67,7 @@ class span_scope(ctx._Scope):
     ) -> None:
         span, token, trace_token = self._tokens.pop()
         if exc is not None:
-            error_class = classify(exc, {}, {})
+            error_class = classify(exc, {})
             span.set_attributes({sc.TT_ERROR_CLASS: error_class.value, sc.ERROR_TYPE: type(exc).__name__})
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
         if trace_token is not None:

@@ -1,7 +1,8 @@
-"""Plumbing shared by the importers: streamed file reading, problems, deterministic ids, times, numbers.
+"""Plumbing shared by the importers: streamed file reading, problems, deterministic ids, times.
 
 Files are read line by line through a text wrapper (gzip is detected by its magic bytes and streamed), so
-memory stays bounded by the longest line. A `ByteMeter` follows the compressed bytes read from disk, for
+memory stays bounded by the longest line. `read_lines` is the reader of the line-per-call formats; values
+are converted by `tokentrail.ingest.values`. A `ByteMeter` follows the compressed bytes read from disk, for
 progress bars.
 """
 
@@ -13,13 +14,13 @@ import datetime as dt
 import gzip
 import hashlib
 import io
-import math
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from tokentrail.ingest.values import to_str
 from tokentrail.model import Call
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -120,6 +121,48 @@ def numbered(text: IO[str], cursor: Cursor) -> Iterator[tuple[int, str]]:
         yield line_no, line
 
 
+@dataclasses.dataclass(slots=True)
+class FileReader:
+    """One file being read: its path, its identity in line keys (`path_key`) and where problems go."""
+
+    path: Path
+    problems: ProblemSink
+    file_key: str = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.file_key = path_key(self.path)
+
+    def problem(self, line_no: int, message: str) -> None:
+        self.problems.append(ImportProblem(self.path, line_no, message))
+
+
+LineParser = Callable[[str, str, dt.datetime], Call]
+"""``(line, line key, file mtime) -> Call``; raises ValueError for a line it cannot read."""
+
+
+def read_lines(
+    path: Path,
+    problems: ProblemSink,
+    meter: ByteMeter | None,
+    parse: LineParser,
+    keep: Callable[[str], object],
+) -> Iterator[Call]:
+    """The calls of a file with one call per line: ``parse`` runs on each line ``keep`` accepts; a line it
+    cannot read is reported to ``problems`` and skipped."""
+    reader = FileReader(path, problems)
+
+    def body(text: IO[str], cursor: Cursor) -> Iterator[Call]:
+        mtime = file_mtime(path)
+        for line_no, line in numbered(text, cursor):
+            if keep(line):
+                try:
+                    yield parse(line, line_key(reader.file_key, line_no, line), mtime)
+                except ValueError as exc:
+                    reader.problem(line_no, str(exc))
+
+    return read_guarded(path, problems, meter, body)
+
+
 # --- files ------------------------------------------------------------------------------------------
 
 
@@ -192,47 +235,6 @@ def hex_id(value: Any, length: int) -> str | None:
 
 # --- times ----------------------------------------------------------------------------------------
 
-_EPOCH = dt.datetime(1970, 1, 1)  # times are naive UTC, as everywhere in tokentrail
-_EARLIEST = dt.datetime(2000, 1, 1)  # smaller epoch numbers are not times
-_NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """A naive UTC datetime from ISO-8601 text or epoch seconds/ms/µs/ns; text without a zone is UTC."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _from_epoch(float(value))
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if _NUMERIC.match(text):
-        return _from_epoch(float(text))
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _from_epoch(number: float) -> dt.datetime | None:
-    if not math.isfinite(number) or number <= 0:
-        return None
-    magnitude = abs(number)
-    if magnitude >= 1e17:
-        number /= 1e9
-    elif magnitude >= 1e14:
-        number /= 1e6
-    elif magnitude >= 1e11:
-        number /= 1e3
-    try:
-        moment = _EPOCH + dt.timedelta(seconds=number)
-    except OverflowError:
-        return None
-    return moment if moment >= _EARLIEST else None
-
 
 def file_mtime(path: Path) -> dt.datetime:
     return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC).replace(tzinfo=None)
@@ -261,53 +263,11 @@ def derive_rate(call: Call) -> None:
 # --- values ---------------------------------------------------------------------------------------
 
 
-def to_int(value: Any) -> int | None:
-    """A non-negative int from an int, an integral float or a numeric string; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    number = to_float(value)
-    if number is None or number < 0 or not number.is_integer():
-        return None
-    return int(number)
-
-
-def to_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    numeric = isinstance(value, int | float) or (isinstance(value, str) and _NUMERIC.match(value.strip()))
-    if not numeric:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def to_str(value: Any) -> str | None:
-    """A non-empty stripped string from a string or a number; else None."""
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
 def metadata_value(value: Any) -> str | None:
     """A metadata value as text: strings as they are, numbers and booleans spelled as in JSON."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return to_str(value)
-
-
-def to_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "y"):
-        return True
-    if text in ("false", "0", "no", "n"):
-        return False
-    return None
 
 
 def clip(text: str, limit: int = TEXT_LIMIT) -> str:

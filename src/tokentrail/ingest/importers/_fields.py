@@ -1,4 +1,4 @@
-"""Field meaning shared by the importers: label synonyms, the error-class table, and the mapping of a flat
+"""Field meaning shared by the importers: label synonyms and the mapping of a flat
 key/value record (a ``METRIC|`` line or a JSONL object) onto a `Call`.
 
 Keys are compared normalised (``latencyMs``, ``latency-ms`` and ``latency_ms`` are one key). Rules that a
@@ -9,8 +9,8 @@ reader of imported data should know:
 - Input tokens are taken as the total input, cache included (the GenAI convention), except when the cache
   counts use Anthropic's spelling (``cache_read_input_tokens``, ``cache_creation_input_tokens``) or exceed
   the input count: the input count then excludes the cache, and the cache counts are added to it.
-- Errors are classified by exception class name or code (`classify_error`), else by HTTP status; never by
-  message text. Free text (``msg``, ``message``) is kept in attributes, cut to 500 characters.
+- Errors are classified by exception class name or code, else by HTTP status (`tokentrail.errors`); never
+  by message text. Free text (``msg``, ``message``) is kept in attributes, cut to 500 characters.
 - Prompt and response text (``input``/``output`` when not numbers, ``prompt``, ``messages``, ...) is
   never kept; only its length (``prompt_chars``) is.
 """
@@ -23,21 +23,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
-from tokentrail.model import LABELS, Call, ErrorClass, SpanKind, error_class_for_status
+from tokentrail.errors import classify_error
+from tokentrail.ingest.values import parse_time, to_bool, to_float, to_int, to_str
+from tokentrail.model import LABELS, Call, ErrorClass, SpanKind
 from tokentrail.semconv import normalize_provider
 
-from ._common import (
-    clip,
-    hex_id,
-    ids_for_key,
-    parse_time,
-    place_in_time,
-    text_chars,
-    to_bool,
-    to_float,
-    to_int,
-    to_str,
-)
+from ._common import clip, hex_id, ids_for_key, place_in_time, text_chars
 
 T = TypeVar("T")
 
@@ -94,95 +85,7 @@ def set_labels(call: Call, labels: Mapping[str, str]) -> None:
             setattr(call, label, value)
 
 
-# --- error classes ----------------------------------------------------------------------------------
-
-_ERROR_NAMES: Final[dict[ErrorClass, tuple[str, ...]]] = {
-    ErrorClass.THROTTLED: (
-        "ratelimit",
-        "throttling",
-        "throttled",
-        "toomanyrequests",
-        "servicequotaexceeded",
-        "modelnotready",
-        "resourceexhausted",
-        "quotaexceeded",
-    ),
-    ErrorClass.SERVER_ERROR: (
-        "internalserver",
-        "internal",
-        "serviceunavailable",
-        "modelerror",
-        "modelstreamerror",
-        "overloaded",
-        "badgateway",
-    ),
-    ErrorClass.TIMEOUT: (
-        "timeout",
-        "apitimeout",
-        "modeltimeout",
-        "readtimeout",
-        "connecttimeout",
-        "writetimeout",
-        "pooltimeout",
-        "gatewaytimeout",
-        "deadlineexceeded",
-    ),
-    ErrorClass.CONNECTION: ("apiconnection", "connection", "connect", "network", "remoteprotocol"),
-    ErrorClass.AUTH: (
-        "authentication",
-        "permissiondenied",
-        "accessdenied",
-        "unauthorized",
-        "forbidden",
-        "unrecognizedclient",
-        "expiredtoken",
-    ),
-    ErrorClass.INVALID_REQUEST: (
-        "badrequest",
-        "notfound",
-        "resourcenotfound",
-        "unprocessableentity",
-        "validation",
-        "conflict",
-        "invalidrequest",
-        "contextwindowexceeded",
-        "contextlengthexceeded",
-    ),
-    ErrorClass.CONTENT_FILTERED: ("contentfilter", "contentfiltered", "contentpolicyviolation"),
-    ErrorClass.CANCELLED: ("cancelled", "canceled", "apiuserabort"),
-}
-ERROR_TABLE: Final[dict[str, ErrorClass]] = {
-    name: error_class for error_class, names in _ERROR_NAMES.items() for name in names
-}
 _ERROR_CLASS_VALUES: Final = frozenset(item.value for item in ErrorClass)
-
-
-def _error_key(name: str) -> str:
-    last = re.split(r"[.:]", name.strip())[-1]
-    key = re.sub(r"[^a-z0-9]", "", last.lower())
-    for suffix in ("exception", "error"):
-        if key.endswith(suffix) and key != suffix:
-            return key[: -len(suffix)]
-    return key
-
-
-def classify_error(name: str | None, http_status: int | None = None) -> ErrorClass:
-    """The error class of an exception class name or error code (``RateLimitError``,
-    ``openai.APITimeoutError``, ``ThrottlingException``, ``429``), else of the HTTP status, else other."""
-    if name:
-        if name.strip().lower() in _ERROR_CLASS_VALUES:
-            return ErrorClass(name.strip().lower())
-        key = _error_key(name)
-        if key.isdigit():
-            return error_class_for_status(int(key)) or ErrorClass.OTHER
-        found = ERROR_TABLE.get(key)
-        if found is not None:
-            return found
-        if key.startswith(("contentfilter", "contentpolicy")):
-            return ErrorClass.CONTENT_FILTERED
-    return error_class_for_status(http_status) or ErrorClass.OTHER
-
-
 _SPAN_KINDS: Final = frozenset(item.value for item in SpanKind)
 
 
@@ -415,7 +318,7 @@ def _outcome_fields(call: Call, flat: Flat) -> None:
     http_failed = status != "ok" and (call.http_status or 0) >= 400
     if has_error or explicit or status == "error" or success is False or http_failed:
         call.status = "error"
-        call.error_class = explicit or classify_error(error_name, call.http_status)
+        call.error_class = explicit or classify_error(error_name, call.http_status, call.provider)
 
 
 def _explicit_class(value: Any) -> ErrorClass | None:

@@ -39,13 +39,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
+from tokentrail.errors import classify_error
+from tokentrail.ingest.values import parse_time, to_float, to_int, to_str
 from tokentrail.model import Call, ErrorClass, Source, SpanKind
 from tokentrail.semconv import GEN_AI_OPERATION_NAME
 
 from ._common import (
     ByteMeter,
     Cursor,
-    ImportProblem,
+    FileReader,
     ProblemSink,
     as_dict,
     derive_rate,
@@ -53,16 +55,11 @@ from ._common import (
     line_key,
     metadata_value,
     numbered,
-    parse_time,
-    path_key,
     place_in_time,
     read_guarded,
     text_chars,
-    to_float,
-    to_int,
-    to_str,
 )
-from ._fields import classify_error, labels_from, set_labels
+from ._fields import labels_from, set_labels
 from ._record import content_free
 
 T = TypeVar("T")
@@ -88,15 +85,12 @@ def excluded(path: Path) -> bool:
 
 def iter_file(path: Path, problems: ProblemSink, meter: ByteMeter | None = None) -> Iterator[Call]:
     """The calls of one file; bad lines and records are reported to ``problems`` and skipped."""
-    reader = _FileReader(path, path_key(path), problems)
-    return read_guarded(path, problems, meter, reader.read)
+    return read_guarded(path, problems, meter, _FileReader(path, problems).read)
 
 
 @dataclasses.dataclass(slots=True)
-class _FileReader:
-    path: Path
-    file_key: str
-    problems: ProblemSink
+class _FileReader(FileReader):
+    """NDJSON or a JSON document, told apart by the first line that is not blank."""
 
     def read(self, text: IO[str], cursor: Cursor) -> Iterator[Call]:
         lines = numbered(text, cursor)
@@ -117,7 +111,7 @@ class _FileReader:
             try:
                 items = _line_items(line.strip())
             except ValueError as exc:
-                self._problem(line_no, f"invalid JSON: {exc}")
+                self.problem(line_no, f"invalid JSON: {exc}")
                 continue
             key = line_key(self.file_key, line_no, line)
             for index, item in enumerate(items):
@@ -134,18 +128,15 @@ class _FileReader:
                 if call is not None:
                     yield call
         except ValueError as exc:
-            self._problem(reader.line, f"invalid JSON document, rest of file skipped: {exc}")
+            self.problem(reader.line, f"invalid JSON document, rest of file skipped: {exc}")
 
     def _call(self, item: Any, fallback_key: str, line_no: int) -> Call | None:
         try:
             record, event_time = _unwrap_event(item)
             return record_to_call(record, fallback_key, event_time)
         except (ValueError, TypeError) as exc:
-            self._problem(line_no, str(exc))
+            self.problem(line_no, str(exc))
             return None
-
-    def _problem(self, line_no: int, message: str) -> None:
-        self.problems.append(ImportProblem(self.path, line_no, message))
 
 
 def _line_items(text: str) -> list[Any]:
@@ -467,7 +458,7 @@ def _stop_reason(view: dict[str, Any]) -> str | None:
 def _set_outcome(call: Call, record: dict[str, Any], body: Any, views: list[dict[str, Any]]) -> None:
     code = to_str(record.get("errorCode")) or _stream_exception(body)
     if code is not None:
-        call.status, call.error_class = "error", classify_error(code)
+        call.status, call.error_class = "error", classify_error(code, None, PROVIDER)
         call.attributes["error.type"] = code
     elif (to_str(record.get("status")) or "").lower() in _FAILED:
         call.status, call.error_class = "error", ErrorClass.OTHER

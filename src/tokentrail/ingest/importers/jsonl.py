@@ -27,30 +27,16 @@ Keys follow the flat-field rules of `_fields` (common spellings are accepted: ``
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
+from tokentrail.ingest.values import to_str
 from tokentrail.model import Call, Source, SpanKind
 
-from ._common import (
-    ByteMeter,
-    Cursor,
-    ImportProblem,
-    ProblemSink,
-    derive_rate,
-    file_mtime,
-    has_suffix,
-    line_key,
-    metadata_value,
-    numbered,
-    path_key,
-    read_guarded,
-    to_str,
-)
+from ._common import ByteMeter, ProblemSink, derive_rate, has_suffix, metadata_value, read_lines
 from ._fields import (
     Flat,
     apply_flat,
@@ -77,26 +63,9 @@ def excluded(path: Path) -> bool:
 
 
 def iter_file(path: Path, problems: ProblemSink, meter: ByteMeter | None = None) -> Iterator[Call]:
-    """The calls of one file; bad lines are reported to ``problems`` and skipped."""
-    reader = _FileReader(path, path_key(path), problems)
-    return read_guarded(path, problems, meter, reader.read)
-
-
-@dataclasses.dataclass(slots=True)
-class _FileReader:
-    path: Path
-    file_key: str
-    problems: ProblemSink
-
-    def read(self, text: IO[str], cursor: Cursor) -> Iterator[Call]:
-        mtime = file_mtime(self.path)
-        for line_no, line in numbered(text, cursor):
-            if not line.strip():
-                continue
-            try:
-                yield parse_record(line, line_key(self.file_key, line_no, line), mtime)
-            except ValueError as exc:
-                self.problems.append(ImportProblem(self.path, line_no, str(exc)))
+    """The calls of one file; bad lines are reported to ``problems`` and skipped (blank lines are no
+    problem)."""
+    return read_lines(path, problems, meter, parse_record, str.strip)
 
 
 def parse_record(line: str, key: str, mtime: dt.datetime) -> Call:

@@ -29,30 +29,16 @@ Mapping decisions:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Final
+from typing import Final
 
+from tokentrail.ingest.values import parse_time, to_str
 from tokentrail.model import Call, Source, SpanKind
 
-from ._common import (
-    ByteMeter,
-    Cursor,
-    ImportProblem,
-    ProblemSink,
-    clip,
-    derive_rate,
-    file_mtime,
-    line_key,
-    numbered,
-    parse_time,
-    path_key,
-    read_guarded,
-    to_str,
-)
+from ._common import ByteMeter, ProblemSink, clip, derive_rate, read_lines
 from ._fields import Flat, apply_flat, flat_ids, flat_times, place_flat, span_kind
 
 MARKER: Final = "METRIC|"
@@ -76,29 +62,16 @@ def excluded(path: Path) -> bool:
 
 def iter_file(path: Path, problems: ProblemSink, meter: ByteMeter | None = None) -> Iterator[Call]:
     """The calls of one file; bad ``METRIC|`` lines are reported to ``problems`` and skipped."""
-    reader = _FileReader(path, path_key(path), problems)
-    return read_guarded(path, problems, meter, reader.read)
+    return read_lines(path, problems, meter, parse_line, _has_marker)
 
 
-@dataclasses.dataclass(slots=True)
-class _FileReader:
-    path: Path
-    file_key: str
-    problems: ProblemSink
-
-    def read(self, text: IO[str], cursor: Cursor) -> Iterator[Call]:
-        mtime = file_mtime(self.path)
-        for line_no, line in numbered(text, cursor):
-            if MARKER not in line:
-                continue
-            try:
-                yield parse_line(line.rstrip("\r\n"), line_key(self.file_key, line_no, line), mtime)
-            except ValueError as exc:
-                self.problems.append(ImportProblem(self.path, line_no, str(exc)))
+def _has_marker(line: str) -> bool:
+    return MARKER in line
 
 
 def parse_line(line: str, key: str, mtime: dt.datetime) -> Call:
     """One ``...METRIC|k=v|...`` line as a Call; ``key`` names the line, ``mtime`` is the fallback time."""
+    line = line.rstrip("\r\n")
     at = line.index(MARKER)
     pairs, extra = _pairs(line[at + len(MARKER) :])
     if not pairs:
