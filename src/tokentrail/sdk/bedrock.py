@@ -292,6 +292,10 @@ OPERATIONS: Final = {  # name: (stream, read, observe, classify); InvokeModel st
 
 
 def instrument(engine: Engine, patches: PatchSet, client: Any = None) -> bool:
+    """Wrap ``_make_api_call``. botocore's extension points, its events (``before-call``, ``after-call``),
+    are registered per client, so they cannot reach every client (those made before ``instrument()``
+    too), and none surrounds the whole call, as the active call (a contextvar) and the duration need; they
+    serve for what they fit, counting attempts (`_hook_client`)."""
     from botocore.client import BaseClient
 
     _timed_event_stream_class()  # built now rather than during the first call
