@@ -84,6 +84,28 @@ async def test_stream_helper_async(aclient: anthropic.AsyncAnthropic, rec: Recor
 
 
 @pytest.mark.asyncio
+async def test_async_stream_closed_early_is_cancelled(
+    aclient: anthropic.AsyncAnthropic, rec: Recorder
+) -> None:
+    stream = await aclient.messages.create(
+        model=MODEL, max_tokens=100, messages=MESSAGES, stream=True, extra_headers=steer(**TIMED)
+    )
+    # the SDK built the stream from the class tokentrail named as its ``stream_cls``: a timed subclass
+    assert isinstance(stream, anthropic.AsyncStream) and type(stream) is not anthropic.AsyncStream
+    assert type(stream).__name__ == "AsyncStream"
+    events = []
+    async for event in stream:
+        events.append(event)
+        if len(events) == 4:
+            break
+    await stream.close()
+    assert len(events) == 4
+    attrs = rec.one()
+    assert attrs[sc.TT_ERROR_CLASS] == "cancelled"
+    assert 1 <= attrs[sc.TT_CHUNKS] <= 3  # message_start is framing, not output
+
+
+@pytest.mark.asyncio
 async def test_messages_plain_async(aclient: anthropic.AsyncAnthropic, rec: Recorder) -> None:
     await aclient.messages.create(
         model=MODEL, max_tokens=100, messages=MESSAGES, extra_headers=steer(**CACHED)

@@ -33,28 +33,20 @@ import io
 import json
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from tokentrail import semconv as sc
 from tokentrail.model import ErrorClass
 from tokentrail.sdk import anthropic as anthropic_format
-from tokentrail.sdk import budget
 from tokentrail.sdk import context as ctx
-from tokentrail.sdk.call import (
-    ACTIVE_CALL,
-    CallRecord,
-    Engine,
-    ProviderErrors,
-    Request,
-    capturing,
-    start_call,
-)
-from tokentrail.sdk.errors import internal_error
+from tokentrail.sdk.call import ACTIVE_CALL, CallRecord, Engine, ProviderErrors, Request, capturing
+from tokentrail.sdk.chokepoint import ChokePoint, record
 from tokentrail.sdk.fields import get, str_or_none
 from tokentrail.sdk.patching import PatchSet
-from tokentrail.sdk.stream import Classifier, StreamTimer, closing_class, timed_sync
+from tokentrail.sdk.stream import StreamTimer, ending_close, timed_sync
+from tokentrail.sdk.types import Classifier, Observer, Reader
 from tokentrail.usage import normalize_usage
 
 PROVIDER: Final = "aws.bedrock"
@@ -134,9 +126,7 @@ def observe_llama(chunk: Mapping[str, Any], call: CallRecord) -> str | bool | No
 
 # --- InvokeModel bodies ---------------------------------------------------------------------------------
 
-Reader = Callable[[Any, CallRecord], None]
-Observer = Callable[[Any, CallRecord], "str | bool | None"]
-FORMATS: Final[dict[str, tuple[Reader, Observer]]] = {
+FORMATS: Final[dict[str, tuple[Reader[CallRecord], Observer[CallRecord]]]] = {
     "anthropic": (anthropic_format.read_message, anthropic_format.observe_event),
     "nova": (read_converse, observe_converse),
     "llama": (read_llama, observe_llama),
@@ -302,86 +292,73 @@ OPERATIONS: Final = {  # name: (stream, read, observe, classify); InvokeModel st
 
 
 def instrument(engine: Engine, patches: PatchSet, client: Any = None) -> bool:
+    """Wrap ``_make_api_call``. botocore's extension points, its events (``before-call``, ``after-call``),
+    are registered per client, so they cannot reach every client (those made before ``instrument()``
+    too), and none surrounds the whole call, as the active call (a contextvar) and the duration need; they
+    serve for what they fit, counting attempts (`_hook_client`)."""
     from botocore.client import BaseClient
 
-    _errors(), _timed_event_stream_class()  # built now rather than during the first call
-    return patches.apply(client if client is not None else BaseClient, "_make_api_call", _factory(engine))
+    _timed_event_stream_class()  # built now rather than during the first call
+    point = ChokePoint(describe=_describe, arguments=_arguments, returned=_returned, errors=_errors())
+    owner = client if client is not None else BaseClient
+    return patches.apply(owner, "_make_api_call", record(engine, point, is_async=False))
 
 
-def _factory(engine: Engine) -> Callable[[Any], Any]:
-    def factory(orig: Callable[..., Any]) -> Callable[..., Any]:
-        def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            begun = _begin(engine, self, operation_name, api_params)
-            if begun is None:
-                return orig(self, operation_name, api_params)
-            call, params = begun
-            try:
-                result = orig(self, operation_name, params)
-            except BaseException as exc:
-                call.leave()
-                call.end(exc=exc)
-                raise
-            call.leave()
-            return _returned(call, operation_name, result)
-
-        return _make_api_call
-
-    return factory
-
-
-def _begin(engine: Engine, client: Any, operation: str, params: dict[str, Any]) -> Any:
-    if ACTIVE_CALL.get() is not None or operation not in OPERATIONS:
+def _describe(engine: Engine, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
+    """What ``_make_api_call(operation_name, api_params)`` is; None for other services and operations."""
+    operation, params = args
+    found = OPERATIONS.get(operation)
+    if found is None or client.meta.service_model.service_name != SERVICE:
         return None
-    try:
-        if client.meta.service_model.service_name != SERVICE:
-            return None
-        server = _hook_client(client)
-        stream, read, observe, converse_classify = OPERATIONS[operation]
-        classify: Classifier | None = converse_classify
-        model = str_or_none(params.get("modelId"))
-        verdict = budget.check(model)
-        if verdict is not None and verdict.model is not None:
-            params, model = {**params, "modelId": verdict.model}, verdict.model
-        dropped = 0
-        if operation.startswith("Converse"):
-            labels = ctx.current_labels()
-            if labels.labels or labels.metadata:
-                hashed = engine.settings.hash_user_id
-                entries = labels.derived.get(("bedrock", hashed))
-                if entries is None:
-                    entries = labels.derived[("bedrock", hashed)] = label_metadata(labels, hashed)
-                params, dropped = with_request_metadata(params, entries)
-        fmt = None if operation.startswith("Converse") else body_format(model)
-        if fmt == "anthropic" and stream:  # the other formats' chunks are all kept, decoded on the worker
-            classify = classify_anthropic_chunk
-        op_name = "text_completion" if fmt == "llama" else "chat"
-        messages = params.get("messages", params.get("body"))
-        request = Request(
-            PROVIDER,
-            op_name,
-            model,
-            stream,
-            read,
-            observe,
-            classify,
-            messages=messages,
-            attributes=_rpc_attributes(operation),
-            server=server,
-        )
-        request.content_format = CONTENT_FORMATS.get(fmt or "converse")
-        request.body = params if fmt is None else _request_body(params, engine.settings)
-        call = start_call(engine, request, _errors())
-        if dropped:
-            call.extra[sc.TT_REQUEST_METADATA_DROPPED] = dropped
-        if verdict is not None:
-            verdict.apply(call)
-        call.enter()
-        return call, params
-    except budget.BudgetExceeded:
-        raise
-    except Exception:
-        internal_error(engine.settings.raises)
-        return None
+    server = _hook_client(client)
+    stream, read, observe, converse_classify = found
+    classify: Classifier | None = converse_classify
+    model = str_or_none(params.get("modelId"))
+    fmt = None if operation.startswith("Converse") else body_format(model)
+    if fmt == "anthropic" and stream:  # the other formats' chunks are all kept, decoded on the worker
+        classify = classify_anthropic_chunk
+    request = Request(
+        PROVIDER,
+        "text_completion" if fmt == "llama" else "chat",
+        model,
+        stream,
+        read,
+        observe,
+        classify,
+        messages=params.get("messages", params.get("body")),
+        attributes=_rpc_attributes(operation),
+        server=server,
+    )
+    request.content_format = CONTENT_FORMATS.get(fmt or "converse")
+    request.body = params if fmt is None else _request_body(params, engine.settings)
+    return request
+
+
+def _arguments(
+    engine: Engine, request: Request, args: tuple[Any, ...], kwargs: dict[str, Any], cheaper: str | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The parameters to send: a copy naming the cheaper model, with the labels as requestMetadata."""
+    operation, params = args
+    if cheaper is not None:
+        params = {**params, "modelId": cheaper}
+    if operation.startswith("Converse"):
+        params = _with_labels(engine, request, params)
+    return (operation, params), kwargs
+
+
+def _with_labels(engine: Engine, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with the labels in force as requestMetadata (entries derived once per label set)."""
+    labels = ctx.current_labels()
+    if not (labels.labels or labels.metadata):
+        return params
+    hashed = engine.settings.hash_user_id
+    entries = labels.derived.get(("bedrock", hashed))
+    if entries is None:
+        entries = labels.derived[("bedrock", hashed)] = label_metadata(labels, hashed)
+    params, dropped = with_request_metadata(params, entries)
+    if dropped:
+        request.attributes = {**(request.attributes or {}), sc.TT_REQUEST_METADATA_DROPPED: dropped}
+    return params
 
 
 @functools.cache
@@ -417,25 +394,29 @@ def _on_attempt(response_dict: Any = None, exception: BaseException | None = Non
         call.internal_error()
 
 
-def _returned(call: CallRecord, operation: str, result: Any) -> Any:
-    try:
-        key = "stream" if operation == "ConverseStream" else "body"
-        stream = result.get(key) if call.request.stream and isinstance(result, dict) else None
+def _returned(call: CallRecord, result: Any) -> None:
+    """End the call with the result (an InvokeModel body is read first, see `take_body`), or time its event
+    stream (ConverseStream's ``stream``, InvokeModelWithResponseStream's ``body``)."""
+    if not isinstance(result, dict):
+        call.end(result)
+    elif call.request.stream:
+        stream = result.get("stream" if "stream" in result else "body")
         if stream is not None and call.request.observe is not None:
-            _time_event_stream(stream, StreamTimer(call, call.request.classify))
-        elif operation == "InvokeModel" and isinstance(result, dict):
-            call.end(take_body(result))
+            _time_event_stream(call, stream)
         else:
             call.end(result)
-    except Exception:
-        call.internal_error()
-        call.end()
-    return result
+    elif "body" in result:  # InvokeModel (Converse answers in "output")
+        call.end(take_body(result))
+    else:
+        call.end(result)
 
 
-def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
-    """Give a botocore EventStream a timed iterator, keeping its class's behaviour (and isinstance)."""
-    timer.call.timer = timer
+def _time_event_stream(call: CallRecord, stream: Any) -> None:
+    """Give a botocore EventStream a timed iterator, keeping its class's behaviour (and isinstance).
+
+    botocore has no extension point for this: its response parser builds the EventStream, of a class no
+    caller chooses, so the instance's class is swapped for a subclass (`_timed_event_stream_class`)."""
+    call.timer = timer = StreamTimer(call, call.request.classify)
     stream._tokentrail_timer = timer
     stream.__class__ = _timed_event_stream_class()
     weakref.finalize(stream, timer.end, closed=True)  # never iterated nor closed: ends when dropped
@@ -445,7 +426,9 @@ def _time_event_stream(stream: Any, timer: StreamTimer) -> None:
 def _timed_event_stream_class() -> type:
     from botocore.eventstream import EventStream
 
-    class TimedEventStream(closing_class(EventStream)):  # type: ignore[misc]  # close ends the timer too
+    class TimedEventStream(EventStream):  # type: ignore[misc]
+        close = ending_close(EventStream.close)  # close ends the timer too
+
         def __iter__(self) -> Any:
             return timed_sync(super().__iter__(), self._tokentrail_timer, owner=self)
 

@@ -39,13 +39,13 @@ from tokentrail.model import ErrorClass, Source, SpanKind
 from tokentrail.sdk import content
 from tokentrail.sdk import context as ctx
 from tokentrail.sdk.errors import TypeTable, classify, internal_error
-from tokentrail.sdk.stream import read_kept, stream_attributes
+from tokentrail.sdk.stream import StreamTimer, read_kept, stream_attributes
+from tokentrail.sdk.types import Classifier, Observer, Reader, Shown
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from tokentrail.sdk.config import Settings
-    from tokentrail.sdk.stream import Classifier, Observer, StreamTimer
     from tokentrail.sdk.worker import SpanWorker
 
 ACTIVE_CALL: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
@@ -98,8 +98,8 @@ class Request:
     operation: str
     model: str | None
     stream: bool
-    read: Callable[[Any, CallRecord], None]  # reads a complete response into the call (on the worker)
-    observe: Observer | None = None  # reads one kept stream chunk (on the worker)
+    read: Reader[CallRecord]  # reads a complete response into the call (on the worker)
+    observe: Observer[CallRecord] | None = None  # reads one kept stream chunk (on the worker)
     classify: Classifier | None = None  # sorts each stream chunk (on the caller); None keeps every chunk
     messages: Any = None  # request content, only handed to the capture hook
     body: Any = None  # the request body, read for content capture (`tokentrail.sdk.content`)
@@ -108,7 +108,7 @@ class Request:
     server: tuple[str | None, int | None] = (None, None)
     client: Any = None  # a Stainless client: the worker reads `server` from its base_url (~1 us for openai)
     body_changes: dict[str, Any] | None = None  # what to add to the request body (e.g. stream_options)
-    shown: Callable[[Any], Any] | None = None
+    shown: Shown | None = None
     """What the app sees of a stream chunk (None: hidden) when body_changes changed the stream (the timer
     reads every chunk as it came)."""
 
@@ -251,7 +251,7 @@ class CallRecord:
             attrs.update(self._end_attributes(stamps))
             error = self._outcome(attrs)
             if self.capture:
-                attrs.update(content.attributes(self, self.response))
+                attrs.update(self._content())
         except Exception:
             report()
             error = None
@@ -282,6 +282,14 @@ class CallRecord:
             except Exception:
                 report()
         return None
+
+    def _content(self) -> dict[str, Any]:
+        """The content attributes (`tokentrail.sdk.content`), with a stream's output as the worker read it."""
+        request = self.request
+        streamed = None
+        if self.timer is not None:
+            streamed = content.stream_output(self.text, self.tool_names, self.stop_reason)
+        return content.attributes(request.content_format, request.body, self.response, streamed)
 
     def _start_attributes(self) -> dict[str, Any]:
         request = self.request

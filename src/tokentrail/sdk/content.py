@@ -15,13 +15,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tokentrail import semconv as sc
 from tokentrail.sdk.fields import get
-
-if TYPE_CHECKING:
-    from tokentrail.sdk.call import CallRecord
 
 Part = dict[str, Any]
 Message = dict[str, Any]
@@ -321,10 +318,11 @@ def tool_choice(body: Mapping[str, Any]) -> Any:
     return {"name": name} if name else CHOICES.get(str(choice.get("type")))
 
 
-def stream_output(call: CallRecord) -> list[Message]:
-    parts: list[Part] = [text("".join(call.text))] if call.text else []
-    parts += [{"type": "tool_call", "name": name} for name in call.tool_names]
-    return [{"role": "assistant", "parts": parts, "finish_reason": call.stop_reason}]
+def stream_output(chunks: list[str] | None, tool_names: list[str], stop_reason: str | None) -> list[Message]:
+    """A stream's output as one message: its text, tool calls and stop reason, as the worker read them."""
+    parts: list[Part] = [text("".join(chunks))] if chunks else []
+    parts += [{"type": "tool_call", "name": name} for name in tool_names]
+    return [{"role": "assistant", "parts": parts, "finish_reason": stop_reason}]
 
 
 def _dumps(value: Any) -> str:
@@ -338,26 +336,26 @@ def _body(response: Any) -> Any:
     return response
 
 
-def attributes(call: CallRecord, response: Any) -> dict[str, Any]:
-    """The content attributes of a finished call (`response`: the complete response, None for a stream)."""
-    request = call.request
-    fmt = FORMATS.get(request.content_format or "")
-    if fmt is None or not isinstance(request.body, Mapping):
+def attributes(
+    content_format: str | None, body: Any, response: Any, streamed: list[Message] | None
+) -> dict[str, Any]:
+    """The content attributes of a finished call: its request `body` in `content_format` (one of `FORMATS`),
+    and its output, from the complete `response` or, for a stream, `streamed` (`stream_output`)."""
+    fmt = FORMATS.get(content_format or "")
+    if fmt is None or not isinstance(body, Mapping):
         return {}
-    system, messages, tools = fmt[0](request.body)
-    attrs: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: _dumps(messages), **params(request.body)}
+    system, messages, tools = fmt[0](body)
+    attrs: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: _dumps(messages), **params(body)}
     if system:
         attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = _dumps(system)
     if tools:
         attrs[sc.GEN_AI_TOOL_DEFINITIONS] = _dumps(tools)
-    choice = tool_choice(request.body)
+    choice = tool_choice(body)
     if choice is not None:
         attrs[sc.TT_TOOL_CHOICE] = _dumps(choice)
-    output: list[Message] | None = None
-    if call.timer is not None:
-        output = stream_output(call)
-    else:
-        output = fmt[1](_body(response)) if response is not None else None
+    output = streamed
+    if output is None and response is not None:
+        output = fmt[1](_body(response))
     if output:
         attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _dumps(output)
     return attrs

@@ -19,7 +19,6 @@ chunks from the rest; the ``observe_*`` functions read the rest on the span work
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -33,7 +32,7 @@ from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
 from tokentrail.sdk.stainless import Public, Target
-from tokentrail.sdk.stream import Classifier, Observer
+from tokentrail.sdk.types import Classifier, Observer, Reader
 from tokentrail.usage import normalize_usage
 
 if TYPE_CHECKING:
@@ -199,9 +198,8 @@ def observe_response_event(event: Any, call: CallRecord) -> str | bool | None:
 
 # --- requests -------------------------------------------------------------------------------------------
 
-Reader = Callable[[Any, CallRecord], None]
-Stream = tuple[Classifier, Observer] | None
-ENDPOINTS: dict[str, tuple[str, dict[str, Any], Reader, Stream]] = {
+Stream = tuple[Classifier, Observer[CallRecord]] | None
+ENDPOINTS: dict[str, tuple[str, dict[str, Any], Reader[CallRecord], Stream]] = {
     # path: (operation, extra span attributes, read, (classify, observe) of stream chunks)
     "/chat/completions": (
         "chat",

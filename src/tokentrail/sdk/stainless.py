@@ -8,40 +8,44 @@ returns the parsed response (the public method returns it as it is), or, for a s
 ends. Stream helpers (``messages.stream()``, ``responses.stream()``) make their request when entered and
 are timed from then.
 
-- ``request(cast_to, options, *, stream, stream_cls)``: one per SDK call, around all its retries. It starts
-  the call record (`tokentrail.sdk.call`), and on return ends it with the parsed response (read later, on
-  the span worker), or wraps the returned stream's item iterator (``Stream._iterator``) with the timing
-  state (`tokentrail.sdk.stream`). Inside a budget guard (`tokentrail.sdk.budget`) it may first refuse the
-  call, or send a copy of ``options`` whose body names the cheaper model; the provider module may add to
-  the body the same way (`tokentrail.sdk.openai`: ``stream_options``), and then says what of the stream
-  the application sees (`Request.shown`: the chunks it would have received without the addition).
+- ``request(cast_to, options, *, stream, stream_cls)``: one per SDK call, around all its retries, recorded
+  with the steps shared with botocore (`tokentrail.sdk.chokepoint`). A streamed request is sent with the
+  SDK's own extension point for streams, ``stream_cls``: the stream class it names (``Stream[Chunk]``) is
+  replaced by a subclass (`timed_stream_cls`) that, built inside the recorded call, times its items with
+  the timing state (`tokentrail.sdk.stream`) and whose ``close`` ends the call. Inside a budget guard
+  (`tokentrail.sdk.budget`) the call may be refused first, or sent with a copy of ``options`` whose body
+  names the cheaper model; the provider module may add to the body the same way
+  (`tokentrail.sdk.openai`: ``stream_options``), and then says what of the stream the application sees
+  (`Request.shown`: the chunks it would have received without the addition).
 - the per-attempt method (openai ``_send_request``, anthropic ``_attempt_request``): one per HTTP attempt,
   so retries are counted and the last HTTP status is known, timeouts and connection errors included.
 
 Raw responses (``with_raw_response`` / ``with_streaming_response``) are recorded when they are parsed.
-All these methods are wrapped by one function, `_around`, for sync and async alike.
+All these methods are wrapped by one function, `tokentrail.sdk.chokepoint.around`, for sync and async alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import copy
 import dataclasses
 import functools
+import inspect
+import typing
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from collections.abc import Callable
 from time import perf_counter_ns, time_ns
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tokentrail.sdk import budget
-from tokentrail.sdk.call import ACTIVE_CALL, ENTERED, CallRecord, Engine, ProviderErrors, Request, start_call
-from tokentrail.sdk.errors import internal_error
+from tokentrail.sdk.call import ACTIVE_CALL, ENTERED, CallRecord, Engine, ProviderErrors, Request
+from tokentrail.sdk.chokepoint import ChokePoint, around, handle_result, record
 from tokentrail.sdk.patching import PatchSet
-from tokentrail.sdk.stream import StreamTimer, end_on_close, timed_async, timed_sync
+from tokentrail.sdk.stream import StreamTimer, ending_close, timed_async, timed_sync
 
 if TYPE_CHECKING:
     from tokentrail.sdk.config import Settings
+
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,73 +89,21 @@ def instrument(engine: Engine, patches: PatchSet, target: Target, client: Any = 
         owners = [(target.sync_client, False), (target.async_client, True)]
     else:
         owners = [(client, isinstance(client, target.async_client))]
+    point = ChokePoint(
+        describe=functools.partial(_describe, target),
+        arguments=_arguments,
+        returned=functools.partial(_returned, target),
+        errors=target.errors,
+    )
     changed = False
     for owner, is_async in owners:
-        changed |= patches.apply(owner, "request", _request_factory(engine, target, is_async))
+        changed |= patches.apply(owner, "request", record(engine, point, is_async))
         changed |= patches.apply(owner, target.attempt_method, _attempt_factory(target, is_async))
         for public in target.public:
             for resource in public.owners(client, is_async):
                 for method in public.methods:
                     changed |= patches.apply(resource, method, _entry_factory(is_async))
     return changed
-
-
-Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[Any, tuple[Any, ...], dict[str, Any]] | None"]
-
-
-def _around(
-    orig: Callable[..., Any],
-    is_async: bool,
-    begin: Begin,
-    failed: Callable[[Any, BaseException], None],
-    done: Callable[[Any, Any], Any],
-) -> Callable[..., Any]:
-    """The one wrapper shape, sync or async: ``begin(self, args, kwargs)`` returns (state, args, kwargs), or
-    None to leave the call alone; then ``failed(state, exc)`` sees the exception or ``done(state, result)``
-    the result (and returns what the caller gets)."""
-    if is_async:
-
-        async def wrapper_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            begun = begin(self, args, kwargs)
-            if begun is None:
-                return await orig(self, *args, **kwargs)
-            state, args, kwargs = begun
-            try:
-                result = await orig(self, *args, **kwargs)
-            except BaseException as exc:
-                failed(state, exc)
-                raise
-            return done(state, result)
-
-        return wrapper_async
-
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        begun = begin(self, args, kwargs)
-        if begun is None:
-            return orig(self, *args, **kwargs)
-        state, args, kwargs = begun
-        try:
-            result = orig(self, *args, **kwargs)
-        except BaseException as exc:
-            failed(state, exc)
-            raise
-        return done(state, result)
-
-    return wrapper
-
-
-def _request_factory(engine: Engine, target: Target, is_async: bool) -> Callable[[Any], Any]:
-    begin = functools.partial(_begin, engine, target)
-
-    def failed(call: CallRecord, exc: BaseException) -> None:
-        call.leave()
-        call.end(exc=exc)
-
-    def done(call: CallRecord, result: Any) -> Any:
-        call.leave()
-        return _returned(call, target, result, is_async)
-
-    return lambda orig: _around(orig, is_async, begin, failed, done)
 
 
 def _entry_factory(is_async: bool) -> Callable[[Any], Any]:
@@ -169,7 +121,7 @@ def _entry_factory(is_async: bool) -> Callable[[Any], Any]:
     def failed(token: contextvars.Token[Any], exc: BaseException) -> None:
         ENTERED.reset(token)
 
-    return lambda orig: _around(orig, is_async, begin, failed, done)
+    return lambda orig: around(orig, is_async, begin, failed, done)
 
 
 def _attempt_factory(target: Target, is_async: bool) -> Callable[[Any], Any]:
@@ -186,39 +138,40 @@ def _attempt_factory(target: Target, is_async: bool) -> Callable[[Any], Any]:
         call.attempt(status_of(result))
         return result
 
-    return lambda orig: _around(orig, is_async, begin, CallRecord.attempt_failed, done)
+    return lambda orig: around(orig, is_async, begin, CallRecord.attempt_failed, done)
 
 
-def _begin(
-    engine: Engine, target: Target, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[CallRecord, tuple[Any, ...], dict[str, Any]] | None:
-    """Start the call; returns it with the arguments to send (a budget guard may swap the model, and a
-    setting may add to the body)."""
-    if ACTIVE_CALL.get() is not None:  # an inner layer of patching: the outer one records
-        return None
-    try:
-        options = args[1] if len(args) > 1 else kwargs.get("options")
-        request = target.describe(client, options, bool(kwargs.get("stream")), engine.settings)
-        if request is None:
-            return None
-        changes = request.body_changes
-        verdict = budget.check(request.model)
-        if verdict is not None and verdict.model is not None:
-            changes = {**(changes or {}), "model": verdict.model}
-            request.model = verdict.model
-        if changes:
-            args, kwargs = _with_body(options, args, kwargs, changes)
+# --- the request: what it is, what to send, what came back ------------------------------------------------
+
+
+def _options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The request options of ``request(cast_to, options, ...)``."""
+    return args[1] if len(args) > 1 else kwargs.get("options")
+
+
+def _describe(
+    target: Target, engine: Engine, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Request | None:
+    request = target.describe(client, _options(args, kwargs), bool(kwargs.get("stream")), engine.settings)
+    if request is not None:
         request.client = client
-        call = start_call(engine, request, target.errors)
-        if verdict is not None:
-            verdict.apply(call)
-        call.enter()
-        return call, args, kwargs
-    except budget.BudgetExceeded:
-        raise
-    except Exception:
-        internal_error(engine.settings.raises)
-        return None
+    return request
+
+
+def _arguments(
+    engine: Engine, request: Request, args: tuple[Any, ...], kwargs: dict[str, Any], cheaper: str | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with the body changes (a setting's, the budget guard's cheaper model) and, for a
+    stream, the timed stream class."""
+    changes = request.body_changes
+    if cheaper is not None:
+        changes = {**(changes or {}), "model": cheaper}
+    if changes:
+        args, kwargs = _with_body(_options(args, kwargs), args, kwargs, changes)
+    stream_cls = kwargs.get("stream_cls")
+    if request.stream and stream_cls is not None:
+        kwargs = {**kwargs, "stream_cls": timed_stream_cls(stream_cls)}
+    return args, kwargs
 
 
 def _with_body(
@@ -233,63 +186,33 @@ def _with_body(
     return args, {**kwargs, "options": changed}
 
 
-def _returned(call: CallRecord, target: Target, result: Any, is_async: bool) -> Any:
-    """End the call with the parsed response (read on the worker), or hand the stream to the timing state."""
-    try:
-        if isinstance(result, target.stream_types):
-            _time_stream(call, result, is_async)
-        elif isinstance(result, target.raw_types):
-            _on_parse(call, target, result, is_async)
-        else:
-            call.end(result)
-    except Exception:
-        call.internal_error()
-        call.end()
-    return result
-
-
-def _time_stream(call: CallRecord, stream: Any, is_async: bool) -> None:
-    if call.request.observe is None:
-        call.end()
-        return
-    timer = StreamTimer(call, call.request.classify)
-    call.timer = timer
-    iterator, shown = stream._iterator, call.request.shown
-    if is_async:
-        timed = timed_async(iterator, timer)
-        stream._iterator = timed if shown is None else _shown_async(timed, shown)
+def _returned(target: Target, call: CallRecord, result: Any) -> None:
+    """End the call with the parsed response (read on the worker); a timed stream ends it itself."""
+    if isinstance(result, target.stream_types):
+        if call.timer is None:  # a stream class of the application's own, or a stream no reader reads
+            call.end()
+    elif isinstance(result, target.raw_types):
+        _on_parse(call, target, result)
     else:
-        timed_items = timed_sync(iterator, timer)
-        stream._iterator = timed_items if shown is None else _shown_sync(timed_items, shown)
-    end_on_close(stream, timer)
+        call.end(result)
 
 
-def _shown_sync(items: Iterator[Any], shown: Callable[[Any], Any]) -> Iterator[Any]:
-    """What the application sees of the timed items (`Request.shown`); closing it closes `items`."""
-    with contextlib.closing(cast(Generator[Any], items)):
-        for item in items:
-            visible = shown(item)
-            if visible is not None:
-                yield visible
-
-
-async def _shown_async(items: AsyncIterator[Any], shown: Callable[[Any], Any]) -> AsyncIterator[Any]:
-    async with contextlib.aclosing(cast(AsyncGenerator[Any], items)):
-        async for item in items:
-            visible = shown(item)
-            if visible is not None:
-                yield visible
-
-
-def _on_parse(call: CallRecord, target: Target, raw: Any, is_async: bool) -> None:
-    """A raw response: record the call when the user parses it (or when it is dropped unparsed)."""
+def _on_parse(call: CallRecord, target: Target, raw: Any) -> None:
+    """A raw response: record the call when the user parses it (a stream is built, and timed, then), or
+    when it is dropped unparsed. The SDKs offer no hook for this: the instance's ``_parse`` is replaced."""
     original = raw._parse
+    returned = functools.partial(_returned, target)
 
     def parse(*args: Any, **kwargs: Any) -> Any:
-        parsed = original(*args, **kwargs)
         if call.ended or call.timer is not None:
-            return parsed
-        return _returned(call, target, parsed, is_async)
+            return original(*args, **kwargs)
+        call.enter()  # a stream built now finds its call
+        try:
+            parsed = original(*args, **kwargs)
+        finally:
+            call.leave()
+        handle_result(returned, call, parsed)
+        return parsed
 
     raw._parse = parse
     weakref.finalize(raw, _end_unless_streaming, call)
@@ -298,3 +221,51 @@ def _on_parse(call: CallRecord, target: Target, raw: Any, is_async: bool) -> Non
 def _end_unless_streaming(call: CallRecord) -> None:
     if call.timer is None:
         call.end()
+
+
+# --- streams, through the SDK's ``stream_cls`` ------------------------------------------------------------
+
+
+@functools.cache
+def timed_stream_cls(stream_cls: Any) -> Any:
+    """The stream class a request names (``Stream[ChatCompletionChunk]``, ...) as its timed subclass
+    (`_timed_class`), with the same item type, which the SDK reads from it."""
+    base = typing.get_origin(stream_cls) or stream_cls
+    args = typing.get_args(stream_cls)
+    timed = _timed_class(base)
+    return timed[args] if args else timed
+
+
+@functools.cache
+def _timed_class(base: Any) -> Any:
+    """`base` (the SDK's ``Stream`` or ``AsyncStream``), whose items are timed when it is built inside a
+    recorded call, and whose ``close`` also ends the timer. Generic like `base`; same name."""
+    timed: Callable[[Any, StreamTimer], Any] = (
+        timed_async if inspect.iscoroutinefunction(base.close) else timed_sync
+    )
+    parent: Any = base[_T] if getattr(base, "__parameters__", ()) else base
+
+    class TimedStream(parent):  # type: ignore[misc]
+        close = ending_close(base.close)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._tokentrail_timer = _stream_timer(ACTIVE_CALL.get())
+            super().__init__(*args, **kwargs)
+
+        def __stream__(self) -> Any:  # the SDK's item generator, which it iterates through
+            items = super().__stream__()
+            timer = self._tokentrail_timer
+            return items if timer is None else timed(items, timer)
+
+    TimedStream.__name__, TimedStream.__qualname__ = base.__name__, base.__qualname__
+    TimedStream.__module__ = base.__module__
+    return TimedStream
+
+
+def _stream_timer(call: CallRecord | None) -> StreamTimer | None:
+    """The timer of a stream built now: the recorded call's first stream, if its provider reads streams."""
+    if call is None or call.timer is not None or call.request.observe is None:
+        return None
+    request = call.request
+    call.timer = timer = StreamTimer(call, request.classify, request.shown)
+    return timer

@@ -40,26 +40,15 @@ protocol (``for`` vs ``async for``) and delegate everything else to it.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import operator
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tokentrail import semconv as sc
 from tokentrail.model import TIMELINE_MAX_POINTS
-
-if TYPE_CHECKING:
-    from tokentrail.sdk.call import CallRecord
-
-Observer = Callable[[Any, "CallRecord"], "str | bool | None"]
-"""On the worker: reads one kept chunk into the call (usage, model, stop reason, tools); returns its output
-text, True for output without text (a tool-call delta), or None/False/"" for a framing chunk."""
-
-Classifier = Callable[[Any], "str | bool | None"]
-"""On the caller, per chunk: output text or True for a plain output chunk (nothing else to read), False or ""
-for a framing chunk with nothing to read, None to keep the chunk for the worker's `Observer`."""
+from tokentrail.sdk.types import Classifier, Observer, Shown, TimedCall
 
 
 def keep(chunk: Any) -> None:
@@ -78,11 +67,12 @@ def quantile(ordered: list[int], q: float) -> float:
 class StreamTimer:
     """Arrival times of one stream's plain output chunks (ints, ns); the other chunks, kept for the worker."""
 
-    __slots__ = ("call", "classify", "done", "kept", "stamps")
+    __slots__ = ("call", "classify", "done", "kept", "shown", "stamps")
 
-    def __init__(self, call: CallRecord, classify: Classifier | None) -> None:
+    def __init__(self, call: TimedCall, classify: Classifier | None, shown: Shown | None = None) -> None:
         self.call = call
         self.classify = keep if classify is None or call.capture else classify
+        self.shown = shown  # what the application sees of each chunk (None: every chunk as it came)
         self.stamps: list[int] = []
         self.kept: list[tuple[int, Any]] = []
         self.done = False
@@ -107,7 +97,7 @@ class StreamTimer:
         self.call.end(exc=exc, closed=closed)
 
 
-def read_kept(timer: StreamTimer, observe: Observer, report: Callable[[], None]) -> list[int]:
+def read_kept(timer: StreamTimer, observe: Observer[Any], report: Callable[[], None]) -> list[int]:
     """On the worker: read the kept chunks in order; the arrival times of all the output chunks, in order."""
     call = timer.call
     text = call.text
@@ -168,16 +158,24 @@ def stream_attributes(
 
 
 def timed_sync(items: Iterator[Any], timer: StreamTimer, owner: Any = None) -> Iterator[Any]:
-    """Yield the stream's items, timing each; a generator, so the per-item cost stays small (a class with a
-    ``__next__`` method costs several times more per chunk). Closing it, or dropping it, ends the timer.
+    """Yield what the application sees of the stream's items (`StreamTimer.shown`), timing each; a generator,
+    so the per-item cost stays small (a class with a ``__next__`` method costs several times more per
+    chunk). Closing it, or dropping it, ends the timer.
 
     `owner`, held until the end, is the stream object whose drop also ends the timer (a finalizer): without
     it, the stream can be freed as its own iterator finishes, before this generator records the end."""
-    chunk = timer.chunk
+    chunk, shown = timer.chunk, timer.shown
     try:
-        for item in items:
-            chunk(item)
-            yield item
+        if shown is None:
+            for item in items:
+                chunk(item)
+                yield item
+        else:
+            for item in items:
+                chunk(item)
+                visible = shown(item)
+                if visible is not None:
+                    yield visible
     except GeneratorExit:
         timer.end(closed=True)
         raise
@@ -189,11 +187,18 @@ def timed_sync(items: Iterator[Any], timer: StreamTimer, owner: Any = None) -> I
 
 async def timed_async(items: AsyncIterator[Any], timer: StreamTimer) -> AsyncIterator[Any]:
     """`timed_sync` for async iterators: only the iteration protocol differs."""
-    chunk = timer.chunk
+    chunk, shown = timer.chunk, timer.shown
     try:
-        async for item in items:
-            chunk(item)
-            yield item
+        if shown is None:
+            async for item in items:
+                chunk(item)
+                yield item
+        else:
+            async for item in items:
+                chunk(item)
+                visible = shown(item)
+                if visible is not None:
+                    yield visible
     except GeneratorExit:
         timer.end(closed=True)
         raise
@@ -203,41 +208,33 @@ async def timed_async(items: AsyncIterator[Any], timer: StreamTimer) -> AsyncIte
     timer.end()
 
 
-def end_on_close(stream: Any, timer: StreamTimer) -> None:
-    """Make ``stream.close()`` (sync or async) also end the timer, for streams closed before their end.
+def ending_close(close: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A stream class's `close` (sync or async) that also ends the stream's ``_tokentrail_timer`` (if any),
+    for streams closed before their end.
 
-    The stream gets a subclass of its class (`closing_class`; ``isinstance`` still holds) and keeps the timer
-    in an attribute: a closure set on the instance would refer back to the stream, a reference cycle leaving
-    every stream, with its response and buffers, to the garbage collector (tens of µs per call)."""
-    stream._tokentrail_timer = timer
-    stream.__class__ = closing_class(stream.__class__)
-
-
-@functools.cache
-def closing_class(cls: Any) -> type:
-    """`cls` with a ``close`` that also ends the instance's ``_tokentrail_timer`` (once per stream class)."""
-    if getattr(cls, "_tokentrail_closing", False):
-        already: type = cls
-        return already
-    original = cls.close
-    if inspect.iscoroutinefunction(original):
+    The timer is an attribute of the stream and `close` a method of its class: a closure set on the
+    instance would refer back to the stream, a reference cycle leaving every stream, with its response and
+    buffers, to the garbage collector (tens of µs per call)."""
+    if inspect.iscoroutinefunction(close):
 
         async def aclose(self: Any) -> None:
             try:
-                await original(self)
+                await close(self)
             finally:
-                self._tokentrail_timer.end(closed=True)
+                _end_closed(self)
 
-        close: Callable[[Any], Any] = aclose
-    else:
+        return aclose
 
-        def close(self: Any) -> None:
-            try:
-                original(self)
-            finally:
-                self._tokentrail_timer.end(closed=True)
+    def sync_close(self: Any) -> None:
+        try:
+            close(self)
+        finally:
+            _end_closed(self)
 
-    namespace = {"close": close, "_tokentrail_closing": True, "__module__": cls.__module__}
-    found = type(cls.__name__, (cls,), namespace)
-    found.__qualname__ = cls.__qualname__
-    return found
+    return sync_close
+
+
+def _end_closed(stream: Any) -> None:
+    timer: StreamTimer | None = getattr(stream, "_tokentrail_timer", None)
+    if timer is not None:
+        timer.end(closed=True)
