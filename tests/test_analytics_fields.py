@@ -17,8 +17,9 @@ from tokentrail.analytics.chargeback import CHARGEBACK_BY, chargeback
 from tokentrail.analytics.compare import compare, period_compare
 from tokentrail.analytics.dashboard import breakdowns, top_values
 from tokentrail.analytics.fields import DIMENSIONS, FILTERS, SORTS, where
-from tokentrail.analytics.ranges import BadRequest, TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.analytics.summary import summary
+from tokentrail.exceptions import BadRequest
 from tokentrail.model import DAILY_COST_DIMENSIONS, Call
 from tokentrail.retention import Policy, apply_retention
 from tokentrail.store import QueryResult
