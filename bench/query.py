@@ -3,12 +3,12 @@ store. Target: p50 under 300 ms for each.
 
 Method (printed with the results): synthetic calls (bench/synthetic.py) spread over 30 days are bulk-loaded
 into a fresh DuckDB file and checkpointed. Each query then runs once to warm up and `--runs` times through
-the same public paths the API and CLI use (analytics.summary, analytics.list_calls, query.run_query), in
-this process, timed with perf_counter; p50 and p95 of those runs are printed. Results are fetched to Python,
-as the API would.
+the same public paths the API and CLI use (analytics.summary.summary, analytics.calls.list_calls,
+query.run_query), in this process, timed with perf_counter; p50 and p95 of those runs are printed. Results are
+fetched to Python, as the API would.
 
-Summaries over more than analytics.PERCENTILE_BUDGET calls compute percentiles over a uniform per-group
-sample (exact below the budget). Their accuracy is measured in the same run: each sampled summary is
+Summaries over more than analytics.percentiles.PERCENTILE_BUDGET calls compute percentiles over a uniform
+per-group sample (exact below the budget). Their accuracy is measured in the same run: each sampled summary is
 recomputed with exact percentiles, and the median and worst relative error of every percentile column, over
 all groups, are printed with the smallest sample any group's percentiles came from.
 
@@ -28,8 +28,11 @@ from typing import Any
 
 from synthetic import load
 
-from tokentrail import analytics
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics import percentiles
+from tokentrail.analytics.calls import list_calls
+from tokentrail.analytics.dashboard import breakdowns, overview_totals, timeseries
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.analytics.summary import summary
 from tokentrail.query.run import run_query
 from tokentrail.store import QueryResult, Store
 from tokentrail.store.duckdb import DuckDBStore
@@ -40,13 +43,13 @@ Query = Callable[[Store], object]
 def queries() -> dict[str, Query]:
     day, week, month = TimeRange.resolve("24h"), TimeRange.resolve("7d"), TimeRange.resolve("30d")
     return {
-        "overview tiles, 24h": lambda s: analytics.summary(s, day),
-        "top features by cost, 24h": lambda s: analytics.summary(s, day, ["feature"]),
-        "top features by cost, 7d": lambda s: analytics.summary(s, week, ["feature"]),
-        "by model, 30d": lambda s: analytics.summary(s, month, ["model"]),
-        "by tenant, 30d (500 groups)": lambda s: analytics.summary(s, month, ["tenant"]),
-        "feature x model, 7d": lambda s: analytics.summary(s, week, ["feature", "model"]),
-        "one feature drill-down by tenant, 7d": lambda s: analytics.summary(
+        "overview tiles, 24h": lambda s: summary(s, day),
+        "top features by cost, 24h": lambda s: summary(s, day, ["feature"]),
+        "top features by cost, 7d": lambda s: summary(s, week, ["feature"]),
+        "by model, 30d": lambda s: summary(s, month, ["model"]),
+        "by tenant, 30d (500 groups)": lambda s: summary(s, month, ["tenant"]),
+        "feature x model, 7d": lambda s: summary(s, week, ["feature", "model"]),
+        "one feature drill-down by tenant, 7d": lambda s: summary(
             s, week, ["tenant"], {"feature": "feature-3"}
         ),
         "cost per hour, 7d (query language)": lambda s: run_query(
@@ -64,30 +67,28 @@ def queries() -> dict[str, Query]:
             " | stats sum(Tokens) as TotalTokens, count(*) as Requests by Tenant | sort TotalTokens desc",
             month,
         ),
-        "dashboard tiles, 30d": lambda s: analytics.overview_totals(s, month),
-        "dashboard time series, 30d (6h buckets)": lambda s: analytics.timeseries(s, month),
-        "dashboard top-10 breakdowns, 30d (4 dims)": lambda s: analytics.breakdowns(
+        "dashboard tiles, 30d": lambda s: overview_totals(s, month),
+        "dashboard time series, 30d (6h buckets)": lambda s: timeseries(s, month),
+        "dashboard top-10 breakdowns, 30d (4 dims)": lambda s: breakdowns(
             s, month, ["feature", "model", "tenant", "app"]
         ),
-        "call list page, newest 50, 24h": lambda s: analytics.list_calls(s, day, limit=50),
-        "call list, most expensive 50, 7d": lambda s: analytics.list_calls(
-            s, week, sort="cost_usd", limit=50
-        ),
+        "call list page, newest 50, 24h": lambda s: list_calls(s, day, limit=50),
+        "call list, most expensive 50, 7d": lambda s: list_calls(s, week, sort="cost_usd", limit=50),
     }
 
 
 SAMPLED = ("by model, 30d", "by tenant, 30d (500 groups)", "feature x model, 7d", "top features by cost, 7d")
-PERCENTILE_COLUMNS = [a for n in analytics.SUMMARY_PERCENTILES for a, _ in analytics.PERCENTILES[n][1]]
+PERCENTILE_COLUMNS = percentiles.percentile_columns(percentiles.SUMMARY_PERCENTILES)
 
 
 def accuracy(store: Store, fn: Query) -> str:
     """Relative error of sampled percentiles against exact ones, over every group and percentile column."""
     sampled = by_group(fn(store))
-    budget, analytics.PERCENTILE_BUDGET = analytics.PERCENTILE_BUDGET, 10**12
+    budget, percentiles.PERCENTILE_BUDGET = percentiles.PERCENTILE_BUDGET, 10**12
     try:
         exact = by_group(fn(store))
     finally:
-        analytics.PERCENTILE_BUDGET = budget
+        percentiles.PERCENTILE_BUDGET = budget
     errors = [
         abs(row[c] - exact[key][c]) / abs(exact[key][c])
         for key, row in sampled.items()

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from synthetic import load
 
-from tokentrail import analytics
+from tokentrail.analytics.chargeback import chargeback
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.retention import Policy, apply_retention
 from tokentrail.retention.apply import backend_for
 from tokentrail.store.duckdb import DuckDBStore
@@ -42,8 +43,8 @@ def state(store: DuckDBStore, label: str, seconds: float) -> None:
     )
 
 
-def chargeback(store: DuckDBStore, period: analytics.TimeRange) -> dict[str, object]:
-    return dataclasses.asdict(analytics.chargeback(store, period, "tenant"))
+def charged(store: DuckDBStore, period: TimeRange) -> dict[str, object]:
+    return dataclasses.asdict(chargeback(store, period, "tenant"))
 
 
 def main() -> None:
@@ -58,8 +59,8 @@ def main() -> None:
     with DuckDBStore(path) as store:
         state(store, f"loaded {args.calls:,} calls", loaded)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        period = analytics.TimeRange(now - dt.timedelta(days=40), now + dt.timedelta(days=1))
-        before = chargeback(store, period)
+        period = TimeRange(now - dt.timedelta(days=40), now + dt.timedelta(days=1))
+        before = charged(store, period)
         start = time.perf_counter()
         report = apply_retention(store, Policy(calls=args.keep))
         state(
@@ -67,14 +68,14 @@ def main() -> None:
             f"kept {args.keep} days ({len(report.days.get('spans', []))} dropped)",
             time.perf_counter() - start,
         )
-        assert chargeback(store, period) == before, "chargeback changed"
+        assert charged(store, period) == before, "chargeback changed"
         cap = backend_for(store).size_bytes() // 4
         start = time.perf_counter()
         report = apply_retention(store, Policy(max_disk=cap))
         state(store, f"cap {cap / 1e6:.1f} MB ({len(report.cap_days)} dropped)", time.perf_counter() - start)
         for note in report.notes:
             print(f"  note: {note}")
-        assert chargeback(store, period) == before, "chargeback changed"
+        assert charged(store, period) == before, "chargeback changed"
         print("chargeback by tenant over the whole range: identical before and after")
 
 

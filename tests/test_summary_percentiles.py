@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 
-from tokentrail import analytics
-from tokentrail.analytics import TimeRange, sample_cap
+from tokentrail.analytics import percentiles
+from tokentrail.analytics.compare import compare
+from tokentrail.analytics.dashboard import overview_totals, timeseries
+from tokentrail.analytics.percentiles import sample_cap
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.analytics.summary import summary
 from tokentrail.model import Call
 from tokentrail.store import Store
 from tokentrail.store.duckdb import DuckDBStore
@@ -75,7 +79,7 @@ def test_sample_cap_fills_the_budget_from_the_smallest_group(
 def test_summary_within_budget_is_exact_and_derives_errors(store: Store) -> None:
     data = calls()
     store.write(data)
-    rows = {r["tenant"]: r for r in analytics.summary(store, RANGE, ["tenant"]).dicts()}
+    rows = {r["tenant"]: r for r in summary(store, RANGE, ["tenant"]).dicts()}
     for tenant, n in SIZES.items():
         mine = [c for c in data if c.tenant == tenant]
         row = rows[tenant]
@@ -95,11 +99,11 @@ def test_summary_past_budget_samples_large_groups_only(
 ) -> None:
     data = calls()
     duck.write(data)
-    exact = {r["tenant"]: r for r in analytics.summary(duck, RANGE, ["tenant"]).dicts()}
-    monkeypatch.setattr(analytics, "PERCENTILE_BUDGET", 1000)
-    monkeypatch.setattr(analytics, "PERCENTILE_FLOOR", 64)
-    first = analytics.summary(duck, RANGE, ["tenant"])
-    assert first.rows == analytics.summary(duck, RANGE, ["tenant"]).rows  # the same sample every time
+    exact = {r["tenant"]: r for r in summary(duck, RANGE, ["tenant"]).dicts()}
+    monkeypatch.setattr(percentiles, "PERCENTILE_BUDGET", 1000)
+    monkeypatch.setattr(percentiles, "PERCENTILE_FLOOR", 64)
+    first = summary(duck, RANGE, ["tenant"])
+    assert first.rows == summary(duck, RANGE, ["tenant"]).rows  # the same sample every time
     rows = {r["tenant"]: r for r in first.dicts()}
     cap = sample_cap(list(SIZES.values()), 1000, 64)  # 40 + 300 + 660
     assert cap == 660
@@ -115,10 +119,10 @@ def test_summary_past_budget_samples_large_groups_only(
 
 def test_summary_overall_row_past_budget(duck: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
     duck.write(calls())
-    exact = analytics.summary(duck, RANGE).dicts()[0]
-    monkeypatch.setattr(analytics, "PERCENTILE_BUDGET", 500)
-    monkeypatch.setattr(analytics, "PERCENTILE_FLOOR", 64)
-    row = analytics.summary(duck, RANGE).dicts()[0]
+    exact = summary(duck, RANGE).dicts()[0]
+    monkeypatch.setattr(percentiles, "PERCENTILE_BUDGET", 500)
+    monkeypatch.setattr(percentiles, "PERCENTILE_FLOOR", 64)
+    row = summary(duck, RANGE).dicts()[0]
     assert row["calls"] == exact["calls"] == sum(SIZES.values())
     assert 400 < row["percentile_calls"] < 600
     assert row["ttft_p95_ms"] == pytest.approx(exact["ttft_p95_ms"], rel=0.1)
@@ -129,16 +133,16 @@ def test_dashboard_series_and_comparison_past_budget(
 ) -> None:
     duck.write(calls())
     exact = (
-        analytics.overview_totals(duck, RANGE),
-        analytics.timeseries(duck, RANGE, step_s=6 * 3600)[1],
-        analytics.compare(duck, RANGE, "tenant", list(SIZES)),
+        overview_totals(duck, RANGE),
+        timeseries(duck, RANGE, step_s=6 * 3600)[1],
+        compare(duck, RANGE, "tenant", list(SIZES)),
     )
-    monkeypatch.setattr(analytics, "PERCENTILE_BUDGET", 1200)
-    monkeypatch.setattr(analytics, "PERCENTILE_FLOOR", 64)
-    totals = analytics.overview_totals(duck, RANGE)
+    monkeypatch.setattr(percentiles, "PERCENTILE_BUDGET", 1200)
+    monkeypatch.setattr(percentiles, "PERCENTILE_FLOOR", 64)
+    totals = overview_totals(duck, RANGE)
     assert totals["calls"] == exact[0]["calls"] and 1000 < totals["percentile_calls"] < 1400
     assert totals["latency_p50_ms"] == pytest.approx(exact[0]["latency_p50_ms"], rel=0.1)
-    series = analytics.timeseries(duck, RANGE, step_s=6 * 3600)[1]
+    series = timeseries(duck, RANGE, step_s=6 * 3600)[1]
     assert (
         [b["bucket"] for b in series]
         == [b["bucket"] for b in exact[1]]
@@ -148,7 +152,7 @@ def test_dashboard_series_and_comparison_past_budget(
     assert sum(b["percentile_calls"] for b in series) < 1400 < sum(b["calls"] for b in series)
     for got, want in zip(series, exact[1], strict=True):
         assert got["ttft_p50_ms"] == pytest.approx(want["ttft_p50_ms"], rel=0.15)
-    compared = analytics.compare(duck, RANGE, "tenant", list(SIZES))
+    compared = compare(duck, RANGE, "tenant", list(SIZES))
     assert [r["value"] for r in compared] == ["big", "mid", "small"]
     for got, want in zip(compared, exact[2], strict=True):
         assert got["calls"] == want["calls"] and got["error_rate"] == want["error_rate"]
@@ -170,6 +174,6 @@ def test_errors_count_every_error_row_whatever_its_class(store: Store) -> None:
             Call(trace_id=f"{1:032x}", span_id=f"{3:016x}", status="ok", cost_usd=0.5, **base),
         ]
     )
-    row = analytics.summary(store, RANGE, ["tenant"]).dicts()[0]
+    row = summary(store, RANGE, ["tenant"]).dicts()[0]
     assert row["calls"] == 3 and row["errors"] == 2 and row["error_rate"] == pytest.approx(2 / 3)
     assert row["errors_other"] == 1 and row["unpriced_calls"] == 0

@@ -10,7 +10,7 @@ named in brackets), so callers keep importing it from there::
     TokentrailError                 the root: anything tokentrail raises on purpose
     ├── InputError (ValueError)     input that cannot be used: a request, a file, a setting, an argument
     │   ├── BadRequest              an API request or command names an unknown field, dimension or parameter,
-    │   │                           or carries a malformed value or body [here; re-exported by analytics]
+    │   │                           or carries a malformed value or body [here]
     │   ├── SettingsError           a TOKENTRAIL_* environment variable of the wrong type [settings]
     │   ├── QueryError              a query that cannot be parsed or compiled [query.errors]
     │   ├── DurationError           a duration or a time that cannot be read [alerts.durations]

@@ -12,7 +12,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tokentrail import analytics
+from tokentrail.analytics.calls import fetch_calls
+from tokentrail.analytics.chargeback import chargeback
+from tokentrail.analytics.ranges import TimeRange, parse_period
 from tokentrail.cli import app
 from tokentrail.model import Call
 from tokentrail.pricing import load_prices, price_call
@@ -58,7 +60,7 @@ def priced_calls(n: int = 300, seed: int = 7) -> list[Call]:
 def test_chargeback_reconciles_to_the_cent(store: Store) -> None:
     calls = priced_calls()
     store.write(calls)
-    result = analytics.chargeback(store, analytics.parse_period("2026-10"), "tenant")
+    result = chargeback(store, parse_period("2026-10"), "tenant")
     in_october = [c for c in calls if c.start_time and c.start_time < dt.datetime(2026, 11, 1)]
     expected_total = sum(round((c.cost_usd or 0) * 1e9) for c in in_october)
     assert result.total["cost_nusd"] == expected_total
@@ -107,7 +109,7 @@ def test_reprice_changes_only_what_the_overrides_change(store: Store, tmp_path: 
     else:
         from tokentrail.cli.prices import changed_by_repricing
 
-        fetched = analytics.fetch_calls(store, analytics.TimeRange(OCT, OCT + dt.timedelta(days=40)))
+        fetched = fetch_calls(store, TimeRange(OCT, OCT + dt.timedelta(days=40)))
         changed = changed_by_repricing(fetched, load_prices(overrides))
         assert len(changed) == 20
         store.replace(changed)

@@ -9,8 +9,8 @@ import json
 
 from typer.testing import CliRunner
 
-from tokentrail import analytics
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.analytics.summary import summary
 from tokentrail.cli import app
 from tokentrail.model import Call
 from tokentrail.prompts.content import Content
@@ -57,9 +57,7 @@ def test_summary_and_report_by_prompt_version(db: str) -> None:
     try:
         store.write(calls())
         history(store)
-        rows = analytics.summary(
-            store, TimeRange.resolve("1h", None, None), ["prompt_name", "prompt_version"]
-        )
+        rows = summary(store, TimeRange.resolve("1h", None, None), ["prompt_name", "prompt_version"])
         found = {r["prompt_version"]: r for r in rows.dicts()}
     finally:
         store.close()

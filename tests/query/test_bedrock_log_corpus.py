@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.ingest.importers import import_files
 from tokentrail.query.run import run_query
 from tokentrail.store import Store

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tokentrail import analytics
-from tokentrail.analytics import BadRequest
+from tokentrail.analytics.chargeback import chargeback
+from tokentrail.analytics.ranges import parse_period
+from tokentrail.exceptions import BadRequest
 from tokentrail.model import Call, StreamTimeline
 from tokentrail.pricing import load_prices, price_call
 from tokentrail.retention import Policy, apply_retention, oldest_kept
@@ -101,26 +102,26 @@ def month_of_calls(n: int = 240, seed: int = 3) -> list[Call]:
 
 def test_chargeback_of_deleted_days_is_unchanged(store: Store) -> None:
     store.write(month_of_calls())
-    periods = [analytics.parse_period(p) for p in ("2026-10", "2026-10-03", "2026-10-20", "2026-11")]
+    periods = [parse_period(p) for p in ("2026-10", "2026-10-03", "2026-10-20", "2026-11")]
     queries = [
         (p, by, f) for p in periods for by in ("tenant", "model", "team") for f in ({}, {"team": "search"})
     ]
-    before = [analytics.chargeback(store, p, by, f) for p, by, f in queries]
+    before = [chargeback(store, p, by, f) for p, by, f in queries]
     report = apply_retention(store, Policy(calls=10), now=dt.datetime(2026, 10, 25, 8))  # drops Oct 1 .. 14
     assert report.days["spans"][0] == dt.date(2026, 10, 1) and report.days["spans"][-1] == dt.date(
         2026, 10, 14
     )
     first_kept = min(c.start_time for c in month_of_calls() if c.start_time >= dt.datetime(2026, 10, 15))
     assert store.query("SELECT min(start_time) FROM calls").rows == [(first_kept,)]
-    after = [analytics.chargeback(store, p, by, f) for p, by, f in queries]
+    after = [chargeback(store, p, by, f) for p, by, f in queries]
     for old, new in zip(before, after, strict=True):
         assert dataclasses.asdict(new) == dataclasses.asdict(old)
     assert before[0].total["calls"] == 240 and before[0].total["cost_nusd"] > 0
     with pytest.raises(BadRequest, match="retention has deleted"):
-        analytics.chargeback(store, periods[0], "tenant", {"status": "ok"})
+        chargeback(store, periods[0], "tenant", {"status": "ok"})
     with pytest.raises(BadRequest, match="retention has deleted"):
-        analytics.chargeback(store, periods[0], "user_id")  # the rollup does not keep users
-    assert analytics.chargeback(store, periods[2], "tenant", {"status": "ok"}).total["calls"] > 0
+        chargeback(store, periods[0], "user_id")  # the rollup does not keep users
+    assert chargeback(store, periods[2], "tenant", {"status": "ok"}).total["calls"] > 0
 
 
 def test_rollups_have_their_own_retention(store: Store) -> None:

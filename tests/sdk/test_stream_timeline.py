@@ -14,8 +14,8 @@ import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from tokentrail import analytics
 from tokentrail import semconv as sc
+from tokentrail.analytics.calls import get_span, stream_timelines
 from tokentrail.ingest.normalize import to_call
 from tokentrail.ingest.spans import request_to_calls
 from tokentrail.model import TIMELINE_MAX_POINTS, Call, StreamTimeline
@@ -90,9 +90,9 @@ def test_the_stall_is_recorded_stored_and_in_place(provider: str, rec: Recorder,
     calls, report = request_to_calls(encode_spans(spans), dt.datetime(2026, 12, 3))
     assert report.rejected_count == 0 and store.write(calls) == 1
     call = calls[0]
-    stored = analytics.get_span(store, call.trace_id, call.span_id)
+    stored = get_span(store, call.trace_id, call.span_id)
     assert stored is not None
-    found = analytics.stream_timelines(store, call.trace_id, call.span_id)[call.span_id]
+    found = stream_timelines(store, call.trace_id, call.span_id)[call.span_id]
     assert (
         found.chunks == list(range(plan.chunks)) == list(range(stored["chunks"]))
     )  # every chunk: a short stream

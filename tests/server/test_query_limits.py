@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from support import make_request, make_span
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.query.run import run_query, run_sql
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings

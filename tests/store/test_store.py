@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tokentrail.analytics import stream_timelines
+from tokentrail.analytics.calls import stream_timelines
 from tokentrail.model import COLUMN_NAMES, TIMELINE_COLUMNS, Call, StreamTimeline
 from tokentrail.store import QueryFailed, QueryTimeout, Store, StoreBusy, open_store
 from tokentrail.store import clickhouse as clickhouse_store

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from tokentrail.analytics import BadRequest, TimeRange, bucket_step
+from tokentrail.analytics.dashboard import bucket_step
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.exceptions import BadRequest
 from tokentrail.server import dashboard_format as fmt
 from tokentrail.server.dashboard_params import canonical, needs_redirect, parse_view
 from tokentrail.server.dashboard_views import stalled, timeline, trace_rows

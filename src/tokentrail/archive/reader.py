@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.archive.files import Row, utc
 from tokentrail.archive.target import ArchiveError, Target
 from tokentrail.archive.writer import load_manifest, read_part

@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from tokentrail.analytics import BadRequest
 from tokentrail.archive.reader import since_time
 from tokentrail.archive.target import ArchiveError, open_target
 from tokentrail.archive.writer import archive as run_archive
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.options import Db, SamplesSince
+from tokentrail.exceptions import BadRequest
 from tokentrail.settings import Settings
 
 To = Annotated[

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from tokentrail import analytics
+from tokentrail.analytics.chargeback import CHARGEBACK_BY, Chargeback
+from tokentrail.analytics.chargeback import chargeback as compute_chargeback
+from tokentrail.analytics.ranges import parse_period
 from tokentrail.cli.common import console, opened_store, say
 from tokentrail.cli.options import Db, Format, Output, Wide
 from tokentrail.render.tables import Column, Grid, print_grid
@@ -29,7 +31,7 @@ COLUMNS = (
 )
 
 
-def as_text(result: analytics.Chargeback, fmt: Format) -> str:
+def as_text(result: Chargeback, fmt: Format) -> str:
     rows = [*result.rows, {result.by: "TOTAL", **result.total}]
     if fmt == Format.JSON:
         return json.dumps(
@@ -73,7 +75,7 @@ def cell(key: str, value: Any) -> str:
     return f"{value:,}"
 
 
-def render(result: analytics.Chargeback) -> Grid:
+def render(result: Chargeback) -> Grid:
     span = f"{result.period.start:%Y-%m-%d} to {result.period.end:%Y-%m-%d}"
     grid = Grid([Column(result.by), *HEADERS], f"Chargeback by {result.by}, {span}")
     for row in result.rows:
@@ -84,14 +86,14 @@ def render(result: analytics.Chargeback) -> Grid:
 
 def chargeback(
     period: Annotated[str, typer.Option(help="YYYY-MM for a month, YYYY-MM-DD for a day (UTC)")],
-    by: Annotated[str, typer.Option(help=f"One of: {', '.join(analytics.CHARGEBACK_BY)}")] = "tenant",
+    by: Annotated[str, typer.Option(help=f"One of: {', '.join(CHARGEBACK_BY)}")] = "tenant",
     db: Db = None,
     fmt: Output = Format.TABLE,
     wide: Wide = False,
 ) -> None:
     """Calls, tokens by kind, cost by part, cost per query and share of the total per group."""
     with opened_store(db, read_only=True) as store:
-        result = analytics.chargeback(store, analytics.parse_period(period), by)
+        result = compute_chargeback(store, parse_period(period), by)
     if fmt != Format.TABLE:
         typer.echo(as_text(result, fmt), nl=False)
         return

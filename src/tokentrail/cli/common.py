@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from tokentrail.analytics import BadRequest
 from tokentrail.cli.options import Format
+from tokentrail.exceptions import BadRequest
 from tokentrail.pricing import Prices, PricingConfigError, load_prices
 from tokentrail.settings import DEFAULT_DB, DEMO_DB, Settings
 from tokentrail.store import QueryResult, Store, StoreError, open_store

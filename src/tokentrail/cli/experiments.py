@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.cli.common import console, fail, group, opened_store, plain, say
 from tokentrail.cli.options import Db, End, Format, SinceOrAll, Start, TableOrJson, Wide
 from tokentrail.experiments import analysis, data

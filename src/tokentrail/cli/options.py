@@ -19,7 +19,7 @@ class Format(enum.StrEnum):
 # The store: --db, else TOKENTRAIL_DB, else ./tokentrail.duckdb (cli/common.py::resolve_db).
 Db = Annotated[str | None, typer.Option(help="Store URL or DuckDB file [env TOKENTRAIL_DB]")]
 
-# The time range of the calls a command reads (analytics.TimeRange.resolve): a look-back, or a start
+# The time range of the calls a command reads (analytics.ranges.TimeRange.resolve): a look-back, or a start
 # (which overrides it) and an end.
 Since = Annotated[str, typer.Option(help="Look back this far (e.g. 1h, 24h, 7d)")]
 SinceOrAll = Annotated[

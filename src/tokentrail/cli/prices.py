@@ -3,8 +3,8 @@ costs after prices or overrides change)."""
 
 from __future__ import annotations
 
-from tokentrail import analytics
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.calls import fetch_calls, models_seen
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.cli.common import console, group, load_prices_or_fail, opened_store, say
 from tokentrail.cli.options import Db, End, PricesFile, Since, Start, Wide
 from tokentrail.model import Call
@@ -53,7 +53,7 @@ def check(db: Db = None, since: Since = "30d", prices_file: PricesFile = None, w
     """List every model seen and how it is priced (USD per million tokens)."""
     prices = load_prices_or_fail(prices_file)
     with opened_store(db, read_only=True) as store:
-        seen = analytics.models_seen(store, TimeRange.resolve(since))
+        seen = models_seen(store, TimeRange.resolve(since))
     grid = Grid(CHECK_COLUMNS, f"Models seen in the last {since}; prices {prices.version}")
     unpriced = 0
     for provider, model, calls in seen:
@@ -76,7 +76,7 @@ def reprice(
     """Recompute stored costs with the current price data and overrides; says how many calls changed."""
     prices = load_prices_or_fail(prices_file)
     with opened_store(db) as store:
-        calls = analytics.fetch_calls(store, TimeRange.resolve(since, start, end))
+        calls = fetch_calls(store, TimeRange.resolve(since, start, end))
         changed = changed_by_repricing(calls, prices)
         if changed:
             store.replace(changed)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.cli.common import console, emit, fail, opened_store, plain, say
 from tokentrail.cli.options import Db, End, Format, Output, Since, Start, Wide
 from tokentrail.query import DEFAULT_LIMIT, QueryError

@@ -8,8 +8,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tokentrail import analytics
-from tokentrail.analytics import DIMENSIONS, TimeRange
+from tokentrail.analytics.calls import unpriced_models
+from tokentrail.analytics.fields import DIMENSIONS, dimension
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.analytics.summary import summary
 from tokentrail.cli.common import console, emit, opened_store, say
 from tokentrail.cli.options import Db, End, Format, Output, Since, Start, Wide
 from tokentrail.prompts.registry import Registry
@@ -32,18 +34,18 @@ def report(
     """Calls, errors by class, tokens, cost and latency percentiles per group."""
     with opened_store(db, read_only=True) as store:
         time_range = TimeRange.resolve(since, start, end)
-        analytics.dimension(by)
+        dimension(by)
         print_report(store, time_range, by, fmt, wide)
 
 
 def print_report(store: Store, time_range: TimeRange, by: str, fmt: Format, wide: bool = False) -> None:
-    result = analytics.summary(store, time_range, [by])
+    result = summary(store, time_range, [by])
     if fmt != Format.TABLE:
         typer.echo(emit(result, fmt), nl=False)
         return
     title = f"LLM calls by {by}, {time_range.start:%Y-%m-%d %H:%M} to {time_range.end:%Y-%m-%d %H:%M} UTC"
     print_grid(console, report_grid(result, by, title), wide)
-    unpriced = analytics.unpriced_models(store, time_range)
+    unpriced = unpriced_models(store, time_range)
     if unpriced:
         total = sum(n for _, n in unpriced)
         models = ", ".join(f"{m} ({n})" for m, n in unpriced[:8])

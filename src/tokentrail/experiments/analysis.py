@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from tokentrail.analytics import ERROR_CLASSES, BadRequest
+from tokentrail.analytics.metrics import ERROR_CLASSES
+from tokentrail.exceptions import BadRequest
 from tokentrail.experiments import stats
 from tokentrail.experiments.data import Calls, check_unit
 from tokentrail.experiments.stats import Difference, Floats, Interval, Sample

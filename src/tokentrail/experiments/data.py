@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tokentrail import analytics
-from tokentrail.analytics import BadRequest, TimeRange
-from tokentrail.exceptions import NotFoundError
+from tokentrail.analytics.fields import dimension, where
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.exceptions import BadRequest, NotFoundError
 from tokentrail.model import LABELS
 from tokentrail.store import Store
 
@@ -141,8 +141,8 @@ def experiments_among(
     store: Store, time_range: TimeRange, filters: Mapping[str, str], by: str, picks: Sequence[str]
 ) -> list[str]:
     """The experiments the calls of a comparison (the picked values of `by`) belong to."""
-    clause, params = analytics.where(time_range, filters)
-    expr = analytics.dimension(by)
+    clause, params = where(time_range, filters)
+    expr = dimension(by)
     marks = ", ".join("?" for _ in picks)
     sql = (
         f"SELECT DISTINCT experiment FROM calls WHERE {clause} AND {expr} IN ({marks}) "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.query.compiler import DEFAULT_LIMIT, compile_query
 from tokentrail.query.errors import QueryError
 from tokentrail.query.readonly import check_read_only

@@ -9,7 +9,7 @@ from tokentrail.model import ErrorClass
 from tokentrail.render.tables import Column, Grid
 from tokentrail.store import QueryResult
 
-ERROR_COLUMNS = [f"errors_{cls.value}" for cls in ErrorClass]  # the columns of analytics.summary
+ERROR_COLUMNS = [f"errors_{cls.value}" for cls in ErrorClass]  # the columns of analytics.summary.summary
 
 
 def _num(value: Any, digits: int = 0) -> str:
@@ -45,7 +45,7 @@ REPORT_COLUMNS = (
 
 
 def report_grid(result: QueryResult, by: str, title: str) -> Grid:
-    """One row per group of an `analytics.summary` result grouped by `by`."""
+    """One row per group of an `analytics/summary.py::summary` result grouped by `by`."""
     grid = Grid([Column(by), *REPORT_COLUMNS], title)
     for row in result.dicts():
         grid.add(

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from tokentrail.analytics import rollup_insert_sql
+from tokentrail.analytics.chargeback import rollup_insert_sql
 from tokentrail.retention.policy import RETAINED, Policy, Retained
 from tokentrail.store import Store
 from tokentrail.store.clickhouse import Engine, literal, to_clickhouse

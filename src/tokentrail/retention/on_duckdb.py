@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from tokentrail.analytics import rollup_insert_sql
+from tokentrail.analytics.chargeback import rollup_insert_sql
 from tokentrail.retention.policy import Policy, Retained
 from tokentrail.store import Store
 

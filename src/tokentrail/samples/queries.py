@@ -7,7 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tokentrail.analytics import BadRequest, TimeRange
+from tokentrail.analytics.ranges import TimeRange
+from tokentrail.exceptions import BadRequest
 from tokentrail.model import SAMPLE_COLUMNS
 from tokentrail.store import Store
 

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tokentrail import analytics
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.calls import count_calls, list_calls, stream_timelines, trace_spans
+from tokentrail.analytics.chargeback import chargeback
+from tokentrail.analytics.ranges import TimeRange, parse_period
+from tokentrail.analytics.summary import summary
 from tokentrail.exceptions import BadRequest
 from tokentrail.query.run import run_query
 from tokentrail.retention import describe
@@ -91,8 +93,8 @@ async def get_calls(request: Request, state: StateDep) -> Any:
     limit, offset = int_param(request, "limit", 50), int_param(request, "offset", 0)
     sort = request.query_params.get("sort", "start_time")
     desc = request.query_params.get("order", "desc").lower() != "asc"
-    result = analytics.list_calls(store, tr, flt, sort, desc, limit, offset)
-    total = analytics.count_calls(store, tr, flt)
+    result = list_calls(store, tr, flt, sort, desc, limit, offset)
+    total = count_calls(store, tr, flt)
     return {"total": total, "limit": limit, "offset": offset, "calls": rows_json(result)}
 
 
@@ -102,7 +104,7 @@ async def get_summary(request: Request, state: StateDep) -> Any:
     by_param = request.query_params.get("by", "")
     by = [b.strip() for b in by_param.split(",") if b.strip()]
     tr = time_range(request)
-    result = analytics.summary(state.store, tr, by, filters(request))
+    result = summary(state.store, tr, by, filters(request))
     return {
         "start": jsonable(tr.start),
         "end": jsonable(tr.end),
@@ -120,7 +122,7 @@ async def get_chargeback(request: Request, state: StateDep) -> Any:
         raise BadRequest("period is required: YYYY-MM for a month or YYYY-MM-DD for a day")
     by = request.query_params.get("by", "tenant")
     flt = {k: v for k, v in filters(request).items() if k != "period"}
-    result = analytics.chargeback(state.store, analytics.parse_period(period), by, flt)
+    result = chargeback(state.store, parse_period(period), by, flt)
     return {"period": period, "by": by, "rows": result.rows, "total": result.total}
 
 
@@ -158,11 +160,11 @@ async def get_trace(request: Request, state: StateDep) -> Any:
     if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id):
         raise BadRequest("trace id must be 32 hex characters")
     store = state.store
-    result = analytics.trace_spans(store, trace_id)
+    result = trace_spans(store, trace_id)
     if not result.rows:
         return api_error(404, f"no spans for trace {trace_id}")
     spans = rows_json(result)
-    timelines = analytics.stream_timelines(store, trace_id)
+    timelines = stream_timelines(store, trace_id)
     for span in spans:  # a streamed call's arrivals: {"chunks": [...], "offsets_ms": [...]}, else null
         found = timelines.get(span["span_id"])
         span["stream_timeline"] = None if found is None else dataclasses.asdict(found)

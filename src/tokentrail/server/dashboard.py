@@ -32,8 +32,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tokentrail import analytics
 from tokentrail.alerts import history
+from tokentrail.analytics.calls import count_calls, get_span, list_calls, trace_spans
+from tokentrail.analytics.compare import period_compare
+from tokentrail.analytics.dashboard import top_values
 from tokentrail.exceptions import BadRequest
 from tokentrail.experiments.data import experiments_among
 from tokentrail.retention import oldest_kept
@@ -185,9 +187,7 @@ def overview(request: Request, view: View) -> Response:
 def spenders(request: Request, view: View) -> Response:
     by = view.option("by", "feature") or "feature"
     rows = views.spenders(store_of(request), view, by)
-    totals = views.with_change(
-        analytics.period_compare(store_of(request), view.time_range, (), view.filters).dicts()
-    )
+    totals = views.with_change(period_compare(store_of(request), view.time_range, (), view.filters).dicts())
     return render(
         request,
         "spenders.html",
@@ -213,8 +213,8 @@ def calls(request: Request, view: View) -> Response:
     if not 1 <= limit <= 500:
         raise BadRequest("limit must be 1..500")
     store = store_of(request)
-    rows = analytics.list_calls(store, view.time_range, view.filters, sort, order != "asc", limit, offset)
-    total = analytics.count_calls(store, view.time_range, view.filters)
+    rows = list_calls(store, view.time_range, view.filters, sort, order != "asc", limit, offset)
+    total = count_calls(store, view.time_range, view.filters)
     return render(
         request,
         "calls.html",
@@ -234,7 +234,7 @@ def calls(request: Request, view: View) -> Response:
 def call(request: Request, view: View) -> Response:
     trace_id, span_id = check_ids(request.path_params["trace_id"], request.path_params["span_id"])
     store = store_of(request)
-    span = analytics.get_span(store, trace_id, span_id)
+    span = get_span(store, trace_id, span_id)
     if span is None:
         return error_page(request, 404, f"No span {span_id} in trace {trace_id}.", view)
     sample = sample_queries.get_sample(store, trace_id, span_id)
@@ -257,7 +257,7 @@ def call(request: Request, view: View) -> Response:
 @page("/trace/{trace_id}")
 def trace(request: Request, view: View) -> Response:
     trace_id, _ = check_ids(request.path_params["trace_id"], "0" * 16)
-    spans = analytics.trace_spans(store_of(request), trace_id).dicts()
+    spans = trace_spans(store_of(request), trace_id).dicts()
     if not spans:
         return error_page(request, 404, f"No spans stored for trace {trace_id}.", view)
     rows = views.trace_rows(spans)
@@ -282,7 +282,7 @@ def compare(request: Request, view: View) -> Response:
     store = store_of(request)
     picks = view.option_list("pick") or views.default_picks(store, view, by)
     rows = views.compare(store, view, by, picks) if picks else []
-    choices = [v for v, _ in analytics.top_values(store, view.time_range, by, view.filters, 20)]
+    choices = [v for v, _ in top_values(store, view.time_range, by, view.filters, 20)]
     choices += [p for p in picks if p not in choices]
     experiments = experiments_among(store, view.time_range, view.filters, by, picks) if rows else []
     return render(

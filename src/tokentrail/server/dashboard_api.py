@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from tokentrail import analytics
+from tokentrail.analytics.calls import get_span
 from tokentrail.exceptions import BadRequest
 from tokentrail.server import dashboard_views as views
 from tokentrail.server.api import api_error, jsonable
@@ -120,7 +120,7 @@ async def get_compare(request: Request) -> Any:
 async def get_call(request: Request, state: StateDep) -> Any:
     trace_id, span_id = check_ids(request.path_params["trace_id"], request.path_params["span_id"])
     store = state.store
-    span = await run_in_threadpool(analytics.get_span, store, trace_id, span_id)
+    span = await run_in_threadpool(get_span, store, trace_id, span_id)
     if span is None:
         return api_error(404, f"no span {span_id} in trace {trace_id}")
     line = await run_in_threadpool(views.call_timeline, store, span)

@@ -18,7 +18,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
-from tokentrail.analytics import FILTERABLE, TimeRange
+from tokentrail.analytics.fields import FILTERABLE
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.exceptions import BadRequest
 
 PRESETS = ("1h", "24h", "7d", "30d")

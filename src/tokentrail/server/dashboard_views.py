@@ -11,7 +11,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from tokentrail import analytics
+from tokentrail.analytics import compare as compare_queries
+from tokentrail.analytics import dashboard as dashboard_queries
+from tokentrail.analytics.calls import list_calls, stream_timelines
 from tokentrail.exceptions import BadRequest
 from tokentrail.model import COLUMNS, StreamTimeline
 from tokentrail.samples import queries as sample_queries
@@ -41,7 +43,7 @@ DESCRIPTIONS = {name: text for name, _, text in COLUMNS}
 
 
 def overview_tiles(store: Store, view: View, timeout_s: float | None = None) -> dict[str, Any]:
-    row = analytics.overview_totals(store, view.time_range, view.filters, timeout_s=timeout_s)
+    row = dashboard_queries.overview_totals(store, view.time_range, view.filters, timeout_s=timeout_s)
     seconds = (view.time_range.end - view.time_range.start).total_seconds()
     return {**row, "requests_per_s": (row["calls"] or 0) / seconds}
 
@@ -49,9 +51,9 @@ def overview_tiles(store: Store, view: View, timeout_s: float | None = None) -> 
 def timeseries(store: Store, view: View, timeout_s: float | None = None) -> dict[str, Any]:
     """Buckets from the range start, zero-filled for counts and null for percentiles where empty."""
     tr = view.time_range
-    step, rows = analytics.timeseries(store, tr, view.filters, timeout_s=timeout_s)
+    step, rows = dashboard_queries.timeseries(store, tr, view.filters, timeout_s=timeout_s)
     n = max(1, math.ceil((tr.end - tr.start).total_seconds() / step))
-    metrics = analytics.TIMESERIES_METRICS
+    metrics = dashboard_queries.TIMESERIES_METRICS
     series: dict[str, list[Any]] = {m: [None if m.endswith("_ms") else 0] * n for m in metrics}
     for row in rows:
         index = int(row["bucket"])
@@ -70,7 +72,7 @@ def _finite(value: Any) -> Any:
 def breakdowns(store: Store, view: View, dims: tuple[str, ...], limit: int = 10) -> dict[str, Any]:
     if not 1 <= limit <= 100:
         raise BadRequest("limit must be 1..100")
-    return {"dims": analytics.breakdowns(store, view.time_range, dims, view.filters, limit)}
+    return {"dims": dashboard_queries.breakdowns(store, view.time_range, dims, view.filters, limit)}
 
 
 def with_change(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,19 +82,19 @@ def with_change(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def spenders(store: Store, view: View, by: str, limit: int = 50) -> list[dict[str, Any]]:
     if by not in SPENDER_DIMS:
         raise BadRequest(f"rank by one of: {', '.join(SPENDER_DIMS)}")
-    result = analytics.period_compare(store, view.time_range, [by], view.filters, limit)
+    result = compare_queries.period_compare(store, view.time_range, [by], view.filters, limit)
     return with_change([{**row, "value": row[by]} for row in result.dicts()])
 
 
 def why(store: Store, view: View) -> dict[str, Any]:
     """What drove the cost of the filtered traffic: totals, drivers by dimension, and the calls behind it."""
     tr, flt = view.time_range, view.filters
-    totals = with_change(analytics.period_compare(store, tr, (), flt).dicts())[0]
+    totals = with_change(compare_queries.period_compare(store, tr, (), flt).dicts())[0]
     drivers = []
     for title, dims in DRIVERS:
         if all(d in flt for d in dims):
             continue
-        rows = analytics.period_compare(store, tr, dims, flt, limit=15).dicts()
+        rows = compare_queries.period_compare(store, tr, dims, flt, limit=15).dicts()
         labelled = [{**r, "value": " ".join(value_label(r[d]) for d in dims)} for r in rows]
         drivers.append({"title": title, "by": dims, "rows": with_change(labelled)})
     calls = [
@@ -158,7 +160,7 @@ def sampled_calls(store: Store, view: View, drivers: list[dict[str, Any]]) -> di
 
 def _top_calls(store: Store, view: View, column: str, least: int | None) -> list[dict[str, Any]]:
     """The ten calls with the most of `column`; with `least`, only those with at least that much."""
-    rows = analytics.list_calls(store, view.time_range, view.filters, column, limit=10).dicts()
+    rows = list_calls(store, view.time_range, view.filters, column, limit=10).dicts()
     return [r for r in rows if least is None or (r[column] or 0) >= least]
 
 
@@ -176,11 +178,12 @@ def biggest_mover(drivers: list[dict[str, Any]]) -> dict[str, Any] | None:
 def compare(store: Store, view: View, by: str, picks: list[str]) -> list[dict[str, Any]]:
     if by not in COMPARE_DIMS:
         raise BadRequest(f"compare by one of: {', '.join(COMPARE_DIMS)}")
-    return analytics.compare(store, view.time_range, by, picks, view.filters)
+    return compare_queries.compare(store, view.time_range, by, picks, view.filters)
 
 
 def default_picks(store: Store, view: View, by: str, count: int = 3) -> list[str]:
-    return [value for value, _ in analytics.top_values(store, view.time_range, by, view.filters, count)]
+    top = dashboard_queries.top_values(store, view.time_range, by, view.filters, count)
+    return [value for value, _ in top]
 
 
 def stalled(span: dict[str, Any]) -> bool:
@@ -235,7 +238,7 @@ def _arrivals(arrivals: StreamTimeline, at: Callable[[float], float]) -> dict[st
 def call_timeline(store: Store, span: dict[str, Any]) -> dict[str, Any] | None:
     """`timeline` of a stored span, with its stream's arrivals when they were recorded."""
     trace_id, span_id = span["trace_id"], span["span_id"]
-    return timeline(span, analytics.stream_timelines(store, trace_id, span_id).get(span_id))
+    return timeline(span, stream_timelines(store, trace_id, span_id).get(span_id))
 
 
 def call_fields(span: dict[str, Any]) -> list[tuple[str, Any, str]]:

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from tokentrail.analytics import TimeRange
+from tokentrail.analytics.ranges import TimeRange
 from tokentrail.exceptions import BadRequest
 from tokentrail.experiments import analysis, data
 from tokentrail.experiments.analysis import Spec

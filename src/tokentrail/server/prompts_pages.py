@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from tokentrail import analytics
+from tokentrail.analytics.summary import summary
 from tokentrail.prompts import events as ev
 from tokentrail.prompts.registry import PromptNotFound, Registry
 from tokentrail.server.dashboard import error_page, page, render, store_of
@@ -45,7 +45,7 @@ def side_by_side(old: str, new: str) -> list[tuple[str, str, str]]:
 def version_metrics(request: Request, view: View, state: ev.State) -> dict[int, dict[str, Any]]:
     """Calls, cost, latency, TTFT and error rate per version in the view's range (None where no calls)."""
     filters = {"prompt_name": state.name}
-    result = analytics.summary(store_of(request), view.time_range, ["prompt_version"], filters)
+    result = summary(store_of(request), view.time_range, ["prompt_version"], filters)
     found = {str(row["prompt_version"]): row for row in result.dicts()}
     return {n: found.get(str(n)) or dict.fromkeys(result.columns) for n in state.versions}
 

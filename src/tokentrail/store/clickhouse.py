@@ -6,7 +6,7 @@ a span stored twice by racing collectors still collapses at merge time (when its
 same); each batch is also checked against the ids stored at any time (a bloom filter index on trace_id
 skips the parts that cannot hold them) before insert, so a retried export adds nothing.
 
-Read SQL arrives in the DuckDB dialect (the typed queries in analytics.py) or in ClickHouse's own (the
+Read SQL arrives in the DuckDB dialect (the typed queries in analytics/) or in ClickHouse's own (the
 query language compiles to both). DuckDB SQL is transpiled with sqlglot, `?` parameters become sqlglot
 literals (escaped by sqlglot, never pasted text), and the few functions sqlglot does not map are mended
 on the syntax tree.
