@@ -96,3 +96,26 @@ def test_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
         "unable to parse string as an integer\n"
     )
     assert out.exception is None or isinstance(out.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["keys", "create", "k", "--scopes", "[b]x"],
+            "error: unknown or missing scopes ['[b]x']; choose from: ",
+        ),
+        (["prompts", "show", "[b]x"], "error: no prompt named '[b]x'"),
+        (["prompts", "create", "p", "--file", "[b]x.txt"], "error: cannot read [b]x.txt: "),
+    ],
+    ids=["keys", "prompts-registry", "prompts-file"],
+)
+def test_a_real_command_prints_brackets_as_written(
+    args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escaped once (by `fail`), not twice: no backslash before a bracket of the message."""
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(app, [*args, "--db", str(tmp_path / "t.duckdb")])
+    assert out.exit_code == 2
+    assert out.stderr.startswith(expected), out.stderr
+    assert "\\" not in out.stderr

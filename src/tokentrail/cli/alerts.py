@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from tokentrail.alerts import engine, state
-from tokentrail.alerts.backtest import UnknownRule, backtest_named
-from tokentrail.alerts.durations import DurationError, format_duration, parse_duration, parse_time, utcnow
-from tokentrail.alerts.rules import RuleError, RuleSet, load_rules
+from tokentrail.alerts.backtest import backtest_named
+from tokentrail.alerts.durations import format_duration, parse_duration, parse_time, utcnow
+from tokentrail.alerts.rules import RuleSet, load_rules
 from tokentrail.cli.common import console, fail, group, opened_store, say
 from tokentrail.cli.options import Db, Format, From, Rules, TableOrJson, Wide
 from tokentrail.cli.remote import call, store_or_server
@@ -39,17 +39,11 @@ BACKTEST_COLUMNS = (
 
 def ruleset(path: Path | None) -> RuleSet:
     chosen = path or Settings().alerts
-    try:
-        return load_rules(chosen) if chosen else RuleSet()
-    except RuleError as exc:
-        fail(str(exc))
+    return load_rules(chosen) if chosen else RuleSet()
 
 
 def when(text: str) -> Any:
-    try:
-        return parse_time(text, utcnow())
-    except DurationError as exc:
-        fail(str(exc))
+    return parse_time(text, utcnow())
 
 
 def group_text(group: dict[str, Any]) -> str:
@@ -70,10 +64,7 @@ def eval_(
             print_changes(answer["changes"], answer["at"])
             return
         moment = when(at)
-        try:
-            changes = engine.evaluate(target, ruleset(rules), moment)
-        except RuleError as exc:
-            fail(str(exc))
+        changes = engine.evaluate(target, ruleset(rules), moment)
         print_changes(changes, moment.isoformat() + "Z")
 
 
@@ -114,10 +105,7 @@ def backtest(
             found: list[dict[str, Any]] = call("GET", f"{target}/api/alerts/backtest/{name}", params=params)
             return found
         rules = engine.all_rules(target, ruleset(rules_file))
-        try:
-            return backtest_named(rules, target, name, when(since), when(until) if until else None)
-        except UnknownRule as exc:
-            fail(str(exc.args[0]))
+        return backtest_named(rules, target, name, when(since), when(until) if until else None)
 
 
 def print_backtest(found: list[dict[str, Any]], fmt: Format, wide: bool) -> None:
@@ -163,11 +151,8 @@ def add(
     found, known = ruleset(path), ruleset(rules)
     merged = RuleSet(known.rules, {**found.notifiers, **known.notifiers})
     with opened_store(db) as store:
-        try:
-            for rule in found.rules:
-                engine.save_rule(store, merged, rule, utcnow())
-        except RuleError as exc:
-            fail(str(exc))
+        for rule in found.rules:
+            engine.save_rule(store, merged, rule, utcnow())
     say(f"stored {len(found.rules)} rules from {path}")
 
 
@@ -216,10 +201,7 @@ def silence(
     db: Db = None,
 ) -> None:
     """Mute notifications for a while (states still change and are kept)."""
-    try:
-        length = parse_duration(duration, "--for")
-    except DurationError as exc:
-        fail(str(exc))
+    length = parse_duration(duration, "--for")
     if any("=" not in m for m in match or []):
         fail("--match takes label=value")
     matchers = dict(m.split("=", 1) for m in match or [])

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from tokentrail.archive.reader import since_time
-from tokentrail.archive.target import ArchiveError, open_target
+from tokentrail.archive.target import open_target
 from tokentrail.archive.writer import archive as run_archive
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.options import Db, SamplesSince
@@ -31,12 +31,9 @@ def archive(
     location = to or Settings().archive_to
     if not location:
         fail("say where to archive: --to DIR or s3://bucket/prefix (or set TOKENTRAIL_ARCHIVE_TO)")
-    try:
-        start = since_time(since)
-        with opened_store(db, read_only=True) as store:
-            report = run_archive(store, open_target(location, s3_endpoint), fmt, start)
-    except (ArchiveError, BadRequest, ValueError) as exc:
-        fail(str(exc))
+    start = since_time(since)
+    with opened_store(db, read_only=True) as store:
+        report = run_archive(store, open_target(location, s3_endpoint), fmt, start)
     for day, count in sorted(report.written.items()):
         say(f"day={day}: {count} new samples")
     say(

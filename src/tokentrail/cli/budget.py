@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tokentrail import budgets
-from tokentrail.budgets import Budget, BudgetError
+from tokentrail.budgets import Budget
 from tokentrail.cli.common import console, fail, group, opened_store, say
 from tokentrail.cli.options import Db, Wide
 from tokentrail.render.tables import Column, Grid, print_grid
@@ -57,10 +57,7 @@ def set_(
     db: Db = None,
 ) -> None:
     """Set (or replace) a budget."""
-    try:
-        budget = Budget(scope, value, period, usd)
-    except BudgetError as exc:
-        fail(str(exc))
+    budget = Budget(scope, value, period, usd)
     with opened_store(db) as store:
         budgets.set_budget(store, budget)
     say(f"{period} budget for {scope} {value!r}: ${usd:,.2f}")
@@ -83,10 +80,7 @@ def rm(
 @app.command("load")
 def load(path: Annotated[Path, typer.Argument(help="TOML file of [[budget]] tables")], db: Db = None) -> None:
     """Set every budget in a file."""
-    try:
-        found = budgets.load_file(path)
-    except BudgetError as exc:
-        fail(str(exc))
+    found = budgets.load_file(path)
     with opened_store(db) as store:
         for budget in found:
             budgets.set_budget(store, budget)

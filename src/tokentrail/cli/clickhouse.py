@@ -25,6 +25,6 @@ def schema(cluster: Cluster = None) -> None:
         fail(f"cluster name {cluster!r} must be letters, digits and underscores")
     try:
         retention = retention_days()
-    except ValueError as exc:
+    except ValueError as exc:  # retention_days raises a plain ValueError, outside the tree
         fail(str(exc))
     typer.echo(schema_sql(Layout(cluster or None, retention)))

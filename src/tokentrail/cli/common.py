@@ -17,10 +17,10 @@ from rich.markup import escape
 from rich.text import Text
 
 from tokentrail.cli.options import Format
-from tokentrail.exceptions import BadRequest
+from tokentrail.exceptions import TokentrailError
 from tokentrail.pricing import Prices, PricingConfigError, load_prices
 from tokentrail.settings import DEFAULT_DB, DEMO_DB, Settings
-from tokentrail.store import QueryResult, Store, StoreError, open_store
+from tokentrail.store import QueryResult, Store, open_store
 
 
 class Terminal(Console):
@@ -90,8 +90,8 @@ def opened_store(db: str | None, *, read_only: bool = False) -> Iterator[Store]:
     db = resolve_db(db, read_only=read_only)
     try:
         store = open_store(db, read_only=read_only)
-    except StoreError as exc:
-        fail(str(exc))
+    except TokentrailError:  # ours: the table (cli/errors.py) says it; the clause below is for the backend's
+        raise
     except Exception as exc:  # the backend's own error (locked file, bad path): say it plainly
         hint = ""
         if "lock" in str(exc).lower():
@@ -102,8 +102,6 @@ def opened_store(db: str | None, *, read_only: bool = False) -> Iterator[Store]:
         fail(f"cannot open store {db!r}: {exc}{hint}")
     try:
         yield store
-    except (BadRequest, StoreError) as exc:
-        fail(str(exc))
     finally:
         store.close()
 
@@ -112,7 +110,7 @@ def load_prices_or_fail(path: Path | None) -> Prices:
     """Price data with overrides (argument, else TOKENTRAIL_PRICES_FILE); a bad file is a clear error."""
     try:
         return load_prices(path or Settings().prices_file)
-    except (PricingConfigError, OSError) as exc:
+    except (PricingConfigError, OSError) as exc:  # OSError is outside the tree; both get the prefix
         fail(f"cannot load price overrides: {exc}")
 
 

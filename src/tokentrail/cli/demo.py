@@ -33,12 +33,10 @@ def demo(
     threads: Threads = 32,
 ) -> None:
     """Run a week of simulated OpenAI, Anthropic and Bedrock traffic and answer the question."""
-    from tokentrail.demo import DemoError, DemoOptions, run_demo
+    from tokentrail.demo import DemoOptions, run_demo
 
     try:
         options = DemoOptions.build(db, port, days, scale, seed, serve, threads)
         run_demo(options, console)
-    except DemoError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is no error of the tree: the shell's 130, with what was stopped
         fail("interrupted; the collector and the simulator were stopped", 130)

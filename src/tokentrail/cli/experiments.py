@@ -167,10 +167,7 @@ def show_answers(
 ) -> list[dict[str, Any]]:
     with opened_store(db, read_only=True) as store:
         spec = Spec(**{**base, "split": analysis.parse_split(base["split"])}).checked()
-        try:
-            calls = data.fetch_calls(store, name, spec.unit, time_range(*window))
-        except data.NotFound as exc:
-            fail(str(exc), 1)
+        calls = data.fetch_calls(store, name, spec.unit, time_range(*window))
         classes = sorted({str(c) for c in calls.columns["error_class"] if c is not None})
         return [analysis.analyse(calls, s) for s in specs(metrics, stat, classes, spec)]
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tokentrail.alerts.durations import DurationError, parse_duration, parse_time, utcnow
+from tokentrail.alerts.durations import parse_duration, parse_time, utcnow
 from tokentrail.cli.common import fail, group, opened_store, say
 from tokentrail.cli.options import Db, From
 from tokentrail.exporters import cloudwatch, emf
@@ -30,7 +30,7 @@ def _options(dimensions: str, since: str, period: str) -> tuple[list[str], dt.da
         start = parse_time(since, utcnow())
         for name in names:
             dimension_label(name)
-    except (DurationError, ValueError) as exc:
+    except ValueError as exc:  # dimension_label's plain ValueError: outside the tree
         fail(str(exc))
     return names, start, length
 
@@ -49,7 +49,7 @@ def to_cloudwatch(
     names, start, length = _options(dimensions, since, period)
     try:
         cloudwatch.check_dimensions(namespace, names)
-    except ValueError as exc:
+    except ValueError as exc:  # a plain ValueError, outside the tree
         fail(str(exc))
     client = boto3.client("cloudwatch")
     with opened_store(db) as store:

@@ -31,10 +31,7 @@ def create(
     """Create a key and print it once (last line). Store only what you need; it cannot be shown again."""
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     with opened_store(db) as store:
-        try:
-            record, token = keys.create_key(store, name, wanted, tenant or [])
-        except keys.KeyError_ as exc:
-            fail(escape(str(exc)))
+        record, token = keys.create_key(store, name, wanted, tenant or [])
     bound = f", tenants {', '.join(record.tenants)}" if record.tenants else ", all tenants"
     console.print(f"created key {escape(name)!r}: scopes {', '.join(record.scopes)}{escape(bound)}")
     console.print("the key (shown only now):", highlight=False)

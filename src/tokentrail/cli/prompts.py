@@ -25,7 +25,7 @@ from tokentrail.cli.common import console, fail, group, opened_store
 from tokentrail.cli.options import Db
 from tokentrail.prompts import events as ev
 from tokentrail.prompts.content import SHORT, Content, ContentError
-from tokentrail.prompts.registry import Actor, PromptError, Registry, Stages
+from tokentrail.prompts.registry import Actor, Registry, Stages
 from tokentrail.settings import Settings
 
 app = group("Prompt versions, approval, stages and the audit log.")
@@ -39,10 +39,7 @@ ActorName = Annotated[
 def registry(db: str | None) -> Iterator[Registry]:
     settings = Settings()
     with opened_store(db) as store:
-        try:
-            yield Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
-        except (PromptError, ContentError) as exc:
-            fail(escape(str(exc)))
+        yield Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages))
 
 
 def actor(name: str | None) -> Actor:
@@ -54,19 +51,19 @@ def read_content(path: Path) -> tuple[Content, str | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot read {escape(str(path))}: {escape(str(exc))}")
+        fail(f"cannot read {path}: {exc}")
     if path.suffix not in (".json", ".toml"):
         return Content(template=text), None
     try:
         body: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except ValueError as exc:
-        fail(f"{escape(str(path))} is not valid {path.suffix[1:]}: {escape(str(exc))}")
+        fail(f"{path} is not valid {path.suffix[1:]}: {exc}")
     if not isinstance(body, dict):
-        fail(f"{escape(str(path))} must hold an object")
+        fail(f"{path} must hold an object")
     try:
         return Content.from_mapping(body), body.get("message")
-    except ContentError as exc:
-        fail(f"{escape(str(path))}: {escape(str(exc))}")
+    except ContentError as exc:  # the message names the file it came from
+        fail(f"{path}: {exc}")
 
 
 def describe(version: ev.Version) -> str:

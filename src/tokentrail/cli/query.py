@@ -34,6 +34,7 @@ def show(result: QueryResult, fmt: Format, wide: bool = False) -> None:
 
 
 def query_error(exc: QueryError) -> None:
+    """The CLI's form of a QueryError: the hint on a line of its own (str(exc) keeps it on one line)."""
     where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
     hint = f"\nhint: {exc.hint}" if exc.hint else ""
     fail(f"{exc.message}{where}{hint}")

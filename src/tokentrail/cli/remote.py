@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 
 from tokentrail.cli.common import fail, resolve_db
+from tokentrail.exceptions import TokentrailError
 from tokentrail.settings import Settings
-from tokentrail.store import Store, StoreError, open_store
+from tokentrail.store import Store, open_store
 
 
 def server_url(server: str | None) -> str:
@@ -28,8 +29,8 @@ def store_or_server(db: str | None, server: str | None) -> Iterator[Store | str]
     chosen = resolve_db(db, read_only=False)
     try:
         store = open_store(chosen)
-    except StoreError as exc:
-        fail(str(exc))
+    except TokentrailError:  # ours: the table (cli/errors.py) says it; the clause below is for the backend's
+        raise
     except Exception as exc:
         if "lock" not in str(exc).lower():
             fail(f"cannot open store {chosen!r}: {exc}")

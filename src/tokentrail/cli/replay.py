@@ -14,11 +14,9 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from tokentrail.archive.target import ArchiveError
 from tokentrail.cli.common import console, fail
 from tokentrail.cli.options import SamplesSince
-from tokentrail.query.errors import QueryError
-from tokentrail.replay.collector import Collector, CollectorError
+from tokentrail.replay.collector import Collector
 from tokentrail.replay.compare import baseline_calls, candidate_calls, compare
 from tokentrail.replay.prompts import Chosen, parse_ref
 from tokentrail.replay.requests import PROVIDERS
@@ -50,7 +48,7 @@ def _checked(options: Options) -> Options:
     if options.prompt is not None:
         try:
             parse_ref(options.prompt)
-        except ValueError as exc:
+        except ValueError as exc:  # parse_ref's plain ValueError is outside the tree
             fail(str(exc))
     return options
 
@@ -62,7 +60,7 @@ def _chosen(options: Options, collector: Collector) -> Chosen | None:
     name, number = parse_ref(options.prompt)
     try:
         return Chosen.of(collector.prompt(name), number)
-    except LookupError as exc:
+    except LookupError as exc:  # outside the tree: no such prompt or version at the collector
         fail(str(exc))
 
 
@@ -185,7 +183,10 @@ def replay(
             chosen = (since, where, limit, model, provider, concurrency, endpoint, s3_endpoint, prompt)
             options = _checked(Options(source or "", url, *chosen))
         _run(options, resume, state_dir, fmt)
-    except (ArchiveError, QueryError, FileNotFoundError, CollectorError, httpx.HTTPError) as exc:
+    except (
+        FileNotFoundError,
+        httpx.HTTPError,
+    ) as exc:  # outside the tree: no --resume state, HTTP
         fail(str(exc))
 
 

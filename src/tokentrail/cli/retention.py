@@ -7,20 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tokentrail.cli.common import console, fail, group, opened_store, say
+from tokentrail.cli.common import console, group, opened_store, say
 from tokentrail.cli.options import Db
-from tokentrail.retention import Policy, Report, RetentionError, apply_retention, resolve
+from tokentrail.retention import Policy, Report, apply_retention, resolve
 from tokentrail.settings import Settings
 
 DAYS_HELP = "Days of {} to keep (whole UTC days; older days are deleted) [env TOKENTRAIL_RETENTION_{}]"
-
-
-def policy_or_fail(settings: Settings, options: dict[str, str | None] | None = None) -> Policy:
-    """The retention policy (options over the environment); a bad value is a clear error and exit 2."""
-    try:
-        return resolve(settings, options)
-    except RetentionError as exc:
-        fail(str(exc))
 
 
 def report_table(report: Report) -> Table:
@@ -73,7 +65,7 @@ def apply(
 ) -> None:
     """Delete expired days now (calls are rolled up for chargeback first), then enforce the disk cap."""
     chosen = {"calls": calls, "samples": samples, "metric_points": metric_points, "rollups": rollups}
-    policy = policy_or_fail(Settings(), {**chosen, "max_disk": max_disk})
+    policy = resolve(Settings(), {**chosen, "max_disk": max_disk})
     if not policy.configured:
         say(NOTHING_SET)
     with opened_store(db) as store:

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from tokentrail.alerts.rules import RuleError, load_rules
-from tokentrail.archive.target import ArchiveError, open_target
+from tokentrail.alerts.rules import load_rules
+from tokentrail.archive.target import open_target
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.options import Db, Rules
-from tokentrail.cli.retention import policy_or_fail
-from tokentrail.samples.policy import PolicyError, load
+from tokentrail.retention import resolve
+from tokentrail.samples.policy import load
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 
@@ -44,9 +44,9 @@ async def serve_both(app: Any, settings: Settings, db: str) -> None:
     if settings.grpc_port:
         try:
             app.state.grpc_server = await otlp_grpc.start(app.state, settings.host, settings.grpc_port)
-        except otlp_grpc.BindFailed as exc:
-            app.state.pipeline.close()
-            fail(str(exc), 1)
+        except otlp_grpc.BindFailed:
+            app.state.pipeline.close()  # not closed otherwise; the table reports the error
+            raise
     grpc = f", OTLP/gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
     say(
         f"tokentrail collector on http://{settings.host}:{settings.port}"
@@ -60,7 +60,7 @@ def run_server(db: str, settings: Settings, insecure: bool = False) -> None:
     from tokentrail.server.app import create_app
     from tokentrail.server.hosts import is_loopback
 
-    retention = policy_or_fail(settings)
+    retention = resolve(settings)
     with opened_store(db) as store:
         check_exposure(store, settings, insecure)
         app = create_app(
@@ -110,12 +110,9 @@ def serve(
 
 def check_files(settings: Settings) -> None:
     """The alert rules, archive target and sampling policy the settings name can be loaded."""
-    try:
-        if settings.alerts:
-            load_rules(settings.alerts)
-        if settings.archive_to:
-            open_target(settings.archive_to)
-        if settings.sampling is not None:
-            load(settings.sampling)
-    except (RuleError, ArchiveError, PolicyError) as exc:
-        fail(str(exc))
+    if settings.alerts:
+        load_rules(settings.alerts)
+    if settings.archive_to:
+        open_target(settings.archive_to)
+    if settings.sampling is not None:
+        load(settings.sampling)

@@ -20,5 +20,5 @@ def simulate(
 
     try:
         run(host, port, profile, seed)
-    except (ProfileError, OSError) as exc:
+    except (ProfileError, OSError) as exc:  # the simulator's errors are outside the tree (exceptions.py)
         fail(str(exc))
