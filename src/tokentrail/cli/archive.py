@@ -11,7 +11,6 @@ from tokentrail.archive.target import open_target
 from tokentrail.archive.writer import archive as run_archive
 from tokentrail.cli.common import fail, opened_store, say
 from tokentrail.cli.options import Db, SamplesSince
-from tokentrail.exceptions import BadRequest
 from tokentrail.settings import Settings
 
 To = Annotated[
