@@ -88,7 +88,7 @@ def warm_up_request() -> bytes:
     span.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = 1
     request = otlp.ExportTraceServiceRequest()
     request.resource_spans.add().scope_spans.add().spans.append(span)
-    return request.SerializeToString()
+    return bytes(request.SerializeToString())
 
 
 def worker_pid() -> int:
