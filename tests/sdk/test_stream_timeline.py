@@ -102,7 +102,8 @@ def test_the_stall_is_recorded_stored_and_in_place(provider: str, rec: Recorder,
     assert longest is not None
     chunk, gap = longest
     assert gap == pytest.approx(stored["itl_max_ms"], abs=0.002)  # the stored longest stall, to the µs
-    assert gap >= STALL_MS
+    if gap < STALL_MS:  # the chunk before the stall arrived late (a descheduled process): the gap shrinks
+        raise TimingMiss(f"longest gap {gap} ms, under the planned {STALL_MS} ms stall: {found}")
     if chunk != STALL_AFTER + 1:  # only a descheduled test process can make another gap longer still
         raise TimingMiss(f"longest gap before chunk {chunk}, planned before {STALL_AFTER + 1}: {found}")
     attributes = stored["attributes"]
