@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"analytics", "pricing", "budgets", "keys", "prompts", "render", "sdk"},
     {"store", "pricing_overrides", "usage", "simulator"},
     {"errors"},
-    {"model", "semconv", "settings"},
+    {"model", "semconv", "settings", "times"},
     {"exceptions"},
 ]
 SDK_MAY_IMPORT = {"sdk", "model", "semconv", "usage", "errors", "exceptions"}

@@ -13,7 +13,7 @@ named in brackets), so callers keep importing it from there::
     │   │                           or carries a malformed value or body [here]
     │   ├── SettingsError           a TOKENTRAIL_* environment variable of the wrong type [settings]
     │   ├── QueryError              a query that cannot be parsed or compiled [query.errors]
-    │   ├── DurationError           a duration or a time that cannot be read [alerts.durations]
+    │   ├── DurationError           a duration or a time that cannot be read [times]
     │   ├── RuleError               an alert rule or notifier definition [alerts.rules]
     │   ├── BudgetError             a budget definition [budgets]
     │   ├── KeyError_               a bad key name, scope or tenant, or a name taken [keys]

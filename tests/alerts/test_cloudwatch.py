@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tokentrail.alerts.durations import utcnow
 from tokentrail.cli import app as cli
 from tokentrail.exporters import cloudwatch, emf
 from tokentrail.exporters.windows import windows
@@ -22,6 +21,7 @@ from tokentrail.model import Call
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.times import utcnow
 
 from .helpers import call_span, send_otlp
 

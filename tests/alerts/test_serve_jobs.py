@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from support import collector_process
-from tokentrail.alerts.durations import utcnow
 from tokentrail.model import Call
 from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.times import utcnow
 
 RULES = '[[rule]]\nname = "busy"\nmetric = "calls"\nwindow = "1h"\ncondition = "> 5"\n'
 

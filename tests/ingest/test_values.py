@@ -11,7 +11,7 @@ import pytest
 
 from tokentrail.ingest.importers import jsonl
 from tokentrail.ingest.normalize import to_call
-from tokentrail.ingest.values import MAX_NUMBER, parse_time, to_bool, to_float, to_int
+from tokentrail.ingest.values import MAX_NUMBER, to_bool, to_float, to_int, to_time
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_flags(value: Any, expected: bool | None) -> None:
     ],
 )
 def test_times(value: Any, expected: dt.datetime | None) -> None:
-    assert parse_time(value) == expected
+    assert to_time(value) == expected
 
 
 def _span(**attrs: Any) -> Any:

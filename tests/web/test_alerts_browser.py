@@ -16,11 +16,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from support import serve_app, webhook_receiver
-from tokentrail.alerts.durations import utcnow
 from tokentrail.model import Call
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.times import utcnow
 
 from .conftest import screenshot
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tokentrail.alerts.durations import iso, utcnow
 from tokentrail.alerts.judge import judge, windows_needed
 from tokentrail.alerts.metrics import METRICS, Series, series
 from tokentrail.alerts.rules import Rule
 from tokentrail.alerts.state import AlertState, step
 from tokentrail.exceptions import NotFoundError
 from tokentrail.store import Store
+from tokentrail.times import iso, utcnow
 
 
 def align(at: dt.datetime, window: dt.timedelta) -> dt.datetime:

@@ -12,12 +12,12 @@ import uuid
 from typing import Any
 
 from tokentrail.alerts import notifiers
-from tokentrail.alerts.durations import iso
 from tokentrail.alerts.judge import Verdict, judge, windows_needed
 from tokentrail.alerts.metrics import METRICS, Series, series
 from tokentrail.alerts.rules import Rule, RuleError, RuleSet, rule_from_mapping
 from tokentrail.alerts.state import AlertState, load_states, record_event, save_state, step
 from tokentrail.store import Store
+from tokentrail.times import iso
 
 
 def stored_rules(store: Store) -> list[Rule]:

@@ -29,10 +29,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tokentrail.alerts.durations import DurationError, format_duration, parse_duration
 from tokentrail.alerts.metrics import GROUP_LABELS, METRICS
 from tokentrail.exceptions import InputError
 from tokentrail.query import QueryError, compile_filter
+from tokentrail.times import DurationError, format_duration, parse_duration
 
 SEVERITIES = ("info", "warning", "critical")
 NO_DATA = ("ok", "keep", "alert")

@@ -1,6 +1,7 @@
 """Typed read queries shared by the API, the CLI and the dashboard, one module per concern.
 
-- `ranges`: time ranges (`TimeRange`, `parse_time`, `parse_duration`, `parse_period`).
+- `ranges`: time ranges (`TimeRange`, `previous_range`, `parse_period`); times and durations as typed are
+  read by `tokentrail.times`.
 - `fields`: the fixed tables of identifiers a query may name (`DIMENSIONS`, `FILTERS`, `SORTS`) and the
   `WHERE` clause built from a range and filters.
 - `metrics`: the aggregate expressions (`SUMMARY_SELECT`, errors by class) and `select`.

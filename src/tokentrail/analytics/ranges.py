@@ -1,36 +1,12 @@
-"""Time ranges: parsing durations, times and chargeback periods."""
+"""Time ranges: a window read from `since`/`start`/`end` (see `tokentrail.times`) and chargeback periods."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 
 from tokentrail.exceptions import BadRequest
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """'90s', '15m', '24h', '7d', '2w' → timedelta."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise BadRequest(f"bad duration {text!r}: use a number and a unit s, m, h, d or w (e.g. 24h)")
-    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_time(text: str) -> dt.datetime:
-    """ISO-8601 (naive means UTC) or epoch milliseconds → naive UTC datetime."""
-    try:
-        if text.isdigit():
-            return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(text))
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(
-            f"bad time {text!r}: use ISO-8601 (2026-11-21T00:00:00Z) or epoch milliseconds"
-        ) from None
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+from tokentrail.times import parse_duration, parse_time, utcnow
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,7 +16,7 @@ class TimeRange:
 
     @classmethod
     def resolve(cls, since: str | None = None, start: str | None = None, end: str | None = None) -> TimeRange:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = utcnow()
         try:
             stop = parse_time(end) if end else now
             begin = parse_time(start) if start else stop - parse_duration(since or "24h")

@@ -14,13 +14,13 @@ import typer
 
 from tokentrail.alerts import engine, state
 from tokentrail.alerts.backtest import backtest_named
-from tokentrail.alerts.durations import format_duration, parse_duration, parse_time, utcnow
 from tokentrail.alerts.rules import RuleSet, load_rules
 from tokentrail.cli.common import console, fail, group, opened_store, say
 from tokentrail.cli.options import Db, Format, From, Rules, TableOrJson, Wide
 from tokentrail.cli.remote import call, store_or_server
 from tokentrail.render.tables import Column, Grid, print_grid
 from tokentrail.settings import Settings
+from tokentrail.times import format_duration, parse_duration, parse_time, utcnow
 
 app = group("Alert rules: thresholds, changes and anomalies.")
 

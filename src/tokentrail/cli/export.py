@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from tokentrail.alerts.durations import parse_duration, parse_time, utcnow
 from tokentrail.cli.common import fail, group, opened_store, say
 from tokentrail.cli.options import Db, From
 from tokentrail.exporters import cloudwatch, emf
 from tokentrail.exporters.windows import dimension_label, windows
+from tokentrail.times import parse_duration, parse_time, utcnow
 
 app = group("Send the store's metrics to CloudWatch or write EMF lines.")
 

@@ -28,7 +28,7 @@ SinceOrAll = Annotated[
 Start = Annotated[str | None, typer.Option(help="Start time (ISO-8601 or epoch ms); overrides --since")]
 End = Annotated[str | None, typer.Option(help="End time (default now)")]
 
-# Where alerts and exports begin (alerts.durations.parse_time), and which archived samples to take.
+# Where alerts and exports begin (times.parse_time), and which archived samples to take.
 From = Annotated[str, typer.Option("--since", help="Start: a duration ago or an ISO 8601 time")]
 SamplesSince = Annotated[
     str | None, typer.Option("--since", help="Only samples this recent (e.g. 7d) [default: all]")

@@ -7,7 +7,7 @@ means the same whichever way it arrived. Each returns None for a value it cannot
 - Numeric text is decimal, with an optional sign, fraction and exponent (``12``, ``-0.5``, ``1e3``); not
   ``NaN``, ``Infinity`` or ``1_000``.
 - Flags (`to_bool`): a bool, ``true/yes/y/1`` or ``false/no/n/0`` in any case, else None.
-- Times (`parse_time`): ISO-8601 text or epoch seconds, milliseconds, microseconds or nanoseconds (told
+- Times (`to_time`): ISO-8601 text or epoch seconds, milliseconds, microseconds or nanoseconds (told
   apart by size); naive UTC out, as everywhere in tokentrail.
 """
 
@@ -70,7 +70,7 @@ def to_str(value: Any) -> str | None:
     return None
 
 
-def parse_time(value: Any) -> dt.datetime | None:
+def to_time(value: Any) -> dt.datetime | None:
     """A naive UTC datetime from ISO-8601 text or epoch seconds/ms/µs/ns; text without a zone is UTC."""
     if isinstance(value, bool):
         return None

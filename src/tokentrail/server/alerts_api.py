@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse
 from tokentrail.alerts import engine, notifiers
 from tokentrail.alerts import state as alert_state
 from tokentrail.alerts.backtest import backtest_named
-from tokentrail.alerts.durations import parse_time, utcnow
 from tokentrail.alerts.rules import rule_from_mapping
 from tokentrail.server.api import api_error, json_body, jsonable
 from tokentrail.server.auth import requires
 from tokentrail.server.state import StateDep
+from tokentrail.times import parse_time, utcnow
 
 router = APIRouter(prefix="/api/alerts", dependencies=[Depends(requires("read"))])
 admin_router = APIRouter(prefix="/api/alerts", dependencies=[Depends(requires("admin"))])

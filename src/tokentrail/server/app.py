@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from tokentrail.alerts import engine
-from tokentrail.alerts.durations import utcnow
 from tokentrail.alerts.rules import RuleSet, load_rules
 from tokentrail.archive.scheduler import Archiver
 from tokentrail.exporters import cloudwatch
@@ -54,6 +53,7 @@ from tokentrail.server.querypool import QueryPool
 from tokentrail.server.state import App, AppState, StateDep, state_of
 from tokentrail.settings import Settings
 from tokentrail.store import Store
+from tokentrail.times import utcnow
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:

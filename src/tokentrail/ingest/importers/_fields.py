@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
 from tokentrail.errors import classify_error
-from tokentrail.ingest.values import parse_time, to_bool, to_float, to_int, to_str
+from tokentrail.ingest.values import to_bool, to_float, to_int, to_str, to_time
 from tokentrail.model import LABELS, Call, ErrorClass, SpanKind
 from tokentrail.semconv import normalize_provider
 
@@ -198,8 +198,8 @@ _TS_KEYS: Final = ("ts", "timestamp", "@timestamp", "time", "datetime", "created
 def flat_times(flat: Flat) -> tuple[dt.datetime | None, dt.datetime | None]:
     """``(start, end)`` from the record. A bare ``ts``/``timestamp``/``time`` is the END of the call: logs
     are written when a call finishes (that is how they know its latency)."""
-    start = flat.take(_START_KEYS, parse_time)
-    end = flat.take(_END_KEYS, parse_time) or flat.take(_TS_KEYS, parse_time)
+    start = flat.take(_START_KEYS, to_time)
+    end = flat.take(_END_KEYS, to_time) or flat.take(_TS_KEYS, to_time)
     return start, end
 
 

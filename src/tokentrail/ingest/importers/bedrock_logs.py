@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
 from tokentrail.errors import classify_error
-from tokentrail.ingest.values import parse_time, to_float, to_int, to_str
+from tokentrail.ingest.values import to_float, to_int, to_str, to_time
 from tokentrail.model import Call, ErrorClass, Source, SpanKind
 from tokentrail.semconv import GEN_AI_OPERATION_NAME
 
@@ -166,7 +166,7 @@ def _unwrap_event(item: Any) -> tuple[dict[str, Any], dt.datetime | None]:
     if isinstance(item, dict) and "message" in item:
         record = _message_record(item["message"])
         if _is_record(record):
-            return record, parse_time(item.get("timestamp"))
+            return record, to_time(item.get("timestamp"))
     raise ValueError("not a Bedrock model invocation log record")
 
 
@@ -331,7 +331,7 @@ def record_to_call(record: dict[str, Any], fallback_key: str, event_time: dt.dat
     call.name = " ".join(part for part in (gen_ai_operation, call.request_model) if part)
     views = _views(body)
     _set_usage(call, request, response, views)
-    _set_timing(call, parse_time(record.get("timestamp")) or event_time, body, views)
+    _set_timing(call, to_time(record.get("timestamp")) or event_time, body, views)
     _set_outcome(call, record, body, views)
     _set_request_metadata(call, record.get("requestMetadata"))
     _set_attributes(call, record, request, response)

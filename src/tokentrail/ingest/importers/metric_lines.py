@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from tokentrail.ingest.values import parse_time, to_str
+from tokentrail.ingest.values import to_str, to_time
 from tokentrail.model import Call, Source, SpanKind
 
 from ._common import ByteMeter, ProblemSink, clip, derive_rate, read_lines
@@ -115,7 +115,7 @@ def _unquote(value: str) -> str:
 
 def _prefix_time(prefix: str) -> dt.datetime | None:
     match = _PREFIX_TIME.search(prefix)
-    return parse_time(re.sub(r"\s(?=[Z+-])", "", match.group())) if match else None
+    return to_time(re.sub(r"\s(?=[Z+-])", "", match.group())) if match else None
 
 
 def _kind(flat: Flat, call: Call) -> SpanKind:
