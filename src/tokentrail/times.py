@@ -57,9 +57,8 @@ def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
         return to_naive_utc(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
     except (ValueError, OverflowError):
         relative = ", 'now' or a duration ago like 30d" if now is not None else ""
-        raise DurationError(
-            f"bad time {text!r}: expected an ISO 8601 time like 2026-11-21T00:00:00Z, epoch milliseconds{relative}"
-        ) from None
+        example = "an ISO 8601 time like 2026-11-21T00:00:00Z"
+        raise DurationError(f"bad time {text!r}: expected {example}, epoch milliseconds{relative}") from None
 
 
 def to_naive_utc(value: dt.datetime) -> dt.datetime:
