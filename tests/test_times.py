@@ -39,7 +39,7 @@ def test_now_and_a_duration_ago_need_a_now() -> None:
 
 @pytest.mark.parametrize("text", ["soon", "", "2026-13-01", "-5", "99999999999999999999999"])
 def test_a_bad_time_is_a_bad_request_saying_what_was_expected(text: str) -> None:
-    with pytest.raises(BadRequest, match="bad time .*expected an ISO 8601 time.*epoch milliseconds"):
+    with pytest.raises(BadRequest, match=r"bad time .*expected an ISO 8601 time.*epoch milliseconds"):
         parse_time(text, NOW)
 
 
