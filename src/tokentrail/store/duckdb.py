@@ -27,6 +27,7 @@ import pyarrow as pa
 import sqlglot
 
 from tokentrail.model import Call
+from tokentrail.store import rollups
 from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
@@ -35,6 +36,8 @@ from tokentrail.store.writer import BatchWriter, Job, wait
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
+_STORED_OF_BATCH = "(SELECT s.* FROM spans AS s SEMI JOIN batch USING (trace_id, span_id)) AS stored"
+_LLM = "kind = 'llm'"
 _INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM batch ON CONFLICT DO NOTHING"
 # The keys of a group's spans, computed in Python (schema.span_key_values) and handed over as two 64-bit
 # halves; the primary-key index skips those already stored and RETURNING names the ones that were not, in
@@ -91,6 +94,12 @@ def value_kind(sql_type: Any) -> str:
 LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
 
 
+def _roll_up(con: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
+    """Add the rollups of `source`'s calls (times `sign`) to the stored ones (store/rollups.py)."""
+    for statement in rollups.upserts(source, _LLM, sign):
+        con.execute(statement)
+
+
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
     """Arrow tables visible to `con` by name for the block (replacement scans need external access)."""
@@ -120,6 +129,8 @@ class DuckDBStore:
             self._writer = BatchWriter(
                 self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
             )
+        # the rollups of long ranges: none in a file opened read-only before its migration 13
+        self.has_rollups = self._has_table(rollups.TABLE)
 
     # -- schema ---------------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -140,6 +151,10 @@ class DuckDBStore:
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
             con.execute("COMMIT")
             log.info("applied schema migration %d", version)
+
+    def _has_table(self, name: str) -> bool:
+        sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+        return bool(self._root.execute(sql, [name]).fetchall()[0][0])
 
     @property
     def schema_version(self) -> int:
@@ -221,6 +236,9 @@ class DuckDBStore:
         # a relation over the Arrow table, not a registered view: registering and dropping one are catalog
         # writes (~1 ms together on a table of this width, measured); the columns are in the table's order
         con.from_arrow(spans).insert_into("spans")
+        if spans.num_rows:  # the group's new spans rolled up once, in its transaction
+            with registered(con, fresh=spans):
+                _roll_up(con, "fresh")
         for name, side in sides.items():  # names from arrow.SIDES, a fixed set
             if side.num_rows:
                 con.from_arrow(side).insert_into(name)
@@ -244,10 +262,13 @@ class DuckDBStore:
 
     @staticmethod
     def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
+        """Rewrite the spans, taking their stored versions out of the rollups and adding the new ones."""
         with registered(con, batch=batch):
+            _roll_up(con, _STORED_OF_BATCH, -1)
             con.execute(_DELETE_BATCH)
             con.execute(_INSERT_KEYS)
             con.execute("INSERT INTO spans SELECT * FROM batch")
+            _roll_up(con, "batch")
         return int(batch.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------
