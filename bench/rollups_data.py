@@ -20,24 +20,10 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from synthetic import MODELS, _case
+
 from tokentrail.store import rollups
 from tokentrail.store.duckdb import DuckDBStore
-
-MODELS = [
-    ("openai", "gpt-4o-mini", 0.15, 0.60),
-    ("openai", "gpt-4o", 2.50, 10.0),
-    ("openai", "gpt-4.1-mini", 0.40, 1.60),
-    ("anthropic", "claude-3-5-haiku-20241022", 0.80, 4.0),
-    ("anthropic", "claude-sonnet-4-5", 3.0, 15.0),
-    ("aws.bedrock", "amazon.nova-lite-v1:0", 0.06, 0.24),
-    ("aws.bedrock", "amazon.nova-pro-v1:0", 0.80, 3.20),
-    ("aws.bedrock", "us.anthropic.claude-3-5-sonnet-20240620-v1:0", 3.0, 15.0),
-]
-
-
-def _case(index_sql: str, values: list[str]) -> str:
-    arms = " ".join(f"WHEN {i} THEN {v}" for i, v in enumerate(values))
-    return f"CASE {index_sql} {arms} END"
 
 
 def _uniform(salt: int) -> str:
