@@ -19,6 +19,7 @@ from tokentrail.analytics.ranges import TimeRange, parse_period
 from tokentrail.analytics.summary import summary
 from tokentrail.model import Call, ErrorClass
 from tokentrail.store import Store, rollup_reads, rollups
+from tokentrail.store import duckdb as duckdb_store
 from tokentrail.store.scope import TenantStore
 
 T0 = dt.datetime(2026, 11, 1, 0, 0, 0)
@@ -94,8 +95,27 @@ def _by_hour(store: Store, sql: str, params: list[Any] | None = None) -> dict[An
     return {(r[0], r[1]): _ints(r[2:]) for r in store.query(sql, params or []).rows if r[2]}
 
 
+def roll_up_waiting(store: Store) -> None:
+    """Roll up the calls DuckDB holds in rollup_pending, as it does once ROLLUP_BATCH wait."""
+    if store.dialect == "duckdb":
+        store.run_task(duckdb_store.roll_up_pending).result()
+    assert_nothing_waits(store)
+
+
+def assert_nothing_waits(store: Store) -> None:
+    if store.dialect == "duckdb":
+        assert store.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(0,)]
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB rolls up held calls every 250 here, so tests see calls both rolled up and waiting."""
+    monkeypatch.setattr(duckdb_store, "ROLLUP_BATCH", 250)
+
+
 def assert_exact(store: Store) -> None:
     """call_rollups (per combination) and call_dim_hours (per dimension) equal the raw calls, hour by hour."""
+    roll_up_waiting(store)
     for dim, expr in {"": "''", **rollups.DIMS}.items():
         raw = _by_hour(
             store, f"SELECT date_trunc('hour', start_time), {expr}, {RAW} FROM calls GROUP BY 1, 2"
@@ -109,6 +129,7 @@ def assert_exact(store: Store) -> None:
 
 
 def assert_sketches_count_every_value(store: Store) -> None:
+    roll_up_waiting(store)
     for metric, column in rollups.SKETCHED.items():
         raw = store.query(
             f"SELECT date_trunc('day', start_time), tenant, count({column}) FROM calls GROUP BY 1, 2"
@@ -139,7 +160,12 @@ def test_rollups_equal_the_raw_calls_after_late_duplicate_and_repriced_calls(sto
 
 @pytest.fixture
 def filled(store: Store) -> Store:
-    store.write(random_calls(3, 1500))
+    """1,500 calls; on DuckDB 1,400 rolled up and 100 waiting (reads add those in)."""
+    calls = random_calls(3, 1500)
+    for i in range(0, 1500, 350):  # 350 >= 250: rolled up at once, but for the last 100
+        store.write(calls[i : i + 350])
+    if store.dialect == "duckdb":
+        assert store.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(100,)]
     return store
 
 
@@ -278,6 +304,20 @@ def test_tenant_scoped_long_views_see_their_tenant_only(
     assert _sums_only(total) == _sums_only(overview_totals(filled, RANGE, acme))
 
 
+def test_duckdb_holds_new_calls_until_a_batch_of_them_is_rolled_up(duck: Store) -> None:
+    calls = random_calls(6, 400)
+    duck.write(calls[:200])
+    assert duck.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(200,)]
+    assert duck.query(f"SELECT count(*) FROM {rollups.TABLE}").rows == [(0,)]
+    duck.write(calls[200:300])  # 300 >= 250: rolled up together, in the write's transaction
+    assert_nothing_waits(duck)
+    assert duck.query(f"SELECT sum(calls) FROM {rollups.TABLE}").rows == [(300,)]
+    duck.write(calls[300:])
+    duck.replace(_repriced(calls[250:350]))  # a reprice rolls up what waits first, then swaps versions
+    assert_nothing_waits(duck)
+    assert_exact(duck)
+
+
 def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> None:
     duck.write(random_calls(5, 300))
     for table in rollups.TABLES:
@@ -285,6 +325,7 @@ def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> Non
     duck.execute(f"DROP TABLE {rollups.TABLE}")
     duck.execute(f"DROP TABLE {rollups.DIM_HOURS}")
     duck.execute(f"DROP TABLE {rollups.SKETCHES}")
+    duck.execute(f"DROP TABLE {rollups.PENDING}")  # as before migration 13: the calls are stored, not held
     duck.execute("DELETE FROM schema_migrations WHERE version = 13")
     duck._migrate()  # type: ignore[attr-defined]
     assert_exact(duck)

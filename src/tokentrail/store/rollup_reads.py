@@ -115,7 +115,7 @@ def sums(
     parts: list[tuple[str, list[Any]]] = []
     if hours is not None:
         parts.append(_hours_part(dim, by, filters, hours))
-    parts.append(_raw_part(raw_edges(start, end), by, filters))
+    parts.append(_raw_part(store, raw_edges(start, end), hours, by, filters))
     lead = ["bucket"] if bucket else []
     time_params = [bucket[0], bucket[0], bucket[1]] if bucket else []
     select = ", ".join([*(_bucket_sql("t") for _ in lead), "*"])
@@ -148,14 +148,33 @@ def _hours_part(
     return sql, [dim, *hours, *more]
 
 
-def _raw_part(edges: list[Interval], by: Sequence[str], filters: Mapping[str, str]) -> tuple[str, list[Any]]:
-    """The part-hours, rolled up from the raw calls by ingest's SQL (an empty SELECT when there are none)."""
+def _pending(store: Store) -> bool:
+    """Whether new calls may wait in `rollups.PENDING` (DuckDB) rather than be in the rollups already."""
+    return store.dialect == "duckdb"
+
+
+def _raw_part(
+    store: Store,
+    edges: list[Interval],
+    hours: Interval | None,
+    by: Sequence[str],
+    filters: Mapping[str, str],
+) -> tuple[str, list[Any]]:
+    """The part-hours, and the calls of the whole hours not rolled up yet, rolled up by ingest's SQL."""
     where, more = _filter_sql(filters, "raw")
     within = " OR ".join("(start_time >= ? AND start_time < ?)" for _ in edges) or "false"
-    source = f"(SELECT * FROM calls WHERE ({within}){where}) AS c"
+    columns = ", ".join(rollups.PENDING_COLUMNS)
+    source, params = (
+        f"SELECT {columns} FROM calls WHERE ({within}){where}",
+        [*(t for e in edges for t in e), *more],
+    )
+    if hours is not None and _pending(store):
+        waiting = f"SELECT {columns} FROM {rollups.PENDING} WHERE start_time >= ? AND start_time < ?{where}"
+        source += f" UNION ALL {waiting}"
+        params += [*hours, *more]
     named = ", ".join(["t", *(f"d_{b} AS {b}" for b in by), *(f"s_{s} AS {s}" for s in rollups.SUMS)])
-    sql = f"SELECT {named} FROM ({rollups.sums_select(source, 'true')}) AS edges"
-    return sql, [*(t for edge in edges for t in edge), *more]
+    sql = f"SELECT {named} FROM ({rollups.sums_select(f'({source}) AS c', 'true')}) AS edges"
+    return sql, params
 
 
 def percentiles(
@@ -177,6 +196,17 @@ def percentiles(
         return None
     where, more = _filter_sql(filters, "dim")
     group = "day" if per_day else _value() if by else ""
+    sql = _percentiles_sql(store, dim, group, where, len(metrics))
+    rows = store.query(sql, [dim, *touched_days(start, end), *metrics, *more], timeout_s=timeout_s).dicts()
+    out: dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] = {}
+    for row in rows:
+        out.setdefault((row["g"],) if group else (), {})[row["metric"]] = (int(row["total"]), _quantiles(row))
+    return out
+
+
+def _percentiles_sql(store: Store, dim: str, group: str, where: str, metrics: int) -> str:
+    """Per group `g` (`group`, or none) and metric: the values sketched and the buckets at the ranks each
+    quantile falls between, from the sketches of `dim` (and those of the calls waiting to be rolled up)."""
     g = "g, " if group else ""
     part = f"PARTITION BY {g}metric"
     bounds = ", ".join(
@@ -184,20 +214,18 @@ def percentiles(
         f"min(CASE WHEN cum > ceil({q} * (total - 1)) THEN bucket END) AS hi{i}"
         for i, q in enumerate(QUANTILES)
     )
-    marks = ", ".join("?" for _ in metrics)
-    sql = (
+    sketches = f"SELECT day, value, null_value, metric, bucket, n FROM {rollups.SKETCHES} WHERE dim = ?"
+    if _pending(store):
+        sketches += f" UNION ALL {rollups.pending_sketches(dim)}"
+    marks = ", ".join("?" for _ in range(metrics))
+    return (
         f"WITH s AS (SELECT {group + ' AS g, ' if group else ''}metric, bucket, sum(n) AS n "
-        f"FROM {rollups.SKETCHES} WHERE dim = ? AND day >= ? AND day < ? AND metric IN ({marks}){where} "
+        f"FROM ({sketches}) AS sk WHERE day >= ? AND day < ? AND metric IN ({marks}){where} "
         f"GROUP BY {g}metric, bucket), "
         f"c AS (SELECT {g}metric, bucket, sum(n) OVER ({part} ORDER BY bucket "
         f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER ({part}) AS total FROM s) "
         f"SELECT {g}metric, max(total) AS total, {bounds} FROM c GROUP BY {g}metric"
     )
-    rows = store.query(sql, [dim, *touched_days(start, end), *metrics, *more], timeout_s=timeout_s).dicts()
-    out: dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] = {}
-    for row in rows:
-        out.setdefault((row["g"],) if group else (), {})[row["metric"]] = (int(row["total"]), _quantiles(row))
-    return out
 
 
 def _quantiles(row: Mapping[str, Any]) -> list[float | None]:

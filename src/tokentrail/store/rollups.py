@@ -109,6 +109,14 @@ _RAW = (
     *SKETCHED.values(),
 )
 _RAW_NAME = re.compile(rf"\b({'|'.join(_RAW)})\b")
+# DuckDB: new calls wait in this table, with the columns the rollups read, until enough are there to roll up
+# together (the rollup statements cost about 40 ms to plan whatever their input); reads add them in
+PENDING: Final = "rollup_pending"
+PENDING_COLUMNS: Final = tuple(
+    c
+    for c in dict.fromkeys(("kind", "start_time", "response_model", "request_model", *DIMS, *_RAW))
+    if c != "model"
+)
 
 
 def _raw(expr: str) -> str:
@@ -131,6 +139,7 @@ def duckdb_ddl() -> list[str]:
         f"CREATE TABLE {DIM_HOURS} ({_KEY.format(t='hour')}, {sums}, {_primary(DIM_HOUR_KEY)})",
         f"CREATE TABLE {SKETCHES} ({_KEY.format(t='day')}, metric VARCHAR NOT NULL, bucket INTEGER NOT NULL, "
         f"n BIGINT NOT NULL, {_primary(SKETCH_KEY)})",
+        f"CREATE TABLE IF NOT EXISTS {PENDING} AS SELECT {', '.join(PENDING_COLUMNS)} FROM spans LIMIT 0",
     ]
 
 
@@ -205,6 +214,20 @@ def sketches_select(source: str, where: str, sign: int = 1) -> str:
     )
     counts = _per_dim(f"metric, bucket, CAST(count(*) * {sign} AS BIGINT) AS n", ", metric, bucket")
     return f"WITH r AS ({_inner(source, where, 'day')}), v AS ({values}) {counts}"
+
+
+def pending_sketches(dim: str) -> str:
+    """`call_sketches`' rows (day, value, null_value, metric, bucket, n) of one dimension (`TOTAL`: the day's
+    total) over the calls waiting in `PENDING`."""
+    expr = DIMS.get(dim)
+    value = "''" if expr is None else f"coalesce(CAST({expr} AS VARCHAR), '')"
+    null = "false" if expr is None else f"{expr} IS NULL"
+    each = " UNION ALL ".join(
+        f"SELECT date_trunc('day', start_time) AS day, {value} AS value, {null} AS null_value, "
+        f"'{metric}' AS metric, {bucket_sql(column)} AS bucket FROM {PENDING} WHERE {column} IS NOT NULL"
+        for metric, column in SKETCHED.items()
+    )
+    return f"SELECT day, value, null_value, metric, bucket, count(*) AS n FROM ({each}) AS m GROUP BY ALL"
 
 
 def _key() -> str:

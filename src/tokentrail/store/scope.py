@@ -2,8 +2,8 @@
 
 Every table reference is resolved on the syntax tree (sqlglot) before the backend sees the SQL:
 
-- ``spans``, ``calls``, ``daily_costs``, ``samples``, ``experiment_members``, ``log_records`` and
-  ``call_rollups`` become ``(SELECT * FROM <table> WHERE tenant IN (...))``;
+- ``spans``, ``calls``, ``daily_costs``, ``samples``, ``experiment_members``, ``log_records``,
+  ``call_rollups`` and ``rollup_pending`` become ``(SELECT * FROM <table> WHERE tenant IN (...))``;
 - ``call_dim_hours`` and ``call_sketches`` (rollups per single dimension) keep only the rows of those tenants
   (``dim = 'tenant'``);
 - ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
@@ -32,7 +32,16 @@ from tokentrail.store.base import QueryFailed, QueryResult, Store
 
 PRIVATE_PREFIX = "auth_"
 TENANT_COLUMN_TABLES = frozenset(
-    {"spans", "calls", "daily_costs", "samples", "experiment_members", "log_records", "call_rollups"}
+    {
+        "spans",
+        "calls",
+        "daily_costs",
+        "samples",
+        "experiment_members",
+        "log_records",
+        "call_rollups",
+        "rollup_pending",
+    }
 )
 EMPTY_TABLES = frozenset({"metric_points"})
 PER_DIM_TABLES = frozenset({"call_dim_hours", "call_sketches"})
