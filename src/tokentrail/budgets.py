@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tokentrail.exceptions import InputError
-from tokentrail.store import Store
+from tokentrail.store import Store, rollup_reads, rollups
 
 SCOPES = ("tenant", "team", "feature", "app")
 PERIODS = ("day", "month")
@@ -171,10 +171,19 @@ def status(store: Store, now: dt.datetime | None = None) -> list[BudgetStatus]:
     out = []
     for budget in list_budgets(store):
         start, _ = period_bounds(budget.period, now)
-        row = store.query(
-            f"SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE {budget.scope} = ? AND start_time >= ? "
-            "AND start_time < ?",
-            [budget.value, start, now],
-        ).rows[0]
-        out.append(budget_status(budget, float(row[0]), now))
+        out.append(budget_status(budget, spent(store, budget, start, now), now))
     return out
+
+
+def spent(store: Store, budget: Budget, start: dt.datetime, now: dt.datetime) -> float:
+    """The cost in the budget's scope since `start`: from the rollups once the period has run more than 24 h
+    (exact: integer nano-dollars, `tokentrail.store.rollup_reads`), else from the calls."""
+    if rollup_reads.usable(store, start, now, {budget.scope}):
+        nano = rollup_reads.sums(store, start, now, (), {budget.scope: budget.value})[0]["cost_nusd"]
+        return int(nano or 0) / rollups.NANO
+    row = store.query(
+        f"SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE {budget.scope} = ? AND start_time >= ? "
+        "AND start_time < ?",
+        [budget.value, start, now],
+    ).rows[0]
+    return float(row[0])

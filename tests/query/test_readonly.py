@@ -86,7 +86,8 @@ def test_an_unknown_table_names_the_queryable_ones(dialect: str) -> None:
         check_read_only("SELECT * FROM call JOIN spans USING (trace_id)", dialect)
     assert caught.value.message == "no table or view named 'call'"
     tables = "calls, spans, metric_points, stream_timelines, budgets, log_records, "
-    tables += "alert_rules, alert_states, alert_events, alert_deliveries, alert_silences, export_marks"
+    tables += "alert_rules, alert_states, alert_events, alert_deliveries, alert_silences, export_marks, "
+    tables += "call_rollups, call_dim_hours, call_sketches"
     assert caught.value.hint == f"the tables and views you can query: {tables}"
     assert "duckdb_tables" not in str(caught.value)
     with_names = "WITH recent AS (SELECT * FROM calls) SELECT count(*) FROM recent"

@@ -132,6 +132,16 @@ def test_rollups_have_their_own_retention(store: Store) -> None:
     apply_retention(store, Policy(calls=1, rollups=20), now=dt.datetime(2026, 11, 3))
     kept = store.query("SELECT min(day), count(DISTINCT day) FROM daily_costs").rows[0]
     assert kept == (dt.datetime(2026, 10, 14), 17)
+    rollups_of_long_ranges = {"call_rollups": "hour", "call_dim_hours": "hour", "call_sketches": "day"}
+    if store.dialect == "duckdb":
+        rollups_of_long_ranges["rollup_pending"] = "start_time"  # the calls not rolled up yet
+    kept_rows = 0
+    for table, column in rollups_of_long_ranges.items():
+        sql = f"SELECT count(*) FILTER (WHERE {column} < ?), count(*) FROM {table}"
+        older, rows = store.query(sql, [dt.datetime(2026, 10, 14)]).rows[0]
+        assert older == 0, table
+        kept_rows += rows
+    assert kept_rows > 0
 
 
 def days_left(store: Store) -> list[dt.datetime]:

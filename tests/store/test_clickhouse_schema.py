@@ -128,6 +128,9 @@ def test_the_printed_single_node_schema_is_what_the_store_applies(tmp_path: Path
         "auth_keys",
         "prompt_events",
         "log_records",
+        "call_rollups",  # the rollups of long ranges (migration 14), on one server
+        "call_dim_hours",
+        "call_sketches",
     }
 
 
@@ -166,6 +169,10 @@ def test_the_cluster_schema_parses_but_chdb_cannot_run_it(tmp_path: Path) -> Non
     assert "CREATE TABLE" in script and all(
         " ON CLUSTER tt" in s for s in statements(script) if s.startswith(("CREATE", "ALTER", "DROP"))
     )
+    assert (
+        "call_rollups" not in script and "call_sketches" not in script
+    )  # a cluster keeps none (calls_hourly)
+    assert "-- migration 14" in script  # recorded, with nothing to do
 
 
 def test_store_urls_choose_the_layout(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,8 @@
 - `compare`: a period against the previous one, and picked values side by side.
 - `calls`: call lists, spans, stream timelines, whole calls and the models seen.
 - `chargeback`: chargeback by label, and the daily rollup retention writes before it deletes calls.
+- `long_ranges`: views over more than 24 h read from the rollups kept at ingest (`tokentrail.store.rollups`),
+  which `summary`, `dashboard` and `chargeback` use.
 
 Identifiers reach SQL text only from the fixed tables in these modules (never from user text); a name not in
 its table raises `tokentrail.exceptions.BadRequest` before any SQL is built. Values are always bound

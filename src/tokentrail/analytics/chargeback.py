@@ -8,15 +8,16 @@ calls and the rollups as one ledger whenever the period holds rollups.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokentrail.analytics.fields import DIMENSIONS, dimension, groups, where
+from tokentrail.analytics.long_ranges import most_expensive, serves
 from tokentrail.analytics.metrics import SUMMARY_EXPR, aliased, positions
 from tokentrail.analytics.ranges import TimeRange
 from tokentrail.exceptions import BadRequest
 from tokentrail.model import DAILY_COST_COLUMNS, DAILY_COST_DIMENSIONS, DAILY_COST_MEASURES
-from tokentrail.store import Store
+from tokentrail.store import Store, rollup_reads
 
 CHARGEBACK_BY = (
     "tenant",
@@ -66,9 +67,12 @@ class Chargeback:
 def chargeback(
     store: Store, period: TimeRange, by: str, filters: Mapping[str, str] | None = None
 ) -> Chargeback:
-    """Chargeback over the kept calls, plus the daily rollups of calls that retention has deleted."""
+    """Chargeback over the kept calls, plus the daily rollups of calls that retention has deleted; over more
+    than 24 h by a rollup dimension, from the hourly rollups (`_rolled`), which outlive the calls too."""
     if by not in CHARGEBACK_BY:
         raise BadRequest(f"cannot charge back by {by!r}; choose one of: {', '.join(CHARGEBACK_BY)}")
+    if serves(store, period, [by], filters):
+        return _rolled(store, period, by, filters)
     if _has_rollups(store, period):
         source, params = _ledger(period, by, filters)
         aggregates, key = [(alias, f"sum({alias})") for alias, _ in CHARGEBACK_SELECT], by
@@ -85,6 +89,32 @@ def chargeback(
     return Chargeback(
         by, period, [_money_fields(r, total_nusd) for r in grouped], _money_fields(total, total_nusd)
     )
+
+
+def _rolled(store: Store, period: TimeRange, by: str, filters: Mapping[str, str] | None) -> Chargeback:
+    """Chargeback from the hourly rollups; the total is one more read."""
+    found = rollup_reads.sums(store, period.start, period.end, [by], filters)
+    total = rollup_reads.sums(store, period.start, period.end, [], filters)[0]
+    grouped = sorted(
+        (_charged(f, [by]) for f in found), key=lambda r: (*most_expensive(r), r[by] is None, r[by] or "")
+    )
+    total_nusd = int(total["cost_nusd"] or 0)
+    return Chargeback(
+        by,
+        period,
+        [_money_fields(r, total_nusd) for r in grouped],
+        _money_fields(_charged(total, []), total_nusd),
+    )
+
+
+def _charged(sums: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A chargeback row (its `keys`, then `CHARGEBACK_SELECT`'s figures) from rollup sums."""
+    return {
+        **{key: sums[key] for key in keys},
+        **{alias: sums.get(alias) for alias, _ in CHARGEBACK_SELECT},
+        "calls": int(sums["calls"] or 0),
+        "priced_calls": int(sums["cost_nusd_n"] or 0),
+    }
 
 
 def _money_fields(row: dict[str, Any], total_nusd: int) -> dict[str, Any]:

@@ -26,6 +26,7 @@ SUMMARY_PERCENTILES = ("ttft", "latency", "itl", "throughput")
 # stays near this budget, each group keeping at least PERCENTILE_FLOOR calls (see `add_percentiles`).
 PERCENTILE_BUDGET = 1_000_000
 PERCENTILE_FLOOR = 2048
+CLICKHOUSE_RESERVOIR = 8192  # ClickHouse's quantiles() samples this many values per group
 SAMPLE_RANGE = 1 << 20  # a call is sampled when hash(start_time) % SAMPLE_RANGE falls under its group's share
 _KEEP = f"hash(start_time) % {SAMPLE_RANGE}"
 
@@ -57,15 +58,23 @@ def add_percentiles(
     (uniform, and the same calls on every run). S is the largest cap that keeps the total within the budget,
     but never below PERCENTILE_FLOOR. ClickHouse's `quantiles` samples on its own (a reservoir of 8,192 values
     per group), so it gets no cap.
+
+    Each row says how its percentiles were computed, as `percentiles_from`: "exact", or "sample" when the
+    group had more calls than the cap (DuckDB) or the reservoir (ClickHouse).
     """
     by = scan.by
+    duck = scan.store.dialect == "duckdb"
+    sizes = [int(r["calls"]) for r in rows]
+    cap = sample_cap(sizes, PERCENTILE_BUDGET, PERCENTILE_FLOOR) if duck else sum(sizes)
     select = [*scan.select(), "count(*) AS percentile_calls", _quantiles(names)]
-    sql, args = _sampled(scan, rows, f"SELECT {', '.join(select)} FROM calls")
+    sql, args = _sampled(scan, rows, cap, f"SELECT {', '.join(select)} FROM calls")
     if by:
         sql += f" GROUP BY {positions(len(by))}"
     found = {tuple(r[n] for n in by): r for r in _unpack(scan.query(sql, args))}
+    reservoir = cap if duck else CLICKHOUSE_RESERVOIR
     for row in rows:
         row.update({k: v for k, v in found.get(tuple(row[n] for n in by), {}).items() if k not in by})
+        row["percentiles_from"] = "sample" if row["calls"] > reservoir else "exact"
 
 
 def _quantiles(names: Sequence[str]) -> str:
@@ -77,17 +86,17 @@ def _quantiles(names: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
-def _sampled(scan: Scan, rows: list[dict[str, Any]], sql: str) -> tuple[str, list[Any]]:
+def _sampled(scan: Scan, rows: list[dict[str, Any]], cap: int, sql: str) -> tuple[str, list[Any]]:
     """`sql` reading the scan's calls, each group past the common cap sampled down to it."""
-    sizes = [int(r["calls"]) for r in rows]
-    duck = scan.store.dialect == "duckdb"
-    cap = sample_cap(sizes, PERCENTILE_BUDGET, PERCENTILE_FLOOR) if duck else sum(sizes)
     large = [r for r in rows if r["calls"] > cap]
     args: list[Any] = [*scan.group_params, *scan.params]
     if not large:
         return f"{sql} WHERE {scan.clause}", args
     if not scan.by:
-        return f"{sql} WHERE {scan.clause} AND {_KEEP} < ?", [*args, SAMPLE_RANGE * cap // sizes[0]]
+        return f"{sql} WHERE {scan.clause} AND {_KEEP} < ?", [
+            *args,
+            SAMPLE_RANGE * cap // int(rows[0]["calls"]),
+        ]
     return _sampled_groups(scan, large, cap, sql)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tokentrail.analytics.fields import groups, where
+from tokentrail.analytics.long_ranges import FLOAT_FIGURES, rolled
 from tokentrail.analytics.metrics import ERROR_CLASS_SELECT, SUMMARY_SELECT, positions, select
 from tokentrail.analytics.percentiles import SUMMARY_PERCENTILES, add_percentiles, percentile_columns
 from tokentrail.analytics.ranges import TimeRange
@@ -23,6 +25,7 @@ COLUMNS = (
     *_ALIASES[3:],
     *_PERCENTILE_COLUMNS,
     "percentile_calls",
+    "percentiles_from",
 )
 
 
@@ -35,22 +38,41 @@ def summary(
 ) -> QueryResult:
     """Aggregates per group (or one overall row), most expensive group first.
 
-    Three scans: sums over every call; errors by class over error rows only (a few percent of calls), from
-    which errors, error_rate and unpriced_calls are derived; and percentiles (`add_percentiles`), where
-    `percentile_calls` says how many calls of the group they were computed from.
+    Over more than 24 h, grouped and filtered on rollup dimensions only, from the rollups
+    (`long_ranges.rolled`). Otherwise three scans: sums over every call; errors by class over error rows only
+    (a few percent of calls), from which errors, error_rate and unpriced_calls are derived; and percentiles
+    (`add_percentiles`). `percentile_calls` says how many calls the percentiles describe and
+    `percentiles_from` how they were computed: "exact", "sample" (a uniform sample of the group's calls) or
+    "sketch" (the rollups' daily log-bucket sketches of the days the range touches, each value within about
+    1 %).
     """
+    rows = rolled(store, time_range, by, filters, SUMMARY_PERCENTILES, timeout_s)
+    types = {b: "string" for b in by} | {c: "float" for c in FLOAT_FIGURES}
+    if rows is None:
+        rows, types = _scanned(store, time_range, by, filters, timeout_s)
+    types["percentiles_from"] = "string"
+    columns = [*by, *COLUMNS]
+    return QueryResult(
+        columns, [types.get(c, "integer") for c in columns], [tuple(r.get(c) for c in columns) for r in rows]
+    )
+
+
+def _scanned(
+    store: Store,
+    time_range: TimeRange,
+    by: Sequence[str],
+    filters: Mapping[str, str] | None,
+    timeout_s: float | None,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Summary rows from the three scans of the calls, and the types of their columns."""
     clause, params = where(time_range, filters)
     scan = Scan(store, groups(by), clause, params, timeout_s)
     result = store.query(_sums_sql(scan), params, timeout_s=timeout_s)
     rows = result.dicts()
     add_errors(scan, rows)
     add_percentiles(scan, rows)
-    columns = [*scan.by, *COLUMNS]
     types = dict(zip(result.columns, result.types, strict=True))
-    types.update({name: "float" for name in [*_PERCENTILE_COLUMNS, "error_rate"]})
-    return QueryResult(
-        columns, [types.get(c, "integer") for c in columns], [tuple(r.get(c) for c in columns) for r in rows]
-    )
+    return rows, types | {name: "float" for name in [*_PERCENTILE_COLUMNS, "error_rate"]}
 
 
 def _sums_sql(scan: Scan) -> str:

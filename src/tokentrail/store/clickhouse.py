@@ -27,6 +27,7 @@ import sqlglot
 from sqlglot import exp
 
 from tokentrail.model import Call
+from tokentrail.store import rollups
 from tokentrail.store.arrow import METRICS, arrow_rows, calls_to_arrow, split_sides, value_kind
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.clickhouse_schema import (
@@ -40,6 +41,7 @@ from tokentrail.store.scope import number_placeholders
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 LOOKUP_CHUNK = 4000  # trace ids per duplicate-check query
+ROLLUP_CHUNK = 2000  # span ids per rollup statement (with the rollup SQL, under the 256 KiB query limit)
 
 
 # -- SQL: DuckDB dialect + parameters → ClickHouse ---------------------------------------------------------
@@ -95,6 +97,23 @@ def first_new(keys: list[str], stored: set[str]) -> pa.Array:
             seen.add(key)
             keep.append(i)
     return pa.array(keep, type=pa.int64())
+
+
+def roll_up(engine: Engine, spans: pa.Table, sign: int) -> None:
+    """Append the rollups (times `sign`) of the stored spans with these ids: the rows just inserted, or the
+    versions a reprice is about to replace."""
+    sep = pa.scalar(":", type=pa.large_string())
+    keys = sorted(set(pc.binary_join_element_wise(spans["trace_id"], spans["span_id"], sep).to_pylist()))
+    bounds = pc.min_max(spans["start_time"])
+    times = [literal(bounds[b].as_py()).sql("clickhouse") for b in ("min", "max")]
+    for i in range(0, len(keys), ROLLUP_CHUNK):
+        ids = ", ".join(exp.Literal.string(k).sql("clickhouse") for k in keys[i : i + ROLLUP_CHUNK])
+        source = (
+            f"(SELECT * FROM spans WHERE start_time BETWEEN {times[0]} AND {times[1]} "
+            f"AND concat(trace_id, ':', span_id) IN ({ids})) AS stored"
+        )
+        for statement in rollups.clickhouse_inserts("__source__", "kind = 'llm'", sign):
+            engine.command(statement.replace("__source__", source))
 
 
 # -- the two ways to reach ClickHouse -------------------------------------------------------------------
@@ -174,6 +193,7 @@ class ClickHouseStore:
     def __init__(self, engine: Engine, *, max_pending: int = 256, layout: Layout | None = None) -> None:
         self._engine = engine
         self.layout = layout or Layout()
+        self.has_rollups = not self.layout.cluster  # store/rollups.py's tables (one server only)
         self._migrate()
         self._writer = BatchWriter(lambda: engine, self._commit, max_pending, "tokentrail-ch-writer")
 
@@ -232,7 +252,8 @@ class ClickHouseStore:
         return [self._insert(engine, job) for job in jobs]
 
     def _insert(self, engine: Engine, job: Job) -> int:
-        """One job's rows; a replace rewrites the spans only (their timelines and samples do not change)."""
+        """One job's rows and their rollups; a replace rewrites the spans only (their timelines and samples
+        do not change), taking the stored versions out of the rollups first."""
         if job.kind == "metrics":
             engine.insert_arrow("metric_points", job.table)
             return int(job.table.num_rows)
@@ -241,16 +262,23 @@ class ClickHouseStore:
         if job.kind == "samples":
             return self._insert_late_samples(engine, split_sides(job.table)[1]["samples"])
         if job.kind == "replace":
+            self._roll_up(engine, job.table, -1)
             engine.insert_arrow("spans", split_sides(job.table)[0])
             engine.command(self.layout.optimize(SPANS))
+            self._roll_up(engine, job.table, 1)
             return int(job.table.num_rows)
         spans, sides = split_sides(self._new_rows(engine, job.table))
         if spans.num_rows:
             engine.insert_arrow("spans", spans)
+            self._roll_up(engine, spans, 1)
         for name, side in sides.items():
             if side.num_rows:
                 engine.insert_arrow(name, side)
         return int(spans.num_rows)
+
+    def _roll_up(self, engine: Engine, spans: pa.Table, sign: int) -> None:
+        if self.has_rollups:
+            roll_up(engine, spans, sign)
 
     def _insert_late_samples(self, engine: Engine, side: pa.Table) -> int:
         """Samples of stored spans, each span's first one only (GenAI events on the logs signal)."""

@@ -38,6 +38,7 @@ from tokentrail.model import (
     STR,
     TIMELINE_COLUMNS,
 )
+from tokentrail.store import rollups
 from tokentrail.store.schema import (
     ALERT_TABLES,
     AUTH_KEYS_DDL,
@@ -395,6 +396,8 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
         (11, layout.create(EXPERIMENT_MEMBERS)),
         (12, _v12_log_records(layout)),
         (13, [statement for table in ALERTS for statement in layout.create(table)]),
+        # the rollups of long ranges (store/rollups.py), on one server only: a cluster has calls_hourly
+        (14, [] if layout.cluster else rollups.clickhouse_migration()),
     ]
 
 

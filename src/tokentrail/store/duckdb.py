@@ -24,9 +24,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 
 from tokentrail.model import Call
+from tokentrail.store import rollups
 from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
@@ -35,6 +37,11 @@ from tokentrail.store.writer import BatchWriter, Job, wait
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
+_STORED_OF_BATCH = "(SELECT s.* FROM spans AS s SEMI JOIN batch USING (trace_id, span_id)) AS stored"
+_LLM = "kind = 'llm'"
+# New calls held in rollup_pending before they are rolled up together: the rollup statements cost about 40 ms
+# to plan whatever their input, so rolling up each group's few calls made small requests 4x slower
+ROLLUP_BATCH = 10_000
 _INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM batch ON CONFLICT DO NOTHING"
 # The keys of a group's spans, computed in Python (schema.span_key_values) and handed over as two 64-bit
 # halves; the primary-key index skips those already stored and RETURNING names the ones that were not, in
@@ -91,6 +98,28 @@ def value_kind(sql_type: Any) -> str:
 LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
 
 
+def _roll_up(con: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
+    """Add the rollups of `source`'s calls (times `sign`) to the stored ones (store/rollups.py)."""
+    for statement in rollups.upserts(source, _LLM, sign):
+        con.execute(statement)
+
+
+def _hold(con: duckdb.DuckDBPyConnection, spans: pa.Table) -> None:
+    """Keep a group's new calls in rollup_pending (reads add them in); roll them up once ROLLUP_BATCH wait."""
+    calls = spans.filter(pc.equal(spans["kind"], "llm")).select(list(rollups.PENDING_COLUMNS))
+    if calls.num_rows:
+        con.from_arrow(calls).insert_into(rollups.PENDING)
+    if con.execute(f"SELECT count(*) FROM {rollups.PENDING}").fetchall()[0][0] >= ROLLUP_BATCH:
+        roll_up_pending(con)
+
+
+def roll_up_pending(con: duckdb.DuckDBPyConnection) -> int:
+    """Roll up the calls waiting in rollup_pending and empty it; returns how many there were."""
+    _roll_up(con, rollups.PENDING)
+    row = con.execute(f"DELETE FROM {rollups.PENDING}").fetchall()
+    return int(row[0][0]) if row else 0
+
+
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
     """Arrow tables visible to `con` by name for the block (replacement scans need external access)."""
@@ -120,6 +149,8 @@ class DuckDBStore:
             self._writer = BatchWriter(
                 self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
             )
+        # the rollups of long ranges: none in a file opened read-only before its migration 13
+        self.has_rollups = self._has_table(rollups.TABLE)
 
     # -- schema ---------------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -140,6 +171,10 @@ class DuckDBStore:
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
             con.execute("COMMIT")
             log.info("applied schema migration %d", version)
+
+    def _has_table(self, name: str) -> bool:
+        sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+        return bool(self._root.execute(sql, [name]).fetchall()[0][0])
 
     @property
     def schema_version(self) -> int:
@@ -221,6 +256,7 @@ class DuckDBStore:
         # a relation over the Arrow table, not a registered view: registering and dropping one are catalog
         # writes (~1 ms together on a table of this width, measured); the columns are in the table's order
         con.from_arrow(spans).insert_into("spans")
+        _hold(con, spans)  # the group's new calls, for the rollups, in its transaction
         for name, side in sides.items():  # names from arrow.SIDES, a fixed set
             if side.num_rows:
                 con.from_arrow(side).insert_into(name)
@@ -244,10 +280,14 @@ class DuckDBStore:
 
     @staticmethod
     def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
+        """Rewrite the spans, taking their stored versions out of the rollups and adding the new ones."""
+        roll_up_pending(con)  # so that every stored version is in the rollups
         with registered(con, batch=batch):
+            _roll_up(con, _STORED_OF_BATCH, -1)
             con.execute(_DELETE_BATCH)
             con.execute(_INSERT_KEYS)
             con.execute("INSERT INTO spans SELECT * FROM batch")
+            _roll_up(con, "batch")
         return int(batch.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------

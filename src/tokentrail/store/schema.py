@@ -27,6 +27,7 @@ from tokentrail.model import (
     TIME,
     TIMELINE_COLUMNS,
 )
+from tokentrail.store import rollups
 
 DUCKDB_TYPES = {
     STR: "VARCHAR",
@@ -66,6 +67,9 @@ QUERYABLE: Final = (
     "alert_deliveries",
     "alert_silences",
     "export_marks",
+    rollups.TABLE,
+    rollups.DIM_HOURS,
+    rollups.SKETCHES,
 )
 # Columns added after the first version: name -> migration version.
 ADDED_IN: dict[str, int] = {"source_record": 4, "prompt_content_id": 9}
@@ -240,6 +244,10 @@ def _duckdb_v12() -> list[str]:
     return alert_tables_ddl()
 
 
+def _duckdb_v13() -> list[str]:  # the rollups of long ranges, backfilled from the stored calls
+    return [*rollups.duckdb_ddl(), *rollups.upserts("spans", "kind = 'llm'")]
+
+
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     """(version, statements) in order; each list is applied in one transaction."""
     steps = (
@@ -255,5 +263,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v10,
         _duckdb_v11,
         _duckdb_v12,
+        _duckdb_v13,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]

@@ -2,8 +2,10 @@
 
 Every table reference is resolved on the syntax tree (sqlglot) before the backend sees the SQL:
 
-- ``spans``, ``calls``, ``daily_costs``, ``samples``, ``experiment_members`` and ``log_records`` become
-  ``(SELECT * FROM <table> WHERE tenant IN (...))``;
+- ``spans``, ``calls``, ``daily_costs``, ``samples``, ``experiment_members``, ``log_records``,
+  ``call_rollups`` and ``rollup_pending`` become ``(SELECT * FROM <table> WHERE tenant IN (...))``;
+- ``call_dim_hours`` and ``call_sketches`` (rollups per single dimension) keep only the rows of those tenants
+  (``dim = 'tenant'``);
 - ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
 - ``budgets`` keeps only budgets of scope ``tenant`` whose value is one of the tenants;
 - ``metric_points`` has no tenant column and reads as empty;
@@ -30,10 +32,20 @@ from tokentrail.store.base import QueryFailed, QueryResult, Store
 
 PRIVATE_PREFIX = "auth_"
 TENANT_COLUMN_TABLES = frozenset(
-    {"spans", "calls", "daily_costs", "samples", "experiment_members", "log_records"}
+    {
+        "spans",
+        "calls",
+        "daily_costs",
+        "samples",
+        "experiment_members",
+        "log_records",
+        "call_rollups",
+        "rollup_pending",
+    }
 )
 EMPTY_TABLES = frozenset({"metric_points"})
-SCOPED_TABLES = TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets", "stream_timelines"}
+PER_DIM_TABLES = frozenset({"call_dim_hours", "call_sketches"})
+SCOPED_TABLES = TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets", "stream_timelines", *PER_DIM_TABLES}
 
 
 def number_placeholders(sql: str, dialect: str) -> tuple[str, int]:
@@ -80,10 +92,9 @@ def _tenant_filter(name: str, tenants: Sequence[str]) -> exp.Expr:
     values = [exp.Literal.string(t) for t in tenants]
     if name in TENANT_COLUMN_TABLES:
         return exp.column("tenant").isin(*values)
-    if name == "budgets":
-        return exp.and_(
-            exp.column("scope").eq(exp.Literal.string("tenant")), exp.column("value").isin(*values)
-        )
+    if name == "budgets" or name in PER_DIM_TABLES:
+        key = "scope" if name == "budgets" else "dim"
+        return exp.and_(exp.column(key).eq(exp.Literal.string("tenant")), exp.column("value").isin(*values))
     if name == "stream_timelines":
         own = exp.select("trace_id", "span_id").from_("spans").where(exp.column("tenant").isin(*values))
         return exp.Tuple(expressions=[exp.column("trace_id"), exp.column("span_id")]).isin(

@@ -1,0 +1,236 @@
+"""Reading the rollups (`rollups`) over a time range longer than `MIN_RANGE`: what the long views of
+analytics/ and budgets' spend read.
+
+Sums. A range splits into its whole hours and the part-hours at its edges. Grouped or filtered on at most one
+dimension, whole hours come from ``call_dim_hours`` (a few hundred rows an hour); otherwise from
+``call_rollups`` (a row per hour and combination of dimensions). The part-hours come from the raw calls,
+rolled up by the same SQL as ingest, in the same query; so every sum equals the raw table's.
+
+Percentiles. Grouped or filtered on at most one dimension, they are merged from the daily sketches of every
+day the range touches (so up to a day more at each end than the range itself) and read in SQL; each comes
+within about 1 % of the value it stands for (`rollups.GAMMA`). Callers mark them ``"sketch"``.
+
+A tenant-scoped reader sees only its tenants' rows (store/scope.py): of the per-dimension tables, only the
+rows of ``dim = 'tenant'``. So for it the per-dimension tables serve the by-tenant views and, merged, the
+totals; every other view reads ``call_rollups``, whose rows carry their tenant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tokentrail.store import rollups
+from tokentrail.store.base import Store
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+MIN_RANGE = dt.timedelta(hours=24)  # views over longer ranges read the rollups
+QUANTILES = (0.5, 0.95, 0.99)
+Interval = tuple[dt.datetime, dt.datetime]
+
+
+def _floor(t: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    return (
+        t.replace(minute=0, second=0, microsecond=0)
+        if unit == HOUR
+        else dt.datetime.combine(t.date(), dt.time())
+    )
+
+
+def _ceil(t: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    low = _floor(t, unit)
+    return low if low == t else low + unit
+
+
+def whole_hours(start: dt.datetime, end: dt.datetime) -> Interval | None:
+    """The whole hours inside [start, end), or None."""
+    h0, h1 = _ceil(start, HOUR), _floor(end, HOUR)
+    return (h0, h1) if h0 < h1 else None
+
+
+def raw_edges(start: dt.datetime, end: dt.datetime) -> list[Interval]:
+    """The part-hours of [start, end) outside its whole hours (all of it when it holds none)."""
+    hours = whole_hours(start, end)
+    if hours is None:
+        return [(start, end)]
+    return [(a, b) for a, b in ((start, hours[0]), (hours[1], end)) if a < b]
+
+
+def touched_days(start: dt.datetime, end: dt.datetime) -> Interval:
+    """The UTC days [start, end) touches: what the sketches of a view over it cover."""
+    return _floor(start, DAY), _ceil(end, DAY)
+
+
+def usable(store: Store, start: dt.datetime, end: dt.datetime, names: set[str]) -> bool:
+    """Whether a view over [start, end) grouping and filtering on `names` reads the rollups (a store on a
+    ClickHouse cluster keeps none, nor does a file opened read-only before its migration: `has_rollups`)."""
+    wide = end - start > MIN_RANGE and names <= set(rollups.DIMS)
+    return wide and bool(getattr(store, "has_rollups", False))
+
+
+def per_dim(store: Store, names: set[str]) -> str | None:
+    """The dimension whose per-dimension rows serve a view on `names` ('' for the total), or None."""
+    if len(names) > 1:
+        return None
+    dim = next(iter(names), rollups.TOTAL)
+    if getattr(store, "tenants", None) is not None and dim != "tenant":
+        return "tenant" if dim == rollups.TOTAL else None  # a scoped reader's total: its tenants merged
+    return dim
+
+
+def _value(column: str = "value") -> str:
+    return f"CASE WHEN null_value THEN NULL ELSE {column} END"
+
+
+def _filter_sql(filters: Mapping[str, str], rows: str) -> tuple[str, list[Any]]:
+    """The filters as ` AND ...` over `rows`: "dim" (per-dimension rows), "tuple" (call_rollups) or "raw"."""
+    clauses = [
+        "value = ? AND NOT null_value" if rows == "dim" else f"{rollups.DIMS[k] if rows == 'raw' else k} = ?"
+        for k in filters
+    ]
+    return "".join(f" AND {c}" for c in clauses), list(filters.values())
+
+
+Bucket = tuple[dt.datetime, int]  # a time series' origin and step in microseconds
+
+
+def sums(
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    by: Sequence[str],
+    filters: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+    bucket: Bucket | None = None,
+) -> list[dict[str, Any]]:
+    """One row per group of `by` (and per time bucket, as `bucket`, from `bucket`'s origin) or one row: the
+    group's values under their names and every rollup sum; a nullable column's sum is None where no call
+    had it. An hour's calls fall in the bucket where the hour (or the range) starts."""
+    filters = dict(filters or {})
+    dim = per_dim(store, {*by, *filters})
+    hours = whole_hours(start, end)
+    parts: list[tuple[str, list[Any]]] = []
+    if hours is not None:
+        parts.append(_hours_part(dim, by, filters, hours))
+    parts.append(_raw_part(store, raw_edges(start, end), hours, by, filters))
+    lead = ["bucket"] if bucket else []
+    time_params = [bucket[0], bucket[0], bucket[1]] if bucket else []
+    select = ", ".join([*(_bucket_sql("t") for _ in lead), "*"])
+    union = " UNION ALL ".join(f"SELECT {select} FROM ({sql}) AS p{i}" for i, (sql, _) in enumerate(parts))
+    params = [p for _, values in parts for p in [*time_params, *values]]
+    keys = [*lead, *by]
+    columns = ", ".join([*keys, *(f"sum({s}) AS {s}" for s in rollups.SUMS)])
+    sql = f"SELECT {columns} FROM ({union}) AS parts" + (f" GROUP BY {', '.join(keys)}" if keys else "")
+    rows = store.query(sql, params, timeout_s=timeout_s).dicts()
+    for row in rows:
+        for name in rollups.NULLABLE_SUMS:
+            row[name] = int(row[name]) if row[name] is not None and row[f"{name}_n"] else None
+    return [r for r in rows if r["calls"]] if keys else rows
+
+
+def _bucket_sql(column: str) -> str:
+    return f"date_diff('microsecond', ?, greatest({column}, ?)) // ? AS bucket"
+
+
+def _hours_part(
+    dim: str | None, by: Sequence[str], filters: Mapping[str, str], hours: Interval
+) -> tuple[str, list[Any]]:
+    """The rollup rows of the whole hours: per dimension when `dim` serves the view, else per combination."""
+    where, more = _filter_sql(filters, "tuple" if dim is None else "dim")
+    if dim is None:
+        select = ", ".join(["hour AS t", *by, *rollups.SUMS])
+        return f"SELECT {select} FROM {rollups.TABLE} WHERE hour >= ? AND hour < ?{where}", [*hours, *more]
+    select = ", ".join(["hour AS t", *(f"{_value()} AS {b}" for b in by), *rollups.SUMS])
+    sql = f"SELECT {select} FROM {rollups.DIM_HOURS} WHERE dim = ? AND hour >= ? AND hour < ?{where}"
+    return sql, [dim, *hours, *more]
+
+
+def _pending(store: Store) -> bool:
+    """Whether new calls may wait in `rollups.PENDING` (DuckDB) rather than be in the rollups already."""
+    return store.dialect == "duckdb"
+
+
+def _raw_part(
+    store: Store,
+    edges: list[Interval],
+    hours: Interval | None,
+    by: Sequence[str],
+    filters: Mapping[str, str],
+) -> tuple[str, list[Any]]:
+    """The part-hours, and the calls of the whole hours not rolled up yet, rolled up by ingest's SQL."""
+    where, more = _filter_sql(filters, "raw")
+    within = " OR ".join("(start_time >= ? AND start_time < ?)" for _ in edges) or "false"
+    columns = ", ".join(rollups.PENDING_COLUMNS)
+    source, params = (
+        f"SELECT {columns} FROM calls WHERE ({within}){where}",
+        [*(t for e in edges for t in e), *more],
+    )
+    if hours is not None and _pending(store):
+        waiting = f"SELECT {columns} FROM {rollups.PENDING} WHERE start_time >= ? AND start_time < ?{where}"
+        source += f" UNION ALL {waiting}"
+        params += [*hours, *more]
+    named = ", ".join(["t", *(f"d_{b} AS {b}" for b in by), *(f"s_{s} AS {s}" for s in rollups.SUMS)])
+    sql = f"SELECT {named} FROM ({rollups.sums_select(f'({source}) AS c', 'true')}) AS edges"
+    return sql, params
+
+
+def percentiles(
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    by: Sequence[str],
+    filters: Mapping[str, str] | None,
+    metrics: Sequence[str],
+    timeout_s: float | None = None,
+    per_day: bool = False,
+) -> dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] | None:
+    """group (or day, `per_day`) -> metric -> (values sketched, the value at each of `QUANTILES`), merged
+    from the daily sketches of the days the range touches; None when the view groups or filters on more than
+    one dimension. `metrics` are keys of rollups.SKETCHED."""
+    filters = dict(filters or {})
+    dim = per_dim(store, {*by, *filters})
+    if dim is None:
+        return None
+    where, more = _filter_sql(filters, "dim")
+    group = "day" if per_day else _value() if by else ""
+    sql = _percentiles_sql(store, dim, group, where, len(metrics))
+    rows = store.query(sql, [dim, *touched_days(start, end), *metrics, *more], timeout_s=timeout_s).dicts()
+    out: dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] = {}
+    for row in rows:
+        out.setdefault((row["g"],) if group else (), {})[row["metric"]] = (int(row["total"]), _quantiles(row))
+    return out
+
+
+def _percentiles_sql(store: Store, dim: str, group: str, where: str, metrics: int) -> str:
+    """Per group `g` (`group`, or none) and metric: the values sketched and the buckets at the ranks each
+    quantile falls between, from the sketches of `dim` (and those of the calls waiting to be rolled up)."""
+    g = "g, " if group else ""
+    part = f"PARTITION BY {g}metric"
+    bounds = ", ".join(
+        f"min(CASE WHEN cum > floor({q} * (total - 1)) THEN bucket END) AS lo{i}, "
+        f"min(CASE WHEN cum > ceil({q} * (total - 1)) THEN bucket END) AS hi{i}"
+        for i, q in enumerate(QUANTILES)
+    )
+    sketches = f"SELECT day, value, null_value, metric, bucket, n FROM {rollups.SKETCHES} WHERE dim = ?"
+    if _pending(store):
+        sketches += f" UNION ALL {rollups.pending_sketches(dim)}"
+    marks = ", ".join("?" for _ in range(metrics))
+    return (
+        f"WITH s AS (SELECT {group + ' AS g, ' if group else ''}metric, bucket, sum(n) AS n "
+        f"FROM ({sketches}) AS sk WHERE day >= ? AND day < ? AND metric IN ({marks}){where} "
+        f"GROUP BY {g}metric, bucket), "
+        f"c AS (SELECT {g}metric, bucket, sum(n) OVER ({part} ORDER BY bucket "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER ({part}) AS total FROM s) "
+        f"SELECT {g}metric, max(total) AS total, {bounds} FROM c GROUP BY {g}metric"
+    )
+
+
+def _quantiles(row: Mapping[str, Any]) -> list[float | None]:
+    total, out = int(row["total"]), []
+    for i, q in enumerate(QUANTILES):
+        rank = q * (total - 1)
+        out.append(rollups.interpolate(row[f"lo{i}"], row[f"hi{i}"], rank - math.floor(rank)))
+    return out

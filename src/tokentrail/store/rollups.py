@@ -1,0 +1,291 @@
+"""Rollups of LLM calls for long ranges: the one place their schema and SQL are defined (both stores take them
+from here). Every statement is in the DuckDB dialect; ClickHouse's is transpiled.
+
+Two tables:
+
+- ``call_rollups``: per hour and per combination of the dimensions `DIMS` (provider, model, app, feature,
+  tenant, team, cost centre, environment, prompt version, variant, error class), the sums `SUMS`: calls,
+  errors, unpriced and degraded calls, attempts, tokens by kind, prompt characters, and costs in integer
+  nano-dollars (so sums are exact in any order). A nullable column ``x`` is kept as ``x`` (nulls as 0) and
+  ``x_n`` (how many calls had it), so a sum over no recorded values reads as NULL, as over the raw table.
+- ``call_sketches``: per UTC day, per single dimension value (``dim`` one of `DIMS`, or ``''`` for the day's
+  total; ``value`` the value as text, ``null_value`` for NULL), mergeable log-bucket sketches of `SKETCHED`
+  (latency, TTFT, tokens per second, the per-call p95 inter-token gap): ``(metric, bucket) -> n`` with
+  ``bucket = ceil(ln(x) / ln(GAMMA))``. A bucket's representative value is within (GAMMA-1)/(GAMMA+1), under
+  1 %, of every value in it. Per day and per single dimension, not per hour and combination: the by-tenant
+  view over 30 days then merges a few hundred thousand bucket rows rather than tens of millions.
+
+Rows are deltas. DuckDB upserts them in the transaction that stores the spans (`upserts`); ClickHouse appends
+them to SummingMergeTrees (`inserts`), which add up rows of equal keys when they merge. Readers always
+``sum()`` per key, so every answer is exact whatever has been merged. A reprice adds the stored versions
+negated and then the new ones; a duplicate is never new, so it adds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Final
+
+import sqlglot
+
+from tokentrail.model import ErrorClass
+
+TABLE: Final = "call_rollups"
+DIM_HOURS: Final = "call_dim_hours"
+SKETCHES: Final = "call_sketches"
+TABLES: Final = (TABLE, DIM_HOURS, SKETCHES)
+GAMMA: Final = 1.02
+ZERO_BUCKET: Final = -32768  # values <= 0 (read back as 0)
+NANO: Final = 1_000_000_000
+_INV_LN_GAMMA = 1 / math.log(GAMMA)
+
+# dimension -> SQL over a calls row
+DIMS: Final[dict[str, str]] = {
+    "provider": "provider",
+    "model": "coalesce(response_model, request_model)",
+    "app": "app",
+    "feature": "feature",
+    "tenant": "tenant",
+    "team": "team",
+    "cost_center": "cost_center",
+    "environment": "environment",
+    "prompt_version": "prompt_version",
+    "variant": "variant",
+    "error_class": "error_class",
+}
+TOTAL: Final = ""  # the dim of a day's total sketch
+
+_CLASS = "coalesce(error_class, 'other')"
+_COUNTS = {
+    "calls": "1",
+    "errors": "CASE WHEN status = 'error' THEN 1 ELSE 0 END",
+    **{  # an error without a class counts as 'other', as in analytics
+        f"errors_{c}": f"CASE WHEN status = 'error' AND {_CLASS} = '{c}' THEN 1 ELSE 0 END"
+        for c in ErrorClass
+    },
+    "unpriced_calls": "CASE WHEN cost_usd IS NULL AND status = 'ok' THEN 1 ELSE 0 END",
+    "degraded_calls": "CASE WHEN degraded IS NOT NULL THEN 1 ELSE 0 END",
+}
+_NULLABLE = {
+    "attempts": "attempts",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_read_tokens": "cache_read_tokens",
+    "cache_write_tokens": "cache_write_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+    "prompt_chars": "prompt_chars",
+    **{
+        f"{k}_nusd": f"CAST(round({k}_usd * {NANO}) AS BIGINT)"
+        for k in ("cost", "input_cost", "cache_cost", "output_cost")
+    },
+}
+# summed column -> its value in one calls row
+SUMS: Final[dict[str, str]] = {
+    **_COUNTS,
+    **{k: f"coalesce({e}, 0)" for k, e in _NULLABLE.items()},
+    **{f"{k}_n": f"CASE WHEN {e} IS NULL THEN 0 ELSE 1 END" for k, e in _NULLABLE.items()},
+}
+NULLABLE_SUMS: Final = tuple(_NULLABLE)
+# sketched metric -> column
+SKETCHED: Final[dict[str, str]] = {
+    "latency": "duration_ms",
+    "ttft": "ttft_ms",
+    "throughput": "output_tokens_per_s",
+    "itl": "itl_p95_ms",
+}
+DIM_HOUR_KEY: Final = ("hour", "dim", "value", "null_value")
+SKETCH_KEY: Final = ("day", "dim", "value", "null_value", "metric", "bucket")
+ROLLUP_COLUMNS: Final = ("hour", *DIMS, *SUMS)  # call_rollups' columns in order (DuckDB adds the key `k`)
+
+# raw columns the sums and sketches read besides the dimensions; renamed c_<name> in the inner SELECT, since
+# ClickHouse would resolve a raw name to an output alias of the same name
+_RAW = (
+    "status",
+    "degraded",
+    "error_class",
+    *(f"{k}_usd" for k in ("cost", "input_cost", "cache_cost", "output_cost")),
+    *(c for c in _NULLABLE.values() if c.isidentifier()),
+    *SKETCHED.values(),
+)
+_RAW_NAME = re.compile(rf"\b({'|'.join(_RAW)})\b")
+# DuckDB: new calls wait in this table, with the columns the rollups read, until enough are there to roll up
+# together (the rollup statements cost about 40 ms to plan whatever their input); reads add them in
+PENDING: Final = "rollup_pending"
+PENDING_COLUMNS: Final = tuple(
+    c
+    for c in dict.fromkeys(("kind", "start_time", "response_model", "request_model", *DIMS, *_RAW))
+    if c != "model"
+)
+
+
+def _raw(expr: str) -> str:
+    return _RAW_NAME.sub(r"c_\1", expr)
+
+
+_KEY = "{t} TIMESTAMP NOT NULL, dim VARCHAR NOT NULL, value VARCHAR NOT NULL, null_value BOOLEAN NOT NULL"
+_CH_KEY = "{t} DateTime64(6, 'UTC'), dim LowCardinality(String), value String, null_value Bool"
+
+
+def _primary(key: tuple[str, ...]) -> str:
+    return f"PRIMARY KEY ({', '.join(key)})"
+
+
+def duckdb_ddl() -> list[str]:
+    dims = ", ".join(f"{d} VARCHAR" for d in DIMS)
+    sums = ", ".join(f"{name} BIGINT NOT NULL" for name in SUMS)
+    return [
+        f"CREATE TABLE {TABLE} (k UHUGEINT PRIMARY KEY, hour TIMESTAMP NOT NULL, {dims}, {sums})",
+        f"CREATE TABLE {DIM_HOURS} ({_KEY.format(t='hour')}, {sums}, {_primary(DIM_HOUR_KEY)})",
+        f"CREATE TABLE {SKETCHES} ({_KEY.format(t='day')}, metric VARCHAR NOT NULL, bucket INTEGER NOT NULL, "
+        f"n BIGINT NOT NULL, {_primary(SKETCH_KEY)})",
+        f"CREATE TABLE IF NOT EXISTS {PENDING} AS SELECT {', '.join(PENDING_COLUMNS)} FROM spans LIMIT 0",
+    ]
+
+
+def clickhouse_ddl() -> list[str]:
+    """SummingMergeTrees: merges add up rows of equal keys; reads sum() anyway: exact in any merge state."""
+    dims = ", ".join(f"{d} Nullable(String)" for d in DIMS)
+    sums = ", ".join(f"{name} Int64" for name in SUMS)
+    order = ", ".join(f"ifNull({d}, '')" for d in DIMS)
+    nulls = ", ".join(f"isNull({d})" for d in DIMS)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (hour DateTime64(6, 'UTC'), {dims}, {sums}) "
+        f"ENGINE = SummingMergeTree PARTITION BY toYYYYMM(hour) ORDER BY (hour, {order}, {nulls}) "
+        "SETTINGS allow_nullable_key = 1",
+        f"CREATE TABLE IF NOT EXISTS {DIM_HOURS} ({_CH_KEY.format(t='hour')}, {sums}) "
+        "ENGINE = SummingMergeTree PARTITION BY toYYYYMM(hour) ORDER BY (dim, hour, value, null_value)",
+        f"CREATE TABLE IF NOT EXISTS {SKETCHES} ({_CH_KEY.format(t='day')}, metric LowCardinality(String), "
+        "bucket Int32, n Int64) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) "
+        "ORDER BY (dim, metric, day, value, null_value, bucket)",
+    ]
+
+
+def _inner(source: str, where: str, time_unit: str) -> str:
+    """The calls of `source` matching `where`: their hour or day `t`, dimensions d_<name>, raw c_<name>."""
+    dims = (f"{expr} AS d_{name}" for name, expr in DIMS.items())
+    raw = (f"{c} AS c_{c}" for c in _RAW)
+    return (
+        f"SELECT date_trunc('{time_unit}', start_time) AS t, {', '.join([*dims, *raw])} "
+        f"FROM {source} WHERE {where}"
+    )
+
+
+def sums_select(source: str, where: str, sign: int = 1) -> str:
+    """call_rollups rows (columns in `ROLLUP_COLUMNS` order) of the calls in `source` matching `where`,
+    times `sign`."""
+    dims = ", ".join(f"d_{d}" for d in DIMS)
+    sums = ", ".join(f"CAST(sum({_raw(e)}) * {sign} AS BIGINT) AS s_{name}" for name, e in SUMS.items())
+    return f"SELECT t, {dims}, {sums} FROM ({_inner(source, where, 'hour')}) AS r GROUP BY t, {dims}"
+
+
+def bucket_sql(column: str) -> str:
+    log_bucket = f"CAST(ceil(ln({column}) * {_INV_LN_GAMMA!r}) AS INTEGER)"
+    return f"CASE WHEN {column} > 0 THEN {log_bucket} ELSE {ZERO_BUCKET} END"
+
+
+_DIM_NAMES = " UNION ALL ".join(f"SELECT '{d}' AS dim" for d in (TOTAL, *DIMS))
+_PICKED = "CASE k.dim " + " ".join(f"WHEN '{d}' THEN CAST(d_{d} AS VARCHAR)" for d in DIMS) + " END"
+
+
+def _per_dim(select: str, group: str) -> str:
+    """`select` grouped per hour or day `t` and single dimension value (and the total), over the CTE `v`:
+    each row is paired with every dimension name and the one value it picks, then grouped once."""
+    null = f"CAST(k.dim != '' AND {_PICKED} IS NULL AS BOOLEAN)"
+    return (
+        f"SELECT t, k.dim, coalesce({_PICKED}, '') AS value, {null} AS null_value, {select} "
+        f"FROM v CROSS JOIN ({_DIM_NAMES}) AS k GROUP BY t, k.dim, coalesce({_PICKED}, ''), {null}{group}"
+    )
+
+
+def dim_hours_select(source: str, where: str, sign: int = 1) -> str:
+    """call_dim_hours rows (`DIM_HOUR_KEY`, then `SUMS`) of the calls in `source` matching `where`."""
+    sums = ", ".join(f"CAST(sum({_raw(e)}) * {sign} AS BIGINT) AS s_{name}" for name, e in SUMS.items())
+    return f"WITH v AS ({_inner(source, where, 'hour')}) {_per_dim(sums, '')}"
+
+
+def sketches_select(source: str, where: str, sign: int = 1) -> str:
+    """call_sketches rows (`SKETCH_KEY`, then n) of the calls in `source` matching `where`."""
+    dims = ", ".join(f"d_{d}" for d in DIMS)
+    values = " UNION ALL ".join(
+        f"SELECT t, {dims}, '{metric}' AS metric, {bucket_sql('c_' + column)} AS bucket FROM r "
+        f"WHERE c_{column} IS NOT NULL"
+        for metric, column in SKETCHED.items()
+    )
+    counts = _per_dim(f"metric, bucket, CAST(count(*) * {sign} AS BIGINT) AS n", ", metric, bucket")
+    return f"WITH r AS ({_inner(source, where, 'day')}), v AS ({values}) {counts}"
+
+
+def pending_sketches(dim: str) -> str:
+    """`call_sketches`' rows (day, value, null_value, metric, bucket, n) of one dimension (`TOTAL`: the day's
+    total) over the calls waiting in `PENDING`."""
+    expr = DIMS.get(dim)
+    value = "''" if expr is None else f"coalesce(CAST({expr} AS VARCHAR), '')"
+    null = "false" if expr is None else f"{expr} IS NULL"
+    each = " UNION ALL ".join(
+        f"SELECT date_trunc('day', start_time) AS day, {value} AS value, {null} AS null_value, "
+        f"'{metric}' AS metric, {bucket_sql(column)} AS bucket FROM {PENDING} WHERE {column} IS NOT NULL"
+        for metric, column in SKETCHED.items()
+    )
+    return f"SELECT day, value, null_value, metric, bucket, count(*) AS n FROM ({each}) AS m GROUP BY ALL"
+
+
+def _key() -> str:
+    """DuckDB's 128-bit key of a rollup row: its hour and dimensions, each length-prefixed (NULL as '-')."""
+    parts = " || '|' || ".join(f"coalesce(length({d}) || ':' || {d}, '-')" for d in DIMS)
+    return f"md5_number(CAST(hour AS VARCHAR) || '|' || {parts})"
+
+
+def upserts(source: str, where: str, sign: int = 1) -> list[str]:
+    """DuckDB: add the rollups of `source`'s calls matching `where` (times `sign`) to the stored ones."""
+    columns = ", ".join(ROLLUP_COLUMNS)
+    named = ", ".join(f"{a} AS {b}" for a, b in zip(_sums_aliases(), ROLLUP_COLUMNS, strict=True))
+    add_sums = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in SUMS)
+    keys, day_keys = ", ".join(SKETCH_KEY), ", ".join(DIM_HOUR_KEY)
+    return [
+        f"INSERT INTO {TABLE} (k, {columns}) SELECT {_key()}, * FROM "
+        f"(SELECT {named} FROM ({sums_select(source, where, sign)}) AS s) AS named "
+        f"ON CONFLICT (k) DO UPDATE SET {add_sums}",
+        f"INSERT INTO {DIM_HOURS} ({day_keys}, {', '.join(SUMS)}) {dim_hours_select(source, where, sign)} "
+        f"ON CONFLICT ({day_keys}) DO UPDATE SET {add_sums.replace(TABLE, DIM_HOURS)}",
+        f"INSERT INTO {SKETCHES} ({keys}, n) {sketches_select(source, where, sign)} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET n = {SKETCHES}.n + excluded.n",
+    ]
+
+
+def _sums_aliases() -> list[str]:
+    return ["t", *(f"d_{d}" for d in DIMS), *(f"s_{name}" for name in SUMS)]
+
+
+def inserts(source: str, where: str, sign: int = 1) -> list[str]:
+    """ClickHouse (DuckDB dialect, to transpile): append the rollups of `source`'s calls matching `where`."""
+    return [
+        f"INSERT INTO {TABLE} {sums_select(source, where, sign)}",
+        f"INSERT INTO {DIM_HOURS} {dim_hours_select(source, where, sign)}",
+        f"INSERT INTO {SKETCHES} {sketches_select(source, where, sign)}",
+    ]
+
+
+def clickhouse_inserts(source: str, where: str, sign: int = 1) -> list[str]:
+    """`inserts` in ClickHouse's dialect."""
+    return [
+        sqlglot.transpile(sql, read="duckdb", write="clickhouse")[0] for sql in inserts(source, where, sign)
+    ]
+
+
+def clickhouse_migration() -> list[str]:
+    """ClickHouse migration 12: the tables, backfilled from the stored calls."""
+    return [*clickhouse_ddl(), *clickhouse_inserts("spans", "kind = 'llm'")]
+
+
+def bucket_value(bucket: int) -> float:
+    """The representative value of a bucket: within (GAMMA-1)/(GAMMA+1) of every value in it."""
+    return 0.0 if bucket == ZERO_BUCKET else 2 * GAMMA**bucket / (GAMMA + 1)
+
+
+def interpolate(low: int | None, high: int | None, fraction: float) -> float | None:
+    """quantile_cont's interpolation between the values at two adjacent ranks, read from their buckets."""
+    if low is None or high is None:
+        return None
+    a, b = bucket_value(low), bucket_value(high)
+    return a + (b - a) * fraction
