@@ -35,6 +35,9 @@ Method (printed with the table):
   ``--runs`` times and the table shows the median over runs. A peer is measured on the providers whose
   instrumentation package is installed (openai, anthropic and bedrock for both). The Bedrock
   instrumentations replace each new client's methods on the instance; the raw switch removes them there.
+- ``--cpu N`` pins each tool's process (the app's thread and the span worker alike) to CPU N: then no
+  wall time comes from the scheduler moving the app's thread between cores around its hand-overs of the
+  GIL with a worker thread, and the figures are the work alone (a diagnostic; the headline runs unpinned).
 - Each tool with its defaults (OpenLLMetry and OpenInference record prompt and completion content by default;
   tokentrail records none). ``otel-span-floor`` is a reference, not a tool: a bare span with 17 fixed
   attributes (tokentrail's count on a plain call) around ``request``, reading nothing: the cost of the span.
@@ -47,6 +50,7 @@ import base64
 import gc
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -458,7 +462,9 @@ def setup(tool: str) -> tuple[Any, Callable[[], Any], Toggle, dict[str, tuple[Ca
     return sink, flush, toggle, found
 
 
-def child(tool: str, quick: bool) -> dict[str, Any]:
+def child(tool: str, quick: bool, cpu: int | None) -> dict[str, Any]:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     sink, flush, toggle, found = setup(tool)
     toggle.instrumented()
     first = {name: first_call(fn, flush) for name, (fn, _) in found.items()}
@@ -498,8 +504,9 @@ def figures(blocks: dict[str, list[dict[str, float]]], first: float) -> dict[str
 # --- the parent: run, aggregate, print --------------------------------------------------------------------
 
 
-def run_child(tool: str, quick: bool) -> dict[str, Any]:
+def run_child(tool: str, quick: bool, cpu: int | None) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", tool] + (["--quick"] if quick else [])
+    args += [] if cpu is None else ["--cpu", str(cpu)]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -510,19 +517,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer blocks (a smoke run)")
     parser.add_argument("--child", choices=TOOLS)
+    parser.add_argument("--cpu", type=int, help="pin every process to this CPU (a diagnostic)")
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS)
     )
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.quick)))
+        print(json.dumps(child(args.child, args.quick, args.cpu)))
         return
     tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     for _ in range(args.runs):
         for tool in tools:  # round-robin, so machine load drifts over every tool alike
-            runs[tool].append(run_child(tool, args.quick))
-    print_table(runs)
+            runs[tool].append(run_child(tool, args.quick, args.cpu))
+    print_table(runs, args.cpu)
 
 
 COLUMNS = (
@@ -535,7 +543,7 @@ COLUMNS = (
 )
 
 
-def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
+def print_table(runs: dict[str, list[dict[str, Any]]], cpu: int | None) -> None:
     print(__doc__.split("Method (printed with the table):")[1].split('"""')[0].rstrip())
     print()
     print(f"{'scenario':<42} {'tool':<14}" + "".join(f" {top:>9}" for _, top, _ in COLUMNS))
@@ -548,7 +556,10 @@ def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
             if rows:
                 cells = [statistics.median(r[key] for r in rows) for key, _, _ in COLUMNS]
                 print(f"{scenario:<42} {tool:<14}" + "".join(f" {c:>9.1f}" for c in cells))
-    print(f"\n{max(len(r) for r in runs.values())} runs per tool; each figure is the median over runs.")
+    pinned = "" if cpu is None else f"; every process pinned to CPU {cpu}"
+    print(
+        f"\n{max(len(r) for r in runs.values())} runs per tool; each figure is the median over runs{pinned}."
+    )
 
 
 if __name__ == "__main__":
