@@ -33,7 +33,11 @@ Method (printed with the table):
   tokentrail attaches to that provider (``use_global_provider``), without its own exporter thread.
 - Each tool runs in its own subprocess (tools never share a process); the subprocesses run round-robin
   ``--runs`` times and the table shows the median over runs. A peer is measured on the providers whose
-  instrumentation package is installed.
+  instrumentation package is installed (openai, anthropic and bedrock for both). The Bedrock
+  instrumentations replace each new client's methods on the instance; the raw switch removes them there.
+- ``--cpu N`` pins each tool's process (the app's thread and the span worker alike) to CPU N: then no
+  wall time comes from the scheduler moving the app's thread between cores around its hand-overs of the
+  GIL with a worker thread, and the figures are the work alone (a diagnostic; the headline runs unpinned).
 - Each tool with its defaults (OpenLLMetry and OpenInference record prompt and completion content by default;
   tokentrail records none). ``otel-span-floor`` is a reference, not a tool: a bare span with 17 fixed
   attributes (tokentrail's count on a plain call) around ``request``, reading nothing: the cost of the span.
@@ -46,6 +50,7 @@ import base64
 import gc
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -220,7 +225,7 @@ class _Raw:
         return None
 
 
-def bedrock_client() -> Any:
+def bedrock_client(toggle: Toggle) -> Any:
     import boto3
     from botocore.awsrequest import AWSResponse
 
@@ -236,11 +241,13 @@ def bedrock_client() -> Any:
         return AWSResponse(request.url, 200, headers, _Raw(bodies[kind]))
 
     client.meta.events.register("before-send.bedrock-runtime", send)
+    toggle.scan_instance(client)
     return client
 
 
-def scenarios() -> dict[str, tuple[Callable[[], Any], int]]:
-    """Each scenario's call and how many calls a block makes."""
+def scenarios(toggle: Toggle) -> dict[str, tuple[Callable[[], Any], int]]:
+    """Each scenario's call and how many calls a block makes (a client's instance-level patches join
+    `toggle`)."""
     import anthropic
     import openai
 
@@ -268,7 +275,7 @@ def scenarios() -> dict[str, tuple[Callable[[], Any], int]]:
         for _ in ant.messages.create(model="claude-bench", max_tokens=100, messages=messages, stream=True):
             pass
 
-    brt = bedrock_client()
+    brt = bedrock_client(toggle)
     nova, claude = "amazon.nova-lite-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"
     converse_messages = [{"role": "user", "content": [{"text": "Say hello fifty times."}]}]
     invoke_body = json.dumps(
@@ -307,10 +314,12 @@ PEERS = {  # tool: {provider: (module, instrumentor)}; a peer's provider is meas
     "openllmetry": {
         "openai": ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),
         "anthropic": ("opentelemetry.instrumentation.anthropic", "AnthropicInstrumentor"),
+        "bedrock": ("opentelemetry.instrumentation.bedrock", "BedrockInstrumentor"),
     },
     "openinference": {
         "openai": ("openinference.instrumentation.openai", "OpenAIInstrumentor"),
         "anthropic": ("openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
+        "bedrock": ("openinference.instrumentation.bedrock", "BedrockInstrumentor"),
     },
 }
 
@@ -359,13 +368,16 @@ def span_floor(provider: Any) -> None:
     wrapt.wrap_function_wrapper(openai._base_client.SyncAPIClient, "request", around)
 
 
+_CLASS = object()  # a patch on an instance: raw shows its class's method
+
+
 class Toggle:
     """Every patched method of the SDK classes (a wrapt proxy or a tokentrail wrapper), switchable between the
     wrapper and the function it wraps: the same raw/instrumented switch for every tool (OpenLLMetry's own
     uninstrument leaves wrappers behind, so it cannot be used)."""
 
     def __init__(self, prefixes: tuple[str, ...]) -> None:
-        self.patches: list[tuple[type, str, Any, Any]] = []
+        self.patches: list[tuple[Any, str, Any, Any]] = []
         seen: set[int] = set()
         for name, module in list(sys.modules.items()):
             if not name.startswith(prefixes) or module is None or ".vendored" in name:
@@ -382,13 +394,23 @@ class Toggle:
             if ours or proxy:
                 self.patches.append((cls, attr, value, value.__wrapped__))
 
+    def scan_instance(self, client: Any) -> None:
+        """Methods a peer set on one client (the Bedrock instrumentations wrap each new client's methods):
+        raw removes them, so the class's method shows through."""
+        for attr, value in list(vars(client).items()):
+            if callable(value) and not attr.startswith("_") and callable(getattr(type(client), attr, None)):
+                self.patches.append((client, attr, value, _CLASS))
+
     def raw(self) -> None:
-        for cls, attr, _, original in self.patches:
-            setattr(cls, attr, original)
+        for owner, attr, _, original in self.patches:
+            if original is _CLASS:
+                vars(owner).pop(attr, None)
+            else:
+                setattr(owner, attr, original)
 
     def instrumented(self) -> None:
-        for cls, attr, wrapper, _ in self.patches:
-            setattr(cls, attr, wrapper)
+        for owner, attr, wrapper, _ in self.patches:
+            setattr(owner, attr, wrapper)
 
 
 def p90(samples: list[float]) -> float:
@@ -430,8 +452,8 @@ def setup(tool: str) -> tuple[Any, Callable[[], Any], Toggle, dict[str, tuple[Ca
     trace.set_tracer_provider(provider)
     flush, covered = instrument(tool, provider)
     toggle = Toggle(("openai", "anthropic", "botocore"))
+    found = {name: v for name, v in scenarios(toggle).items() if name.split()[0] in covered}
     toggle.raw()
-    found = {name: v for name, v in scenarios().items() if name.split()[0] in covered}
     for fn, _ in found.values():  # imports and first-use costs of the clients, before anything is timed
         for _ in range(WARM_UP):
             fn()
@@ -440,7 +462,9 @@ def setup(tool: str) -> tuple[Any, Callable[[], Any], Toggle, dict[str, tuple[Ca
     return sink, flush, toggle, found
 
 
-def child(tool: str, quick: bool) -> dict[str, Any]:
+def child(tool: str, quick: bool, cpu: int | None) -> dict[str, Any]:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     sink, flush, toggle, found = setup(tool)
     toggle.instrumented()
     first = {name: first_call(fn, flush) for name, (fn, _) in found.items()}
@@ -480,8 +504,9 @@ def figures(blocks: dict[str, list[dict[str, float]]], first: float) -> dict[str
 # --- the parent: run, aggregate, print --------------------------------------------------------------------
 
 
-def run_child(tool: str, quick: bool) -> dict[str, Any]:
+def run_child(tool: str, quick: bool, cpu: int | None) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", tool] + (["--quick"] if quick else [])
+    args += [] if cpu is None else ["--cpu", str(cpu)]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -492,19 +517,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer blocks (a smoke run)")
     parser.add_argument("--child", choices=TOOLS)
+    parser.add_argument("--cpu", type=int, help="pin every process to this CPU (a diagnostic)")
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS)
     )
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.quick)))
+        print(json.dumps(child(args.child, args.quick, args.cpu)))
         return
     tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     for _ in range(args.runs):
         for tool in tools:  # round-robin, so machine load drifts over every tool alike
-            runs[tool].append(run_child(tool, args.quick))
-    print_table(runs)
+            runs[tool].append(run_child(tool, args.quick, args.cpu))
+    print_table(runs, args.cpu)
 
 
 COLUMNS = (
@@ -517,7 +543,7 @@ COLUMNS = (
 )
 
 
-def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
+def print_table(runs: dict[str, list[dict[str, Any]]], cpu: int | None) -> None:
     print(__doc__.split("Method (printed with the table):")[1].split('"""')[0].rstrip())
     print()
     print(f"{'scenario':<42} {'tool':<14}" + "".join(f" {top:>9}" for _, top, _ in COLUMNS))
@@ -530,7 +556,10 @@ def print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
             if rows:
                 cells = [statistics.median(r[key] for r in rows) for key, _, _ in COLUMNS]
                 print(f"{scenario:<42} {tool:<14}" + "".join(f" {c:>9.1f}" for c in cells))
-    print(f"\n{max(len(r) for r in runs.values())} runs per tool; each figure is the median over runs.")
+    pinned = "" if cpu is None else f"; every process pinned to CPU {cpu}"
+    print(
+        f"\n{max(len(r) for r in runs.values())} runs per tool; each figure is the median over runs{pinned}."
+    )
 
 
 if __name__ == "__main__":

@@ -170,8 +170,18 @@ def read_metrics(body: Mapping[str, Any], call: CallRecord) -> None:
 
 
 def _decode(raw: Any, hook: Any = None) -> Mapping[str, Any]:
-    value = json.loads(raw, object_hook=hook) if raw else {}
+    """JSON bytes (UTF-8, as Bedrock sends them) or text as a mapping ({} for anything else)."""
+    if not raw:
+        return {}
+    value = _decoder(hook).decode(raw.decode() if isinstance(raw, bytes | bytearray) else raw)
     return value if isinstance(value, Mapping) else {}
+
+
+@functools.cache
+def _decoder(hook: Any) -> json.JSONDecoder:
+    """One decoder per object hook: ``json.loads`` builds a new one per call when given a hook, and sniffs
+    the encoding of bytes (together about half the time of decoding a stream event)."""
+    return json.JSONDecoder(object_hook=hook)
 
 
 def take_body(result: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import contextvars
 import dataclasses
 from collections.abc import Callable, Mapping
 from time import perf_counter_ns, time_ns
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace import Status, StatusCode
@@ -43,7 +43,7 @@ from tokentrail.sdk.stream import StreamTimer, read_kept, stream_attributes
 from tokentrail.sdk.types import Classifier, Observer, Reader, Shown
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Tracer
+    from opentelemetry.trace import Span, Tracer
 
     from tokentrail.sdk.config import Settings
     from tokentrail.sdk.worker import SpanWorker
@@ -67,6 +67,37 @@ USAGE_ATTRIBUTES = (
     ("reasoning_tokens", sc.GEN_AI_USAGE_REASONING),
 )
 """Usage as GenAI attributes (current names only)."""
+
+
+SCALARS: Final = frozenset({str, int, float, bool})
+
+
+def add_attributes(span: Span, attrs: Mapping[str, Any]) -> None:
+    """Add what was read after the call to its span, just started.
+
+    The OpenTelemetry SDK checks every value it is given, an array element by element, under a lock: for a
+    50-chunk stream (its timeline is an array of 50 numbers) that was some 40 % of the worker's time per
+    span. Values of these types need no check, and only strings could be cut, by a length limit: when the
+    SDK span's attribute mapping has no such limit and room for them all, a value that is a str, int,
+    float or bool, or a tuple or list of them, goes straight into it (a list as a tuple, as the SDK stores
+    it). Anything else, and any other span (another SDK, span limits set), goes through the SDK's checks.
+    Set after the start, like the attributes of a span made while its call runs, the sampler sees only
+    what was known when the call began."""
+    bounded = getattr(span, "_attributes", None)
+    store = getattr(bounded, "_dict", None)
+    maxlen = getattr(bounded, "maxlen", None)
+    unlimited = maxlen is None or (isinstance(maxlen, int) and len(store or ()) + len(attrs) <= maxlen)
+    if type(store) is not dict or getattr(bounded, "max_value_len", 0) is not None or not unlimited:
+        span.set_attributes(attrs)
+        return
+    for key, value in attrs.items():
+        kind = type(value)
+        if kind in SCALARS:
+            store[key] = value
+        elif (kind is tuple or kind is list) and all(type(item) in SCALARS for item in value):
+            store[key] = tuple(value)
+        else:
+            span.set_attribute(key, value)
 
 
 class Engine(Protocol):
@@ -245,21 +276,22 @@ class CallRecord:
         self.tool_names: list[str] = []
         self.scratch: dict[str, Any] = {}  # provider-private state across stream chunks
         self.text: list[str] | None = [] if self.capture else None
-        attrs = self._start_attributes()
+        ended: dict[str, Any] = {}
         try:
             stamps = self._read(report)
-            attrs.update(self._end_attributes(stamps))
-            error = self._outcome(attrs)
+            ended = self._end_attributes(stamps)
+            error = self._outcome(ended)
             if self.capture:
-                attrs.update(self._content())
+                ended.update(self._content())
         except Exception:
             report()
             error = None
         request = self.request
         name = f"{request.operation} {request.model}" if request.model else request.operation
         span = self.tracer.start_span(
-            name, kind=OtelSpanKind.CLIENT, attributes=attrs, start_time=self.start_wall_ns
+            name, kind=OtelSpanKind.CLIENT, attributes=self._start_attributes(), start_time=self.start_wall_ns
         )
+        add_attributes(span, ended)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=self.start_wall_ns + (self.end_ns - self.start_ns))
