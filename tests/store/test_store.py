@@ -248,6 +248,19 @@ def test_span_keys_computed_in_python_match_duckdbs(duck: DuckDBStore) -> None:
         assert duck.query(sql, [trace_id, span_id]).rows == [(key,)]
 
 
+@pytest.mark.parametrize("count", [3, duckdb_store.PARAMETER_KEYS + 1])
+def test_claimed_keys_carry_each_spans_start_time(duck: DuckDBStore, count: int) -> None:
+    """A few keys go to DuckDB as list parameters, many as an Arrow table: both store the same rows."""
+    batch = [
+        dataclasses.replace(c, start_time=T0 + dt.timedelta(seconds=i)) for i, c in enumerate(calls(count))
+    ]
+    assert duck.write(batch) == count
+    assert duck.write(batch[:2]) == 0
+    keys = span_key_values([c.trace_id for c in batch], [c.span_id for c in batch])
+    stored = dict(duck.query("SELECT k, start_time FROM span_keys").rows)
+    assert stored == {key: c.start_time for key, c in zip(keys, batch, strict=True)}
+
+
 def test_one_transaction_stores_a_group_and_credits_a_repeat_to_its_first_request(duck: DuckDBStore) -> None:
     """Jobs committed together share one insert; a span in two of them is stored once, counted once."""
     first, second, third = calls(3), calls(3, offset=2), calls(2, offset=10)
