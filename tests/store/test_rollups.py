@@ -325,8 +325,30 @@ def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> Non
     duck.execute(f"DROP TABLE {rollups.TABLE}")
     duck.execute(f"DROP TABLE {rollups.DIM_HOURS}")
     duck.execute(f"DROP TABLE {rollups.SKETCHES}")
-    duck.execute(f"DROP TABLE {rollups.PENDING}")  # as before migration 13: the calls are stored, not held
-    duck.execute("DELETE FROM schema_migrations WHERE version = 13")
+    duck.execute(f"DROP VIEW {rollups.PENDING}")  # as before migration 13: the calls are stored, not held
+    duck.execute(f"DROP TABLE {rollups.MARK}")
+    duck.execute("DELETE FROM schema_migrations WHERE version >= 13")
     duck._migrate()  # type: ignore[attr-defined]
     assert_exact(duck)
     assert_sketches_count_every_value(duck)
+
+
+def test_duckdb_holds_the_calls_stored_after_its_mark_across_a_restart(tmp_path: Any) -> None:
+    """Held calls are those whose writer stamp (received_at) is after the mark; every group's stamp is later
+    than the last, also after a restart, so none is skipped or rolled up twice."""
+    path, calls = tmp_path / "held.duckdb", random_calls(8, 500)
+    with duckdb_store.DuckDBStore(path) as duck:
+        duck.write(calls[:100])
+        duck.write(calls[100:200])
+        stamps = duck.query("SELECT DISTINCT received_at FROM spans ORDER BY 1").rows
+        assert len(stamps) == 2
+        assert duck.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(200,)]
+    with duckdb_store.DuckDBStore(path) as duck:
+        duck.write(calls[200:300])  # 300 held >= 250: all rolled up, the mark moves to this stamp
+        assert_nothing_waits(duck)
+        third = duck.query("SELECT max(received_at) FROM spans").rows[0][0]
+        assert third > stamps[-1][0]
+        assert duck.query(f"SELECT mark FROM {rollups.MARK}").rows == [(third,)]
+        duck.write(calls[300:500])
+        assert duck.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(200,)]
+        assert_exact(duck)
