@@ -17,7 +17,7 @@ import duckdb
 from tokentrail.analytics.chargeback import rollup_insert_sql
 from tokentrail.retention.policy import Policy, Retained
 from tokentrail.store import Store
-from tokentrail.store.duckdb import roll_up_pending
+from tokentrail.store.held import roll_up_pending
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,6 @@ import bisect
 import collections
 import concurrent.futures
 import contextlib
-import dataclasses
-import datetime as dt
 import itertools
 import logging
 import threading
@@ -26,25 +24,20 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 
 from tokentrail.model import Call
 from tokentrail.store import rollups
 from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
+from tokentrail.store.held import Roller, Stamp, roll_up, roll_up_pending
 from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
 from tokentrail.store.writer import BatchWriter, Job, wait
-from tokentrail.times import utcnow
 
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
 _STORED_OF_BATCH = "(SELECT s.* FROM spans AS s SEMI JOIN batch USING (trace_id, span_id)) AS stored"
-_LLM = "kind = 'llm'"
-# New calls are held (the view rollup_pending) before they are rolled up together: the rollup statements cost
-# about 40 ms to plan whatever their input, so rolling up each group's few calls made small requests 4x slower
-ROLLUP_BATCH = 10_000
 _INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM batch ON CONFLICT DO NOTHING"
 # The keys of a group's spans, computed in Python (schema.span_key_values) and handed over as two 64-bit
 # halves; the primary-key index skips those already stored and RETURNING names the ones that were not, in
@@ -61,7 +54,6 @@ _KEY_LISTS = (
     "(SELECT unnest($1::UBIGINT[]) AS hi, unnest($2::UBIGINT[]) AS lo, unnest($3::TIMESTAMP[]) AS start_time)"
 )
 PARAMETER_KEYS = 256
-_TICK = dt.timedelta(microseconds=1)
 _LOW_64 = (1 << 64) - 1
 _INSERT_LATE_SAMPLES = """
 INSERT INTO samples
@@ -135,58 +127,6 @@ def value_kind(sql_type: Any) -> str:
 LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
 
 
-def _roll_up(con: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
-    """Add the rollups of `source`'s calls (times `sign`) to the stored ones (store/rollups.py)."""
-    for statement in rollups.upserts(source, _LLM, sign):
-        con.execute(statement)
-
-
-# after a roll-up every call stored is in the rollups: the mark moves to the last stamp
-_MOVE_MARK = f"""
-UPDATE {rollups.MARK} SET mark = coalesce((SELECT max(received_at) FROM spans
-WHERE received_at > (SELECT mark FROM {rollups.MARK})), mark)
-"""
-_LAST_STAMP = f"""
-SELECT coalesce((SELECT max(received_at) FROM spans WHERE received_at > (SELECT mark FROM {rollups.MARK})),
-(SELECT mark FROM {rollups.MARK}))
-"""
-
-
-@dataclasses.dataclass(slots=True)
-class _Held:
-    """The writer's stamp, and the calls held (the view rollup_pending: stored after the mark), counted
-    by the writer (a count query per group cost ~0.5 ms)."""
-
-    last: dt.datetime  # the latest stamp given
-    count: int | None = None  # None: not known (at start, or after a group rolled back); counted once
-
-    def stamp(self, spans: pa.Table) -> pa.Table:
-        """`spans` with one `received_at`, later than every stamp before (even if the clock steps back), so
-        the calls after the mark are exactly those not rolled up."""
-        self.last = max(utcnow(), self.last + _TICK)
-        column = spans.schema.get_field_index("received_at")
-        stamps = pa.repeat(pa.scalar(self.last, spans.schema.field(column).type), spans.num_rows)
-        return spans.set_column(column, "received_at", stamps)
-
-    def add(self, con: duckdb.DuckDBPyConnection, spans: pa.Table) -> None:
-        """Count a group's new calls, stored in its transaction; roll them up once ROLLUP_BATCH wait."""
-        if self.count is None:
-            self.count = int(con.execute(f"SELECT count(*) FROM {rollups.PENDING}").fetchall()[0][0])
-        else:
-            self.count += pc.sum(pc.equal(spans["kind"], "llm")).as_py() or 0
-        if self.count >= ROLLUP_BATCH:
-            roll_up_pending(con)
-            self.count = 0
-
-
-def roll_up_pending(con: duckdb.DuckDBPyConnection) -> int:
-    """Roll up the calls stored after the mark and move the mark past them; returns how many there were."""
-    held = int(con.execute(f"SELECT count(*) FROM {rollups.PENDING}").fetchall()[0][0])
-    _roll_up(con, rollups.PENDING)
-    con.execute(_MOVE_MARK)
-    return held
-
-
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
     """Arrow tables visible to `con` by name for the block (replacement scans need external access)."""
@@ -212,11 +152,11 @@ class DuckDBStore:
         self._root = duckdb.connect(self.path, read_only=read_only, config=dict(LOCKED_DOWN))
         self._closed = False
         self._writer: BatchWriter | None = None
+        self._roller: Roller | None = None
         if not read_only:
             self._migrate()
-            # a reprice or retention rolls up the held calls without telling it: the count is then high
-            # and rolls up early
-            self._held = _Held(self._last_stamp())
+            self._stamp = Stamp(self._root.cursor)
+            self._roller = Roller(self._root.cursor)
             self._writer = BatchWriter(
                 self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
             )
@@ -242,12 +182,6 @@ class DuckDBStore:
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
             con.execute("COMMIT")
             log.info("applied schema migration %d", version)
-
-    def _last_stamp(self) -> dt.datetime:
-        """The latest `received_at` the writer gave (the mark when every call is rolled up)."""
-        if not self._has_table(rollups.MARK):  # a schema older than migration 14 (only in tests)
-            return dt.datetime.min
-        return self._root.execute(_LAST_STAMP).fetchall()[0][0]  # type: ignore[no-any-return]
 
     def _has_table(self, name: str) -> bool:
         sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
@@ -300,10 +234,36 @@ class DuckDBStore:
         return wait(lambda: self._require_writer().submit("replace", calls_to_arrow(calls)))
 
     def run_task(self, task: Callable[[Any], int]) -> concurrent.futures.Future[int]:
-        return self._require_writer().run(task)
+        """Queue `task(connection)` to run alone on the writer, holding the roller's lock: a task may roll up
+        held calls (retention does, before it deletes spans)."""
+        lock = self._live_roller().lock
+
+        def locked(con: duckdb.DuckDBPyConnection) -> int:
+            with lock:
+                return task(con)
+
+        return self._require_writer().run(locked)
+
+    def roll_up_held(self) -> int:
+        """Roll up the held calls now, as the roller does on its own (store/held.py); how many there were."""
+        return self._live_roller().roll_up()
+
+    def _live_roller(self) -> Roller:
+        if self._roller is None:
+            raise StoreError("the store is open read-only")
+        return self._roller
 
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
-        """One transaction for the whole group: the spans of every request in one insert, then the rest."""
+        """One transaction for the whole group; a group with a reprice holds the roller's lock throughout."""
+        roller = self._live_roller()
+        reprices = any(job.kind == "replace" for job in jobs)
+        with roller.lock if reprices else contextlib.nullcontext():
+            counts = self._transaction(con, jobs)
+        roller.stored(sum(n for job, n in zip(jobs, counts, strict=True) if job.kind == "spans"))
+        return counts
+
+    def _transaction(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
+        """The spans of every request in one insert, then the rest."""
         spans = [job for job in jobs if job.kind == "spans"]
         con.execute("BEGIN")
         try:
@@ -311,7 +271,6 @@ class DuckDBStore:
             counts |= {id(job): self._insert_other(con, job) for job in jobs if job.kind != "spans"}
         except Exception:
             con.execute("ROLLBACK")
-            self._held.count = None
             raise
         con.execute("COMMIT")
         return [counts[id(job)] for job in jobs]
@@ -329,11 +288,10 @@ class DuckDBStore:
         rows = sorted(first[key] for key in _claim_keys(con, first, batch.column("start_time")))
         fresh = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, pa.int64()))
         spans, sides = split_sides(fresh)
-        spans = self._held.stamp(spans)
+        spans = self._stamp(spans)
         # a relation over the Arrow table, not a registered view: registering and dropping one are catalog
         # writes (~1 ms together on a table of this width, measured); the columns are in the table's order
         con.from_arrow(spans).insert_into("spans")
-        self._held.add(con, spans)  # the group's new calls wait for a roll-up
         for name, side in sides.items():  # names from arrow.SIDES, a fixed set
             if side.num_rows:
                 con.from_arrow(side).insert_into(name)
@@ -360,11 +318,11 @@ class DuckDBStore:
         """Rewrite the spans, taking their stored versions out of the rollups and adding the new ones."""
         roll_up_pending(con)  # so that every stored version is in the rollups
         with registered(con, batch=batch):
-            _roll_up(con, _STORED_OF_BATCH, -1)
+            roll_up(con, _STORED_OF_BATCH, -1)
             con.execute(_DELETE_BATCH)
             con.execute(_INSERT_KEYS)
             con.execute("INSERT INTO spans SELECT * FROM batch")
-            _roll_up(con, "batch")
+            roll_up(con, "batch")
         return int(batch.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -406,6 +364,8 @@ class DuckDBStore:
         self._closed = True
         if self._writer is not None:
             self._writer.close()
+        if self._roller is not None:
+            self._roller.close()
         self._root.close()
 
     def __enter__(self) -> DuckDBStore:
