@@ -215,7 +215,7 @@ async def test_admission_refuses_at_once_when_the_expected_wait_is_too_long(
     assert count(store) == 0
     backlog = receiver.app.state.decode_backlog
     monkeypatch.setattr(store, "expected_wait_s", lambda: 0.5)
-    backlog.rate, backlog.pending = 1000.0, 3000  # plus 3 s of bytes queued for decoding
+    backlog.rate, backlog.measured_s, backlog.pending = 1000.0, 10.0, 3000  # plus 3 s queued for decoding
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await receiver.traces.Export(make_request([make_span(LLM)]), metadata=KEY)
     assert retry_delay(caught.value) == 4

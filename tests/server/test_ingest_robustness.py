@@ -185,7 +185,7 @@ async def test_overload_is_refused_at_once_with_retry_after(
 async def test_decoding_backlog_counts_toward_the_wait(client: httpx.AsyncClient, store: Store) -> None:
     app = client._transport.app  # type: ignore[attr-defined]
     backlog = app.state.decode_backlog
-    backlog.rate, backlog.pending = 1000.0, 3000  # 3 s of bytes queued ahead
+    backlog.rate, backlog.measured_s, backlog.pending = 1000.0, 10.0, 3000  # 3 s of bytes queued ahead
     r = await client.post("/v1/metrics", content=b"{}", headers=JS)
     assert r.status_code == 429 and r.headers["retry-after"] == "3"
     backlog.pending = 0

@@ -22,16 +22,32 @@ class Clock:
 def test_wait_is_queued_units_over_the_measured_rate() -> None:
     clock = Clock()
     backlog = Backlog(clock)
-    backlog.add(1000)
+    backlog.add(2000)
     assert backlog.wait_s() == 0.0  # nothing measured yet: nothing refused
-    clock.now += 0.5
-    backlog.done(500)  # 500 units in 0.5 s of busy time
+    clock.now += 1.0
+    backlog.done(1000)  # 1000 units in 1 s of busy time
     assert backlog.rate == 1000.0
-    backlog.add(1500)
-    assert backlog.wait_s() == pytest.approx(2.0)  # 500 left + 1500 more at 1000/s
+    backlog.add(1000)
+    assert backlog.wait_s() == pytest.approx(2.0)  # 1000 left + 1000 more at 1000/s
     clock.now += 2.0
     backlog.done(2000)
     assert backlog.pending == 0 and backlog.wait_s() == 0.0
+
+
+def test_a_rate_from_the_first_moments_refuses_nothing() -> None:
+    """A cold start measures a low rate; refusing by it turned away a burst the server then served."""
+    clock = Clock()
+    backlog = Backlog(clock)
+    backlog.add(100)
+    clock.now += 0.3
+    backlog.done(10)  # a slow first window: 33 units/s
+    backlog.add(1000)
+    assert backlog.rate == pytest.approx(10 / 0.3)
+    assert backlog.wait_s() == 0.0  # 0.3 s measured: not warm yet
+    for _ in range(3):
+        clock.now += 0.3
+        backlog.done(10)
+    assert backlog.measured_s >= 1.0 and backlog.wait_s() > 10  # warm: the same backlog is refused
 
 
 def test_idle_time_does_not_count_as_slowness() -> None:

@@ -5,9 +5,11 @@ their tenant only."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import random
+import time
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from tokentrail.analytics.dashboard import breakdowns, overview_totals, timeseri
 from tokentrail.analytics.ranges import TimeRange, parse_period
 from tokentrail.analytics.summary import summary
 from tokentrail.model import Call, ErrorClass
-from tokentrail.store import Store, rollup_reads, rollups
+from tokentrail.store import Store, held, rollup_reads, rollups
 from tokentrail.store import duckdb as duckdb_store
 from tokentrail.store.scope import TenantStore
 
@@ -96,9 +98,21 @@ def _by_hour(store: Store, sql: str, params: list[Any] | None = None) -> dict[An
 
 
 def roll_up_waiting(store: Store) -> None:
-    """Roll up the calls DuckDB holds in rollup_pending, as it does once ROLLUP_BATCH wait."""
-    if store.dialect == "duckdb":
-        store.run_task(duckdb_store.roll_up_pending).result()
+    """Roll up the calls DuckDB holds, as its roller does once ROLLUP_BATCH spans were stored."""
+    if isinstance(store, duckdb_store.DuckDBStore):
+        store.roll_up_held()
+    assert_nothing_waits(store)
+
+
+def held_count(store: Store) -> int:
+    return int(store.query(f"SELECT count(*) FROM {rollups.PENDING}").rows[0][0])
+
+
+def wait_until_nothing_waits(store: Store, deadline_s: float = 20.0) -> None:
+    """Poll (the roller works on its own thread) until no call is held."""
+    end = time.monotonic() + deadline_s
+    while held_count(store) and time.monotonic() < end:
+        time.sleep(0.02)
     assert_nothing_waits(store)
 
 
@@ -110,7 +124,7 @@ def assert_nothing_waits(store: Store) -> None:
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB rolls up held calls every 250 here, so tests see calls both rolled up and waiting."""
-    monkeypatch.setattr(duckdb_store, "ROLLUP_BATCH", 250)
+    monkeypatch.setattr(held, "ROLLUP_BATCH", 250)
 
 
 def assert_exact(store: Store) -> None:
@@ -162,10 +176,12 @@ def test_rollups_equal_the_raw_calls_after_late_duplicate_and_repriced_calls(sto
 def filled(store: Store) -> Store:
     """1,500 calls; on DuckDB 1,400 rolled up and 100 waiting (reads add those in)."""
     calls = random_calls(3, 1500)
-    for i in range(0, 1500, 350):  # 350 >= 250: rolled up at once, but for the last 100
+    for i in range(0, 1400, 350):
         store.write(calls[i : i + 350])
+    roll_up_waiting(store)
+    store.write(calls[1400:])  # 100 < 250 spans since the roll-up: held
     if store.dialect == "duckdb":
-        assert store.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(100,)]
+        assert held_count(store) == 100
     return store
 
 
@@ -307,14 +323,35 @@ def test_tenant_scoped_long_views_see_their_tenant_only(
 def test_duckdb_holds_new_calls_until_a_batch_of_them_is_rolled_up(duck: Store) -> None:
     calls = random_calls(6, 400)
     duck.write(calls[:200])
-    assert duck.query(f"SELECT count(*) FROM {rollups.PENDING}").rows == [(200,)]
+    assert held_count(duck) == 200
     assert duck.query(f"SELECT count(*) FROM {rollups.TABLE}").rows == [(0,)]
-    duck.write(calls[200:300])  # 300 >= 250: rolled up together, in the write's transaction
-    assert_nothing_waits(duck)
+    duck.write(calls[200:300])  # 300 >= 250 spans since the last roll-up: the roller wakes
+    wait_until_nothing_waits(duck)
     assert duck.query(f"SELECT sum(calls) FROM {rollups.TABLE}").rows == [(300,)]
     duck.write(calls[300:])
     duck.replace(_repriced(calls[250:350]))  # a reprice rolls up what waits first, then swaps versions
     assert_nothing_waits(duck)
+    assert_exact(duck)
+
+
+def test_the_roller_rolls_up_held_calls_every_interval(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(held, "ROLLUP_EVERY_S", 0.05)
+    with duckdb_store.DuckDBStore(tmp_path / "t.duckdb") as duck:
+        duck.write(random_calls(9, 20))  # far fewer than ROLLUP_BATCH
+        wait_until_nothing_waits(duck)
+        assert_exact(duck)
+
+
+def test_rolling_up_while_groups_commit_counts_every_call_once(
+    duck: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The roller's transactions run beside the writer's: no call is rolled up twice or missed."""
+    monkeypatch.setattr(held, "ROLLUP_BATCH", 30)
+    calls = random_calls(10, 1200)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # many small groups, the roller waking often
+        assert sum(pool.map(duck.write, [calls[i : i + 10] for i in range(0, 1200, 10)])) == 1200
     assert_exact(duck)
 
 
@@ -325,8 +362,30 @@ def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> Non
     duck.execute(f"DROP TABLE {rollups.TABLE}")
     duck.execute(f"DROP TABLE {rollups.DIM_HOURS}")
     duck.execute(f"DROP TABLE {rollups.SKETCHES}")
-    duck.execute(f"DROP TABLE {rollups.PENDING}")  # as before migration 13: the calls are stored, not held
-    duck.execute("DELETE FROM schema_migrations WHERE version = 13")
+    duck.execute(f"DROP VIEW {rollups.PENDING}")  # as before migration 13: the calls are stored, not held
+    duck.execute(f"DROP TABLE {rollups.MARK}")
+    duck.execute("DELETE FROM schema_migrations WHERE version >= 13")
     duck._migrate()  # type: ignore[attr-defined]
     assert_exact(duck)
     assert_sketches_count_every_value(duck)
+
+
+def test_duckdb_holds_the_calls_stored_after_its_mark_across_a_restart(tmp_path: Any) -> None:
+    """Held calls are those whose writer stamp (received_at) is after the mark; every group's stamp is later
+    than the last, also after a restart, so none is skipped or rolled up twice."""
+    path, calls = tmp_path / "held.duckdb", random_calls(8, 500)
+    with duckdb_store.DuckDBStore(path) as duck:
+        duck.write(calls[:100])
+        duck.write(calls[100:200])
+        stamps = duck.query("SELECT DISTINCT received_at FROM spans ORDER BY 1").rows
+        assert len(stamps) == 2
+        assert held_count(duck) == 200
+    with duckdb_store.DuckDBStore(path) as duck:
+        duck.write(calls[200:300])
+        third = duck.query("SELECT max(received_at) FROM spans").rows[0][0]
+        assert third > stamps[-1][0]
+        assert duck.roll_up_held() == 300
+        assert duck.query(f"SELECT mark FROM {rollups.MARK}").rows == [(third,)]
+        duck.write(calls[300:500])
+        assert held_count(duck) == 200
+        assert_exact(duck)

@@ -44,9 +44,9 @@ def calls(n: int, offset: int = 0, **fields: object) -> list[Call]:
 def test_schema_matches_the_call_record(store: Store) -> None:
     result = store.query("SELECT * FROM spans LIMIT 0")
     assert tuple(result.columns) == COLUMN_NAMES
-    # DuckDB 10: experiment members, 11: log records, 12: alert tables, 13: rollups of long ranges;
-    # ClickHouse 10: calls_hourly, 11: members, 12: log records, 13: alerts, 14: rollups of long ranges
-    assert store.schema_version == {"duckdb": 13, "clickhouse": 14}[store.dialect]
+    # DuckDB 10: experiment members, 11: log records, 12: alert tables, 13: rollups of long ranges, 14: held
+    # calls as a view; ClickHouse 10: calls_hourly, 11: members, 12: log records, 13: alerts, 14: rollups
+    assert store.schema_version == {"duckdb": 14, "clickhouse": 14}[store.dialect]
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -56,7 +56,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(13,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(14,)]
 
 
 def _open(backend: str, path: Path) -> Store:
@@ -91,7 +91,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == {"duckdb": 13, "chdb": 14}[backend]
+        assert after.schema_version == {"duckdb": 14, "chdb": 14}[backend]
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]
@@ -214,6 +214,7 @@ def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> No
         s.write(calls(4))
         s.execute("DELETE FROM span_keys")
         s.execute("DELETE FROM schema_migrations WHERE version >= 6")  # back to before span_keys
+        s.execute(f"DROP VIEW {rollups.PENDING}")
         for table in (
             "span_keys",
             "samples",
@@ -223,6 +224,7 @@ def test_ids_stored_before_the_key_table_existed_are_known(tmp_path: Path) -> No
             "log_records",
             *(a[0] for a in ALERT_TABLES),
             *rollups.TABLES,
+            rollups.MARK,
         ):
             s.execute(f"DROP TABLE {table}")  # every later migration re-runs on a clean slate
         s.execute("ALTER TABLE spans DROP COLUMN prompt_content_id")

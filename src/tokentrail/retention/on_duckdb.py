@@ -17,6 +17,7 @@ import duckdb
 from tokentrail.analytics.chargeback import rollup_insert_sql
 from tokentrail.retention.policy import Policy, Retained
 from tokentrail.store import Store
+from tokentrail.store.held import roll_up_pending
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ class DuckDBRetention:
             column = retained.time_column
             con.execute("BEGIN")
             try:
-                if retained.rollup:
+                if retained.rollup:  # the calls' daily costs, and the calls not in the long-range rollups yet
                     con.execute(rollup_insert_sql(), [lo, hi])
+                    roll_up_pending(con)
                 sql = f"DELETE FROM {retained.table} WHERE {column} >= ? AND {column} < ?"
                 row = con.execute(sql, [lo, hi]).fetchone()
             except Exception:

@@ -48,7 +48,6 @@ RETAINED = (
     Retained("call_rollups", "hour", "rollups"),  # the hourly rollups of long ranges (store/rollups.py)
     Retained("call_dim_hours", "hour", "rollups"),
     Retained("call_sketches", "day", "rollups"),
-    Retained("rollup_pending", "start_time", "rollups"),  # DuckDB's calls not rolled up yet: rollups to be
 )
 RAW = tuple(r for r in RETAINED if r.setting != "rollups")  # what the disk cap may drop
 

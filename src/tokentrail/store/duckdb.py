@@ -15,7 +15,6 @@ import bisect
 import collections
 import concurrent.futures
 import contextlib
-import dataclasses
 import itertools
 import logging
 import threading
@@ -25,13 +24,13 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 
 from tokentrail.model import Call
 from tokentrail.store import rollups
 from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
+from tokentrail.store.held import Roller, Stamp, roll_up, roll_up_pending
 from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
 from tokentrail.store.writer import BatchWriter, Job, wait
 
@@ -39,19 +38,17 @@ log = logging.getLogger(__name__)
 
 _DELETE_BATCH = "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM batch)"
 _STORED_OF_BATCH = "(SELECT s.* FROM spans AS s SEMI JOIN batch USING (trace_id, span_id)) AS stored"
-_LLM = "kind = 'llm'"
-# New calls held in rollup_pending before they are rolled up together: the rollup statements cost about 40 ms
-# to plan whatever their input, so rolling up each group's few calls made small requests 4x slower
-ROLLUP_BATCH = 10_000
 _INSERT_KEYS = f"INSERT INTO span_keys SELECT {span_key()}, start_time FROM batch ON CONFLICT DO NOTHING"
 # The keys of a group's spans, computed in Python (schema.span_key_values) and handed over as two 64-bit
 # halves; the primary-key index skips those already stored and RETURNING names the ones that were not, in
 # halves again (a UHUGEINT costs ~50 us to become a Python int, a UBIGINT ~1). A few keys go in as list
 # parameters: registering an Arrow table and dropping it are catalog writes, ~0.8 ms of a 16-key claim's
 # 3.1 ms; past a few hundred keys the lists cost more than that (2,000 keys: 8.6 ms against 4.9 ms).
-_CLAIM_KEYS = """
-INSERT INTO span_keys SELECT (hi::UHUGEINT << 64) | lo::UHUGEINT, start_time FROM {source}
-ON CONFLICT DO NOTHING RETURNING (k >> 64)::UBIGINT, (k & 18446744073709551615)::UBIGINT
+_INSERT_NEW_KEYS = (
+    "INSERT INTO span_keys SELECT (hi::UHUGEINT << 64) | lo::UHUGEINT, start_time FROM {source}"
+)
+_CLAIM_KEYS = f"""
+{_INSERT_NEW_KEYS} ON CONFLICT DO NOTHING RETURNING (k >> 64)::UBIGINT, (k & 18446744073709551615)::UBIGINT
 """
 _KEY_LISTS = (
     "(SELECT unnest($1::UBIGINT[]) AS hi, unnest($2::UBIGINT[]) AS lo, unnest($3::TIMESTAMP[]) AS start_time)"
@@ -82,20 +79,32 @@ _KINDS = {name: kind for kind, names in _KIND_NAMES.items() for name in names.sp
 
 
 def _claim_keys(con: duckdb.DuckDBPyConnection, first: dict[int, int], starts: pa.ChunkedArray) -> set[int]:
-    """Store the keys in `first` that span_keys lacks; returns those (the spans to insert)."""
+    """Store the keys in `first` that span_keys lacks; returns those (the spans to insert).
+
+    Most groups hold no span stored before, and a plain insert costs half of one that skips conflicts and
+    names what it kept (0.9 against 2.0 ms for 16 keys). A conflict aborts the transaction, so this runs
+    first in the group's transaction, and on a conflict starts it again and claims the keys one by one."""
     keys = list(first)
-    his, los = [k >> 64 for k in keys], [k & _LOW_64 for k in keys]
     times = starts.take(pa.array(list(first.values()), pa.int64()))
+    try:
+        _insert_keys(con, keys, times, _INSERT_NEW_KEYS)
+        return set(keys)
+    except duckdb.ConstraintException:
+        con.execute("ROLLBACK")
+        con.execute("BEGIN")
+    return {(hi << 64) | lo for hi, lo in _insert_keys(con, keys, times, _CLAIM_KEYS)}
+
+
+def _insert_keys(
+    con: duckdb.DuckDBPyConnection, keys: list[int], times: pa.ChunkedArray, statement: str
+) -> list[Any]:
+    """Run `statement` over the keys (in 64-bit halves, with their spans' start times); its rows."""
+    his, los = [k >> 64 for k in keys], [k & _LOW_64 for k in keys]
     if len(keys) <= PARAMETER_KEYS:
-        return _claimed(con.execute(_CLAIM_KEYS.format(source=_KEY_LISTS), [his, los, times.to_pylist()]))
+        return con.execute(statement.format(source=_KEY_LISTS), [his, los, times.to_pylist()]).fetchall()
     halves = {"hi": pa.array(his, pa.uint64()), "lo": pa.array(los, pa.uint64())}
-    table = pa.table(halves | {"start_time": times})
-    with registered(con, keys=table):
-        return _claimed(con.execute(_CLAIM_KEYS.format(source="keys")))
-
-
-def _claimed(result: duckdb.DuckDBPyConnection) -> set[int]:
-    return {(hi << 64) | lo for hi, lo in result.fetchall()}
+    with registered(con, keys=pa.table(halves | {"start_time": times})):
+        return con.execute(statement.format(source="keys")).fetchall()
 
 
 def one_chunk(tables: list[pa.Table]) -> pa.Table:
@@ -118,39 +127,6 @@ def value_kind(sql_type: Any) -> str:
 LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
 
 
-def _roll_up(con: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
-    """Add the rollups of `source`'s calls (times `sign`) to the stored ones (store/rollups.py)."""
-    for statement in rollups.upserts(source, _LLM, sign):
-        con.execute(statement)
-
-
-@dataclasses.dataclass(slots=True)
-class _Held:
-    """The calls waiting in rollup_pending, counted by the writer (a count query per group cost ~0.5 ms)."""
-
-    count: int | None = None  # None: not known (at start, or after a group rolled back); counted once
-
-    def add(self, con: duckdb.DuckDBPyConnection, spans: pa.Table) -> None:
-        """Hold a group's new calls (reads add them in); roll them up once ROLLUP_BATCH wait."""
-        calls = spans.filter(pc.equal(spans["kind"], "llm")).select(list(rollups.PENDING_COLUMNS))
-        if calls.num_rows:
-            con.from_arrow(calls).insert_into(rollups.PENDING)
-        if self.count is None:
-            self.count = int(con.execute(f"SELECT count(*) FROM {rollups.PENDING}").fetchall()[0][0])
-        else:
-            self.count += calls.num_rows
-        if self.count >= ROLLUP_BATCH:
-            roll_up_pending(con)
-            self.count = 0
-
-
-def roll_up_pending(con: duckdb.DuckDBPyConnection) -> int:
-    """Roll up the calls waiting in rollup_pending and empty it; returns how many there were."""
-    _roll_up(con, rollups.PENDING)
-    row = con.execute(f"DELETE FROM {rollups.PENDING}").fetchall()
-    return int(row[0][0]) if row else 0
-
-
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
     """Arrow tables visible to `con` by name for the block (replacement scans need external access)."""
@@ -159,8 +135,9 @@ def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[N
     try:
         yield
     finally:
-        for name in tables:
-            con.unregister(name)
+        for name in tables:  # in an aborted transaction the registration goes with its rollback
+            with contextlib.suppress(duckdb.TransactionException):
+                con.unregister(name)
 
 
 class DuckDBStore:
@@ -175,10 +152,11 @@ class DuckDBStore:
         self._root = duckdb.connect(self.path, read_only=read_only, config=dict(LOCKED_DOWN))
         self._closed = False
         self._writer: BatchWriter | None = None
-        # a reprice empties rollup_pending without telling it: the count is then high and rolls up early
-        self._held = _Held()
+        self._roller: Roller | None = None
         if not read_only:
             self._migrate()
+            self._stamp = Stamp(self._root.cursor)
+            self._roller = Roller(self._root.cursor)
             self._writer = BatchWriter(
                 self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
             )
@@ -256,10 +234,36 @@ class DuckDBStore:
         return wait(lambda: self._require_writer().submit("replace", calls_to_arrow(calls)))
 
     def run_task(self, task: Callable[[Any], int]) -> concurrent.futures.Future[int]:
-        return self._require_writer().run(task)
+        """Queue `task(connection)` to run alone on the writer, holding the roller's lock: a task may roll up
+        held calls (retention does, before it deletes spans)."""
+        lock = self._live_roller().lock
+
+        def locked(con: duckdb.DuckDBPyConnection) -> int:
+            with lock:
+                return task(con)
+
+        return self._require_writer().run(locked)
+
+    def roll_up_held(self) -> int:
+        """Roll up the held calls now, as the roller does on its own (store/held.py); how many there were."""
+        return self._live_roller().roll_up()
+
+    def _live_roller(self) -> Roller:
+        if self._roller is None:
+            raise StoreError("the store is open read-only")
+        return self._roller
 
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
-        """One transaction for the whole group: the spans of every request in one insert, then the rest."""
+        """One transaction for the whole group; a group with a reprice holds the roller's lock throughout."""
+        roller = self._live_roller()
+        reprices = any(job.kind == "replace" for job in jobs)
+        with roller.lock if reprices else contextlib.nullcontext():
+            counts = self._transaction(con, jobs)
+        roller.stored(sum(n for job, n in zip(jobs, counts, strict=True) if job.kind == "spans"))
+        return counts
+
+    def _transaction(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
+        """The spans of every request in one insert, then the rest."""
         spans = [job for job in jobs if job.kind == "spans"]
         con.execute("BEGIN")
         try:
@@ -267,7 +271,6 @@ class DuckDBStore:
             counts |= {id(job): self._insert_other(con, job) for job in jobs if job.kind != "spans"}
         except Exception:
             con.execute("ROLLBACK")
-            self._held.count = None
             raise
         con.execute("COMMIT")
         return [counts[id(job)] for job in jobs]
@@ -285,10 +288,10 @@ class DuckDBStore:
         rows = sorted(first[key] for key in _claim_keys(con, first, batch.column("start_time")))
         fresh = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, pa.int64()))
         spans, sides = split_sides(fresh)
+        spans = self._stamp(spans)
         # a relation over the Arrow table, not a registered view: registering and dropping one are catalog
         # writes (~1 ms together on a table of this width, measured); the columns are in the table's order
         con.from_arrow(spans).insert_into("spans")
-        self._held.add(con, spans)  # the group's new calls, for the rollups, in its transaction
         for name, side in sides.items():  # names from arrow.SIDES, a fixed set
             if side.num_rows:
                 con.from_arrow(side).insert_into(name)
@@ -315,11 +318,11 @@ class DuckDBStore:
         """Rewrite the spans, taking their stored versions out of the rollups and adding the new ones."""
         roll_up_pending(con)  # so that every stored version is in the rollups
         with registered(con, batch=batch):
-            _roll_up(con, _STORED_OF_BATCH, -1)
+            roll_up(con, _STORED_OF_BATCH, -1)
             con.execute(_DELETE_BATCH)
             con.execute(_INSERT_KEYS)
             con.execute("INSERT INTO spans SELECT * FROM batch")
-            _roll_up(con, "batch")
+            roll_up(con, "batch")
         return int(batch.num_rows)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -361,6 +364,8 @@ class DuckDBStore:
         self._closed = True
         if self._writer is not None:
             self._writer.close()
+        if self._roller is not None:
+            self._roller.close()
         self._root.close()
 
     def __enter__(self) -> DuckDBStore:

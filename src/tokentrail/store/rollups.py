@@ -109,9 +109,16 @@ _RAW = (
     *SKETCHED.values(),
 )
 _RAW_NAME = re.compile(rf"\b({'|'.join(_RAW)})\b")
-# DuckDB: new calls wait in this table, with the columns the rollups read, until enough are there to roll up
-# together (the rollup statements cost about 40 ms to plan whatever their input); reads add them in
+# DuckDB: new calls wait to be rolled up together (the rollup statements cost about 40 ms to plan whatever
+# their input); reads add them in. They are the calls stored after the mark: the writer stamps each group's
+# spans with a `received_at` later than any before (store/duckdb.py), and rolling up moves the mark to the
+# last stamp, in the same transaction. A view, so holding a call costs nothing beyond storing it.
 PENDING: Final = "rollup_pending"
+MARK: Final = "rollup_mark"
+PENDING_VIEW: Final = (
+    f"CREATE OR REPLACE VIEW {PENDING} AS SELECT * FROM spans "
+    f"WHERE kind = 'llm' AND received_at > (SELECT mark FROM {MARK})"
+)
 PENDING_COLUMNS: Final = tuple(
     c
     for c in dict.fromkeys(("kind", "start_time", "response_model", "request_model", *DIMS, *_RAW))
@@ -140,6 +147,18 @@ def duckdb_ddl() -> list[str]:
         f"CREATE TABLE {SKETCHES} ({_KEY.format(t='day')}, metric VARCHAR NOT NULL, bucket INTEGER NOT NULL, "
         f"n BIGINT NOT NULL, {_primary(SKETCH_KEY)})",
         f"CREATE TABLE IF NOT EXISTS {PENDING} AS SELECT {', '.join(PENDING_COLUMNS)} FROM spans LIMIT 0",
+    ]
+
+
+def duckdb_pending_view() -> list[str]:
+    """DuckDB migration 14: the calls held in migration 13's table rolled up, the table replaced by the view
+    of the calls stored after the mark (every call stored so far is then rolled up)."""
+    return [
+        *upserts(PENDING, "true"),
+        f"DROP TABLE {PENDING}",
+        f"CREATE OR REPLACE TABLE {MARK} AS "
+        "SELECT coalesce(max(received_at), TIMESTAMP '1970-01-01') AS mark FROM spans",
+        PENDING_VIEW,
     ]
 
 

@@ -248,6 +248,10 @@ def _duckdb_v13() -> list[str]:  # the rollups of long ranges, backfilled from t
     return [*rollups.duckdb_ddl(), *rollups.upserts("spans", "kind = 'llm'")]
 
 
+def _duckdb_v14() -> list[str]:  # held calls: a view of the calls stored after a mark, not a second copy
+    return rollups.duckdb_pending_view()
+
+
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     """(version, statements) in order; each list is applied in one transaction."""
     steps = (
@@ -264,5 +268,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v11,
         _duckdb_v12,
         _duckdb_v13,
+        _duckdb_v14,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]
