@@ -78,7 +78,8 @@ def finite_or_text(number: float) -> float | str:
 
 
 def attributes_dict(items: Iterable[KeyValue]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in items}
+    # A non-empty string_value settles the kind without asking for it (most attribute values are strings).
+    return {kv.key: value.string_value or any_value(value) for kv in items for value in (kv.value,)}
 
 
 # --- small readers -------------------------------------------------------------------------------------
@@ -330,9 +331,12 @@ def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None
     call.degraded = str(degraded) if degraded else None
 
 
+LABEL_KEYS = tuple((label, sc.label_attribute(label)) for label in LABELS)
+
+
 def fill_labels(call: Call, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
-    for label in LABELS:
-        value = attrs.get(sc.TT_PREFIX + label)
+    for label, key in LABEL_KEYS:
+        value = attrs.get(key)
         if value is not None:
             setattr(call, label, str(value))
     call.conversation_id = call.conversation_id or _str(
@@ -352,15 +356,17 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str]) -> None:
-    """Keep unmapped attributes; turn metadata into `metadata`; drop content after counting prompt size."""
+def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str]) -> bool:
+    """Keep unmapped attributes; turn metadata into `metadata`; drop content after counting prompt size.
+    True when the span carries content attributes."""
     rest: dict[str, Any] = {}
     metadata: dict[str, str] = {}
-    prompt_chars = 0
+    prompt_chars, content = 0, False
     for key, value in attrs.items():
         if key in mapped:
             continue
         if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES):
+            content = True
             if key in PROMPT_KEYS or key.startswith(PROMPT_CONTENT):
                 prompt_chars += len(value) if isinstance(value, str) else 0
             continue
@@ -376,6 +382,7 @@ def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str
     call.attributes = rest
     explicit = to_int(attrs.get(sc.TT_PROMPT_CHARS))
     call.prompt_chars = explicit if explicit is not None else (prompt_chars or None)
+    return content
 
 
 def _json_object(text: str) -> dict[str, str]:
@@ -499,8 +506,8 @@ def to_call(
     fill_outcome(call, attrs, status_code)
     fill_labels(call, attrs, resource)
     fill_tools(call, attrs)
-    fill_content(call, attrs)
-    split_attributes(call, attrs, MAPPED_KEYS)
+    if split_attributes(call, attrs, MAPPED_KEYS):
+        fill_content(call, attrs)
     use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)
     call.received_at = received_at
