@@ -42,11 +42,11 @@ def cpu_us_per_span(bodies: list[bytes], per: int, seconds: float, policy: Polic
     return (time.process_time() - start) / spans * 1e6
 
 
-def profile(bodies: list[bytes], policy: Policy) -> None:
+def profile(bodies: list[bytes], policy: Policy, sort: str = "tottime") -> None:
     decode_all(bodies[:1], policy)
     profiler = cProfile.Profile()
     profiler.runcall(decode_all, bodies, policy)
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+    pstats.Stats(profiler).sort_stats(sort).print_stats(40)
 
 
 def main() -> None:

@@ -78,8 +78,12 @@ def finite_or_text(number: float) -> float | str:
 
 
 def attributes_dict(items: Iterable[KeyValue]) -> dict[str, Any]:
-    # A non-empty string_value settles the kind without asking for it (most attribute values are strings).
-    return {kv.key: value.string_value or any_value(value) for kv in items for value in (kv.value,)}
+    # A non-empty string or non-zero integer settles the kind without asking for it (most values are).
+    return {
+        kv.key: value.string_value or value.int_value or any_value(value)
+        for kv in items
+        for value in (kv.value,)
+    }
 
 
 # --- small readers -------------------------------------------------------------------------------------
@@ -94,7 +98,7 @@ def first(attrs: Mapping[str, Any], *keys: str) -> Any:
 
 
 def ns_to_datetime(ns: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=ns // 1000)
+    return EPOCH + dt.timedelta(0, 0, ns // 1000)  # (days, seconds, microseconds): positional is faster
 
 
 # --- keys each field is read from ------------------------------------------------------------------------
@@ -332,6 +336,14 @@ def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None
 
 
 LABEL_KEYS = tuple((label, sc.label_attribute(label)) for label in LABELS)
+# Other conventions' spellings of a label, read when the span has no tokentrail.<label> (or an empty one).
+LABEL_FALLBACKS = (
+    ("conversation_id", (sc.GEN_AI_CONVERSATION_ID, sc.OI_SESSION_ID)),
+    ("user_id", (sc.OI_USER_ID, sc.OLL_ASSOCIATION_PREFIX + "user_id")),
+    ("prompt_name", (sc.GEN_AI_PROMPT_NAME, "traceloop.prompt.key")),
+    ("prompt_version", (sc.GEN_AI_PROMPT_VERSION, "traceloop.prompt.version", "llm.prompt_template.version")),
+)
+ENVIRONMENT_KEYS = (sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
 
 
 def fill_labels(call: Call, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
@@ -339,17 +351,12 @@ def fill_labels(call: Call, attrs: Mapping[str, Any], resource: Mapping[str, Any
         value = attrs.get(key)
         if value is not None:
             setattr(call, label, str(value))
-    call.conversation_id = call.conversation_id or _str(
-        first(attrs, sc.GEN_AI_CONVERSATION_ID, sc.OI_SESSION_ID)
-    )
-    call.user_id = call.user_id or _str(first(attrs, sc.OI_USER_ID, sc.OLL_ASSOCIATION_PREFIX + "user_id"))
-    call.prompt_name = call.prompt_name or _str(first(attrs, sc.GEN_AI_PROMPT_NAME, "traceloop.prompt.key"))
-    call.prompt_version = call.prompt_version or _str(
-        first(attrs, sc.GEN_AI_PROMPT_VERSION, "traceloop.prompt.version", "llm.prompt_template.version")
-    )
-    env = first(attrs, sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
-    env = env or first(resource, sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
-    call.environment = call.environment or _str(env)
+    for label, keys in LABEL_FALLBACKS:
+        if not getattr(call, label):
+            setattr(call, label, _str(first(attrs, *keys)))
+    if not call.environment:
+        env = first(attrs, *ENVIRONMENT_KEYS) or first(resource, *ENVIRONMENT_KEYS)
+        call.environment = _str(env)
 
 
 def _str(value: Any) -> str | None:

@@ -76,18 +76,19 @@ class TableShape:
         self.json_idx = [i for i, (_, kind, _) in enumerate(columns) if kind == JSON]
         self.time_idx = [i for i, (_, kind, _) in enumerate(columns) if kind == TIME]
 
-    def table(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
-        """The rows (values in schema order) as a table. It is built in one conversion, as one struct
+    def batch(self, rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+        """The rows (values in schema order) as one record batch, built in one conversion, as one struct
         array: converting column by column costs ~4 µs per column and table (~250 µs for a table of calls)."""
-        if not rows:
-            return self.schema.empty_table()
-        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) or [() for _ in self.schema]
         for i in self.json_idx:
             columns[i] = [_dump(v) for v in columns[i]]
         for i in self.time_idx:
             columns[i] = [_naive_utc(v) for v in columns[i]]
         rows = list(zip(*columns, strict=True))
-        return pa.Table.from_struct_array(pa.array(rows, type=self.row_type))
+        return pa.RecordBatch.from_struct_array(pa.array(rows, type=self.row_type))
+
+    def table(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
+        return pa.Table.from_batches([self.batch(rows)])
 
 
 METRICS = TableShape(METRIC_COLUMNS)
@@ -136,9 +137,24 @@ def _sample(call: Call) -> dict[str, Any] | None:
     return labels | sizes | {"document": _dump(s.document), "redaction": _dump(s.redaction)}
 
 
-def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
+def calls_to_batch(calls: Sequence[Call]) -> pa.RecordBatch:
     """The spans' columns, their timelines and their samples (see the module docstring)."""
-    return SPANS.table([(*c.row(), _timeline(c), _sample(c)) for c in calls])
+    return SPANS.batch([(*c.row(), _timeline(c), _sample(c)) for c in calls])
+
+
+def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
+    return pa.Table.from_batches([calls_to_batch(calls)])
+
+
+def calls_to_ipc(calls: Sequence[Call]) -> bytes:
+    """`calls_to_batch` as an Arrow IPC message without the schema, which both ends know (`SPANS`): a
+    message per table of a few calls costs half as much to write and read as an IPC stream."""
+    return bytes(calls_to_batch(calls).serialize().to_pybytes())
+
+
+def calls_from_ipc(data: bytes) -> pa.Table:
+    """The table `calls_to_ipc` wrote, reading `data` in place (no copy)."""
+    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(data), SPANS.schema)])
 
 
 def split_sides(table: pa.Table) -> tuple[pa.Table, dict[str, pa.Table]]:
