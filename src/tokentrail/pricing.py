@@ -58,7 +58,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import genai_prices
 from genai_prices.data_snapshot import DataSnapshot
@@ -299,8 +299,7 @@ def _per_million(price: Price | None, input_tokens: int) -> Decimal:
     return price.base
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Usage:
+class _Usage(NamedTuple):  # a tuple: built for every call priced, at a third of a frozen dataclass's cost
     input: int
     output: int
     cache_read: int

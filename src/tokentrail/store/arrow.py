@@ -61,9 +61,9 @@ _JSON = json.JSONEncoder(separators=(",", ":"), default=str)  # built once: json
 
 
 def _dump(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else _JSON.encode(value)
+    if value is None or isinstance(value, str):
+        return value
+    return _JSON.encode(value) if value != {} else "{}"  # most calls' metadata and attributes: {}
 
 
 class TableShape:
@@ -83,7 +83,7 @@ class TableShape:
         for i in self.json_idx:
             columns[i] = [_dump(v) for v in columns[i]]
         for i in self.time_idx:
-            columns[i] = [_naive_utc(v) for v in columns[i]]
+            columns[i] = [v if v is None or v.tzinfo is None else _naive_utc(v) for v in columns[i]]
         rows = list(zip(*columns, strict=True))
         return pa.RecordBatch.from_struct_array(pa.array(rows, type=self.row_type))
 
