@@ -89,7 +89,8 @@ def attributes_dict(items: Iterable[KeyValue]) -> dict[str, Any]:
 # --- small readers -------------------------------------------------------------------------------------
 
 
-def first(attrs: Mapping[str, Any], *keys: str) -> Any:
+def first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value of the first of `keys` that `attrs` holds, not None and not empty."""
     for key in keys:
         value = attrs.get(key)
         if value is not None and value != "":
@@ -244,18 +245,18 @@ def operation_from_name(name: str, model: str | None) -> str | None:
 
 
 def read_stop_reason(attrs: Mapping[str, Any]) -> str | None:
-    value = first(attrs, *STOP_KEYS)
+    value = first(attrs, STOP_KEYS)
     if isinstance(value, list):
         value = value[0] if value else None
     return None if value is None else str(value)
 
 
 def fill_usage(call: Call, attrs: Mapping[str, Any]) -> None:
-    call.input_tokens = to_int(first(attrs, *INPUT_KEYS))
-    call.output_tokens = to_int(first(attrs, *OUTPUT_KEYS))
-    call.cache_read_tokens = to_int(first(attrs, *CACHE_READ_KEYS))
-    call.cache_write_tokens = to_int(first(attrs, *CACHE_WRITE_KEYS))
-    call.reasoning_tokens = to_int(first(attrs, *REASONING_KEYS))
+    call.input_tokens = to_int(first(attrs, INPUT_KEYS))
+    call.output_tokens = to_int(first(attrs, OUTPUT_KEYS))
+    call.cache_read_tokens = to_int(first(attrs, CACHE_READ_KEYS))
+    call.cache_write_tokens = to_int(first(attrs, CACHE_WRITE_KEYS))
+    call.reasoning_tokens = to_int(first(attrs, REASONING_KEYS))
     cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
     if call.input_tokens is not None and call.input_tokens < cached:
         call.input_tokens += cached
@@ -277,7 +278,7 @@ def fill_streaming(
     call.itl_max_ms = to_float(attrs.get(sc.TT_ITL_MAX_MS))
     call.output_tokens_per_s = to_float(attrs.get(sc.TT_OUTPUT_TOKENS_PER_S))
     call.stream_timeline = read_timeline(attrs)
-    streamed = to_bool(first(attrs, *STREAM_KEYS))
+    streamed = to_bool(first(attrs, STREAM_KEYS))
     call.stream = bool(streamed) or ttft is not None
     if call.output_tokens_per_s is None and call.output_tokens and call.duration_ms:
         window = call.stream_duration_ms or (call.duration_ms - (ttft or 0.0))
@@ -316,7 +317,7 @@ def first_token_event_ms(events: Iterable[tuple[str, int]], start_ns: int) -> fl
 
 
 def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None:
-    call.http_status = to_int(first(attrs, sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE))
+    call.http_status = to_int(first(attrs, (sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE)))
     error_type = attrs.get(sc.ERROR_TYPE)
     explicit = attrs.get(sc.TT_ERROR_CLASS)
     failed = status_code == Status.STATUS_CODE_ERROR or bool(explicit) or bool(error_type)
@@ -353,9 +354,9 @@ def fill_labels(call: Call, attrs: Mapping[str, Any], resource: Mapping[str, Any
             setattr(call, label, str(value))
     for label, keys in LABEL_FALLBACKS:
         if not getattr(call, label):
-            setattr(call, label, _str(first(attrs, *keys)))
+            setattr(call, label, _str(first(attrs, keys)))
     if not call.environment:
-        env = first(attrs, *ENVIRONMENT_KEYS) or first(resource, *ENVIRONMENT_KEYS)
+        env = first(attrs, ENVIRONMENT_KEYS) or first(resource, ENVIRONMENT_KEYS)
         call.environment = _str(env)
 
 
@@ -405,7 +406,7 @@ def tool_names(attrs: Mapping[str, Any], kind: str) -> list[str]:
     if isinstance(names, list):
         return [str(n) for n in names]
     if kind == SpanKind.TOOL:
-        name = first(attrs, sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME)
+        name = first(attrs, (sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME))
         return [str(name)] if name else []
     found = [
         str(v)
@@ -532,12 +533,12 @@ def fill_times(call: Call, start_ns: int, end_ns: int, received_at: dt.datetime 
 
 
 def fill_model(call: Call, attrs: Mapping[str, Any], name: str) -> None:
-    call.provider = sc.normalize_provider(_str(first(attrs, *PROVIDER_KEYS)))
-    call.request_model = _str(first(attrs, sc.GEN_AI_REQUEST_MODEL)) or invocation_model(attrs)
-    call.request_model = call.request_model or _str(first(attrs, *REQUEST_MODEL_KEYS))
-    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME)) or call.request_model
+    call.provider = sc.normalize_provider(_str(first(attrs, PROVIDER_KEYS)))
+    call.request_model = _str(first(attrs, (sc.GEN_AI_REQUEST_MODEL,))) or invocation_model(attrs)
+    call.request_model = call.request_model or _str(first(attrs, REQUEST_MODEL_KEYS))
+    call.response_model = _str(first(attrs, (*RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME))) or call.request_model
     call.operation = read_operation(attrs) or operation_from_name(name, call.request_model)
-    call.server_address = _str(first(attrs, *SERVER_KEYS))
+    call.server_address = _str(first(attrs, SERVER_KEYS))
     call.response_id = _str(attrs.get(sc.GEN_AI_RESPONSE_ID))
 
 
