@@ -63,7 +63,9 @@ _JSON = json.JSONEncoder(separators=(",", ":"), default=str)  # built once: json
 def _dump(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return _JSON.encode(value) if value != {} else "{}"  # most calls' metadata and attributes: {}
+    if type(value) is dict and not value:  # most calls' metadata and attributes
+        return "{}"
+    return _JSON.encode(value)
 
 
 class TableShape:
