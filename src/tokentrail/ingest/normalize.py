@@ -78,13 +78,19 @@ def finite_or_text(number: float) -> float | str:
 
 
 def attributes_dict(items: Iterable[KeyValue]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in items}
+    # A non-empty string or non-zero integer settles the kind without asking for it (most values are).
+    return {
+        kv.key: value.string_value or value.int_value or any_value(value)
+        for kv in items
+        for value in (kv.value,)
+    }
 
 
 # --- small readers -------------------------------------------------------------------------------------
 
 
-def first(attrs: Mapping[str, Any], *keys: str) -> Any:
+def first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value of the first of `keys` that `attrs` holds, not None and not empty."""
     for key in keys:
         value = attrs.get(key)
         if value is not None and value != "":
@@ -93,7 +99,7 @@ def first(attrs: Mapping[str, Any], *keys: str) -> Any:
 
 
 def ns_to_datetime(ns: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=ns // 1000)
+    return EPOCH + dt.timedelta(0, 0, ns // 1000)  # (days, seconds, microseconds): positional is faster
 
 
 # --- keys each field is read from ------------------------------------------------------------------------
@@ -239,18 +245,18 @@ def operation_from_name(name: str, model: str | None) -> str | None:
 
 
 def read_stop_reason(attrs: Mapping[str, Any]) -> str | None:
-    value = first(attrs, *STOP_KEYS)
+    value = first(attrs, STOP_KEYS)
     if isinstance(value, list):
         value = value[0] if value else None
     return None if value is None else str(value)
 
 
 def fill_usage(call: Call, attrs: Mapping[str, Any]) -> None:
-    call.input_tokens = to_int(first(attrs, *INPUT_KEYS))
-    call.output_tokens = to_int(first(attrs, *OUTPUT_KEYS))
-    call.cache_read_tokens = to_int(first(attrs, *CACHE_READ_KEYS))
-    call.cache_write_tokens = to_int(first(attrs, *CACHE_WRITE_KEYS))
-    call.reasoning_tokens = to_int(first(attrs, *REASONING_KEYS))
+    call.input_tokens = to_int(first(attrs, INPUT_KEYS))
+    call.output_tokens = to_int(first(attrs, OUTPUT_KEYS))
+    call.cache_read_tokens = to_int(first(attrs, CACHE_READ_KEYS))
+    call.cache_write_tokens = to_int(first(attrs, CACHE_WRITE_KEYS))
+    call.reasoning_tokens = to_int(first(attrs, REASONING_KEYS))
     cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
     if call.input_tokens is not None and call.input_tokens < cached:
         call.input_tokens += cached
@@ -272,7 +278,7 @@ def fill_streaming(
     call.itl_max_ms = to_float(attrs.get(sc.TT_ITL_MAX_MS))
     call.output_tokens_per_s = to_float(attrs.get(sc.TT_OUTPUT_TOKENS_PER_S))
     call.stream_timeline = read_timeline(attrs)
-    streamed = to_bool(first(attrs, *STREAM_KEYS))
+    streamed = to_bool(first(attrs, STREAM_KEYS))
     call.stream = bool(streamed) or ttft is not None
     if call.output_tokens_per_s is None and call.output_tokens and call.duration_ms:
         window = call.stream_duration_ms or (call.duration_ms - (ttft or 0.0))
@@ -311,7 +317,7 @@ def first_token_event_ms(events: Iterable[tuple[str, int]], start_ns: int) -> fl
 
 
 def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None:
-    call.http_status = to_int(first(attrs, sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE))
+    call.http_status = to_int(first(attrs, (sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE)))
     error_type = attrs.get(sc.ERROR_TYPE)
     explicit = attrs.get(sc.TT_ERROR_CLASS)
     failed = status_code == Status.STATUS_CODE_ERROR or bool(explicit) or bool(error_type)
@@ -330,37 +336,45 @@ def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None
     call.degraded = str(degraded) if degraded else None
 
 
+LABEL_KEYS = tuple((label, sc.label_attribute(label)) for label in LABELS)
+# Other conventions' spellings of a label, read when the span has no tokentrail.<label> (or an empty one).
+LABEL_FALLBACKS = (
+    ("conversation_id", (sc.GEN_AI_CONVERSATION_ID, sc.OI_SESSION_ID)),
+    ("user_id", (sc.OI_USER_ID, sc.OLL_ASSOCIATION_PREFIX + "user_id")),
+    ("prompt_name", (sc.GEN_AI_PROMPT_NAME, "traceloop.prompt.key")),
+    ("prompt_version", (sc.GEN_AI_PROMPT_VERSION, "traceloop.prompt.version", "llm.prompt_template.version")),
+)
+ENVIRONMENT_KEYS = (sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
+
+
 def fill_labels(call: Call, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
-    for label in LABELS:
-        value = attrs.get(sc.TT_PREFIX + label)
+    for label, key in LABEL_KEYS:
+        value = attrs.get(key)
         if value is not None:
             setattr(call, label, str(value))
-    call.conversation_id = call.conversation_id or _str(
-        first(attrs, sc.GEN_AI_CONVERSATION_ID, sc.OI_SESSION_ID)
-    )
-    call.user_id = call.user_id or _str(first(attrs, sc.OI_USER_ID, sc.OLL_ASSOCIATION_PREFIX + "user_id"))
-    call.prompt_name = call.prompt_name or _str(first(attrs, sc.GEN_AI_PROMPT_NAME, "traceloop.prompt.key"))
-    call.prompt_version = call.prompt_version or _str(
-        first(attrs, sc.GEN_AI_PROMPT_VERSION, "traceloop.prompt.version", "llm.prompt_template.version")
-    )
-    env = first(attrs, sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
-    env = env or first(resource, sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_OLD)
-    call.environment = call.environment or _str(env)
+    for label, keys in LABEL_FALLBACKS:
+        if not getattr(call, label):
+            setattr(call, label, _str(first(attrs, keys)))
+    if not call.environment:
+        env = first(attrs, ENVIRONMENT_KEYS) or first(resource, ENVIRONMENT_KEYS)
+        call.environment = _str(env)
 
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str]) -> None:
-    """Keep unmapped attributes; turn metadata into `metadata`; drop content after counting prompt size."""
+def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str]) -> bool:
+    """Keep unmapped attributes; turn metadata into `metadata`; drop content after counting prompt size.
+    True when the span carries content attributes."""
     rest: dict[str, Any] = {}
     metadata: dict[str, str] = {}
-    prompt_chars = 0
+    prompt_chars, content = 0, False
     for key, value in attrs.items():
         if key in mapped:
             continue
         if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES):
+            content = True
             if key in PROMPT_KEYS or key.startswith(PROMPT_CONTENT):
                 prompt_chars += len(value) if isinstance(value, str) else 0
             continue
@@ -376,6 +390,7 @@ def split_attributes(call: Call, attrs: Mapping[str, Any], mapped: frozenset[str
     call.attributes = rest
     explicit = to_int(attrs.get(sc.TT_PROMPT_CHARS))
     call.prompt_chars = explicit if explicit is not None else (prompt_chars or None)
+    return content
 
 
 def _json_object(text: str) -> dict[str, str]:
@@ -391,7 +406,7 @@ def tool_names(attrs: Mapping[str, Any], kind: str) -> list[str]:
     if isinstance(names, list):
         return [str(n) for n in names]
     if kind == SpanKind.TOOL:
-        name = first(attrs, sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME)
+        name = first(attrs, (sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME))
         return [str(name)] if name else []
     found = [
         str(v)
@@ -499,8 +514,8 @@ def to_call(
     fill_outcome(call, attrs, status_code)
     fill_labels(call, attrs, resource)
     fill_tools(call, attrs)
-    fill_content(call, attrs)
-    split_attributes(call, attrs, MAPPED_KEYS)
+    if split_attributes(call, attrs, MAPPED_KEYS):
+        fill_content(call, attrs)
     use_api_operation(call, attrs)
     call.source = str(attrs.get(sc.TT_SOURCE) or Source.OTLP)
     call.received_at = received_at
@@ -518,12 +533,12 @@ def fill_times(call: Call, start_ns: int, end_ns: int, received_at: dt.datetime 
 
 
 def fill_model(call: Call, attrs: Mapping[str, Any], name: str) -> None:
-    call.provider = sc.normalize_provider(_str(first(attrs, *PROVIDER_KEYS)))
-    call.request_model = _str(first(attrs, sc.GEN_AI_REQUEST_MODEL)) or invocation_model(attrs)
-    call.request_model = call.request_model or _str(first(attrs, *REQUEST_MODEL_KEYS))
-    call.response_model = _str(first(attrs, *RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME)) or call.request_model
+    call.provider = sc.normalize_provider(_str(first(attrs, PROVIDER_KEYS)))
+    call.request_model = _str(first(attrs, (sc.GEN_AI_REQUEST_MODEL,))) or invocation_model(attrs)
+    call.request_model = call.request_model or _str(first(attrs, REQUEST_MODEL_KEYS))
+    call.response_model = _str(first(attrs, (*RESPONSE_MODEL_KEYS, sc.OI_MODEL_NAME))) or call.request_model
     call.operation = read_operation(attrs) or operation_from_name(name, call.request_model)
-    call.server_address = _str(first(attrs, *SERVER_KEYS))
+    call.server_address = _str(first(attrs, SERVER_KEYS))
     call.response_id = _str(attrs.get(sc.GEN_AI_RESPONSE_ID))
 
 

@@ -182,6 +182,7 @@ def request_to_calls(request: Any, received_at: dt.datetime) -> tuple[list[Call]
                     report.rejected[problem] += 1
                     continue
                 call, fixes = span_to_call(span, resource, received_at)
-                report.corrected.update(set(fixes))
+                if fixes:
+                    report.corrected.update(set(fixes))
                 calls.append(call)
     return calls, report

@@ -29,7 +29,9 @@ _EARLIEST: Final = dt.datetime(2000, 1, 1)  # smaller epoch numbers are not time
 
 def to_float(value: Any) -> float | None:
     """A finite number within ±MAX_NUMBER from a number or numeric text; else None."""
-    if isinstance(value, bool):
+    if type(value) is float:  # the usual case first (NaN fails the comparison)
+        return value if -MAX_NUMBER <= value <= MAX_NUMBER else None
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
         value = value.strip()
@@ -46,7 +48,9 @@ def to_float(value: Any) -> float | None:
 
 def to_int(value: Any) -> int | None:
     """A whole number from 0 to MAX_NUMBER (an int, a float without fraction or numeric text); else None."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if value is None:
+        return None
+    if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
         return value if 0 <= value <= MAX_NUMBER else None
     number = to_float(value)
     if number is None or number < 0 or not number.is_integer():

@@ -41,7 +41,7 @@ from tokentrail.pricing import load_prices
 from tokentrail.pricing_overrides import load_overrides
 from tokentrail.samples.content import Doc
 from tokentrail.samples.policy import Policy
-from tokentrail.store.arrow import calls_to_arrow
+from tokentrail.store.arrow import calls_from_ipc, calls_to_ipc
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
@@ -110,7 +110,7 @@ def worker_pid() -> int:
 
 
 def traces_ipc(bodies: list[Item], policy: Policy) -> tuple[bytes, list[Outcome]]:
-    """Several requests' spans as one Arrow table (IPC bytes), and each request's outcome in order: its
+    """Several requests' spans as one Arrow table (`calls_to_ipc`), and each request's outcome in order: its
     count of rows in the table, or its own error (a malformed body fails only its own request)."""
     assert _worker is not None, "worker not initialised"
     _worker.policy = policy  # the server's policy of the moment (PUT /api/sampling changes it)
@@ -124,11 +124,7 @@ def traces_ipc(bodies: list[Item], policy: Policy) -> tuple[bytes, list[Outcome]
             continue
         calls += mine
         outcomes.append((len(mine), report.rejected_count, report.message()))
-    table = calls_to_arrow(calls)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes(), outcomes
+    return calls_to_ipc(calls), outcomes
 
 
 def logs_in_worker(body: bytes, kind: str, keep_from: int | None, policy: Policy) -> LogContent:
@@ -222,7 +218,7 @@ class ProcessPipeline(Pipeline):
 
     async def _decode(self, bodies: list[Item]) -> tuple[pa.Table, list[Outcome]]:
         data, outcomes = await self.pool.run(traces_ipc, bodies, self.policy)
-        return pa.ipc.open_stream(data).read_all(), outcomes
+        return calls_from_ipc(data), outcomes
 
     async def traces_async(self, body: bytes, kind: str) -> Decoded:
         return self.capped(await self.batches.traces(body, kind))

@@ -57,32 +57,42 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)  # built once: json.dumps builds one per call
+
+
 def _dump(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+    if value is None or isinstance(value, str):
+        return value
+    if type(value) is dict and not value:  # most calls' metadata and attributes
+        return "{}"
+    return _JSON.encode(value)
 
 
 class TableShape:
-    """The Arrow schema of a table and which columns need JSON dumping or UTC normalising."""
+    """The Arrow schema of a table (its `columns`, then any `extra` fields) and which columns need JSON
+    dumping or UTC normalising."""
 
-    def __init__(self, columns: Columns) -> None:
-        self.schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind, _ in columns])
+    def __init__(self, columns: Columns, extra: Sequence[pa.Field] = ()) -> None:
+        self.schema = pa.schema([*((name, ARROW_TYPES[kind]) for name, kind, _ in columns), *extra])
+        self.row_type = pa.struct(self.schema)
         self.json_idx = [i for i, (_, kind, _) in enumerate(columns) if kind == JSON]
         self.time_idx = [i for i, (_, kind, _) in enumerate(columns) if kind == TIME]
 
-    def table(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
-        width = len(self.schema)
-        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    def batch(self, rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+        """The rows (values in schema order) as one record batch, built in one conversion, as one struct
+        array: converting column by column costs ~4 µs per column and table (~250 µs for a table of calls)."""
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) or [() for _ in self.schema]
         for i in self.json_idx:
             columns[i] = [_dump(v) for v in columns[i]]
         for i in self.time_idx:
-            columns[i] = [_naive_utc(v) for v in columns[i]]
-        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, self.schema, strict=True)]
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+            columns[i] = [v if v is None or v.tzinfo is None else _naive_utc(v) for v in columns[i]]
+        rows = list(zip(*columns, strict=True))
+        return pa.RecordBatch.from_struct_array(pa.array(rows, type=self.row_type))
+
+    def table(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
+        return pa.Table.from_batches([self.batch(rows)])
 
 
-SPANS = TableShape(COLUMNS)
 METRICS = TableShape(METRIC_COLUMNS)
 TIMELINES = TableShape(TIMELINE_COLUMNS)
 SAMPLES = TableShape(SAMPLE_COLUMNS)
@@ -112,6 +122,7 @@ class Side:
 TIMELINE = Side("stream_timelines", "stream_timeline", TIMELINES, TIMELINE_COLUMNS)
 SAMPLE = Side("samples", "sample", SAMPLES, SAMPLE_COLUMNS)
 SIDES = (TIMELINE, SAMPLE)
+SPANS = TableShape(COLUMNS, [pa.field(side.field, side.type) for side in SIDES])
 
 
 def _timeline(call: Call) -> dict[str, Any] | None:
@@ -128,11 +139,24 @@ def _sample(call: Call) -> dict[str, Any] | None:
     return labels | sizes | {"document": _dump(s.document), "redaction": _dump(s.redaction)}
 
 
-def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
+def calls_to_batch(calls: Sequence[Call]) -> pa.RecordBatch:
     """The spans' columns, their timelines and their samples (see the module docstring)."""
-    table = SPANS.table([c.row() for c in calls])
-    table = table.append_column(TIMELINE.field, pa.array([_timeline(c) for c in calls], type=TIMELINE.type))
-    return table.append_column(SAMPLE.field, pa.array([_sample(c) for c in calls], type=SAMPLE.type))
+    return SPANS.batch([(*c.row(), _timeline(c), _sample(c)) for c in calls])
+
+
+def calls_to_arrow(calls: Sequence[Call]) -> pa.Table:
+    return pa.Table.from_batches([calls_to_batch(calls)])
+
+
+def calls_to_ipc(calls: Sequence[Call]) -> bytes:
+    """`calls_to_batch` as an Arrow IPC message without the schema, which both ends know (`SPANS`): a
+    message per table of a few calls costs half as much to write and read as an IPC stream."""
+    return bytes(calls_to_batch(calls).serialize().to_pybytes())
+
+
+def calls_from_ipc(data: bytes) -> pa.Table:
+    """The table `calls_to_ipc` wrote, reading `data` in place (no copy)."""
+    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(data), SPANS.schema)])
 
 
 def split_sides(table: pa.Table) -> tuple[pa.Table, dict[str, pa.Table]]:
