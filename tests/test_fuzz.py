@@ -12,6 +12,7 @@ import contextlib
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -155,3 +156,23 @@ def test_query_language_raises_only_query_errors(text: str) -> None:
     for dialect in ("duckdb", "clickhouse"):
         with contextlib.suppress(QueryError):
             compile_query(text, dialect=dialect)
+
+
+def _not_scalar(key: str, kind: str) -> KeyValue:
+    value = AnyValue()
+    if kind == "list":
+        value.array_value.values.extend([AnyValue(string_value="chat"), AnyValue(int_value=2)])
+    else:
+        value.kvlist_value.values.append(KeyValue(key="a", value=AnyValue(string_value="b")))
+    return KeyValue(key=key, value=value)
+
+
+@pytest.mark.parametrize("kind", ["list", "map"])
+def test_a_list_or_map_under_any_key_the_normaliser_reads_is_stored_not_raised(kind: str) -> None:
+    """A list or a map where a name or a number is expected never fails the request (nor the requests a
+    worker decodes with it): the span is stored."""
+    for key in sorted(MAPPED_KEYS):
+        span = make_span({"gen_ai.provider.name": "aws.bedrock", "gen_ai.request.model": "nova"})
+        span.attributes.append(_not_scalar(key, kind))
+        calls, _ = PIPELINE.calls(make_request([span]).SerializeToString(), otlp.PROTOBUF)
+        assert len(calls) == 1, key

@@ -98,6 +98,13 @@ def first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+def name(attrs: Mapping[str, Any], key: str) -> str | None:
+    """A string attribute read as a name to look up; None for any other value (a list or a map names
+    nothing, and cannot be a key of a lookup table)."""
+    value = attrs.get(key)
+    return value if isinstance(value, str) else None
+
+
 def ns_to_datetime(ns: int) -> dt.datetime:
     return EPOCH + dt.timedelta(0, 0, ns // 1000)  # (days, seconds, microseconds): positional is faster
 
@@ -203,7 +210,7 @@ REQUEST_TYPE_OPERATION = {
 
 
 def span_kind(attrs: Mapping[str, Any], operation: str | None, has_model: bool) -> str:
-    explicit = attrs.get(sc.TT_KIND)
+    explicit = name(attrs, sc.TT_KIND)
     if explicit in SpanKind._value2member_map_:
         return str(explicit)
     oi = attrs.get(sc.OI_SPAN_KIND)
@@ -211,7 +218,7 @@ def span_kind(attrs: Mapping[str, Any], operation: str | None, has_model: bool) 
         return OPENINFERENCE_KIND[oi.upper()].value
     if operation in OPERATION_KIND:
         return OPERATION_KIND[operation].value
-    traceloop = attrs.get(sc.OLL_SPAN_KIND)
+    traceloop = name(attrs, sc.OLL_SPAN_KIND)
     if traceloop in TRACELOOP_KIND:
         return TRACELOOP_KIND[traceloop].value
     return SpanKind.LLM.value if has_model else SpanKind.OTHER.value
@@ -221,7 +228,7 @@ def read_operation(attrs: Mapping[str, Any]) -> str | None:
     op = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if op:
         return str(op)
-    request_type = attrs.get(sc.OLL_REQUEST_TYPE)
+    request_type = name(attrs, sc.OLL_REQUEST_TYPE)
     if request_type in REQUEST_TYPE_OPERATION:
         return REQUEST_TYPE_OPERATION[request_type]
     oi = attrs.get(sc.OI_SPAN_KIND)
@@ -231,7 +238,7 @@ def read_operation(attrs: Mapping[str, Any]) -> str | None:
 def use_api_operation(call: Call, attrs: Mapping[str, Any]) -> None:
     """A Bedrock call's operation is its API name (``Converse``, ``InvokeModel``, ...), as in Bedrock's
     invocation logs; the GenAI operation (``chat``) moves to the ``gen_ai.operation.name`` attribute."""
-    method = attrs.get(sc.RPC_METHOD)
+    method = name(attrs, sc.RPC_METHOD)
     if call.provider == "aws.bedrock" and method in sc.BEDROCK_OPERATIONS:
         if call.operation is not None:
             call.attributes[sc.GEN_AI_OPERATION_NAME] = call.operation
@@ -319,7 +326,7 @@ def first_token_event_ms(events: Iterable[tuple[str, int]], start_ns: int) -> fl
 def fill_outcome(call: Call, attrs: Mapping[str, Any], status_code: int) -> None:
     call.http_status = to_int(first(attrs, (sc.TT_HTTP_STATUS, sc.HTTP_RESPONSE_STATUS_CODE)))
     error_type = attrs.get(sc.ERROR_TYPE)
-    explicit = attrs.get(sc.TT_ERROR_CLASS)
+    explicit = name(attrs, sc.TT_ERROR_CLASS)
     failed = status_code == Status.STATUS_CODE_ERROR or bool(explicit) or bool(error_type)
     call.status = "error" if failed else "ok"
     if failed:
