@@ -115,6 +115,8 @@ def roll_up(path: Path, first: dt.datetime, days: int, fresh: bool = False) -> f
             for statement in rollups.upserts("spans", where):
                 con.execute(statement)
             con.execute("COMMIT")
+        # every call is rolled up now: none is held (store/held.py holds those stored after the mark)
+        con.execute(f"UPDATE {rollups.MARK} SET mark = (SELECT max(received_at) FROM spans)")
         con.execute("CHECKPOINT")
         con.close()
     return time.perf_counter() - began
