@@ -15,7 +15,8 @@ Two tables:
   1 %, of every value in it. Per day and per single dimension, not per hour and combination: the by-tenant
   view over 30 days then merges a few hundred thousand bucket rows rather than tens of millions.
 
-Rows are deltas. DuckDB upserts them in the transaction that stores the spans (`upserts`); ClickHouse appends
+Rows are deltas. DuckDB holds new calls and upserts their rows a batch at a time, off the writer's commits
+(`upserts`, store/held.py); ClickHouse appends
 them to SummingMergeTrees (`inserts`), which add up rows of equal keys when they merge. Readers always
 ``sum()`` per key, so every answer is exact whatever has been merged. A reprice adds the stored versions
 negated and then the new ones; a duplicate is never new, so it adds nothing.
@@ -111,8 +112,8 @@ _RAW = (
 _RAW_NAME = re.compile(rf"\b({'|'.join(_RAW)})\b")
 # DuckDB: new calls wait to be rolled up together (the rollup statements cost about 40 ms to plan whatever
 # their input); reads add them in. They are the calls stored after the mark: the writer stamps each group's
-# spans with a `received_at` later than any before (store/duckdb.py), and rolling up moves the mark to the
-# last stamp, in the same transaction. A view, so holding a call costs nothing beyond storing it.
+# spans with a `received_at` later than any before, and rolling up moves the mark to the last stamp, in the
+# same transaction (store/held.py). A view, so holding a call costs nothing beyond storing it.
 PENDING: Final = "rollup_pending"
 MARK: Final = "rollup_mark"
 PENDING_VIEW: Final = (
