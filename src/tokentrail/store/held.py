@@ -29,7 +29,7 @@ from tokentrail.store import rollups
 from tokentrail.times import utcnow
 
 log = logging.getLogger(__name__)
-ROLLUP_BATCH = 10_000  # spans stored since the last roll-up that wake the roller
+ROLLUP_BATCH = 50_000  # spans stored since the last roll-up that wake the roller (docs/architecture.md: why)
 ROLLUP_EVERY_S = 60.0  # the longest a held call waits while the roller runs
 _TICK = dt.timedelta(microseconds=1)
 _LLM = "kind = 'llm'"
