@@ -355,8 +355,38 @@ def test_rolling_up_while_groups_commit_counts_every_call_once(
     assert_exact(duck)
 
 
+def _sketch_rows(store: Store) -> dict[tuple[Any, ...], int]:
+    """The stored sketches: key (`rollups.SKETCH_KEY`) -> count, keys of count 0 left out."""
+    keys = ", ".join(rollups.SKETCH_KEY)
+    rows = store.query(f"SELECT {keys}, sum(n) AS total FROM {rollups.SKETCHES} GROUP BY {keys}").rows
+    return {tuple(r[:-1]): int(r[-1]) for r in rows if r[-1]}
+
+
+def test_migration_15_puts_sketches_of_the_old_gamma_in_the_buckets_ingest_writes_now(store: Store) -> None:
+    """A store at schema 14 holds sketches in buckets of GAMMA 1.02; migration 15 re-buckets them into those
+    of GAMMA 1.02 squared: the rows then equal the ones ingest writes for the same calls (so percentiles are
+    as fresh sketches give them, within 2 %: test_sketch_percentiles_are_within_two_percent_of_exact), and
+    the sums are untouched."""
+    store.write(random_calls(11, 800))
+    roll_up_waiting(store)
+    ingested = _sketch_rows(store)
+    store.execute(f"TRUNCATE TABLE {rollups.SKETCHES}")  # as schema 14 wrote them
+    old = rollups.sketches_select("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13)
+    store.execute(f"INSERT INTO {rollups.SKETCHES} {old}")
+    before = _sketch_rows(store)
+    assert len(before) > len(ingested)  # finer buckets
+    assert sum(before.values()) == sum(ingested.values())
+    store.execute("DELETE FROM schema_migrations WHERE version >= 15")
+    store._migrate()  # type: ignore[attr-defined]
+    assert store.schema_version == 15
+    assert _sketch_rows(store) == ingested
+    assert_exact(store)
+
+
 def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> None:
     duck.write(random_calls(5, 300))
+    roll_up_waiting(duck)
+    ingested = _sketch_rows(duck)
     for table in rollups.TABLES:
         duck.execute(f"DELETE FROM {table}")
     duck.execute(f"DROP TABLE {rollups.TABLE}")
@@ -368,6 +398,7 @@ def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> Non
     duck._migrate()  # type: ignore[attr-defined]
     assert_exact(duck)
     assert_sketches_count_every_value(duck)
+    assert _sketch_rows(duck) == ingested  # 13 backfilled in the buckets of GAMMA 1.02, 15 re-bucketed them
 
 
 def test_duckdb_holds_the_calls_stored_after_its_mark_across_a_restart(tmp_path: Any) -> None:
