@@ -8,6 +8,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import itertools
+import math
 import random
 import time
 from typing import Any
@@ -302,6 +304,50 @@ def test_sketch_percentiles_are_within_two_percent_of_exact(duck: Store, by: str
     assert {r["percentiles_from"] for r in rows} == {"sketch"}
 
 
+def _from_sketch_rows(store: Store, days: tuple[dt.datetime, dt.datetime]) -> dict[Any, dict[str, Any]]:
+    """tenant -> metric -> (count, the value at each of rollup_reads.QUANTILES), merged here in Python from
+    the stored sketch rows of `days` (quantile_cont's ranks, read from their buckets)."""
+    counts: dict[Any, dict[str, dict[int, int]]] = {}
+    for (day, dim, value, null, metric, bucket), n in _sketch_rows(store).items():
+        if dim != "tenant" or not days[0] <= day < days[1]:
+            continue
+        per_bucket = counts.setdefault(None if null else value, {}).setdefault(metric, {})
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + n
+    return {
+        tenant: {metric: _quantiles_of(buckets) for metric, buckets in metrics.items()}
+        for tenant, metrics in counts.items()
+    }
+
+
+def _quantiles_of(buckets: dict[int, int]) -> tuple[int, list[float | None]]:
+    total, out = sum(buckets.values()), []
+    for q in rollup_reads.QUANTILES:
+        rank = q * (total - 1)
+        ranks = [math.floor(rank), math.ceil(rank)]
+        lo, hi = (next(b for b, cum in _running(buckets) if cum > r) for r in ranks)
+        out.append(rollups.interpolate(lo, hi, rank - ranks[0]))
+    return total, out
+
+
+def _running(buckets: dict[int, int]) -> list[tuple[int, int]]:
+    return list(zip(sorted(buckets), itertools.accumulate(buckets[b] for b in sorted(buckets)), strict=True))
+
+
+def test_sketch_percentiles_equal_the_merged_sketch_with_calls_held_and_without(filled: Store) -> None:
+    """The read's SQL (held calls' sketches merged apart, then none held: not read) gives the answer of the
+    stored sketch rows merged by hand."""
+    metrics = list(rollups.SKETCHED)
+    days = rollup_reads.touched_days(RANGE.start, RANGE.end)
+    with_held = rollup_reads.percentiles(filled, RANGE.start, RANGE.end, ["tenant"], None, metrics)
+    roll_up_waiting(filled)
+    expected = _from_sketch_rows(filled, days)
+    none_held = rollup_reads.percentiles(filled, RANGE.start, RANGE.end, ["tenant"], None, metrics)
+    assert with_held == none_held
+    assert none_held == {(tenant,): found for tenant, found in expected.items()}
+    two = rollup_reads.percentiles(filled, RANGE.start, RANGE.end, ["tenant"], None, ["ttft", "latency"])
+    assert two == {k: {m: v[m] for m in ("ttft", "latency")} for k, v in none_held.items()}
+
+
 def test_tenant_scoped_long_views_see_their_tenant_only(
     filled: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -381,6 +427,17 @@ def test_migration_15_puts_sketches_of_the_old_gamma_in_the_buckets_ingest_write
     assert store.schema_version == 15
     assert _sketch_rows(store) == ingested
     assert_exact(store)
+
+
+def test_a_file_opened_read_only_before_migration_15_is_scanned(tmp_path: Any) -> None:
+    """Its sketches would be in the buckets of GAMMA 1.02, which reads no longer know: views scan calls."""
+    path = tmp_path / "old.duckdb"
+    with duckdb_store.DuckDBStore(path) as duck:
+        duck.write(random_calls(12, 300))
+        duck.execute("DELETE FROM schema_migrations WHERE version >= 15")
+    with duckdb_store.DuckDBStore(path, read_only=True) as old:
+        assert not old.has_rollups
+        assert {r["percentiles_from"] for r in summary(old, RANGE, ["tenant"]).dicts()} == {"exact"}
 
 
 def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> None:

@@ -40,6 +40,9 @@ DIM_HOURS: Final = "call_dim_hours"
 SKETCHES: Final = "call_sketches"
 TABLES: Final = (TABLE, DIM_HOURS, SKETCHES)
 GAMMA: Final = 1.0404  # 1.02 squared (see the module docstring)
+SCHEMA: Final = (
+    15  # the DuckDB schema whose rollups the reads know: a file opened read-only before it is scanned
+)
 GAMMA_V13: Final = 1.02  # the buckets of DuckDB's migration 13 and ClickHouse's 14, which 15 re-buckets
 ZERO_BUCKET: Final = -32768  # values <= 0 (read back as 0)
 NANO: Final = 1_000_000_000
