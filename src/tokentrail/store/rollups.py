@@ -40,9 +40,8 @@ DIM_HOURS: Final = "call_dim_hours"
 SKETCHES: Final = "call_sketches"
 TABLES: Final = (TABLE, DIM_HOURS, SKETCHES)
 GAMMA: Final = 1.0404  # 1.02 squared (see the module docstring)
-SCHEMA: Final = (
-    15  # the DuckDB schema whose rollups the reads know: a file opened read-only before it is scanned
-)
+# the DuckDB schema whose rollups reads know: a file opened read-only at an older one is scanned
+SCHEMA: Final = 15
 GAMMA_V13: Final = 1.02  # the buckets of DuckDB's migration 13 and ClickHouse's 14, which 15 re-buckets
 ZERO_BUCKET: Final = -32768  # values <= 0 (read back as 0)
 NANO: Final = 1_000_000_000
@@ -191,7 +190,8 @@ def duckdb_rebucket() -> list[str]:
 
 
 def clickhouse_rebucket() -> list[str]:
-    """ClickHouse migration 15: as `duckdb_rebucket`."""
+    """ClickHouse migration 15: as `duckdb_rebucket` (the new table has no TTL: retention's next run sets it,
+    as it compares every table's TTL with the policy on each run)."""
     insert = f"INSERT INTO {_REBUCKETED} {rebucket_select()}"
     return [
         f"DROP TABLE IF EXISTS {_REBUCKETED}",
@@ -251,7 +251,7 @@ def _inner(source: str, where: str, time_unit: str, names: Sequence[str] = tuple
 
 def sums_select(source: str, where: str, sign: int = 1, names: Sequence[str] = tuple(DIMS)) -> str:
     """call_rollups rows (columns in `ROLLUP_COLUMNS` order) of the calls in `source` matching `where`,
-    times `sign`; grouped by hour and the dimensions `names` only when given (reads)."""
+    times `sign`; given `names` (reads), grouped by hour and those dimensions only."""
     keys = ", ".join(["t", *(f"d_{d}" for d in names)])
     sums = ", ".join(f"CAST(sum({_raw(e)}) * {sign} AS BIGINT) AS s_{name}" for name, e in SUMS.items())
     return f"SELECT {keys}, {sums} FROM ({_inner(source, where, 'hour', names)}) AS r GROUP BY {keys}"
