@@ -7,6 +7,7 @@ Method (printed with the results):
   inside DuckDB into a fresh file; then the rollups are built a few days per run with ingest's SQL
   (`rollups.upserts`, the same statements the writer runs for every batch) and checkpointed. The load times
   are kept beside the file (<db>.json) so later runs over the same file print them.
+- a file made by an older version is migrated first (schema 15 re-buckets the sketches in seconds).
 - each view runs through analytics (the API's and dashboard's path) over the 30 days ending at the last
   call: once to warm up, then `--runs` times, timed with perf_counter; p50 and max are printed.
 - before: the same views with the rollups switched off (the raw scan every view ran before), once each.
@@ -122,6 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.db.exists():
         Path(f"{args.db}.json").write_text(json.dumps(load(args.db, args.calls)))
+    DuckDBStore(args.db).close()  # a file of an older schema is migrated (read-only, it would be scanned)
     print(__doc__.split("Usage:")[0].strip(), "\n")
     with DuckDBStore(args.db, read_only=True) as store:
         describe(store, args.db)

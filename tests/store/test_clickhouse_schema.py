@@ -172,7 +172,7 @@ def test_the_cluster_schema_parses_but_chdb_cannot_run_it(tmp_path: Path) -> Non
     assert (
         "call_rollups" not in script and "call_sketches" not in script
     )  # a cluster keeps none (calls_hourly)
-    assert "-- migration 14" in script  # recorded, with nothing to do
+    assert "-- migration 14" in script and "-- migration 15" in script  # recorded, with nothing to do
 
 
 def test_store_urls_choose_the_layout(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import itertools
+import math
 import random
 import time
 from typing import Any
@@ -302,6 +304,50 @@ def test_sketch_percentiles_are_within_two_percent_of_exact(duck: Store, by: str
     assert {r["percentiles_from"] for r in rows} == {"sketch"}
 
 
+def _from_sketch_rows(store: Store, days: tuple[dt.datetime, dt.datetime]) -> dict[Any, dict[str, Any]]:
+    """tenant -> metric -> (count, the value at each of rollup_reads.QUANTILES), merged here in Python from
+    the stored sketch rows of `days` (quantile_cont's ranks, read from their buckets)."""
+    counts: dict[Any, dict[str, dict[int, int]]] = {}
+    for (day, dim, value, null, metric, bucket), n in _sketch_rows(store).items():
+        if dim != "tenant" or not days[0] <= day < days[1]:
+            continue
+        per_bucket = counts.setdefault(None if null else value, {}).setdefault(metric, {})
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + n
+    return {
+        tenant: {metric: _quantiles_of(buckets) for metric, buckets in metrics.items()}
+        for tenant, metrics in counts.items()
+    }
+
+
+def _quantiles_of(buckets: dict[int, int]) -> tuple[int, list[float | None]]:
+    total, out = sum(buckets.values()), []
+    for q in rollup_reads.QUANTILES:
+        rank = q * (total - 1)
+        ranks = [math.floor(rank), math.ceil(rank)]
+        lo, hi = (next(b for b, cum in _running(buckets) if cum > r) for r in ranks)
+        out.append(rollups.interpolate(lo, hi, rank - ranks[0]))
+    return total, out
+
+
+def _running(buckets: dict[int, int]) -> list[tuple[int, int]]:
+    return list(zip(sorted(buckets), itertools.accumulate(buckets[b] for b in sorted(buckets)), strict=True))
+
+
+def test_sketch_percentiles_equal_the_merged_sketch_with_calls_held_and_without(filled: Store) -> None:
+    """The read's SQL (held calls' sketches merged apart, then none held: not read) gives the answer of the
+    stored sketch rows merged by hand."""
+    metrics = list(rollups.SKETCHED)
+    days = rollup_reads.touched_days(RANGE.start, RANGE.end)
+    with_held = rollup_reads.percentiles(filled, RANGE.start, RANGE.end, ["tenant"], None, metrics)
+    roll_up_waiting(filled)
+    expected = _from_sketch_rows(filled, days)
+    none_held = rollup_reads.percentiles(filled, RANGE.start, RANGE.end, ["tenant"], None, metrics)
+    assert with_held == none_held
+    assert none_held == {(tenant,): found for tenant, found in expected.items()}
+    two = rollup_reads.percentiles(filled, RANGE.start, RANGE.end, ["tenant"], None, ["ttft", "latency"])
+    assert two == {k: {m: v[m] for m in ("ttft", "latency")} for k, v in none_held.items()}
+
+
 def test_tenant_scoped_long_views_see_their_tenant_only(
     filled: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -355,8 +401,49 @@ def test_rolling_up_while_groups_commit_counts_every_call_once(
     assert_exact(duck)
 
 
+def _sketch_rows(store: Store) -> dict[tuple[Any, ...], int]:
+    """The stored sketches: key (`rollups.SKETCH_KEY`) -> count, keys of count 0 left out."""
+    keys = ", ".join(rollups.SKETCH_KEY)
+    rows = store.query(f"SELECT {keys}, sum(n) AS total FROM {rollups.SKETCHES} GROUP BY {keys}").rows
+    return {tuple(r[:-1]): int(r[-1]) for r in rows if r[-1]}
+
+
+def test_migration_15_puts_sketches_of_the_old_gamma_in_the_buckets_ingest_writes_now(store: Store) -> None:
+    """A store at schema 14 holds sketches in buckets of GAMMA 1.02; migration 15 re-buckets them into those
+    of GAMMA 1.02 squared: the rows then equal the ones ingest writes for the same calls (so percentiles are
+    as fresh sketches give them, within 2 %: test_sketch_percentiles_are_within_two_percent_of_exact), and
+    the sums are untouched."""
+    store.write(random_calls(11, 800))
+    roll_up_waiting(store)
+    ingested = _sketch_rows(store)
+    store.execute(f"TRUNCATE TABLE {rollups.SKETCHES}")  # as schema 14 wrote them
+    old = rollups.sketches_select("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13)
+    store.execute(f"INSERT INTO {rollups.SKETCHES} {old}")
+    before = _sketch_rows(store)
+    assert len(before) > len(ingested)  # finer buckets
+    assert sum(before.values()) == sum(ingested.values())
+    store.execute("DELETE FROM schema_migrations WHERE version >= 15")
+    store._migrate()  # type: ignore[attr-defined]
+    assert store.schema_version == 15
+    assert _sketch_rows(store) == ingested
+    assert_exact(store)
+
+
+def test_a_file_opened_read_only_before_migration_15_is_scanned(tmp_path: Any) -> None:
+    """Its sketches would be in the buckets of GAMMA 1.02, which reads no longer know: views scan calls."""
+    path = tmp_path / "old.duckdb"
+    with duckdb_store.DuckDBStore(path) as duck:
+        duck.write(random_calls(12, 300))
+        duck.execute("DELETE FROM schema_migrations WHERE version >= 15")
+    with duckdb_store.DuckDBStore(path, read_only=True) as old:
+        assert not old.has_rollups
+        assert {r["percentiles_from"] for r in summary(old, RANGE, ["tenant"]).dicts()} == {"exact"}
+
+
 def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> None:
     duck.write(random_calls(5, 300))
+    roll_up_waiting(duck)
+    ingested = _sketch_rows(duck)
     for table in rollups.TABLES:
         duck.execute(f"DELETE FROM {table}")
     duck.execute(f"DROP TABLE {rollups.TABLE}")
@@ -368,6 +455,7 @@ def test_the_migration_backfills_the_rollups_of_stored_calls(duck: Store) -> Non
     duck._migrate()  # type: ignore[attr-defined]
     assert_exact(duck)
     assert_sketches_count_every_value(duck)
+    assert _sketch_rows(duck) == ingested  # 13 backfilled in the buckets of GAMMA 1.02, 15 re-bucketed them
 
 
 def test_duckdb_holds_the_calls_stored_after_its_mark_across_a_restart(tmp_path: Any) -> None:

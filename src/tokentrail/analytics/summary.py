@@ -43,8 +43,7 @@ def summary(
     (a few percent of calls), from which errors, error_rate and unpriced_calls are derived; and percentiles
     (`add_percentiles`). `percentile_calls` says how many calls the percentiles describe and
     `percentiles_from` how they were computed: "exact", "sample" (a uniform sample of the group's calls) or
-    "sketch" (the rollups' daily log-bucket sketches of the days the range touches, each value within about
-    1 %).
+    "sketch" (the rollups' daily log-bucket sketches of the days the range touches, each value within 1.98 %).
     """
     rows = rolled(store, time_range, by, filters, SUMMARY_PERCENTILES, timeout_s)
     types = {b: "string" for b in by} | {c: "float" for c in FLOAT_FIGURES}

@@ -398,6 +398,7 @@ def migrations(layout: Layout) -> list[tuple[int, list[str]]]:
         (13, [statement for table in ALERTS for statement in layout.create(table)]),
         # the rollups of long ranges (store/rollups.py), on one server only: a cluster has calls_hourly
         (14, [] if layout.cluster else rollups.clickhouse_migration()),
+        (15, [] if layout.cluster else rollups.clickhouse_rebucket()),  # sketches in buckets twice as wide
     ]
 
 

@@ -160,8 +160,9 @@ class DuckDBStore:
             self._writer = BatchWriter(
                 self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
             )
-        # the rollups of long ranges: none in a file opened read-only before its migration 13
-        self.has_rollups = self._has_table(rollups.TABLE)
+        # the rollups of long ranges as reads know them: none in a file opened read-only before its migration
+        # 15 (13 made them, 15 re-bucketed the sketches)
+        self.has_rollups = self._has_table("schema_migrations") and self.schema_version >= rollups.SCHEMA
 
     # -- schema ---------------------------------------------------------------------------------------
     def _migrate(self) -> None:

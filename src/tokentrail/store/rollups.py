@@ -11,9 +11,11 @@ Two tables:
 - ``call_sketches``: per UTC day, per single dimension value (``dim`` one of `DIMS`, or ``''`` for the day's
   total; ``value`` the value as text, ``null_value`` for NULL), mergeable log-bucket sketches of `SKETCHED`
   (latency, TTFT, tokens per second, the per-call p95 inter-token gap): ``(metric, bucket) -> n`` with
-  ``bucket = ceil(ln(x) / ln(GAMMA))``. A bucket's representative value is within (GAMMA-1)/(GAMMA+1), under
-  1 %, of every value in it. Per day and per single dimension, not per hour and combination: the by-tenant
-  view over 30 days then merges a few hundred thousand bucket rows rather than tens of millions.
+  ``bucket = ceil(ln(x) / ln(GAMMA))``. A bucket's representative value is within (GAMMA-1)/(GAMMA+1), 1.98 %,
+  of every value in it. Per day and per single dimension, not per hour and combination: the by-tenant view
+  over 30 days then merges about three million bucket rows rather than tens of millions of calls. GAMMA is
+  1.02 squared: files written with GAMMA 1.02 (to schema 14) had twice as many buckets, and their bucket b is
+  exactly bucket ceil(b / 2) now, so migration 15 re-buckets them (`rebucket_select`) without the calls.
 
 Rows are deltas. DuckDB holds new calls and upserts their rows a batch at a time, off the writer's commits
 (`upserts`, store/held.py); ClickHouse appends
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Final
 
 import sqlglot
@@ -36,10 +39,12 @@ TABLE: Final = "call_rollups"
 DIM_HOURS: Final = "call_dim_hours"
 SKETCHES: Final = "call_sketches"
 TABLES: Final = (TABLE, DIM_HOURS, SKETCHES)
-GAMMA: Final = 1.02
+GAMMA: Final = 1.0404  # 1.02 squared (see the module docstring)
+# the DuckDB schema whose rollups reads know: a file opened read-only at an older one is scanned
+SCHEMA: Final = 15
+GAMMA_V13: Final = 1.02  # the buckets of DuckDB's migration 13 and ClickHouse's 14, which 15 re-buckets
 ZERO_BUCKET: Final = -32768  # values <= 0 (read back as 0)
 NANO: Final = 1_000_000_000
-_INV_LN_GAMMA = 1 / math.log(GAMMA)
 
 # dimension -> SQL over a calls row
 DIMS: Final[dict[str, str]] = {
@@ -139,15 +144,61 @@ def _primary(key: tuple[str, ...]) -> str:
     return f"PRIMARY KEY ({', '.join(key)})"
 
 
+def _duckdb_sketches(name: str) -> str:
+    """The metric an ENUM: a byte to scan and group by rather than a string (a tenth off a long view's
+    merge); a new sketched metric needs a migration that adds it to the type."""
+    metric = f"ENUM({', '.join(repr(m) for m in SKETCHED)})"
+    return (
+        f"CREATE TABLE {name} ({_KEY.format(t='day')}, metric {metric} NOT NULL, bucket INTEGER NOT NULL, "
+        f"n BIGINT NOT NULL, {_primary(SKETCH_KEY)})"
+    )
+
+
 def duckdb_ddl() -> list[str]:
     dims = ", ".join(f"{d} VARCHAR" for d in DIMS)
     sums = ", ".join(f"{name} BIGINT NOT NULL" for name in SUMS)
     return [
         f"CREATE TABLE {TABLE} (k UHUGEINT PRIMARY KEY, hour TIMESTAMP NOT NULL, {dims}, {sums})",
         f"CREATE TABLE {DIM_HOURS} ({_KEY.format(t='hour')}, {sums}, {_primary(DIM_HOUR_KEY)})",
-        f"CREATE TABLE {SKETCHES} ({_KEY.format(t='day')}, metric VARCHAR NOT NULL, bucket INTEGER NOT NULL, "
-        f"n BIGINT NOT NULL, {_primary(SKETCH_KEY)})",
+        _duckdb_sketches(SKETCHES),
         f"CREATE TABLE IF NOT EXISTS {PENDING} AS SELECT {', '.join(PENDING_COLUMNS)} FROM spans LIMIT 0",
+    ]
+
+
+_REBUCKETED = f"{SKETCHES}_rebucketed"
+
+
+def rebucket_select() -> str:
+    """`SKETCHES`' rows written with GAMMA 1.02, in buckets of GAMMA = 1.02 squared: old bucket b covers
+    (1.02^(b-1), 1.02^b], which lies inside new bucket ceil(b / 2); counts of equal keys added up."""
+    bucket = f"CASE WHEN bucket = {ZERO_BUCKET} THEN bucket ELSE CAST(ceil(bucket / 2) AS INTEGER) END"
+    keys = ", ".join(SKETCH_KEY).replace("bucket", "b")  # no alias named as a column (ClickHouse)
+    return (
+        f"SELECT {keys}, CAST(sum(n) AS BIGINT) AS total FROM (SELECT *, {bucket} AS b FROM {SKETCHES}) AS s "
+        f"GROUP BY {keys}"
+    )
+
+
+def duckdb_rebucket() -> list[str]:
+    """DuckDB migration 15: the sketches in the buckets of the current GAMMA (`rebucket_select`)."""
+    return [
+        _duckdb_sketches(_REBUCKETED),
+        f"INSERT INTO {_REBUCKETED} {rebucket_select()}",
+        f"DROP TABLE {SKETCHES}",
+        f"ALTER TABLE {_REBUCKETED} RENAME TO {SKETCHES}",
+    ]
+
+
+def clickhouse_rebucket() -> list[str]:
+    """ClickHouse migration 15: as `duckdb_rebucket` (the new table has no TTL: retention's next run sets it,
+    as it compares every table's TTL with the policy on each run)."""
+    insert = f"INSERT INTO {_REBUCKETED} {rebucket_select()}"
+    return [
+        f"DROP TABLE IF EXISTS {_REBUCKETED}",
+        _clickhouse_sketches(_REBUCKETED),
+        sqlglot.transpile(insert, read="duckdb", write="clickhouse")[0],
+        f"DROP TABLE {SKETCHES}",
+        f"RENAME TABLE {_REBUCKETED} TO {SKETCHES}",
     ]
 
 
@@ -175,15 +226,22 @@ def clickhouse_ddl() -> list[str]:
         "SETTINGS allow_nullable_key = 1",
         f"CREATE TABLE IF NOT EXISTS {DIM_HOURS} ({_CH_KEY.format(t='hour')}, {sums}) "
         "ENGINE = SummingMergeTree PARTITION BY toYYYYMM(hour) ORDER BY (dim, hour, value, null_value)",
-        f"CREATE TABLE IF NOT EXISTS {SKETCHES} ({_CH_KEY.format(t='day')}, metric LowCardinality(String), "
-        "bucket Int32, n Int64) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) "
-        "ORDER BY (dim, metric, day, value, null_value, bucket)",
+        _clickhouse_sketches(SKETCHES),
     ]
 
 
-def _inner(source: str, where: str, time_unit: str) -> str:
-    """The calls of `source` matching `where`: their hour or day `t`, dimensions d_<name>, raw c_<name>."""
-    dims = (f"{expr} AS d_{name}" for name, expr in DIMS.items())
+def _clickhouse_sketches(name: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} ({_CH_KEY.format(t='day')}, metric LowCardinality(String), "
+        "bucket Int32, n Int64) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) "
+        "ORDER BY (dim, metric, day, value, null_value, bucket)"
+    )
+
+
+def _inner(source: str, where: str, time_unit: str, names: Sequence[str] = tuple(DIMS)) -> str:
+    """The calls of `source` matching `where`: their hour or day `t`, dimensions d_<name> (of `names`), raw
+    c_<name>."""
+    dims = (f"{DIMS[name]} AS d_{name}" for name in names)
     raw = (f"{c} AS c_{c}" for c in _RAW)
     return (
         f"SELECT date_trunc('{time_unit}', start_time) AS t, {', '.join([*dims, *raw])} "
@@ -191,16 +249,16 @@ def _inner(source: str, where: str, time_unit: str) -> str:
     )
 
 
-def sums_select(source: str, where: str, sign: int = 1) -> str:
+def sums_select(source: str, where: str, sign: int = 1, names: Sequence[str] = tuple(DIMS)) -> str:
     """call_rollups rows (columns in `ROLLUP_COLUMNS` order) of the calls in `source` matching `where`,
-    times `sign`."""
-    dims = ", ".join(f"d_{d}" for d in DIMS)
+    times `sign`; given `names` (reads), grouped by hour and those dimensions only."""
+    keys = ", ".join(["t", *(f"d_{d}" for d in names)])
     sums = ", ".join(f"CAST(sum({_raw(e)}) * {sign} AS BIGINT) AS s_{name}" for name, e in SUMS.items())
-    return f"SELECT t, {dims}, {sums} FROM ({_inner(source, where, 'hour')}) AS r GROUP BY t, {dims}"
+    return f"SELECT {keys}, {sums} FROM ({_inner(source, where, 'hour', names)}) AS r GROUP BY {keys}"
 
 
-def bucket_sql(column: str) -> str:
-    log_bucket = f"CAST(ceil(ln({column}) * {_INV_LN_GAMMA!r}) AS INTEGER)"
+def bucket_sql(column: str, gamma: float = GAMMA) -> str:
+    log_bucket = f"CAST(ceil(ln({column}) * {1 / math.log(gamma)!r}) AS INTEGER)"
     return f"CASE WHEN {column} > 0 THEN {log_bucket} ELSE {ZERO_BUCKET} END"
 
 
@@ -224,11 +282,11 @@ def dim_hours_select(source: str, where: str, sign: int = 1) -> str:
     return f"WITH v AS ({_inner(source, where, 'hour')}) {_per_dim(sums, '')}"
 
 
-def sketches_select(source: str, where: str, sign: int = 1) -> str:
+def sketches_select(source: str, where: str, sign: int = 1, gamma: float = GAMMA) -> str:
     """call_sketches rows (`SKETCH_KEY`, then n) of the calls in `source` matching `where`."""
     dims = ", ".join(f"d_{d}" for d in DIMS)
     values = " UNION ALL ".join(
-        f"SELECT t, {dims}, '{metric}' AS metric, {bucket_sql('c_' + column)} AS bucket FROM r "
+        f"SELECT t, {dims}, '{metric}' AS metric, {bucket_sql('c_' + column, gamma)} AS bucket FROM r "
         f"WHERE c_{column} IS NOT NULL"
         for metric, column in SKETCHED.items()
     )
@@ -256,8 +314,9 @@ def _key() -> str:
     return f"md5_number(CAST(hour AS VARCHAR) || '|' || {parts})"
 
 
-def upserts(source: str, where: str, sign: int = 1) -> list[str]:
-    """DuckDB: add the rollups of `source`'s calls matching `where` (times `sign`) to the stored ones."""
+def upserts(source: str, where: str, sign: int = 1, gamma: float = GAMMA) -> list[str]:
+    """DuckDB: add the rollups of `source`'s calls matching `where` (times `sign`) to the stored ones (in
+    buckets of `gamma`)."""
     columns = ", ".join(ROLLUP_COLUMNS)
     named = ", ".join(f"{a} AS {b}" for a, b in zip(_sums_aliases(), ROLLUP_COLUMNS, strict=True))
     add_sums = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in SUMS)
@@ -268,7 +327,7 @@ def upserts(source: str, where: str, sign: int = 1) -> list[str]:
         f"ON CONFLICT (k) DO UPDATE SET {add_sums}",
         f"INSERT INTO {DIM_HOURS} ({day_keys}, {', '.join(SUMS)}) {dim_hours_select(source, where, sign)} "
         f"ON CONFLICT ({day_keys}) DO UPDATE SET {add_sums.replace(TABLE, DIM_HOURS)}",
-        f"INSERT INTO {SKETCHES} ({keys}, n) {sketches_select(source, where, sign)} "
+        f"INSERT INTO {SKETCHES} ({keys}, n) {sketches_select(source, where, sign, gamma)} "
         f"ON CONFLICT ({keys}) DO UPDATE SET n = {SKETCHES}.n + excluded.n",
     ]
 
@@ -277,29 +336,29 @@ def _sums_aliases() -> list[str]:
     return ["t", *(f"d_{d}" for d in DIMS), *(f"s_{name}" for name in SUMS)]
 
 
-def inserts(source: str, where: str, sign: int = 1) -> list[str]:
+def inserts(source: str, where: str, sign: int = 1, gamma: float = GAMMA) -> list[str]:
     """ClickHouse (DuckDB dialect, to transpile): append the rollups of `source`'s calls matching `where`."""
     return [
         f"INSERT INTO {TABLE} {sums_select(source, where, sign)}",
         f"INSERT INTO {DIM_HOURS} {dim_hours_select(source, where, sign)}",
-        f"INSERT INTO {SKETCHES} {sketches_select(source, where, sign)}",
+        f"INSERT INTO {SKETCHES} {sketches_select(source, where, sign, gamma)}",
     ]
 
 
-def clickhouse_inserts(source: str, where: str, sign: int = 1) -> list[str]:
+def clickhouse_inserts(source: str, where: str, sign: int = 1, gamma: float = GAMMA) -> list[str]:
     """`inserts` in ClickHouse's dialect."""
-    return [
-        sqlglot.transpile(sql, read="duckdb", write="clickhouse")[0] for sql in inserts(source, where, sign)
-    ]
+    statements = inserts(source, where, sign, gamma)
+    return [sqlglot.transpile(sql, read="duckdb", write="clickhouse")[0] for sql in statements]
 
 
 def clickhouse_migration() -> list[str]:
-    """ClickHouse migration 12: the tables, backfilled from the stored calls."""
-    return [*clickhouse_ddl(), *clickhouse_inserts("spans", "kind = 'llm'")]
+    """ClickHouse migration 14: the tables, backfilled from the stored calls (buckets of `GAMMA_V13`, as
+    when it was written: migration 15 re-buckets them)."""
+    return [*clickhouse_ddl(), *clickhouse_inserts("spans", "kind = 'llm'", gamma=GAMMA_V13)]
 
 
 def bucket_value(bucket: int) -> float:
-    """The representative value of a bucket: within (GAMMA-1)/(GAMMA+1) of every value in it."""
+    """The representative value of a bucket: within (GAMMA-1)/(GAMMA+1), 1.98 %, of every value in it."""
     return 0.0 if bucket == ZERO_BUCKET else 2 * GAMMA**bucket / (GAMMA + 1)
 
 

@@ -245,11 +245,16 @@ def _duckdb_v12() -> list[str]:
 
 
 def _duckdb_v13() -> list[str]:  # the rollups of long ranges, backfilled from the stored calls
-    return [*rollups.duckdb_ddl(), *rollups.upserts("spans", "kind = 'llm'")]
+    # in the buckets of GAMMA_V13, as when it was written: migration 15 re-buckets them
+    return [*rollups.duckdb_ddl(), *rollups.upserts("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13)]
 
 
 def _duckdb_v14() -> list[str]:  # held calls: a view of the calls stored after a mark, not a second copy
     return rollups.duckdb_pending_view()
+
+
+def _duckdb_v15() -> list[str]:  # sketches in buckets twice as wide: half the rows for long views to merge
+    return rollups.duckdb_rebucket()
 
 
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
@@ -269,5 +274,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v12,
         _duckdb_v13,
         _duckdb_v14,
+        _duckdb_v15,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]
