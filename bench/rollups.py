@@ -11,10 +11,13 @@ Method (printed with the results):
 - each view runs through analytics (the API's and dashboard's path) over the 30 days ending at the last
   call: once to warm up, then `--runs` times, timed with perf_counter; p50 and max are printed.
 - before: the same views with the rollups switched off (the raw scan every view ran before), once each.
+- with calls held (`--held N,...`): the views again with the newest N calls counted as held (the mark moved
+  back, then restored), as a live collector's reads add in what waits to be rolled up; times only.
 - sketch error: every percentile of every row (latency p50/p95/p99, TTFT p50/p95, tokens/s, ITL) against
   quantile_cont over the raw calls of the same range and group: median and worst relative error.
 
 Usage: python bench/rollups.py [--db /work/bench-data/rollups30m-r3.duckdb] [--calls 30000000] [--runs 9]
+       [--no-before] [--held 700,50000]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from tokentrail.analytics.fields import DIMENSIONS
 from tokentrail.analytics.percentiles import PERCENTILES
 from tokentrail.analytics.ranges import TimeRange
 from tokentrail.analytics.summary import summary
-from tokentrail.store import rollup_reads, rollups
+from tokentrail.store import held, rollup_reads, rollups
 from tokentrail.store.duckdb import DuckDBStore
 
 END = dt.datetime(2026, 12, 3, 12, 37, 11)  # the last call's time (the data is fixed, so runs compare)
@@ -120,6 +123,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=30_000_000)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--no-before", action="store_true", help="skip the raw scans (slow)")
+    parser.add_argument("--held", default="", help="also time the views with N,M,... calls held")
     args = parser.parse_args()
     if not args.db.exists():
         Path(f"{args.db}.json").write_text(json.dumps(load(args.db, args.calls)))
@@ -139,6 +143,33 @@ def main() -> None:
                 errs = errors(store, by)
                 line += f"  sketch vs exact: median {statistics.median(errs):.2%}, worst {max(errs):.2%}"
             print(line, flush=True)
+    if args.held:
+        with_held(args.db, [int(n) for n in args.held.split(",")], args.runs)
+
+
+_MARK_BEFORE = (
+    f"UPDATE {rollups.MARK} SET mark = (SELECT received_at FROM spans WHERE kind = 'llm' "
+    "ORDER BY received_at DESC LIMIT 1 OFFSET ?)"
+)
+
+
+def with_held(path: Path, counts: list[int], runs: int) -> None:
+    """The views again while the newest `counts` calls count as held (the mark moved back, then restored),
+    as in a live collector, whose reads add in what waits to be rolled up. Those calls are then counted
+    twice, so only times are printed; the roller must not roll them up again, so its interval is set past the
+    run."""
+    held.ROLLUP_EVERY_S = 1e6
+    print("\nwith calls held (a live collector holds up to a minute's, or ROLLUP_BATCH under heavy ingest):")
+    with DuckDBStore(path) as store:
+        mark = store.query(f"SELECT mark FROM {rollups.MARK}").rows[0][0]
+        try:
+            for count in counts:
+                store.execute(_MARK_BEFORE, [count])
+                for name, (view, _) in VIEWS.items():
+                    took = timed(view, store, runs)
+                    print(f"  {count:>6,} held  {name:26} p50 {statistics.median(took):7.1f} ms", flush=True)
+        finally:
+            store.execute(f"UPDATE {rollups.MARK} SET mark = ?", [mark])
 
 
 if __name__ == "__main__":

@@ -296,16 +296,24 @@ def sketches_select(source: str, where: str, sign: int = 1, gamma: float = GAMMA
 
 def pending_sketches(dim: str) -> str:
     """`call_sketches`' rows (day, value, null_value, metric, bucket, n) of one dimension (`TOTAL`: the day's
-    total) over the calls waiting in `PENDING`."""
+    total) over the calls waiting in `PENDING`, read once (a materialised CTE: four scans of them cost a
+    30-day by-tenant report ~13 ms more with 700 held over 30 M calls)."""
     expr = DIMS.get(dim)
     value = "''" if expr is None else f"coalesce(CAST({expr} AS VARCHAR), '')"
     null = "false" if expr is None else f"{expr} IS NULL"
-    each = " UNION ALL ".join(
+    held = (
         f"SELECT date_trunc('day', start_time) AS day, {value} AS value, {null} AS null_value, "
-        f"'{metric}' AS metric, {bucket_sql(column)} AS bucket FROM {PENDING} WHERE {column} IS NOT NULL"
+        f"{', '.join(SKETCHED.values())} FROM {PENDING}"
+    )
+    each = " UNION ALL ".join(
+        f"SELECT day, value, null_value, '{metric}' AS metric, {bucket_sql(column)} AS bucket FROM held "
+        f"WHERE {column} IS NOT NULL"
         for metric, column in SKETCHED.items()
     )
-    return f"SELECT day, value, null_value, metric, bucket, count(*) AS n FROM ({each}) AS m GROUP BY ALL"
+    return (
+        f"WITH held AS MATERIALIZED ({held}) "
+        f"SELECT day, value, null_value, metric, bucket, count(*) AS n FROM ({each}) AS m GROUP BY ALL"
+    )
 
 
 def _key() -> str:
