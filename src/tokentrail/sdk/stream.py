@@ -169,7 +169,8 @@ def timed_sync(items: Iterator[Any], timer: StreamTimer, owner: Any = None) -> I
             try:
                 content = classify(item)
             except Exception:
-                content = timer.misread()
+                timer.misread()
+                content = None
             if content:
                 stamp(now)
             elif content is None:
@@ -196,7 +197,8 @@ async def timed_async(items: AsyncIterator[Any], timer: StreamTimer) -> AsyncIte
             try:
                 content = classify(item)
             except Exception:
-                content = timer.misread()
+                timer.misread()
+                content = None
             if content:
                 stamp(now)
             elif content is None:

@@ -6,20 +6,21 @@ call is dropped and counted in ``sdk_stats()["dropped"]``). The thread calls eac
 reads the response, computes the stream statistics, builds the attributes and creates and ends the span with
 the call's measured start and end times.
 
-**Batches, on a clock.** The thread wakes every `PERIOD_S` (1 s), makes the spans of every record queued
-by then, all in one go, and sleeps again; a submit does not wake it (``drain`` and ``close`` do, and a
-queue half full). Both threads share one interpreter, and a woken Python thread must take the GIL before
-it can do anything, even go back to sleep. An application thread that runs Python and lets the GIL go for
-an instant at a time (a system call, ``os.urandom`` for a request id) wins it back every time, so the
-woken thread can wait for it for as long as the application stays busy, and every one of those instants
-wakes it on the other core for nothing: measured on the 2-core benchmark machine (``bench/overhead.py``,
-blocks of calls up to the end of the worker's flush), a worker woken by the first call of a busy burst
-cost the application about 40 µs of CPU per call for the rest of the burst (an openai call, 550 µs raw,
-took 7 % longer), more than the spans' own work. Woken on a clock instead, it costs that at most once a
-period, and batches amortise the rest (made one record at a time, a 50-chunk stream's span cost about
-twice the wall time it costs in a batch). The price: a span reaches the span processors up to
-`PERIOD_S` after its call ended (the exporter batches for a second anyway), and an idle process's worker
-wakes once a period to find nothing to do.
+**Batches, on a clock.** The thread wakes every `PERIOD_S` (1 s), makes the spans of every record queued by
+then, all in one go, and sleeps again; a submit does not wake it (``drain`` and ``close`` do, and a queue half
+full). Both threads share one interpreter, and a woken Python thread must take the GIL before it can do
+anything, even go back to sleep. An application thread that runs Python and lets the GIL go for an instant at
+a time (a system call, ``os.urandom`` for a request id) wins it back every time, so the woken thread can wait
+for it for as long as the application stays busy, and every one of those instants wakes it on the other core
+for nothing: measured on the 2-core benchmark machine (``bench/overhead.py``, blocks of calls up to the end of
+the worker's flush), a worker woken by the first call of a busy burst cost the application about 40 µs of CPU
+per call for the rest of the burst (an openai call, 550 µs raw, took 7 % longer), about as much as the spans'
+own work. Woken on a clock instead, it is woken in a busy stretch once a period rather than at every burst's
+first call (each wake can still wait for the GIL until the application blocks, on I/O or in ``force_flush``),
+and batches amortise the rest (made one record at a time, a 50-chunk stream's span cost about twice the wall
+time it costs in a batch). The price: a span reaches the span processors up to `PERIOD_S` after its call ended
+(the exporter batches for a second anyway), and an idle process's worker wakes once a period to find nothing
+to do.
 
 It is not the exporter's thread: that one blocks on the network and backs off for seconds when the collector
 is down, while this one should keep the queue short. Spans it ends go to the span processors as usual, the
