@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tokentrail import semconv as sc
 from tokentrail.sdk import openai as openai_readers
+from tokentrail.sdk import worker as worker_mod
 
-from .conftest import TTFT_SLACK_MS, Recorder, TimingMiss, isolated, steer, timing_retries
+from .conftest import TTFT_SLACK_MS, Recorder, TimingMiss, isolated, steer, timing_retries, wait_for
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -90,6 +91,32 @@ def test_span_is_made_off_the_callers_thread_as_a_child_with_the_measured_times(
     assert duration_ms >= plan.total_ms  # nothing arrives before the simulator sent it
     if duration_ms > plan.total_ms + TTFT_SLACK_MS:
         raise TimingMiss(f"span lasted {duration_ms:.1f} ms, the plan {plan.total_ms} ms")
+
+
+def test_the_worker_makes_spans_on_its_clock_without_a_flush(rec: Recorder) -> None:
+    tt, memory = isolated()
+    with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test") as client:
+        tt.instrument_openai(client)
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        wait_for(lambda: len(memory.get_finished_spans()) == 1)  # within one period (1 s), no flush
+    tt.shutdown(timeout_s=5)
+
+
+def test_a_call_does_not_wake_the_worker_a_half_full_queue_does(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Woken while the application runs Python, the worker waits for the GIL and costs the application's
+    thread for as long as it waits (`tokentrail.sdk.worker`): a call only queues its record."""
+    monkeypatch.setattr(worker_mod, "PERIOD_S", 600.0)  # the clock out of the way
+    tt, memory = isolated(queue_max_spans=4)
+    with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test") as client:
+        tt.instrument_openai(client)
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)  # one of four: queued only
+        assert not tt.worker._hurry.is_set() and tt.worker._queue.qsize() == 1  # still queued
+        assert not memory.get_finished_spans()
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)  # half full: the worker wakes
+        wait_for(lambda: len(memory.get_finished_spans()) == 2)
+    tt.shutdown(timeout_s=5)  # wakes it, so its thread does not sleep on past the test
 
 
 def test_a_full_queue_drops_calls_and_counts_them(rec: Recorder) -> None:

@@ -212,8 +212,11 @@ def read_invoke(result: dict[str, Any], call: CallRecord) -> None:
             call.usage = normalize_usage(PROVIDER, headers)
 
 
-_TEXT_DELTA_START: Final = b'{"type":"content_block_delta","index":'
-_TEXT_DELTA: Final = b'"delta":{"type":"text_delta","text":"'
+_TEXT_DELTA: Final = re.compile(
+    rb'\{"type":"content_block_delta","index":\d+,"delta":\{"type":"text_delta","text":"[^"]'
+).match
+"""The start of a text delta with text, as Bedrock writes it (compact JSON): one regex match costs the
+caller half what a prefix test and two searches of the bytes did."""
 
 
 def classify_anthropic_chunk(event: Mapping[str, Any]) -> bool | None:
@@ -222,9 +225,7 @@ def classify_anthropic_chunk(event: Mapping[str, Any]) -> bool | None:
     on the worker). Quotes inside JSON strings are escaped, so the markers cannot come from the text."""
     chunk = event.get("chunk")
     data = chunk.get("bytes") if chunk is not None else None
-    if data and data.startswith(_TEXT_DELTA_START) and _TEXT_DELTA in data and b'"text":""' not in data:
-        return True
-    return None
+    return True if data and _TEXT_DELTA(data) else None
 
 
 def observe_invoke_chunk(event: Mapping[str, Any], call: CallRecord) -> str | bool | None:

@@ -23,19 +23,20 @@ building, connection set-up and retries are included, as the user experiences th
 TTFT is emitted under its GenAI name, ``gen_ai.response.time_to_first_chunk`` (seconds); the rest, which have
 no GenAI name, as ``tokentrail.*`` extras in ms.
 
-**Who does what.** On the caller's thread, per chunk, `StreamTimer.chunk` takes the arrival time and asks the
-provider's *classifier* one cheap question (a type check and a field or two): is this a plain output chunk
-(text, or a tool-call argument delta that needs no further reading)? Such a chunk leaves only its arrival
-time behind. Any other chunk (the first and the last, tool-call announcements, usage, errors: a handful per
-text stream; every chunk of an OpenAI Chat tool call, and of a Bedrock InvokeModel stream, whose bodies are
-decoded on the worker) is kept by reference with its arrival time. The span worker
-(`tokentrail.sdk.worker`) later reads the kept chunks in order with the provider's full *observer* (usage,
-model, stop reason, tool names; it also decides whether a kept chunk carried output) and computes the
+**Who does what.** On the caller's thread, per chunk, the stream's generator (`timed_sync`, `timed_async`)
+takes the arrival time and asks the provider's *classifier* one cheap question (a type check and a field or
+two): is this a plain output chunk (text, or a tool-call argument delta that needs no further reading)? Such a
+chunk leaves only its arrival time behind. Any other chunk (the first and the last, tool-call announcements,
+usage, errors: a handful per text stream; every chunk of an OpenAI Chat tool call, and of a Bedrock
+InvokeModel stream, whose bodies are decoded on the worker) is kept by reference with its arrival time. The
+span worker (`tokentrail.sdk.worker`) later reads the kept chunks in order with the provider's full *observer*
+(usage, model, stop reason, tool names; it also decides whether a kept chunk carried output) and computes the
 statistics (`read_kept`, `stream_attributes`).
 With content capture on, every chunk is kept, so the captured text is complete and in order.
 
-`StreamTimer` is the state; the generators `timed_sync` / `timed_async` only translate the iteration
-protocol (``for`` vs ``async for``) and delegate everything else to it.
+`StreamTimer` is the state; the generators `timed_sync` / `timed_async` differ only in the iteration protocol
+(``for`` vs ``async for``): each writes out the same few lines per chunk rather than calling a method, which
+cost about as much again per chunk.
 """
 
 from __future__ import annotations
@@ -77,17 +78,10 @@ class StreamTimer:
         self.kept: list[tuple[int, Any]] = []
         self.done = False
 
-    def chunk(self, item: Any) -> None:
-        now = perf_counter_ns()
-        try:
-            content = self.classify(item)
-        except Exception:
-            content = None  # the worker's observer reads it instead
-            self.call.internal_error()
-        if content:
-            self.stamps.append(now)
-        elif content is None:
-            self.kept.append((now, item))
+    def misread(self) -> None:
+        """The classifier failed on a chunk (call inside ``except``): reported; the chunk is kept, so the
+        worker's observer reads it instead."""
+        self.call.internal_error()
 
     def end(self, exc: BaseException | None = None, *, closed: bool = False) -> None:
         """The stream finished (exhausted, failed, or closed by the user before its end). Idempotent."""
@@ -162,20 +156,29 @@ def timed_sync(items: Iterator[Any], timer: StreamTimer, owner: Any = None) -> I
     so the per-item cost stays small (a class with a ``__next__`` method costs several times more per
     chunk). Closing it, or dropping it, ends the timer.
 
+    Per chunk, written out in the loop (here and in `timed_async`; a method call per chunk cost about as
+    much as the rest): the arrival time, then the classifier's answer: output text or True, only the time
+    is kept; None, the time and the chunk (read on the worker); False or "", nothing.
+
     `owner`, held until the end, is the stream object whose drop also ends the timer (a finalizer): without
     it, the stream can be freed as its own iterator finishes, before this generator records the end."""
-    chunk, shown = timer.chunk, timer.shown
+    classify, shown, stamp, keep_ = timer.classify, timer.shown, timer.stamps.append, timer.kept.append
     try:
-        if shown is None:
-            for item in items:
-                chunk(item)
+        for item in items:
+            now = perf_counter_ns()
+            try:
+                content = classify(item)
+            except Exception:
+                timer.misread()
+                content = None
+            if content:
+                stamp(now)
+            elif content is None:
+                keep_((now, item))
+            if shown is None:
                 yield item
-        else:
-            for item in items:
-                chunk(item)
-                visible = shown(item)
-                if visible is not None:
-                    yield visible
+            elif (visible := shown(item)) is not None:
+                yield visible
     except GeneratorExit:
         timer.end(closed=True)
         raise
@@ -187,18 +190,23 @@ def timed_sync(items: Iterator[Any], timer: StreamTimer, owner: Any = None) -> I
 
 async def timed_async(items: AsyncIterator[Any], timer: StreamTimer) -> AsyncIterator[Any]:
     """`timed_sync` for async iterators: only the iteration protocol differs."""
-    chunk, shown = timer.chunk, timer.shown
+    classify, shown, stamp, keep_ = timer.classify, timer.shown, timer.stamps.append, timer.kept.append
     try:
-        if shown is None:
-            async for item in items:
-                chunk(item)
+        async for item in items:
+            now = perf_counter_ns()
+            try:
+                content = classify(item)
+            except Exception:
+                timer.misread()
+                content = None
+            if content:
+                stamp(now)
+            elif content is None:
+                keep_((now, item))
+            if shown is None:
                 yield item
-        else:
-            async for item in items:
-                chunk(item)
-                visible = shown(item)
-                if visible is not None:
-                    yield visible
+            elif (visible := shown(item)) is not None:
+                yield visible
     except GeneratorExit:
         timer.end(closed=True)
         raise

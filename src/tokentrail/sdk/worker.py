@@ -6,14 +6,21 @@ call is dropped and counted in ``sdk_stats()["dropped"]``). The thread calls eac
 reads the response, computes the stream statistics, builds the attributes and creates and ends the span with
 the call's measured start and end times.
 
-**Batches.** The thread wakes when a record arrives, then lets records gather for `BATCH_S` (50 ms) before it
-makes their spans, all in one go; ``drain`` and ``close`` cut the wait short. Both threads share one
-interpreter (the GIL, the allocator, the CPU caches), and every time the worker takes the interpreter from
-an application thread in the middle of its work, both pay for the hand-over: run at once, one record at a
-time, a 50-chunk stream's span cost the application about 480 µs of wall time, gathered in batches about
-half of that (``bench/overhead.py``, which times blocks of calls up to the end of the worker's flush). The
-price: a span reaches the span processors up to 50 ms after its call ended (the exporter batches for a
-second anyway).
+**Batches, on a clock.** The thread wakes every `PERIOD_S` (1 s), makes the spans of every record queued by
+then, all in one go, and sleeps again; a submit does not wake it (``drain`` and ``close`` do, and a queue half
+full). Both threads share one interpreter, and a woken Python thread must take the GIL before it can do
+anything, even go back to sleep. An application thread that runs Python and lets the GIL go for an instant at
+a time (a system call, ``os.urandom`` for a request id) wins it back every time, so the woken thread can wait
+for it for as long as the application stays busy, and every one of those instants wakes it on the other core
+for nothing: measured on the 2-core benchmark machine (``bench/overhead.py``, blocks of calls up to the end of
+the worker's flush), a worker woken by the first call of a busy burst cost the application about 40 µs of CPU
+per call for the rest of the burst (an openai call, 550 µs raw, took 7 % longer), about as much as the spans'
+own work. Woken on a clock instead, it is woken in a busy stretch once a period rather than at every burst's
+first call (each wake can still wait for the GIL until the application blocks, on I/O or in ``force_flush``),
+and batches amortise the rest (made one record at a time, a 50-chunk stream's span cost about twice the wall
+time it costs in a batch). The price: a span reaches the span processors up to `PERIOD_S` after its call ended
+(the exporter batches for a second anyway), and an idle process's worker wakes once a period to find nothing
+to do.
 
 It is not the exporter's thread: that one blocks on the network and backs off for seconds when the collector
 is down, while this one should keep the queue short. Spans it ends go to the span processors as usual, the
@@ -47,8 +54,8 @@ class Job(Protocol):
         """Build and end the span; call `report` inside ``except`` for an internal error."""
 
 
-BATCH_S = 0.05
-"""How long the thread lets records gather after the first one arrives (see the module docstring)."""
+PERIOD_S = 1.0
+"""How often the thread wakes to make the spans of the records queued (see the module docstring)."""
 
 
 class SpanWorker:
@@ -62,9 +69,9 @@ class SpanWorker:
         """A fresh state (at start, and in a forked child: the parent makes the spans of what it queued)."""
         self.stats = Stats(("dropped",))
         # Jobs, drain markers (Events) and None (stop). SimpleQueue is written in C: a put costs the caller
-        # well under a microsecond, and wakes the thread only when it waits.
+        # well under a microsecond (the thread never waits on it: it sleeps on `_hurry`).
         self._queue: queue.SimpleQueue[Job | threading.Event | None] = queue.SimpleQueue()
-        self._hurry = threading.Event()  # set by drain and close: stop gathering, make the spans now
+        self._hurry = threading.Event()  # set by drain, close and a half-full queue: make the spans now
         self._closed = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -83,6 +90,8 @@ class SpanWorker:
         self._queue.put(job)
         if self._thread is None:
             self.start()
+        elif self._queue.qsize() * 2 >= self.limit:  # half full: make room now
+            self._hurry.set()
 
     def drain(self, timeout_s: float) -> bool:
         """Wait until everything submitted so far has been finished; True when done within the timeout."""
@@ -131,19 +140,20 @@ class SpanWorker:
             self._thread.start()
 
     def _run(self) -> None:
-        jobs = self._queue
         while True:
-            first = jobs.get()  # asleep until there is work
-            if not isinstance(first, threading.Event) and first is not None:
-                self._hurry.wait(BATCH_S)  # let more calls end (drain and close cut this short)
+            self._hurry.wait(PERIOD_S)  # asleep until the period is over, or drain, close or a full queue
             self._hurry.clear()
-            if not self._run_batch(first):
+            if not self._run_batch():
                 return
 
-    def _run_batch(self, job: Job | threading.Event | None) -> bool:
-        """Finish `job` and everything queued after it; False when closed (the thread stops)."""
+    def _run_batch(self) -> bool:
+        """Finish everything queued; False when closed (the thread stops)."""
         jobs = self._queue
         while True:
+            try:
+                job = jobs.get_nowait()
+            except queue.Empty:
+                return True
             if job is None:  # from close: everything before it is done
                 if self._closed:
                     return False
@@ -154,10 +164,6 @@ class SpanWorker:
                     job.finish(self._report)
                 except Exception:
                     self._report()
-            try:
-                job = jobs.get_nowait()
-            except queue.Empty:
-                return True
 
     def _report(self) -> None:
         exc = sys.exc_info()[1]
