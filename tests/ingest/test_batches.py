@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from support import make_request, make_span
-from tokentrail.ingest import otlp
+from tokentrail.ingest import otlp, workers
+from tokentrail.ingest.batches import DecodeFailed, answer
+from tokentrail.ingest.pipeline import Pipeline
 from tokentrail.ingest.workers import ProcessPipeline
+from tokentrail.samples.policy import Policy
+from tokentrail.store.arrow import calls_from_ipc
 
 PB = "application/x-protobuf"
 
@@ -65,3 +71,35 @@ def test_a_malformed_body_fails_only_its_own_request(pipeline: ProcessPipeline) 
     assert isinstance(results[2], otlp.BadPayload)
     assert [r[0].num_rows for k, r in enumerate(results) if k != 2] == [1, 2, 3]
     assert results[3][0].column("span_id").to_pylist() == [f"{s:016x}" for s in range(21, 24)]
+
+
+def test_a_fault_decoding_one_body_fails_only_its_own_request(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug (not a bad body) raised while decoding one request: the others of its worker message keep their
+    rows, it gets a 500 that survives the trip back from the worker, and neither says what it was sent."""
+    secret, bad, pipeline = "the prompt's own words", body(31, 1), Pipeline()
+    real = pipeline.calls
+
+    def calls(data: bytes, kind: str) -> Any:
+        if data == bad:
+            raise TypeError(f"unhashable type: {secret!r}")
+        return real(data, kind)
+
+    monkeypatch.setattr(pipeline, "calls", calls)
+    monkeypatch.setattr(workers, "_worker", pipeline)
+    with caplog.at_level(logging.ERROR):
+        data, outcomes = workers.traces_ipc([(body(1, 1), PB), (bad, PB), (body(11, 2), PB)], Policy())
+    failed = pickle.loads(pickle.dumps(outcomes[1]))  # as the server gets it from a worker process
+    assert isinstance(failed, DecodeFailed) and "TypeError" in str(failed)
+    assert "TypeError" in caplog.text and secret not in caplog.text and secret not in str(failed)
+
+    async def settled() -> list[Any]:
+        futures = [asyncio.get_running_loop().create_future() for _ in outcomes]
+        answer(calls_from_ipc(data), [outcomes[0], failed, outcomes[2]], futures)
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    first, middle, last = asyncio.run(settled())
+    assert isinstance(middle, DecodeFailed)
+    assert first[0].column("span_id").to_pylist() == ["0000000000000001"]
+    assert last[0].column("span_id").to_pylist() == [f"{s:016x}" for s in (11, 12)]

@@ -20,8 +20,24 @@ from typing import Any
 
 import pyarrow as pa
 
-# rows, rejected count, what was rejected or corrected; or the request's own error (otlp.BadPayload, ...)
-Outcome = tuple[int, int, str] | ValueError
+from tokentrail.exceptions import TokentrailError
+
+
+class DecodeFailed(TokentrailError):
+    """Decoding one request raised what no input should (a bug): that request alone fails (HTTP 500), and
+    the others in its worker message keep their rows. The message names no input: it may hold content."""
+
+    def __init__(self, kind: str = "") -> None:
+        super().__init__(f"decoding this request failed ({kind}): a fault in the collector, in its log")
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[type[DecodeFailed], tuple[str]]:
+        return DecodeFailed, (self.kind,)
+
+
+# rows, rejected count, what was rejected or corrected; or the request's own error (otlp.BadPayload, ...,
+# or DecodeFailed)
+Outcome = tuple[int, int, str] | ValueError | DecodeFailed
 Item = tuple[bytes, str]  # body, media type
 Decode = Callable[[list[Item]], Awaitable[tuple[pa.Table, list[Outcome]]]]
 MAX_BATCH_BYTES = 4 << 20  # request bytes in one message at most (a single larger request goes alone)
@@ -71,7 +87,7 @@ def answer(table: pa.Table, outcomes: list[Outcome], futures: list[asyncio.Futur
     """Each request its slice of the batch's rows (in order), or its own error."""
     offset = 0
     for outcome, future in zip(outcomes, futures, strict=True):
-        if isinstance(outcome, ValueError):
+        if isinstance(outcome, Exception):
             settle(future, outcome)
             continue
         rows, rejected, reason = outcome

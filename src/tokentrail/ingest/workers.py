@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -34,7 +35,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tokentrail.exceptions import Unavailable
 from tokentrail.ingest import otlp
-from tokentrail.ingest.batches import Batches, Item, Outcome
+from tokentrail.ingest.batches import Batches, DecodeFailed, Item, Outcome
 from tokentrail.ingest.pipeline import Decoded, LogContent, Pipeline, pricing_enricher
 from tokentrail.model import Call, Sample
 from tokentrail.pricing import load_prices
@@ -122,9 +123,20 @@ def traces_ipc(bodies: list[Item], policy: Policy) -> tuple[bytes, list[Outcome]
         except ValueError as exc:  # otlp.BadPayload, PayloadTooLarge, UnsupportedMediaType
             outcomes.append(exc)
             continue
+        except Exception as exc:  # a bug: this request fails alone, not every request batched with it
+            outcomes.append(decode_failed(exc))
+            continue
         calls += mine
         outcomes.append((len(mine), report.rejected_count, report.message()))
     return calls_to_ipc(calls), outcomes
+
+
+def decode_failed(exc: Exception) -> DecodeFailed:
+    """Log a decoding fault by its type and where it was raised, never its message (it may quote the
+    request's content)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("decoding a request failed with %s (answered 500)\n%s", type(exc).__name__, frames)
+    return DecodeFailed(type(exc).__name__)
 
 
 def logs_in_worker(body: bytes, kind: str, keep_from: int | None, policy: Policy) -> LogContent:
