@@ -183,6 +183,6 @@ def request_to_calls(request: Any, received_at: dt.datetime) -> tuple[list[Call]
                     continue
                 call, fixes = span_to_call(span, resource, received_at)
                 if fixes:
-                    report.corrected.update(set(fixes))
+                    report.corrected.update(dict.fromkeys(fixes, 1))  # once per span, in the order found
                 calls.append(call)
     return calls, report
