@@ -84,13 +84,14 @@ class SpanWorker:
     # --- the caller's side ------------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        if self._closed or self._queue.qsize() >= self.limit:
+        waiting = self._queue.qsize()
+        if self._closed or waiting >= self.limit:
             self.stats.add("dropped")
             return
         self._queue.put(job)
         if self._thread is None:
             self.start()
-        elif self._queue.qsize() * 2 >= self.limit:  # half full: make room now
+        elif (waiting + 1) * 2 >= self.limit:  # half full: make room now
             self._hurry.set()
 
     def drain(self, timeout_s: float) -> bool:
