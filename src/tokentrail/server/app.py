@@ -163,6 +163,7 @@ def build_state(
         waiting=Waiting(settings.content_wait_s, settings.content_wait_max_bytes),
         query_pool=QueryPool(settings.query_concurrency),
         prompts=Registry(store, Stages.parse(settings.prompt_stages, settings.prompt_approval_stages)),
+        decode_backlog=store.upstream,  # the writer waits briefly for these requests (store/writer.py)
     )
 
 

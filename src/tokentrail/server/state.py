@@ -51,7 +51,7 @@ class AppState:
     waiting: Waiting  # GenAI content from the logs signal waiting for its span (server/content.py)
     query_pool: QueryPool
     prompts: Registry
-    decode_backlog: Backlog = dataclasses.field(default_factory=Backlog)  # request bytes in decoding
+    decode_backlog: Backlog  # request bytes in decoding: the store's `upstream`
     log_counts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     route_requirements: dict[int, Requirement | None] = dataclasses.field(default_factory=dict)
     grpc_server: Any = None  # `serve`'s OTLP/gRPC server, stopped before the store closes

@@ -12,10 +12,13 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokentrail.exceptions import TokentrailError
 from tokentrail.model import Call
+
+if TYPE_CHECKING:
+    from tokentrail.store.backlog import Backlog
 
 DEFAULT_QUERY_TIMEOUT_S = 30.0
 
@@ -88,6 +91,12 @@ class Store(Protocol):
 
     def expected_wait_s(self) -> float:
         """How long rows submitted now would wait for their commit (0 until a commit rate is measured)."""
+        ...
+
+    @property
+    def upstream(self) -> Backlog:
+        """Work on its way to the writer, counted by the caller (the collector: request bodies being
+        decoded); a group waits briefly for it (store/writer.py)."""
         ...
 
     def replace(self, calls: Sequence[Call]) -> int:

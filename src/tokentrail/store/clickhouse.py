@@ -196,6 +196,7 @@ class ClickHouseStore:
         self.has_rollups = not self.layout.cluster  # store/rollups.py's tables (one server only)
         self._migrate()
         self._writer = BatchWriter(lambda: engine, self._commit, max_pending, "tokentrail-ch-writer")
+        self.upstream = self._writer.upstream  # base.Store.upstream
 
     def _migrate(self) -> None:
         for statement in self.layout.create(MIGRATIONS_TABLE):

@@ -29,6 +29,7 @@ import sqlglot
 from tokentrail.model import Call
 from tokentrail.store import rollups
 from tokentrail.store.arrow import METRICS, calls_to_arrow, split_sides
+from tokentrail.store.backlog import Backlog
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.held import Roller, Stamp, roll_up, roll_up_pending
 from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
@@ -160,6 +161,8 @@ class DuckDBStore:
             self._writer = BatchWriter(
                 self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
             )
+        # base.Store.upstream (read-only: a count nothing waits on)
+        self.upstream = self._writer.upstream if self._writer is not None else Backlog()
         # the rollups of long ranges as reads know them: none in a file opened read-only before its migration
         # 15 (13 made them, 15 re-bucketed the sketches)
         self.has_rollups = self._has_table("schema_migrations") and self.schema_version >= rollups.SCHEMA
