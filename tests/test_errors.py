@@ -120,7 +120,7 @@ StorageAttachedDuringArchiveError BetaHeartbeatPreconditionFailedError
 RequestBodyTooLargeAfterDecodingError ContractSpendLimitReachedError EnforcedSpendLimitReachedError
 RampLimitExceededError BetaAuthorizationCheckUnavailableError BetaRegistrationPendingError
 CMEKContextUnavailableError CMEKKeyUnreachableError ChangeOutcomeUnknownError StorageNotReadyError
-WorkspaceCreatedIncompleteError CompactionUnavailableError
+WorkspaceCreatedIncompleteError CompactionUnavailableError OrganizationURLFetchDisabledError
 """
 BY_STATUS = frozenset(_BY_STATUS_NAMES.split())
 """Classes (Anthropic's per-endpoint errors) that only their HTTP status classes: ``other`` by name alone."""
