@@ -220,7 +220,8 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
     lock, retries, latencies = threading.Lock(), [0], []
 
     def worker() -> None:
-        # A request still unanswered 30 s after the budget is abandoned (not counted as sent).
+        # A request still unanswered, or still refused, 30 s after the budget is abandoned (not counted as
+        # sent).
         conn = Connection(url, budget_s + 30)
         try:
             while True:
@@ -237,6 +238,8 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
                     if status in (429, 503):
                         with lock:
                             retries[0] += 1
+                        if time.perf_counter() > stop_at + 30:  # still refused 30 s after the budget
+                            return
                         time.sleep(float(headers.get("retry-after", "0.2")))
                         continue
                     if status != 200:
