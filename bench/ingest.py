@@ -220,8 +220,8 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
     lock, retries, latencies = threading.Lock(), [0], []
 
     def worker() -> None:
-        # A request still unanswered, or still refused, 30 s after the budget is abandoned (not counted as
-        # sent).
+        # A request abandoned is not counted as sent: one whose answer stalls for the socket's timeout
+        # (budget + 30 s), or one still refused 30 s after the budget.
         conn = Connection(url, budget_s + 30)
         try:
             while True:
