@@ -101,3 +101,19 @@ def test_serve_writes_nothing_but_its_store(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/", timeout=30).status_code == 200
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == ["data/t.duckdb"]
+
+
+def maps_pandas(pid: int) -> bool:
+    """Whether the process has loaded pandas' compiled libraries (what importing pandas maps)."""
+    return f"{os.sep}pandas{os.sep}" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_collector_commits_and_answers_queries_without_loading_pandas(tmp_path: Path) -> None:
+    # pyarrow imports pandas on its first conversion of Python values; in the server that was the first
+    # commit, on the writer thread (~300 ms for the first request, ~28 MB held): store/pandas_free.py
+    with server(tmp_path) as (proc, url):
+        assert [send(url, n).status_code for n in (1, 2, 3)] == [200, 200, 200]
+        assert stored_span_ids(url) == [f"{n:016x}" for n in (1, 2, 3)]
+        processes = [proc.pid, *(p.pid for p in decoding_workers(proc.pid))]
+        assert len(processes) == 3
+        assert [maps_pandas(pid) for pid in processes] == [False, False, False]

@@ -59,7 +59,9 @@ async def serve_both(app: Any, settings: Settings, db: str) -> None:
 def run_server(db: str, settings: Settings, insecure: bool = False) -> None:
     from tokentrail.server.app import create_app
     from tokentrail.server.hosts import is_loopback
+    from tokentrail.store.pandas_free import settle_pyarrow_without_pandas
 
+    settle_pyarrow_without_pandas()  # before the first commit would import pandas on the writer thread
     retention = resolve(settings)
     with opened_store(db) as store:
         check_exposure(store, settings, insecure)
