@@ -273,3 +273,14 @@ def test_one_transaction_stores_a_group_and_credits_a_repeat_to_its_first_reques
     assert duck._commit(con, jobs[:1]) == [0]
     assert duck.query("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").rows == [(7, 7)]
     assert duck.query("SELECT count(*) FROM span_keys").rows == [(7,)]
+
+
+@pytest.mark.parametrize("count", [3, duckdb_store.PARAMETER_KEYS + 1])
+def test_a_span_twice_in_one_batch_is_stored_once_with_the_rest(duck: DuckDBStore, count: int) -> None:
+    """A repeat inside one batch is a conflict of the plain key insert, small batch or large; the claim
+    one by one then stores each span once."""
+    batch = calls(count)
+    assert duck.write([*batch, batch[1]]) == count
+    stored = duck.query("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").rows
+    assert stored == [(count, count)]
+    assert duck.query("SELECT count(*) FROM span_keys").rows == [(count,)]
