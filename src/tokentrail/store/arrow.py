@@ -161,7 +161,7 @@ def calls_from_ipc(data: bytes) -> pa.Table:
 
 def split_sides(table: pa.Table) -> tuple[pa.Table, dict[str, pa.Table]]:
     """(the spans in the form of model.COLUMNS, each side table's non-null rows by table name)."""
-    present = [side for side in SIDES if side.field in table.column_names]
+    present = [side for side in SIDES if table.schema.get_field_index(side.field) >= 0]  # not column_names
     sides = {side.table: side.split(table) for side in present}
     return table.drop_columns([side.field for side in present]), sides
 
