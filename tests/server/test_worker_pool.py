@@ -42,7 +42,7 @@ async def test_a_request_held_by_a_dead_worker_is_retried_on_new_workers(duck: D
         assert duck.query("SELECT count(*) FROM spans").rows == [(1,)]
         assert pid not in pool.pids()
         # the new worker decoded that span without pandas, which it refuses to load (less memory)
-        with pytest.raises(ModuleNotFoundError, match="do not load pandas"):
+        with pytest.raises(ModuleNotFoundError, match="does not load pandas"):
             await pool.run(importlib.util.find_spec, "pandas")
     finally:
         app.state.pipeline.close()
