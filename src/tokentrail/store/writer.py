@@ -10,8 +10,9 @@ the next one gathers only the requests that were not in it: with every client's 
 alternating groups, each commit serves about half of them. So a group of fewer than `LINGER_ROWS` rows
 whose queue is empty waits up to `LINGER_S` while `upstream` reports work on its way to the writer
 (request bodies being decoded), and takes what arrives: measured with 16 one-span clients, groups of ~7
-became ~16 and the server's CPU per request fell from ~1.7 to ~1.2-1.5 ms (docs/architecture.md). With
-nothing on its way, or with many rows in hand, a group is committed at once.
+became ~16 and the server's CPU per request fell from ~1.7 to ~1.2-1.5 ms (docs/architecture.md); a
+limit of 16 ms rather than 8 kept them whole on a slower machine (~14 % more requests/s). With nothing on
+its way, or with many rows in hand, a group is committed at once.
 
 `run` queues a task (a function of the writer's connection, e.g. a retention delete) that runs alone between
 batches, so maintenance never races ingest and each task holds the writer only for its own duration.
@@ -34,7 +35,7 @@ from tokentrail.store.base import StoreBusy, StoreError
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
-LINGER_S = 0.008  # the longest a group waits for work on its way (see the module docstring)
+LINGER_S = 0.016  # the longest a group waits for work on its way (see the module docstring)
 LINGER_ROWS = 64  # a group of this many rows or more does not wait: its commit is not mostly fixed cost
 
 
