@@ -94,3 +94,28 @@ def test_the_collector_counts_its_decoding_in_the_stores_upstream() -> None:
         assert app.state.decode_backlog is store.upstream
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_groups_rows_are_no_longer_queued_when_its_futures_resolve(fails: bool) -> None:
+    """The answer may reach the client, and its next request the admission check, before the writer thread
+    runs on: by then the committed (or failed) rows must not count as work still queued."""
+
+    watching = threading.Event()
+
+    def commit(_conn: object, jobs: list[Job]) -> list[int]:
+        watching.wait(10)  # until the test watches the future
+        if fails:
+            raise RuntimeError("commit failed")
+        return [job.table.num_rows for job in jobs]
+
+    w = BatchWriter(lambda: None, commit, 8, "test-writer")
+    seen: list[int] = []
+    try:
+        future = w.submit("spans", pa.table({"x": [1, 2, 3]}))
+        future.add_done_callback(lambda _f: seen.append(w.backlog.pending))  # on the writer, as it resolves
+        watching.set()
+        assert future.exception(10) is not None if fails else future.result(10) == 3
+    finally:
+        w.close()
+    assert seen == [0]

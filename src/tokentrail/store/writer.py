@@ -147,22 +147,25 @@ class BatchWriter:
                 if job.kind == TASK:
                     self._run_task(conn, job)
                     continue
-                jobs = self._take_group(job)
-                self._run(conn, jobs)
-                self.backlog.done(sum(j.table.num_rows for j in jobs))
+                self._run(conn, self._take_group(job))
         finally:
             close = getattr(conn, "close", None)
             if close is not None:
                 close()
 
     def _run(self, conn: Any, jobs: list[Job]) -> None:
+        """Commit the group, count its rows done, then resolve its futures: a client answered at once can send
+        its next request before this thread runs on, and its admission must not find these rows still queued
+        (a slow store's rate then made one row look like a second's wait: a 429 under load)."""
         try:
             counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
         except Exception as exc:  # the writer must survive any one bad batch
             log.exception("write failed")
+            self.backlog.done(sum(j.table.num_rows for j in jobs))
             for j in jobs:
                 j.future.set_exception(StoreError(f"write failed: {exc}"))
             return
+        self.backlog.done(sum(j.table.num_rows for j in jobs))
         for j, count in counts:
             j.future.set_result(count)
 
