@@ -96,8 +96,7 @@ def _claim_rows(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[int]:
         con.execute("ROLLBACK")
         con.execute("BEGIN")
     first: dict[int, int] = {}  # key -> its first row
-    keys = span_key_values(batch.column("trace_id").to_pylist(), batch.column("span_id").to_pylist())
-    for row, key in enumerate(keys):
+    for row, key in enumerate(_batch_keys(batch)):
         first.setdefault(key, row)
     times = batch.column("start_time").take(pa.array(list(first.values()), pa.int64()))
     claimed = _insert_keys(con, list(first), times, _CLAIM_KEYS)
@@ -112,8 +111,12 @@ def _insert_all_keys(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
         ids = con.from_arrow(batch.select(["trace_id", "span_id", "start_time"]))
         ids.project(f"{span_key()} AS k, start_time").insert_into("span_keys")
         return
-    keys = span_key_values(batch.column("trace_id").to_pylist(), batch.column("span_id").to_pylist())
-    _insert_keys(con, keys, batch.column("start_time"), _INSERT_NEW_KEYS)
+    _insert_keys(con, _batch_keys(batch), batch.column("start_time"), _INSERT_NEW_KEYS)
+
+
+def _batch_keys(batch: pa.Table) -> list[int]:
+    """Each row's span key, computed here (`schema.span_key_values`)."""
+    return span_key_values(batch.column("trace_id").to_pylist(), batch.column("span_id").to_pylist())
 
 
 def _insert_keys(

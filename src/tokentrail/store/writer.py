@@ -157,15 +157,17 @@ class BatchWriter:
         """Commit the group, count its rows done, then resolve its futures: a client answered at once can send
         its next request before this thread runs on, and its admission must not find these rows still queued
         (a slow store's rate then made one row look like a second's wait: a 429 under load)."""
+        failure = None
         try:
             counts = list(zip(jobs, self._commit(conn, jobs), strict=True))
         except Exception as exc:  # the writer must survive any one bad batch
             log.exception("write failed")
-            self.backlog.done(sum(j.table.num_rows for j in jobs))
-            for j in jobs:
-                j.future.set_exception(StoreError(f"write failed: {exc}"))
-            return
+            failure = f"write failed: {exc}"
         self.backlog.done(sum(j.table.num_rows for j in jobs))
+        if failure is not None:
+            for j in jobs:
+                j.future.set_exception(StoreError(failure))
+            return
         for j, count in counts:
             j.future.set_result(count)
 
