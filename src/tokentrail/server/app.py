@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CollectorRegistry
 
 from tokentrail.alerts import engine
@@ -54,6 +55,19 @@ from tokentrail.server.state import App, AppState, StateDep, state_of
 from tokentrail.settings import Settings
 from tokentrail.store import Store
 from tokentrail.times import utcnow
+
+# FastAPI traces and meters every request once an OpenTelemetry SDK provider is set in the process
+# (`opentelemetry-instrument`, FASTAPI_OTEL_AUTO_CONFIGURE), and logs unhandled exceptions with their
+# messages. Not in the collector: an exporter pointed at it would feed on its own ingest (three spans per
+# OTLP request), a message may quote a request's content, and the checks cost ~3 % of the server's time
+# on one-span requests.
+NO_SELF_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def make_pipeline(settings: Settings, enrich: Enricher | None) -> Pipeline:
@@ -198,6 +212,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=NO_SELF_TELEMETRY,
     )
     app.state = build_state(store, settings, enrich, owns_store, retention)
     errors.install(app)
