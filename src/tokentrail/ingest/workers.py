@@ -1,21 +1,22 @@
 """Decoding in worker processes: `ProcessPipeline`, and how its workers live and die.
 
-- Workers are spawned, not forked, so no lock is inherited mid-flight.
+- Workers are spawned, not forked, so no lock is inherited mid-flight. The event loop talks to each over a
+  pipe of its own (`WorkerPool`): no thread sits between them.
 - A worker never outlives the server. On Linux each asks the kernel for SIGKILL when its parent dies
   (`prctl(PR_SET_PDEATHSIG)`); that signal follows the *thread* that spawned the worker, so it is only
-  armed when the pool was built on the main thread (as `serve` does; a pool is built and all its
-  workers are spawned by `WorkerPool.start`, in one call). Everywhere, a watchdog thread in the worker
-  polls the parent pid and exits when it changes.
-- A dead worker breaks a ProcessPoolExecutor for good (BrokenProcessPool, and it kills its other
-  workers). `WorkerPool` then builds a new pool and retries the request once; when that fails too the
-  request gets `WorkersUnavailable` (the collector answers 503 with Retry-After). `ready()` is False
-  while the pool is broken or its new workers have not all answered, which `/healthz` reports.
+  armed when the worker was spawned on the main thread (as `serve` does: the pool is built there, and a
+  worker that died is replaced on the event loop, which runs there too). Everywhere, a watchdog thread in
+  the worker polls the parent pid and exits when it changes.
+- A worker that dies is replaced alone, and a request it held is tried once more on another worker; when
+  that fails too the request gets `WorkersUnavailable` (the collector answers 503 with Retry-After).
+  `ready()` is False until every worker has said it started, which `/healthz` reports.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -25,7 +26,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tokentrail.exceptions import Unavailable
 from tokentrail.ingest import otlp
-from tokentrail.ingest.batches import Batches, DecodeFailed, Item, Outcome
+from tokentrail.ingest.batches import Batches, DecodeFailed, Item, Outcome, settle
 from tokentrail.ingest.pipeline import Decoded, LogContent, Pipeline, pricing_enricher
 from tokentrail.model import Call, Sample
 from tokentrail.pricing import load_prices
@@ -143,63 +143,170 @@ def samples_in_worker(pairs: list[tuple[Call, Doc]], policy: Policy) -> list[Sam
 # --- in the server -------------------------------------------------------------------------------------
 
 
+class _Died(Exception):
+    """A worker's pipe closed: the process is gone."""
+
+
+class _Worker:
+    """One worker process and the server's end of its pipe; `pid` once the worker has said it started."""
+
+    def __init__(self, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+        on_main = threading.current_thread() is threading.main_thread()
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        args = (child, initializer, (*initargs, os.getpid(), on_main))
+        self.process = context.Process(target=serve_tasks, args=args, daemon=True, name="tokentrail-decoder")
+        self.process.start()
+        child.close()
+        self.pid: int | None = None
+        self.reading = False  # a reader on the event loop waits for its next message
+
+    def started(self) -> bool:
+        """Whether the worker has said it started (read here when it has, unless a reader waits for it)."""
+        if self.pid is None and not self.reading and self.conn.poll():
+            with contextlib.suppress(EOFError, OSError):
+                self.pid = self.conn.recv()
+        return self.pid is not None
+
+    def stop(self, timeout_s: float) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)  # done: the worker leaves its loop
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout_s)
+        self.conn.close()
+
+
+def serve_tasks(conn: Any, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+    """A worker's life: the initializer, its pid as its first message, then ``(function, args)`` in and
+    ``(ok, result or exception)`` out, until the server says None or closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it stops the workers
+    initializer(*initargs)
+    conn.send(os.getpid())
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the server closed its end without saying so (it is going)
+            return
+        if task is None:
+            return
+        fn, args = task
+        try:
+            reply: tuple[bool, Any] = (True, fn(*args))
+        except Exception as exc:  # the caller's to handle (a bad body, a fault in decoding)
+            reply = (False, exc)
+        try:
+            conn.send(reply)
+        except Exception as exc:  # an answer that cannot be pickled: its caller gets why, not its content
+            conn.send((False, RuntimeError(f"a worker's answer could not be sent ({type(exc).__name__})")))
+
+
 class WorkerPool:
-    """A ProcessPoolExecutor that is rebuilt when a worker dies."""
+    """Worker processes the event loop talks to directly, each over a pipe of its own: a task is pickled onto
+    an idle worker's pipe and its answer read when the loop sees the pipe readable. Measured against a
+    ProcessPoolExecutor: no manager or feeder thread waking for each message (each hand-over of the GIL
+    between them and the loop cost the loop), and a dead worker is replaced alone. Use it from one event
+    loop at a time (its thread also runs `ready` and `pids`)."""
 
     def __init__(self, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
         self.workers = workers
         self._initializer = initializer
         self._initargs = initargs
-        self._lock = threading.Lock()
-        self._pool, self._warmup = self.start()
-
-    def start(self) -> tuple[concurrent.futures.ProcessPoolExecutor, list[concurrent.futures.Future[int]]]:
-        """A new pool with every worker spawned now, from this thread (see the module docstring)."""
-        on_main = threading.current_thread() is threading.main_thread()
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=self._initializer,
-            initargs=(*self._initargs, os.getpid(), on_main),
-        )
-        # Each submit spawns a worker while none is idle, so these start all of them at once.
-        return pool, [pool.submit(worker_pid) for _ in range(self.workers)]
-
-    def broken(self) -> bool:
-        return bool(getattr(self._pool, "_broken", False))  # set by the executor when a worker dies
+        self._all = [_Worker(initializer, initargs) for _ in range(workers)]  # all spawned now, from here
+        self._idle = collections.deque(self._all)
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def ready(self) -> bool:
-        """True when the pool works and every worker has started (what /healthz reports)."""
-        if self.broken():
-            self.replace(self._pool)
-            return False
-        return all(f.done() and f.exception() is None for f in self._warmup)
+        """True when every worker has started and none has died (what /healthz reports); an idle dead one
+        is replaced here."""
+        for worker in list(self._idle):
+            if not worker.process.is_alive():
+                self._idle.remove(worker)
+                self._release(self._replace(worker))
+        return all(worker.started() for worker in self._all)
 
     def pids(self) -> list[int]:
-        return [f.result() for f in self._warmup if f.done() and f.exception() is None]
-
-    def replace(self, dead: concurrent.futures.ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is not dead:
-                return  # another request replaced it already
-            log.warning("a decoding worker died; starting %d new ones", self.workers)
-            dead.shutdown(wait=False, cancel_futures=True)
-            self._pool, self._warmup = self.start()
+        return [worker.pid for worker in self._all if worker.started() and worker.pid is not None]
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        for attempt in range(2):
-            pool = self._pool
+        """`fn(*args)` in a worker; a worker that dies meanwhile is replaced and the call tried once more."""
+        for _ in range(2):
+            worker = await self._acquire()
             try:
-                return await loop.run_in_executor(pool, fn, *args)
-            except BrokenProcessPool:
-                self.replace(pool)
-                if attempt:
-                    break
+                ok, value = await self._call(worker, fn, args)
+            except (_Died, OSError):  # OSError: the pipe of a worker that died while idle
+                self._release(self._replace(worker))
+                continue
+            except BaseException:  # cancelled: its answer may still come, so the worker is not reused
+                self._release(self._replace(worker))
+                raise
+            self._release(worker)
+            if ok:
+                return value  # type: ignore[no-any-return]
+            raise value
         raise WorkersUnavailable("the decoding workers are restarting; retry shortly")
 
+    async def _call(self, worker: _Worker, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        if worker.pid is None:
+            worker.pid = await self._message(worker)
+        worker.conn.send((fn, args))
+        return await self._message(worker)
+
+    async def _message(self, worker: _Worker) -> Any:
+        """The worker's next message, read when the loop sees its pipe readable; _Died at its end."""
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[Any] = loop.create_future()
+        fd = worker.conn.fileno()
+
+        def readable() -> None:
+            loop.remove_reader(fd)
+            worker.reading = False
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                message = _Died()
+            settle(arrived, message)  # the worker's messages are never exceptions: _Died is this end's
+
+        worker.reading = True
+        loop.add_reader(fd, readable)
+        try:
+            return await arrived
+        finally:
+            if worker.reading:  # cancelled before it came
+                loop.remove_reader(fd)
+                worker.reading = False
+
+    async def _acquire(self) -> _Worker:
+        while not self._idle:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+        return self._idle.popleft()
+
+    def _release(self, worker: _Worker) -> None:
+        self._idle.append(worker)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _replace(self, dead: _Worker) -> _Worker:
+        log.warning("a decoding worker stopped; starting a new one")
+        dead.process.kill()
+        dead.stop(1.0)
+        worker = _Worker(self._initializer, self._initargs)
+        self._all[self._all.index(dead)] = worker
+        return worker
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self._all:
+            worker.stop(5.0)
 
 
 class ProcessPipeline(Pipeline):
