@@ -143,8 +143,8 @@ def samples_in_worker(pairs: list[tuple[Call, Doc]], policy: Policy) -> list[Sam
 # --- in the server -------------------------------------------------------------------------------------
 
 
-class _Died(Exception):
-    """A worker's pipe closed: the process is gone."""
+class _Died(WorkersUnavailable):
+    """A worker's pipe closed: the process is gone (met by `WorkerPool.run`, which tries another)."""
 
 
 class _Worker:
