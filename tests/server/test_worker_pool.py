@@ -119,7 +119,7 @@ async def test_a_cancelled_task_never_answers_the_next_one() -> None:
     try:
         wait_ready(pool)
         (first,) = pool.pids()
-        slow = asyncio.ensure_future(pool.run(sleep_then, 0.5, "stale"))
+        slow = asyncio.ensure_future(pool.run(sleep_then, 30.0, "stale"))
         await asyncio.sleep(0.2)
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
