@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from support import make_request, make_span
-from tokentrail.ingest.workers import WorkerPool, WorkersUnavailable, worker_pid
+from tokentrail.ingest.workers import WorkerPool, WorkersUnavailable
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
@@ -49,6 +49,10 @@ async def test_a_request_held_by_a_dead_worker_is_retried_on_new_workers(duck: D
             await pool.run(importlib.util.find_spec, "pandas")
     finally:
         app.state.pipeline.close()
+
+
+def worker_pid() -> int:
+    return os.getpid()
 
 
 def broken_initializer(parent_pid: int, use_pdeathsig: bool) -> None:

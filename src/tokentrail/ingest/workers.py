@@ -47,6 +47,7 @@ from tokentrail.store.pandas_free import NoPandas
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 WATCHDOG_INTERVAL_S = 0.5
+KILL_WAIT_S = 5.0  # SIGKILL cannot be refused; this only bounds a wait on a wedged kernel
 T = TypeVar("T")
 
 
@@ -93,10 +94,6 @@ def warm_up_request() -> bytes:
     request = otlp.ExportTraceServiceRequest()
     request.resource_spans.add().scope_spans.add().spans.append(span)
     return bytes(request.SerializeToString())
-
-
-def worker_pid() -> int:
-    return os.getpid()
 
 
 def traces_ipc(bodies: list[Item], policy: Policy) -> tuple[bytes, list[Outcome]]:
@@ -169,12 +166,16 @@ class _Worker:
         return self.pid is not None
 
     def stop(self, timeout_s: float) -> None:
+        """Ask the worker to leave its loop; kill it if it has not within `timeout_s`."""
         with contextlib.suppress(OSError):
-            self.conn.send(None)  # done: the worker leaves its loop
+            self.conn.send(None)
         self.process.join(timeout_s)
+        self.kill()
+
+    def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
-            self.process.join(timeout_s)
+            self.process.join(KILL_WAIT_S)
         self.conn.close()
 
 
@@ -210,7 +211,6 @@ class WorkerPool:
     loop at a time (its thread also runs `ready` and `pids`)."""
 
     def __init__(self, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
-        self.workers = workers
         self._initializer = initializer
         self._initargs = initargs
         self._all = [_Worker(initializer, initargs) for _ in range(workers)]  # all spawned now, from here
@@ -298,8 +298,7 @@ class WorkerPool:
 
     def _replace(self, dead: _Worker) -> _Worker:
         log.warning("a decoding worker stopped; starting a new one")
-        dead.process.kill()
-        dead.stop(1.0)
+        dead.kill()
         worker = _Worker(self._initializer, self._initargs)
         self._all[self._all.index(dead)] = worker
         return worker
