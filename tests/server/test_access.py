@@ -3,6 +3,7 @@ over every route of the OpenAPI schema and the dashboard, tenant stamping at ing
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from tokentrail.server.app import create_app
 from tokentrail.server.auth import SESSION_COOKIE, declared
 from tokentrail.settings import Settings
 from tokentrail.store import QueryFailed, Store
+from tokentrail.store.duckdb import DuckDBStore
 from tokentrail.store.scope import TenantStore
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -194,6 +196,28 @@ async def test_unscoped_keys_see_every_tenant(world: dict[str, Any]) -> None:
         "/api/summary", params={"since": "7d", "by": "tenant"}, headers=bearer(world["tokens"]["admin"])
     )
     assert sorted(row["tenant"] for row in r.json()["rows"]) == sorted(TENANTS)
+
+
+@pytest.mark.parametrize("by", ["", "tenant", "feature"])
+async def test_a_tenant_keys_long_views_count_its_calls_of_earlier_hours(
+    world: dict[str, Any], store: Store, by: str
+) -> None:
+    """Calls of earlier whole hours come from the rollups, of which a tenant-bound key sees the per-dimension
+    rows of its tenants only: its totals merge those and its other views read the rollups per combination.
+    Each tenant: four LLM calls now and four three hours ago (three of each timed), rolled up."""
+    earlier = [
+        dataclasses.replace(c, span_id=f"{500 + i:016x}", start_time=c.start_time - dt.timedelta(hours=3))
+        for i, c in enumerate(tenant_calls())
+    ]
+    store.write(earlier)
+    if isinstance(store, DuckDBStore):
+        store.roll_up_held()
+    params = {"since": "7d", **({"by": by} if by else {})}
+    r = await world["client"].get("/api/summary", params=params, headers=bearer(world["tokens"]["acme-t1"]))
+    (row,) = r.json()["rows"]
+    exact = by == "feature"  # from the calls: the group's calls; a sketch counts the values it holds
+    assert (row["calls"], row["percentile_calls"]) == (8, 8 if exact else 6), row
+    assert row["percentiles_from"] == ("exact" if exact else "sketch")
 
 
 async def test_a_route_added_without_a_scope_needs_admin(world: dict[str, Any]) -> None:

@@ -241,6 +241,13 @@ class RequestStore:
         self._store = store
         self.dialect = store.dialect
 
+    @property
+    def tenants(self) -> tuple[str, ...] | None:
+        """The tenants the request's key is bound to, None when it sees all: as `TenantStore.tenants`, so the
+        long views read the rollups a scoped reader has (store/rollup_reads.py::per_dim)."""
+        principal = _current.get()
+        return principal.tenants if principal is not None and principal.tenants else None
+
     def query(
         self, sql: str, params: Sequence[Any] = (), timeout_s: float | None = None, dialect: str = "duckdb"
     ) -> QueryResult:
