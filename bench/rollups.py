@@ -7,7 +7,8 @@ Method (printed with the results):
   inside DuckDB into a fresh file; then the rollups are built a few days per run with ingest's SQL
   (`rollups.upserts`, the same statements the writer runs for every batch) and checkpointed. The load times
   are kept beside the file (<db>.json) so later runs over the same file print them.
-- a file made by an older version is migrated first (schema 15 re-buckets the sketches in seconds).
+- a file made by an older version is migrated first (schema 15 re-buckets the sketches in seconds; 16 sums
+  the sketches of the weeks before the current one into call_sketch_weeks).
 - each view runs through analytics (the API's and dashboard's path) over the 30 days ending at the last
   call: once to warm up, then `--runs` times, timed with perf_counter; p50 and max are printed.
 - before: the same views with the rollups switched off (the raw scan every view ran before), once each.
@@ -103,7 +104,10 @@ def errors(store: DuckDBStore, by: tuple[str, ...]) -> list[float]:
 
 
 def describe(store: DuckDBStore, path: Path) -> None:
-    counts = {t: store.query(f"SELECT count(*) FROM {t}").rows[0][0] for t in ("calls", *rollups.TABLES)}
+    counts = {
+        t: store.query(f"SELECT count(*) FROM {t}").rows[0][0]
+        for t in ("calls", *rollups.TABLES, rollups.WEEKS)
+    }
     print(
         f"file: {path} {os.path.getsize(path) / 1e9:.2f} GB; rows: "
         + ", ".join(f"{t} {n:,}" for t, n in counts.items())

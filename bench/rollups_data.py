@@ -104,9 +104,9 @@ def roll_up(path: Path, first: dt.datetime, days: int, fresh: bool = False) -> f
     with DuckDBStore(path) as store:
         con = store._root.cursor()
         if fresh:
-            for table in rollups.TABLES:
+            for table in (*rollups.TABLES, rollups.WEEKS):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in rollups.duckdb_ddl():
+            for statement in [*rollups.duckdb_ddl(), *rollups.duckdb_weeks()]:
                 con.execute(statement)
         for day in range(days):
             lo, hi = first + dt.timedelta(days=day), first + dt.timedelta(days=day + 1)

@@ -259,3 +259,20 @@ def webhook_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def assert_weeks_sum_the_days(store: Any) -> None:
+    """DuckDB's sketches per sealed week (store/rollups.py's WEEKS) equal its daily sketches of the days
+    before the sealed mark added up per week (counts of zero left out); ClickHouse keeps no weeks."""
+    from tokentrail.store import rollups
+
+    if store.dialect != "duckdb":
+        return
+    keys = ", ".join(rollups.SKETCH_KEY[1:])
+    days = store.query(
+        f"SELECT date_trunc('week', day), {keys}, sum(n) FROM {rollups.SKETCHES} "
+        f"WHERE day < {rollups.SEALED} GROUP BY ALL"
+    )
+    weeks = store.query(f"SELECT {', '.join(rollups.WEEK_KEY)}, n FROM {rollups.WEEKS}")
+    summed = {tuple(r[:-1]): int(r[-1]) for r in days.rows if r[-1]}
+    assert summed and {tuple(r[:-1]): int(r[-1]) for r in weeks.rows if r[-1]} == summed

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support import assert_weeks_sum_the_days
 from tokentrail.analytics.chargeback import chargeback
 from tokentrail.analytics.ranges import parse_period
 from tokentrail.exceptions import BadRequest
@@ -94,6 +95,7 @@ def month_of_calls(n: int = 240, seed: int = 3) -> list[Call]:
             tenant=f"tenant-{i % 5}",
             team=["search", "support"][i % 2],
             status="error" if i % 17 == 0 else "ok",
+            duration_ms=100.0 + 37 * (i % 50),  # sketched in the rollups
         )
         price_call(c, prices)
         out.append(c)
@@ -140,6 +142,7 @@ def test_rollups_have_their_own_retention(store: Store) -> None:
         assert older == 0, table
         kept_rows += rows
     assert kept_rows > 0
+    assert_weeks_sum_the_days(store)  # the week of Oct 12 lost its days before the 14th
 
 
 def test_calls_deleted_before_they_were_rolled_up_stay_in_the_rollups(store: Store) -> None:

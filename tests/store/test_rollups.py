@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from support import assert_weeks_sum_the_days
 from tokentrail import budgets
 from tokentrail.analytics.chargeback import chargeback
 from tokentrail.analytics.dashboard import breakdowns, overview_totals, timeseries
@@ -156,6 +157,7 @@ def assert_sketches_count_every_value(store: Store) -> None:
             [metric],
         ).rows
         assert {(d, t): int(n) for d, t, n in sketched if n} == {(d, t): int(n) for d, t, n in raw if n}
+    assert_weeks_sum_the_days(store)
 
 
 def _repriced(calls: list[Call]) -> list[Call]:
@@ -348,6 +350,66 @@ def test_sketch_percentiles_equal_the_merged_sketch_with_calls_held_and_without(
     assert two == {k: {m: v[m] for m in ("ttft", "latency")} for k, v in none_held.items()}
 
 
+def test_long_views_read_whole_weeks_from_the_weekly_sketches(store: Store) -> None:
+    """Over 20 days, a view's whole ISO weeks come from the sketches per week and the days at its edges from
+    the daily ones: the same answer as every daily row merged by hand; with the daily rows of those weeks
+    deleted the answer stays (DuckDB: it read the weeks), while ClickHouse reads the days (it keeps no
+    weeks)."""
+    store.write(random_calls(13, 1200, start=T0, hours=20 * 24))
+    roll_up_waiting(store)
+    view = TimeRange(T0 + dt.timedelta(hours=30), T0 + dt.timedelta(days=19, hours=5))
+    days = rollup_reads.touched_days(view.start, view.end)
+    weeks = rollup_reads.whole_weeks(*days, dt.datetime.max)
+    assert weeks == (dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 16))  # T0 is a Sunday
+    metrics = list(rollups.SKETCHED)
+    found = rollup_reads.percentiles(store, view.start, view.end, ["tenant"], None, metrics)
+    assert found == {(tenant,): merged for tenant, merged in _from_sketch_rows(store, days).items()}
+    scoped = rollup_reads.percentiles(
+        TenantStore(store, ["acme"]), view.start, view.end, ["tenant"], None, metrics
+    )
+    assert scoped == {("acme",): found[("acme",)]}  # what is sealed is read through the scope too
+    store.execute(f"DELETE FROM {rollups.SKETCHES} WHERE day >= ? AND day < ?", list(weeks))
+    again = rollup_reads.percentiles(store, view.start, view.end, ["tenant"], None, metrics)
+    assert (again == found) == (store.dialect == "duckdb")
+
+
+def test_a_week_is_summed_into_the_weekly_sketches_once_it_is_sealed(
+    duck: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its week is sealed a call's sketch goes to its day only, and views read those days; sealing
+    the weeks that ended (as each roll-up does) sums their days once; later calls of sealed weeks are added
+    to both. The roll-ups here run on Monday Nov 2, so only the week of Oct 26 is over."""
+    monkeypatch.setattr(held, "utcnow", lambda: T0 + dt.timedelta(days=1, hours=3))
+    duck.execute(f"DELETE FROM {rollups.WEEKS}")
+    duck.execute(f"UPDATE {rollups.MARK} SET sealed = ?", [T0 - dt.timedelta(days=6)])  # from Oct 26
+    calls = random_calls(14, 1500, start=T0, hours=20 * 24)
+    duck.write(calls[:1200])
+    roll_up_waiting(duck)
+    view = TimeRange(T0 + dt.timedelta(hours=30), T0 + dt.timedelta(days=19, hours=5))
+    days, metrics = rollup_reads.touched_days(view.start, view.end), list(rollups.SKETCHED)
+
+    def read() -> Any:
+        found = rollup_reads.percentiles(duck, view.start, view.end, ["tenant"], None, metrics)
+        assert found == {(t,): merged for t, merged in _from_sketch_rows(duck, days).items()}
+        return found
+
+    read()
+    assert duck.query(f"SELECT DISTINCT week, sealed FROM {rollups.WEEKS}, {rollups.MARK}").rows == [
+        (T0 - dt.timedelta(days=6), T0 + dt.timedelta(days=1))
+    ]
+    with duck._root.cursor() as con:  # type: ignore[attr-defined]
+        con.execute("BEGIN")
+        held.seal_weeks(con, dt.datetime(2026, 11, 18, 9))  # a Wednesday: the weeks to Nov 16 are over
+        con.execute("COMMIT")
+    assert duck.query(f"SELECT sealed FROM {rollups.MARK}").rows == [(dt.datetime(2026, 11, 16),)]
+    assert_weeks_sum_the_days(duck)
+    read()
+    duck.write(calls[1200:])  # late calls of sealed weeks and of the week still running
+    roll_up_waiting(duck)
+    assert_weeks_sum_the_days(duck)
+    read()
+
+
 def test_tenant_scoped_long_views_see_their_tenant_only(
     filled: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -415,7 +477,7 @@ def test_migration_15_puts_sketches_of_the_old_gamma_in_the_buckets_ingest_write
     the sums are untouched."""
     store.write(random_calls(11, 800))
     roll_up_waiting(store)
-    ingested = _sketch_rows(store)
+    ingested, version = _sketch_rows(store), store.schema_version  # type: ignore[attr-defined]
     store.execute(f"TRUNCATE TABLE {rollups.SKETCHES}")  # as schema 14 wrote them
     old = rollups.sketches_select("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13)
     store.execute(f"INSERT INTO {rollups.SKETCHES} {old}")
@@ -424,7 +486,7 @@ def test_migration_15_puts_sketches_of_the_old_gamma_in_the_buckets_ingest_write
     assert sum(before.values()) == sum(ingested.values())
     store.execute("DELETE FROM schema_migrations WHERE version >= 15")
     store._migrate()  # type: ignore[attr-defined]
-    assert store.schema_version == 15
+    assert store.schema_version == version  # type: ignore[attr-defined]
     assert _sketch_rows(store) == ingested
     assert_exact(store)
 

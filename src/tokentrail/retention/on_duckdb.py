@@ -16,7 +16,7 @@ import duckdb
 
 from tokentrail.analytics.chargeback import rollup_insert_sql
 from tokentrail.retention.policy import Policy, Retained
-from tokentrail.store import Store
+from tokentrail.store import Store, rollups
 from tokentrail.store.held import roll_up_pending
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ class DuckDBRetention:
                 if retained.rollup:  # the calls' daily costs, and the calls not in the long-range rollups yet
                     con.execute(rollup_insert_sql(), [lo, hi])
                     roll_up_pending(con)
+                if retained.table == rollups.SKETCHES:  # the days' counts out of their weeks first
+                    for statement in rollups.WEEKS_LESS_DAYS:
+                        con.execute(statement, [lo, hi])
                 sql = f"DELETE FROM {retained.table} WHERE {column} >= ? AND {column} < ?"
                 row = con.execute(sql, [lo, hi]).fetchone()
             except Exception:

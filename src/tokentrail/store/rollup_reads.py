@@ -65,6 +65,12 @@ def raw_edges(start: dt.datetime, end: dt.datetime) -> list[Interval]:
     return [(a, b) for a, b in ((start, hours[0]), (hours[1], end)) if a < b]
 
 
+def whole_weeks(first: dt.datetime, end: dt.datetime, sealed: dt.datetime) -> Interval | None:
+    """The ISO weeks (from Monday) before `sealed` wholly inside the days [first, end) (`touched_days`)."""
+    monday, last = first + (-first.weekday() % 7) * DAY, min(end - end.weekday() * DAY, sealed)
+    return (monday, last) if monday < last else None
+
+
 def touched_days(start: dt.datetime, end: dt.datetime) -> Interval:
     """The UTC days [start, end) touches: what the sketches of a view over it cover."""
     return _floor(start, DAY), _ceil(end, DAY)
@@ -155,14 +161,18 @@ def _hours_part(
     return sql, [dim, *hours, *more]
 
 
-def _pending(store: Store, timeout_s: float | None) -> bool:
+def _pending(store: Store, timeout_s: float | None) -> tuple[bool, dt.datetime | None]:
     """Whether calls wait in `rollups.PENDING` (DuckDB holds new calls, store/held.py; ClickHouse rolls them
-    up as it stores them), so a read must add them in. Asked in a query of its own (2 to 3 ms on 30 M
-    calls): a call stored after it is left out, as if the view had been read a moment earlier."""
+    up as it stores them), so a read must add them in, and where DuckDB's sealed weeks end (`rollups.SEALED`;
+    ClickHouse keeps no weeks: None). Asked in a query of its own (2 to 3 ms on 30 M calls): a call stored
+    after it is left out, as if the view had been read a moment earlier; the weeks sealed before it stay
+    equal to their days in every later snapshot (the mark only moves on, and each write of a sealed day
+    writes its week in the same transaction), and as literals they let the scan skip the weeks' days."""
     if store.dialect != "duckdb":
-        return False
+        return False, None
     held = f"SELECT count(*) FROM (SELECT 1 FROM {rollups.PENDING} LIMIT 1) AS held"
-    return bool(store.query(held, timeout_s=timeout_s).rows[0][0])
+    row = store.query(f"SELECT ({held}) AS held, {rollups.SEALED} AS sealed", timeout_s=timeout_s).rows[0]
+    return bool(row[0]), row[1]
 
 
 def _raw_part(
@@ -206,10 +216,13 @@ def percentiles(
     where, more = _filter_sql(filters, "dim")
     picked = [] if set(metrics) >= set(rollups.SKETCHED) else list(metrics)  # all: no filter to run
     group = "day" if per_day else _value() if by else ""
-    held = _pending(store, timeout_s)
-    sql = _percentiles_sql(held, dim, group, where + _metrics_sql(picked))
-    tail = [*touched_days(start, end), *more, *picked]
-    rows = store.query(sql, [dim, *tail, *(tail if held else [])], timeout_s=timeout_s).dicts()
+    held, sealed = _pending(store, timeout_s)
+    days = touched_days(start, end)
+    weeks = None if sealed is None or per_day else whole_weeks(*days, sealed)
+    stored, head = _stored(dim, weeks)
+    sql = _percentiles_sql(stored, held, dim, group, where + _metrics_sql(picked))
+    tail = [*days, *more, *picked]
+    rows = store.query(sql, [*head, *tail, *(tail if held else [])], timeout_s=timeout_s).dicts()
     out: dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] = {}
     for row in rows:
         out.setdefault((row["g"],) if group else (), {})[row["metric"]] = (int(row["total"]), _quantiles(row))
@@ -220,7 +233,19 @@ def _metrics_sql(metrics: Sequence[str]) -> str:
     return f" AND metric IN ({', '.join('?' for _ in metrics)})" if metrics else ""
 
 
-def _percentiles_sql(held: bool, dim: str, group: str, where: str) -> str:
+def _stored(dim: str, weeks: Interval | None) -> tuple[str, list[Any]]:
+    """The stored sketch rows (day, value, null_value, metric, bucket, n) of `dim`, and their parameters:
+    the whole `weeks` (sealed ones, `whole_weeks`) read from `rollups.WEEKS` (each row's day its week's
+    Monday), the other days daily."""
+    columns = "value, null_value, metric, bucket, n"
+    days = f"SELECT day, {columns} FROM {rollups.SKETCHES} WHERE dim = ?"
+    if weeks is None:
+        return days, [dim]
+    in_weeks = f"SELECT week, {columns} FROM {rollups.WEEKS} WHERE dim = ? AND week >= ? AND week < ?"
+    return f"{days} AND (day < ? OR day >= ?) UNION ALL {in_weeks}", [dim, *weeks, dim, *weeks]
+
+
+def _percentiles_sql(stored: str, held: bool, dim: str, group: str, where: str) -> str:
     """Per group `g` (`group`, or none) and metric: the values sketched and the buckets at the ranks each
     quantile falls between, from the sketches of `dim` (and, `held`, those of the calls waiting to be
     rolled up, merged apart: a bucket may then come twice, which the running count does not mind)."""
@@ -231,7 +256,7 @@ def _percentiles_sql(held: bool, dim: str, group: str, where: str) -> str:
         f"min(CASE WHEN cum > ceil({q} * (total - 1)) THEN bucket END) AS hi{i}"
         for i, q in enumerate(QUANTILES)
     )
-    merged = _merged(f"SELECT * FROM {rollups.SKETCHES} WHERE dim = ?", group, where)
+    merged = _merged(stored, group, where)
     if held:
         merged += f" UNION ALL {_merged(rollups.pending_sketches(dim), group, where)}"
     return (

@@ -246,7 +246,10 @@ def _duckdb_v12() -> list[str]:
 
 def _duckdb_v13() -> list[str]:  # the rollups of long ranges, backfilled from the stored calls
     # in the buckets of GAMMA_V13, as when it was written: migration 15 re-buckets them
-    return [*rollups.duckdb_ddl(), *rollups.upserts("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13)]
+    return [
+        *rollups.duckdb_ddl(),
+        *rollups.upserts("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13, weeks=False),
+    ]
 
 
 def _duckdb_v14() -> list[str]:  # held calls: a view of the calls stored after a mark, not a second copy
@@ -255,6 +258,10 @@ def _duckdb_v14() -> list[str]:  # held calls: a view of the calls stored after 
 
 def _duckdb_v15() -> list[str]:  # sketches in buckets twice as wide: half the rows for long views to merge
     return rollups.duckdb_rebucket()
+
+
+def _duckdb_v16() -> list[str]:  # the sketches per week too: a month's view merges a third of the rows
+    return rollups.duckdb_weeks()
 
 
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
@@ -275,5 +282,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v13,
         _duckdb_v14,
         _duckdb_v15,
+        _duckdb_v16,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]

@@ -4,11 +4,13 @@ Every table reference is resolved on the syntax tree (sqlglot) before the backen
 
 - ``spans``, ``calls``, ``daily_costs``, ``samples``, ``experiment_members``, ``log_records``,
   ``call_rollups`` and ``rollup_pending`` become ``(SELECT * FROM <table> WHERE tenant IN (...))``;
-- ``call_dim_hours`` and ``call_sketches`` (rollups per single dimension) keep only the rows of those tenants
+- ``call_dim_hours``, ``call_sketches`` and ``call_sketch_weeks`` (rollups per single dimension) keep only
+  the rows of those tenants
   (``dim = 'tenant'``);
 - ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
 - ``budgets`` keeps only budgets of scope ``tenant`` whose value is one of the tenants;
 - ``metric_points`` has no tenant column and reads as empty;
+- ``rollup_mark`` (when the roll-ups last ran and which weeks they sealed) reads as it is;
 - a name defined by a WITH clause around the reference reads that CTE (its own tables are rewritten too);
 - any other table (the key store, schema bookkeeping, tables added later) is refused.
 
@@ -44,8 +46,9 @@ TENANT_COLUMN_TABLES = frozenset(
     }
 )
 EMPTY_TABLES = frozenset({"metric_points"})
-PER_DIM_TABLES = frozenset({"call_dim_hours", "call_sketches"})
+PER_DIM_TABLES = frozenset({"call_dim_hours", "call_sketches", "call_sketch_weeks"})
 SCOPED_TABLES = TENANT_COLUMN_TABLES | EMPTY_TABLES | {"budgets", "stream_timelines", *PER_DIM_TABLES}
+OPEN_TABLES = frozenset({"rollup_mark"})  # the roll-up's bookkeeping times, no tenant's data: read as it is
 
 
 def number_placeholders(sql: str, dialect: str) -> tuple[str, int]:
@@ -118,6 +121,8 @@ def restrict_tree(tree: exp.Expr, tenants: Sequence[str]) -> exp.Expr:
         name = table.name.lower()
         if name in SCOPED_TABLES:
             table.replace(_scoped_source(table, tenants))
+        elif name in OPEN_TABLES:
+            continue
         elif not isinstance(table.this, exp.Identifier) or not _in_cte_scope(table):
             raise QueryFailed(f"{table.sql()!r} is not readable with a tenant-scoped key")
     return tree
