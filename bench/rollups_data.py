@@ -106,7 +106,7 @@ def roll_up(path: Path, first: dt.datetime, days: int, fresh: bool = False) -> f
         if fresh:
             for table in (*rollups.TABLES, rollups.WEEKS):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in [*rollups.duckdb_ddl(), *rollups.duckdb_weeks()]:
+            for statement in [*rollups.duckdb_ddl(), *rollups.duckdb_weeks(), *rollups.duckdb_unkeyed()]:
                 con.execute(statement)
         for day in range(days):
             lo, hi = first + dt.timedelta(days=day), first + dt.timedelta(days=day + 1)

@@ -17,16 +17,17 @@ Two tables:
   1.02 squared: files written with GAMMA 1.02 (to schema 14) had twice as many buckets, and their bucket b is
   exactly bucket ceil(b / 2) now, so migration 15 re-buckets them (`rebucket_select`) without the calls.
 
-On DuckDB, ``call_sketch_weeks`` holds the same sketches summed per ISO week (from Monday, UTC): a long view
-reads its whole weeks there and only the days at its edges from ``call_sketches`` (a month by tenant over 30 M
-calls then merges about 1.2 M rows rather than 3.15 M). Every write of the daily rows writes the weeks' in
-the same transaction (`upserts`; retention takes the days it deletes out of their weeks, `WEEKS_LESS_DAYS`),
-so a week's rows always equal the sum of its days'.
+On DuckDB, ``call_sketch_weeks`` holds the same sketches summed per ISO week (from Monday, UTC) for the weeks
+that are over and sealed (`SEALED`): a long view reads its whole sealed weeks there and the other days from
+``call_sketches`` (a month by tenant over 30 M calls then merges 1.37 M rows rather than 3.15 M). Every write
+of a sealed day writes its week in the same transaction (`upserts`; retention takes the days it deletes out
+of their weeks, `WEEKS_LESS_DAYS`), so a sealed week's rows always equal the sum of its days'.
 
-Rows are deltas. DuckDB holds new calls and upserts their rows a batch at a time, off the writer's commits
-(`upserts`, store/held.py); ClickHouse appends
-them to SummingMergeTrees (`inserts`), which add up rows of equal keys when they merge. Readers always
-``sum()`` per key, so every answer is exact whatever has been merged. A reprice adds the stored versions
+Rows are deltas. DuckDB holds new calls and rolls them up a batch at a time, off the writer's commits
+(`upserts`, store/held.py): the per-dimension rows are upserted, ``call_rollups``' rows appended (no key: an
+upsert on its hash key held the key's whole index in memory); ClickHouse appends them to SummingMergeTrees
+(`inserts`), which add up rows of equal keys when they merge. Readers always ``sum()`` per key, so every
+answer is exact whatever has been merged. A reprice adds the stored versions
 negated and then the new ones; a duplicate is never new, so it adds nothing.
 """
 
@@ -48,7 +49,7 @@ WEEKS: Final = "call_sketch_weeks"  # DuckDB: the sketches per ISO week (see the
 TABLES: Final = (TABLE, DIM_HOURS, SKETCHES)
 GAMMA: Final = 1.0404  # 1.02 squared (see the module docstring)
 # the DuckDB schema whose rollups reads know: a file opened read-only at an older one is scanned
-SCHEMA: Final = 16
+SCHEMA: Final = 17
 GAMMA_V13: Final = 1.02  # the buckets of DuckDB's migration 13 and ClickHouse's 14, which 15 re-buckets
 ZERO_BUCKET: Final = -32768  # values <= 0 (read back as 0)
 NANO: Final = 1_000_000_000
@@ -262,7 +263,7 @@ def duckdb_pending_view() -> list[str]:
     """DuckDB migration 14: the calls held in migration 13's table rolled up, the table replaced by the view
     of the calls stored after the mark (every call stored so far is then rolled up)."""
     return [
-        *upserts(PENDING, "true", weeks=False),
+        *upserts(PENDING, "true", schema=14),
         f"DROP TABLE {PENDING}",
         f"CREATE OR REPLACE TABLE {MARK} AS "
         "SELECT coalesce(max(received_at), TIMESTAMP '1970-01-01') AS mark FROM spans",
@@ -378,27 +379,37 @@ def _key() -> str:
     return f"md5_number(CAST(hour AS VARCHAR) || '|' || {parts})"
 
 
-def upserts(source: str, where: str, sign: int = 1, gamma: float = GAMMA, weeks: bool = True) -> list[str]:
+def upserts(source: str, where: str, sign: int = 1, gamma: float = GAMMA, schema: int = SCHEMA) -> list[str]:
     """DuckDB: add the rollups of `source`'s calls matching `where` (times `sign`) to the stored ones (in
-    buckets of `gamma`); the sketches of calls in sealed weeks to those too, unless `weeks` is false
-    (migrations before 16)."""
-    columns = ", ".join(ROLLUP_COLUMNS)
+    buckets of `gamma`), as the tables of `schema` keep them (migrations 13 and 14 run older statements):
+    from 16 the sketches of calls in sealed weeks go to those too; from 17 `TABLE` takes its rows appended,
+    without a key (readers add rows up per group, as on ClickHouse): an upsert keyed by a 128-bit hash held
+    ~100 MB per 50,000 calls and, on a month's file, read the key's whole index into memory."""
     named = ", ".join(f"{a} AS {b}" for a, b in zip(_sums_aliases(), ROLLUP_COLUMNS, strict=True))
     add_sums = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in SUMS)
-    day_keys = ", ".join(DIM_HOUR_KEY)
+    columns, day_keys = ", ".join(ROLLUP_COLUMNS), ", ".join(DIM_HOUR_KEY)
+    sums = f"SELECT {named} FROM ({sums_select(source, where, sign)}) AS s"
     sealed = sketches_select(source, f"({where}) AND start_time < {SEALED}", sign, gamma)
+    weeks = _add_counts(WEEKS, WEEK_KEY, _weeks_select(f"({sealed}) AS d({', '.join(SKETCH_KEY)}, n)"))
     return [
-        f"INSERT INTO {TABLE} (k, {columns}) SELECT {_key()}, * FROM "
-        f"(SELECT {named} FROM ({sums_select(source, where, sign)}) AS s) AS named "
+        f"INSERT INTO {TABLE} ({columns}) {sums}"
+        if schema >= 17
+        else f"INSERT INTO {TABLE} (k, {columns}) SELECT {_key()}, * FROM ({sums}) AS named "
         f"ON CONFLICT (k) DO UPDATE SET {add_sums}",
         f"INSERT INTO {DIM_HOURS} ({day_keys}, {', '.join(SUMS)}) {dim_hours_select(source, where, sign)} "
         f"ON CONFLICT ({day_keys}) DO UPDATE SET {add_sums.replace(TABLE, DIM_HOURS)}",
         _add_counts(SKETCHES, SKETCH_KEY, sketches_select(source, where, sign, gamma)),
-        *(
-            [_add_counts(WEEKS, WEEK_KEY, _weeks_select(f"({sealed}) AS d({', '.join(SKETCH_KEY)}, n)"))]
-            if weeks
-            else []
-        ),
+        *([weeks] if schema >= 16 else []),
+    ]
+
+
+def duckdb_unkeyed() -> list[str]:
+    """DuckDB migration 17: `TABLE` without its key column and primary key (see `upserts`)."""
+    columns = ", ".join(ROLLUP_COLUMNS)
+    return [
+        f"CREATE TABLE {TABLE}_unkeyed AS SELECT {columns} FROM {TABLE}",
+        f"DROP TABLE {TABLE}",
+        f"ALTER TABLE {TABLE}_unkeyed RENAME TO {TABLE}",
     ]
 
 

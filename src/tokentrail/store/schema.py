@@ -248,7 +248,7 @@ def _duckdb_v13() -> list[str]:  # the rollups of long ranges, backfilled from t
     # in the buckets of GAMMA_V13, as when it was written: migration 15 re-buckets them
     return [
         *rollups.duckdb_ddl(),
-        *rollups.upserts("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13, weeks=False),
+        *rollups.upserts("spans", "kind = 'llm'", gamma=rollups.GAMMA_V13, schema=13),
     ]
 
 
@@ -262,6 +262,10 @@ def _duckdb_v15() -> list[str]:  # sketches in buckets twice as wide: half the r
 
 def _duckdb_v16() -> list[str]:  # the sketches per week too: a month's view merges a third of the rows
     return rollups.duckdb_weeks()
+
+
+def _duckdb_v17() -> list[str]:  # call_rollups appended to without a key (its index cost the memory)
+    return rollups.duckdb_unkeyed()
 
 
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
@@ -283,5 +287,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v14,
         _duckdb_v15,
         _duckdb_v16,
+        _duckdb_v17,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]
