@@ -161,7 +161,7 @@ def _hours_part(
     return sql, [dim, *hours, *more]
 
 
-def _pending(store: Store, timeout_s: float | None) -> tuple[bool, dt.datetime | None]:
+def _held_and_sealed(store: Store, timeout_s: float | None) -> tuple[bool, dt.datetime | None]:
     """Whether calls wait in `rollups.PENDING` (DuckDB holds new calls, store/held.py; ClickHouse rolls them
     up as it stores them), so a read must add them in, and where DuckDB's sealed weeks end (`rollups.SEALED`;
     ClickHouse keeps no weeks: None). Asked in a query of its own (2 to 3 ms on 30 M calls): a call stored
@@ -216,7 +216,7 @@ def percentiles(
     where, more = _filter_sql(filters, "dim")
     picked = [] if set(metrics) >= set(rollups.SKETCHED) else list(metrics)  # all: no filter to run
     group = "day" if per_day else _value() if by else ""
-    held, sealed = _pending(store, timeout_s)
+    held, sealed = _held_and_sealed(store, timeout_s)
     days = touched_days(start, end)
     weeks = None if sealed is None or per_day else whole_weeks(*days, sealed)
     stored, head = _stored(dim, weeks)

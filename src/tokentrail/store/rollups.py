@@ -111,7 +111,7 @@ SKETCHED: Final[dict[str, str]] = {
 DIM_HOUR_KEY: Final = ("hour", "dim", "value", "null_value")
 SKETCH_KEY: Final = ("day", "dim", "value", "null_value", "metric", "bucket")
 WEEK_KEY: Final = ("week", *SKETCH_KEY[1:])
-ROLLUP_COLUMNS: Final = ("hour", *DIMS, *SUMS)  # call_rollups' columns in order (DuckDB adds the key `k`)
+ROLLUP_COLUMNS: Final = ("hour", *DIMS, *SUMS)  # call_rollups' columns in order (DuckDB to 16: after `k`)
 
 # raw columns the sums and sketches read besides the dimensions; renamed c_<name> in the inner SELECT, since
 # ClickHouse would resolve a raw name to an output alias of the same name
