@@ -8,7 +8,10 @@ Method (printed with the results):
   (`rollups.upserts`, the same statements the writer runs for every batch) and checkpointed. The load times
   are kept beside the file (<db>.json) so later runs over the same file print them.
 - a file made by an older version is migrated first (schema 15 re-buckets the sketches in seconds; 16 sums
-  the sketches of the weeks before the current one into call_sketch_weeks).
+  the sketches of the weeks before the current one into call_sketch_weeks). The bench's now is the last
+  call's time: the days before its day are sealed (their sketches in their weeks too), that day is not, as
+  for a user looking at the last 30 days (a file sealed only to a Monday gets the rest sealed at its first
+  roll-up, as a collector's first roll-up of a day does).
 - each view runs through analytics (the API's and dashboard's path) over the 30 days ending at the last
   call: once to warm up, then `--runs` times, timed with perf_counter; p50 and max are printed.
 - before: the same views with the rollups switched off (the raw scan every view ran before), once each.
@@ -61,8 +64,10 @@ def load(path: Path, calls: int) -> dict[str, float]:
     """Calls, then rollups four days per step (ingest's SQL), with the seconds each took."""
     seconds = {"calls": load_calls(path, calls, END, DAYS), "rollups": 0.0}
     first = dt.datetime.combine((END - dt.timedelta(days=DAYS)).date(), dt.time())
+    today = dt.datetime.combine(END.date(), dt.time())  # sealed as in a collector on END's day
     for day in range(0, DAYS + 1, 4):
-        seconds["rollups"] += roll_up(path, first + dt.timedelta(days=day), min(4, DAYS + 1 - day), day == 0)
+        step = min(4, DAYS + 1 - day)
+        seconds["rollups"] += roll_up(path, first + dt.timedelta(days=day), step, day == 0, today)
     return seconds
 
 
@@ -129,6 +134,7 @@ def main() -> None:
     parser.add_argument("--no-before", action="store_true", help="skip the raw scans (slow)")
     parser.add_argument("--held", default="", help="also time the views with N,M,... calls held")
     args = parser.parse_args()
+    held.utcnow = lambda: END  # the data's now: a roll-up seals the days before END's, not today's
     if not args.db.exists():
         Path(f"{args.db}.json").write_text(json.dumps(load(args.db, args.calls)))
     DuckDBStore(args.db).close()  # a file of an older schema is migrated (read-only, it would be scanned)

@@ -97,9 +97,11 @@ def load_calls(path: Path, n: int, end: dt.datetime, days: int) -> float:
     return time.perf_counter() - began
 
 
-def roll_up(path: Path, first: dt.datetime, days: int, fresh: bool = False) -> float:
+def roll_up(
+    path: Path, first: dt.datetime, days: int, fresh: bool = False, sealed: dt.datetime | None = None
+) -> float:
     """Build the rollups of `days` days from `first`, one transaction per day (`fresh`: empty tables of the
-    current schema first); returns seconds."""
+    current schema first, the days before `sealed` counted as sealed); returns seconds."""
     began = time.perf_counter()
     with DuckDBStore(path) as store:
         con = store._root.cursor()
@@ -108,6 +110,8 @@ def roll_up(path: Path, first: dt.datetime, days: int, fresh: bool = False) -> f
                 con.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in [*rollups.duckdb_ddl(), *rollups.duckdb_weeks(), *rollups.duckdb_unkeyed()]:
                 con.execute(statement)
+            if sealed is not None:
+                con.execute(f"UPDATE {rollups.MARK} SET sealed = ?", [sealed])
         for day in range(days):
             lo, hi = first + dt.timedelta(days=day), first + dt.timedelta(days=day + 1)
             where = f"kind = 'llm' AND start_time >= TIMESTAMP '{lo}' AND start_time < TIMESTAMP '{hi}'"

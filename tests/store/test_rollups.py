@@ -350,17 +350,17 @@ def test_sketch_percentiles_equal_the_merged_sketch_with_calls_held_and_without(
     assert two == {k: {m: v[m] for m in ("ttft", "latency")} for k, v in none_held.items()}
 
 
-def test_long_views_read_whole_weeks_from_the_weekly_sketches(store: Store) -> None:
-    """Over 20 days, a view's whole ISO weeks come from the sketches per week and the days at its edges from
-    the daily ones: the same answer as every daily row merged by hand; with the daily rows of those weeks
-    deleted the answer stays (DuckDB: it read the weeks), while ClickHouse reads the days (it keeps no
-    weeks)."""
+def test_long_views_read_their_weeks_from_the_weekly_sketches(store: Store) -> None:
+    """Over 20 days, a view's weeks come from the sketches per week, the days of them outside the view taken
+    out again and the other days from the daily ones: the same answer as every daily row of the view merged
+    by hand; with the daily rows of the view's days in those weeks deleted the answer stays (DuckDB: it read
+    the weeks, less Monday Nov 2), while ClickHouse reads the days (it keeps no weeks)."""
     store.write(random_calls(13, 1200, start=T0, hours=20 * 24))
     roll_up_waiting(store)
-    view = TimeRange(T0 + dt.timedelta(hours=30), T0 + dt.timedelta(days=19, hours=5))
+    view = TimeRange(T0 + dt.timedelta(hours=54), T0 + dt.timedelta(days=19, hours=5))  # Tuesday to Friday
     days = rollup_reads.touched_days(view.start, view.end)
-    weeks = rollup_reads.whole_weeks(*days, dt.datetime.max)
-    assert weeks == (dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 16))  # T0 is a Sunday
+    weeks = rollup_reads.weeks_to_read(*days, dt.datetime.max)
+    assert weeks == (dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 23))  # T0 is a Sunday
     metrics = list(rollups.SKETCHED)
     found = rollup_reads.percentiles(store, view.start, view.end, ["tenant"], None, metrics)
     assert found == {(tenant,): merged for tenant, merged in _from_sketch_rows(store, days).items()}
@@ -368,24 +368,45 @@ def test_long_views_read_whole_weeks_from_the_weekly_sketches(store: Store) -> N
         TenantStore(store, ["acme"]), view.start, view.end, ["tenant"], None, metrics
     )
     assert scoped == {("acme",): found[("acme",)]}  # what is sealed is read through the scope too
-    store.execute(f"DELETE FROM {rollups.SKETCHES} WHERE day >= ? AND day < ?", list(weeks))
+    store.execute(f"DELETE FROM {rollups.SKETCHES} WHERE day >= ? AND day < ?", list(days))
     again = rollup_reads.percentiles(store, view.start, view.end, ["tenant"], None, metrics)
     assert (again == found) == (store.dialect == "duckdb")
 
 
-def test_a_week_is_summed_into_the_weekly_sketches_once_it_is_sealed(
+@pytest.mark.parametrize(
+    ("first", "end", "sealed", "weeks"),
+    [
+        (3, 21, 99, (2, 23)),  # six of Nov 2's week's days, five of Nov 16's: both read as weeks
+        (7, 21, 99, (9, 23)),  # two of Nov 2's week's seven: read daily
+        (3, 21, 18, (2, 23)),  # Nov 16's week holds its two sealed days, both in the view
+        (3, 21, 17, (2, 16)),  # ... and one: read daily
+        (4, 6, 99, None),  # two days of one week
+        (2, 30, 2, None),  # nothing sealed yet
+    ],
+)
+def test_a_view_reads_a_week_when_that_reads_fewer_rows(
+    first: int, end: int, sealed: int, weeks: tuple[int, int] | None
+) -> None:
+    def day(n: int) -> dt.datetime:
+        return dt.datetime(2026, 11, 1) + dt.timedelta(days=n - 1)
+
+    found = rollup_reads.weeks_to_read(day(first), day(end), day(sealed))
+    assert found == (None if weeks is None else (day(weeks[0]), day(weeks[1])))
+
+
+def test_a_day_is_added_to_its_weeks_sketches_once_it_is_sealed(
     duck: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Before its week is sealed a call's sketch goes to its day only, and views read those days; sealing
-    the weeks that ended (as each roll-up does) sums their days once; later calls of sealed weeks are added
-    to both. The roll-ups here run on Monday Nov 2, so only the week of Oct 26 is over."""
+    """Before its day is sealed a call's sketch goes to its day only, and views read those days; sealing
+    the days that ended (as the first roll-up of a day does) adds them to their weeks once; later calls of
+    sealed days are added to both. The roll-ups here run on Monday Nov 2, so the days to Nov 1 are over."""
     monkeypatch.setattr(held, "utcnow", lambda: T0 + dt.timedelta(days=1, hours=3))
     duck.execute(f"DELETE FROM {rollups.WEEKS}")
     duck.execute(f"UPDATE {rollups.MARK} SET sealed = ?", [T0 - dt.timedelta(days=6)])  # from Oct 26
     calls = random_calls(14, 1500, start=T0, hours=20 * 24)
     duck.write(calls[:1200])
     roll_up_waiting(duck)
-    view = TimeRange(T0 + dt.timedelta(hours=30), T0 + dt.timedelta(days=19, hours=5))
+    view = TimeRange(T0 + dt.timedelta(hours=54), T0 + dt.timedelta(days=19, hours=5))
     days, metrics = rollup_reads.touched_days(view.start, view.end), list(rollups.SKETCHED)
 
     def read() -> Any:
@@ -399,9 +420,9 @@ def test_a_week_is_summed_into_the_weekly_sketches_once_it_is_sealed(
     ]
     with duck._root.cursor() as con:  # type: ignore[attr-defined]
         con.execute("BEGIN")
-        held.seal_weeks(con, dt.datetime(2026, 11, 18, 9))  # a Wednesday: the weeks to Nov 16 are over
+        held.seal_days(con, dt.datetime(2026, 11, 18, 9))  # the days to Nov 17 are over
         con.execute("COMMIT")
-    assert duck.query(f"SELECT sealed FROM {rollups.MARK}").rows == [(dt.datetime(2026, 11, 16),)]
+    assert duck.query(f"SELECT sealed FROM {rollups.MARK}").rows == [(dt.datetime(2026, 11, 18),)]
     assert_weeks_sum_the_days(duck)
     read()
     duck.write(calls[1200:])  # late calls of sealed weeks and of the week still running

@@ -57,17 +57,18 @@ def roll_up_pending(con: duckdb.DuckDBPyConnection) -> int:
     if held:
         roll_up(con, rollups.PENDING)
         con.execute(_MOVE_MARK)
-    seal_weeks(con, utcnow())
+    seal_days(con, utcnow())
     return held
 
 
-def seal_weeks(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
-    """Seal the weeks (store/rollups.py's `WEEKS`) that ended before `now`'s, if any are not yet."""
-    monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time())
-    if con.execute(f"SELECT sealed < ? FROM {rollups.MARK}", [monday]).fetchall()[0][0]:
-        first, move = rollups.SEAL_WEEKS
-        con.execute(first, [monday])
-        con.execute(move, [monday])
+def seal_days(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
+    """Seal the days (UTC) before `now`'s that are not yet: add them to their weeks (store/rollups.py's
+    `WEEKS`) and move the mark."""
+    today = dt.datetime.combine(now.date(), dt.time())
+    if con.execute(f"SELECT sealed < ? FROM {rollups.MARK}", [today]).fetchall()[0][0]:
+        first, move = rollups.SEAL_DAYS
+        con.execute(first, [today])
+        con.execute(move, [today])
 
 
 class Stamp:

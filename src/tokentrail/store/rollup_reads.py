@@ -7,9 +7,10 @@ dimension, whole hours come from ``call_dim_hours`` (a few hundred rows an hour)
 rolled up by the same SQL as ingest (grouped by the view's dimensions only), in the same query; so every sum
 equals the raw table's.
 
-Percentiles. Grouped or filtered on at most one dimension, they are merged from the daily sketches of every
-day the range touches (so up to a day more at each end than the range itself) and read in SQL; each comes
-within 1.98 % of the value it stands for (`rollups.GAMMA`). Callers mark them ``"sketch"``.
+Percentiles. Grouped or filtered on at most one dimension, they are merged from the sketches of every day
+the range touches (so up to a day more at each end than the range itself), on DuckDB mostly from their weeks'
+(`weeks_to_read`), and read in SQL; each comes within 1.98 % of the value it stands for (`rollups.GAMMA`).
+Callers mark them ``"sketch"``.
 
 DuckDB's held calls (store/held.py) are added in: to the sums always (a few milliseconds), to the percentiles
 only when a one-row query finds any held (their sketches are bucketed at read time and merged apart: ~40 ms
@@ -33,6 +34,7 @@ from tokentrail.store.base import Store
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+WEEK = dt.timedelta(days=7)
 MIN_RANGE = dt.timedelta(hours=24)  # views over longer ranges read the rollups
 QUANTILES = (0.5, 0.95, 0.99)
 Interval = tuple[dt.datetime, dt.datetime]
@@ -65,10 +67,19 @@ def raw_edges(start: dt.datetime, end: dt.datetime) -> list[Interval]:
     return [(a, b) for a, b in ((start, hours[0]), (hours[1], end)) if a < b]
 
 
-def whole_weeks(first: dt.datetime, end: dt.datetime, sealed: dt.datetime) -> Interval | None:
-    """The ISO weeks (from Monday) before `sealed` wholly inside the days [first, end) (`touched_days`)."""
-    monday, last = first + (-first.weekday() % 7) * DAY, min(end - end.weekday() * DAY, sealed)
-    return (monday, last) if monday < last else None
+def weeks_to_read(first: dt.datetime, end: dt.datetime, sealed: dt.datetime) -> Interval | None:
+    """The ISO weeks [w0, w1) (Mondays) whose rows in `rollups.WEEKS` a view over the days [first, end)
+    (`touched_days`) reads. A week's rows hold its days before `sealed`; they are read when they hold more of
+    the view's days than one more than those outside it, which are then read again negated (`_stored`): a
+    week's rows are about as many as a day's."""
+    picked, week = [], first - first.weekday() * DAY
+    while week < min(end, sealed):
+        held = min(week + WEEK, sealed) - week
+        inside = min(week + held, end) - max(week, first)
+        if inside > held - inside + DAY:
+            picked.append(week)
+        week += WEEK
+    return (picked[0], picked[-1] + WEEK) if picked else None
 
 
 def touched_days(start: dt.datetime, end: dt.datetime) -> Interval:
@@ -218,11 +229,11 @@ def percentiles(
     group = "day" if per_day else _value() if by else ""
     held, sealed = _held_and_sealed(store, timeout_s)
     days = touched_days(start, end)
-    weeks = None if sealed is None or per_day else whole_weeks(*days, sealed)
-    stored, head = _stored(dim, weeks)
+    weeks = None if sealed is None or per_day else weeks_to_read(*days, sealed)
+    stored, head = _stored(dim, days, weeks, sealed)
     sql = _percentiles_sql(stored, held, dim, group, where + _metrics_sql(picked))
-    tail = [*days, *more, *picked]
-    rows = store.query(sql, [*head, *tail, *(tail if held else [])], timeout_s=timeout_s).dicts()
+    tail = [*more, *picked]
+    rows = store.query(sql, [*head, *tail, *([*days, *tail] if held else [])], timeout_s=timeout_s).dicts()
     out: dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] = {}
     for row in rows:
         out.setdefault((row["g"],) if group else (), {})[row["metric"]] = (int(row["total"]), _quantiles(row))
@@ -233,16 +244,24 @@ def _metrics_sql(metrics: Sequence[str]) -> str:
     return f" AND metric IN ({', '.join('?' for _ in metrics)})" if metrics else ""
 
 
-def _stored(dim: str, weeks: Interval | None) -> tuple[str, list[Any]]:
-    """The stored sketch rows (day, value, null_value, metric, bucket, n) of `dim`, and their parameters:
-    the whole `weeks` (sealed ones, `whole_weeks`) read from `rollups.WEEKS` (each row's day its week's
-    Monday), the other days daily."""
-    columns = "value, null_value, metric, bucket, n"
-    days = f"SELECT day, {columns} FROM {rollups.SKETCHES} WHERE dim = ?"
+def _stored(
+    dim: str, days: Interval, weeks: Interval | None, sealed: dt.datetime | None
+) -> tuple[str, list[Any]]:
+    """The stored sketch rows (day, value, null_value, metric, bucket, n) of `dim` over `days`, and their
+    parameters. With `weeks` (`weeks_to_read`): their rows in `rollups.WEEKS` (each row's day its week's
+    Monday), which hold their days before `sealed`; those of these days outside `days` negated, so they add
+    up to nothing; and the days of `days` the weeks do not hold. Counts stay exact: a week's count in a
+    bucket is the sum of its days'."""
+    columns = "value, null_value, metric, bucket"
+    daily = f"SELECT day, {columns}, {{n}} FROM {rollups.SKETCHES} WHERE dim = ? AND day >= ? AND day < ?"
     if weeks is None:
-        return days, [dim]
-    in_weeks = f"SELECT week, {columns} FROM {rollups.WEEKS} WHERE dim = ? AND week >= ? AND week < ?"
-    return f"{days} AND (day < ? OR day >= ?) UNION ALL {in_weeks}", [dim, *weeks, dim, *weeks]
+        return daily.format(n="n"), [dim, *days]
+    assert sealed is not None
+    held = (weeks[0], min(weeks[1], sealed))
+    outside = " AND (day < ? OR day >= ?)"
+    in_weeks = f"SELECT week, {columns}, n FROM {rollups.WEEKS} WHERE dim = ? AND week >= ? AND week < ?"
+    sql = f"{daily.format(n='n')}{outside} UNION ALL {daily.format(n='-n')}{outside} UNION ALL {in_weeks}"
+    return sql, [dim, *days, *held, dim, *held, *days, dim, *weeks]
 
 
 def _percentiles_sql(stored: str, held: bool, dim: str, group: str, where: str) -> str:
@@ -258,7 +277,8 @@ def _percentiles_sql(stored: str, held: bool, dim: str, group: str, where: str) 
     )
     merged = _merged(stored, group, where)
     if held:
-        merged += f" UNION ALL {_merged(rollups.pending_sketches(dim), group, where)}"
+        pending = f"SELECT * FROM ({rollups.pending_sketches(dim)}) AS p WHERE day >= ? AND day < ?"
+        merged += f" UNION ALL {_merged(pending, group, where)}"
     return (
         f"WITH s AS ({merged}), "
         f"c AS (SELECT {g}metric, bucket, sum(n) OVER ({part} ORDER BY bucket "
@@ -268,14 +288,14 @@ def _percentiles_sql(stored: str, held: bool, dim: str, group: str, where: str) 
 
 
 def _merged(sketches: str, group: str, where: str) -> str:
-    """The `sketches` rows of the days [?, ?) matching `where`, counts added up per group `g` (`group`, or
-    none), metric and bucket. Counts add up as DOUBLE: a third cheaper than DuckDB's 128-bit sums, and exact
-    below 2^53."""
+    """The `sketches` rows matching `where`, counts added up per group `g` (`group`, or none), metric and
+    bucket; buckets left empty (their rows negated, `_stored`) left out. Counts add up as DOUBLE: a third
+    cheaper than DuckDB's 128-bit sums, and exact below 2^53."""
     g = f"{group} AS g, " if group else ""
     keys = "g, metric, bucket" if group else "metric, bucket"
     return (
         f"SELECT {g}metric, bucket, sum(CAST(n AS DOUBLE)) AS n FROM ({sketches}) AS sk "
-        f"WHERE day >= ? AND day < ?{where} GROUP BY {keys}"
+        f"WHERE true{where} GROUP BY {keys} HAVING sum(CAST(n AS DOUBLE)) > 0"
     )
 
 

@@ -17,11 +17,13 @@ Two tables:
   1.02 squared: files written with GAMMA 1.02 (to schema 14) had twice as many buckets, and their bucket b is
   exactly bucket ceil(b / 2) now, so migration 15 re-buckets them (`rebucket_select`) without the calls.
 
-On DuckDB, ``call_sketch_weeks`` holds the same sketches summed per ISO week (from Monday, UTC) for the weeks
-that are over and sealed (`SEALED`): a long view reads its whole sealed weeks there and the other days from
-``call_sketches`` (a month by tenant over 30 M calls then merges 1.37 M rows rather than 3.15 M). Every write
-of a sealed day writes its week in the same transaction (`upserts`; retention takes the days it deletes out
-of their weeks, `WEEKS_LESS_DAYS`), so a sealed week's rows always equal the sum of its days'.
+On DuckDB, ``call_sketch_weeks`` holds the same sketches summed per ISO week (from Monday, UTC) over the days
+that are over and sealed (`SEALED`, moved to each new day's midnight by the first roll-up of the day): a
+long view reads its weeks there, takes the days of them outside its range out again (read negated) and reads
+the days they do not hold (today's) from ``call_sketches``; a month by tenant over 30 M calls then merges
+0.69 M rows rather than 3.15 M. Every write of a sealed day writes its week in the same transaction
+(`upserts`; retention takes the days it deletes out of their weeks, `WEEKS_LESS_DAYS`), so a week's rows
+always equal the sum of its sealed days'.
 
 Rows are deltas. DuckDB holds new calls and rolls them up a batch at a time, off the writer's commits
 (`upserts`, store/held.py): the per-dimension rows are upserted, ``call_rollups``' rows appended (no key: an
@@ -163,9 +165,9 @@ def _duckdb_sketches(name: str, key: tuple[str, ...] = SKETCH_KEY, create: str =
     )
 
 
-# Weeks before the one `sealed` begins (a column of `MARK`) are kept in `WEEKS`: every roll-up adds its calls
-# of those weeks to them (late calls: usually none), and once a week is over the roll-up seals it, summing its
-# days into `WEEKS` in one statement (`seal_weeks`). The week still running is read from its days.
+# Days before `sealed` (a column of `MARK`) are also kept in their weeks in `WEEKS`: every roll-up adds its
+# calls of those days to them (late calls: usually none), and the first roll-up of a new day seals the days
+# before it, adding them to their weeks in one statement (`SEAL_DAYS`, held.seal_days).
 SEALED: Final = f"(SELECT sealed FROM {MARK})"
 
 
@@ -199,8 +201,8 @@ def duckdb_weeks() -> list[str]:
     ]
 
 
-# Sealing the weeks before the one starting at ? (a Monday, after `sealed`): their days summed, the mark moved
-SEAL_WEEKS: Final = (
+# Sealing the days before ? (a midnight, after `sealed`): added to their weeks, the mark moved to ?
+SEAL_DAYS: Final = (
     _add_counts(WEEKS, WEEK_KEY, _weeks_select(SKETCHES, f"day >= {SEALED} AND day < ?")),
     f"UPDATE {MARK} SET sealed = ?",
 )
@@ -382,9 +384,9 @@ def _key() -> str:
 def upserts(source: str, where: str, sign: int = 1, gamma: float = GAMMA, schema: int = SCHEMA) -> list[str]:
     """DuckDB: add the rollups of `source`'s calls matching `where` (times `sign`) to the stored ones (in
     buckets of `gamma`), as the tables of `schema` keep them (migrations 13 and 14 run older statements):
-    from 16 the sketches of calls in sealed weeks go to those too; from 17 `TABLE` takes its rows appended,
-    without a key (readers add rows up per group, as on ClickHouse): its upsert keyed by a 128-bit hash took
-    ~100 MB per 50,000 calls, and ~750 MB at the first roll-up after opening a 30 M-call file."""
+    from 16 the sketches of calls of sealed days go to their weeks too; from 17 `TABLE` takes its rows
+    appended, without a key (readers add rows up per group, as on ClickHouse): its upsert keyed by a 128-bit
+    hash took ~100 MB per 50,000 calls, and ~750 MB at the first roll-up after opening a 30 M-call file."""
     named = ", ".join(f"{a} AS {b}" for a, b in zip(_sums_aliases(), ROLLUP_COLUMNS, strict=True))
     add_sums = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in SUMS)
     columns, day_keys = ", ".join(ROLLUP_COLUMNS), ", ".join(DIM_HOUR_KEY)
