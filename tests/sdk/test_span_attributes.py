@@ -1,15 +1,22 @@
 """`call.add_attributes`: what is read after a call reaches its span as the OpenTelemetry SDK would have
-stored it, straight into the span when no check is needed, through the SDK's checks otherwise."""
+stored it, straight into the span when no check is needed, through the SDK's checks otherwise; and a
+sampler that may decide on attributes is shown those known when the call began (`call.reads_attributes`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+import openai
+import pytest
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
-from tokentrail.sdk.call import add_attributes
+from tokentrail import semconv as sc
+from tokentrail.sdk.call import add_attributes, reads_attributes
+
+from .conftest import Recorder, isolated
 
 ENDED = {
     "count": 3,
@@ -64,3 +71,55 @@ def test_span_limits_are_kept() -> None:
     few = SpanLimits(max_span_attributes=3)
     stored = record(ENDED, few)
     assert len(stored) == 3 and stored == sdk_record(ENDED, few)
+
+
+class Remembering(Sampler):
+    """A sampler that decides on attributes: it keeps those it is shown and samples every span with them
+    (a span starts with the attributes its sampler returns, as the SDK's samplers do)."""
+
+    def __init__(self) -> None:
+        self.shown: list[dict[str, Any]] = []
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
+        self.shown.append(dict(attributes or {}))
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "Remembering"
+
+
+@pytest.mark.parametrize(
+    ("sampler", "reads"),
+    [
+        (sampling.ALWAYS_ON, False),
+        (sampling.ALWAYS_OFF, False),
+        (sampling.TraceIdRatioBased(0.5), False),
+        (sampling.DEFAULT_ON, False),  # the SDK's default: parent-based, always on at the root
+        (sampling.ParentBasedTraceIdRatio(0.25), False),
+        (sampling.ParentBased(sampling.ALWAYS_OFF), False),
+        (Remembering(), True),
+        (sampling.ParentBased(Remembering()), True),
+        (sampling.ParentBased(sampling.ALWAYS_ON, remote_parent_sampled=Remembering()), True),
+        (None, True),  # not the OpenTelemetry SDK's tracer
+    ],
+)
+def test_only_samplers_that_may_read_attributes_are_shown_them(sampler: Any, reads: bool) -> None:
+    assert reads_attributes(sampler) is reads
+
+
+def test_a_sampler_that_reads_attributes_is_shown_those_known_at_the_start(rec: Recorder) -> None:
+    tt, memory = isolated()
+    remembering = Remembering()
+    with openai.OpenAI(base_url=rec.sim.url + "/v1", api_key="test") as client:
+        tt.instrument_openai(client)
+        tt.tracer.sampler = remembering  # type: ignore[attr-defined]  # the SDK tracer's sampler
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert tt.force_flush(10)
+        tt.uninstrument()
+    (shown,) = remembering.shown
+    assert shown[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini" and shown[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    (span,) = memory.get_finished_spans()
+    stored = dict(span.attributes or {})
+    assert {k: (v, stored.get(k)) for k, v in shown.items() if stored.get(k) != v} == {}
+    assert (span.attributes or {})[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0  # and what was read after the call
