@@ -176,9 +176,10 @@ def _held_and_sealed(store: Store, timeout_s: float | None) -> tuple[bool, dt.da
     """Whether calls wait in `rollups.PENDING` (DuckDB holds new calls, store/held.py; ClickHouse rolls them
     up as it stores them), so a read must add them in, and where DuckDB's sealed weeks end (`rollups.SEALED`;
     ClickHouse keeps no weeks: None). Asked in a query of its own (2 to 3 ms on 30 M calls): a call stored
-    after it is left out, as if the view had been read a moment earlier; the weeks sealed before it stay
-    equal to their days in every later snapshot (the mark only moves on, and each write of a sealed day
-    writes its week in the same transaction), and as literals they let the scan skip the weeks' days."""
+    after it is left out, as if the view had been read a moment earlier. The weeks' rows hold the days
+    before the mark (each write of a sealed day writes its week in the same transaction), and the mark only
+    moves on: a read of the weeks checks it in its own snapshot and is made again, with the new mark, when a
+    day was sealed in between. As literals the bounds let the scan skip the weeks' days."""
     if store.dialect != "duckdb":
         return False, None
     held = f"SELECT count(*) FROM (SELECT 1 FROM {rollups.PENDING} LIMIT 1) AS held"
@@ -228,12 +229,18 @@ def percentiles(
     picked = [] if set(metrics) >= set(rollups.SKETCHED) else list(metrics)  # all: no filter to run
     group = "day" if per_day else _value() if by else ""
     held, sealed = _held_and_sealed(store, timeout_s)
-    days = touched_days(start, end)
-    weeks = None if sealed is None or per_day else weeks_to_read(*days, sealed)
-    stored, head = _stored(dim, days, weeks, sealed)
-    sql = _percentiles_sql(stored, held, dim, group, where + _metrics_sql(picked))
-    tail = [*more, *picked]
-    rows = store.query(sql, [*head, *tail, *([*days, *tail] if held else [])], timeout_s=timeout_s).dicts()
+    days, tail = touched_days(start, end), [*more, *picked]
+    for _ in range(3):  # again if a day was sealed between the two queries (once a day, after midnight)
+        weeks = None if sealed is None or per_day else weeks_to_read(*days, sealed)
+        stored, head = _stored(dim, days, weeks, sealed)
+        sql = _percentiles_sql(stored, held, dim, group, where + _metrics_sql(picked))
+        if weeks is not None:  # the mark as the query's snapshot has it, which its weeks' rows agree with
+            sql = f"SELECT *, {rollups.SEALED} AS sealed_now FROM ({sql}) AS q"
+        params = [*head, *tail, *([*days, *tail] if held else [])]
+        rows = store.query(sql, params, timeout_s=timeout_s).dicts()
+        if weeks is None or not rows or rows[0]["sealed_now"] == sealed:
+            break
+        sealed = rows[0]["sealed_now"]
     out: dict[tuple[Any, ...], dict[str, tuple[int, list[float | None]]]] = {}
     for row in rows:
         out.setdefault((row["g"],) if group else (), {})[row["metric"]] = (int(row["total"]), _quantiles(row))
