@@ -174,7 +174,7 @@ def _hours_part(
 
 def _held_and_sealed(store: Store, timeout_s: float | None) -> tuple[bool, dt.datetime | None]:
     """Whether calls wait in `rollups.PENDING` (DuckDB holds new calls, store/held.py; ClickHouse rolls them
-    up as it stores them), so a read must add them in, and where DuckDB's sealed weeks end (`rollups.SEALED`;
+    up as it stores them), so a read must add them in, and where DuckDB's sealed days end (`rollups.SEALED`;
     ClickHouse keeps no weeks: None). Asked in a query of its own (2 to 3 ms on 30 M calls): a call stored
     after it is left out, as if the view had been read a moment earlier. The weeks' rows hold the days
     before the mark (each write of a sealed day writes its week in the same transaction), and the mark only
