@@ -262,7 +262,7 @@ def webhook_receiver() -> Iterator[Receiver]:
 
 
 def assert_weeks_sum_the_days(store: Any) -> None:
-    """DuckDB's sketches per sealed week (store/rollups.py's WEEKS) equal its daily sketches of the days
+    """DuckDB's sketches per week (store/rollups.py's WEEKS) equal its daily sketches of the days
     before the sealed mark added up per week (counts of zero left out); ClickHouse keeps no weeks."""
     from tokentrail.store import rollups
 

@@ -430,7 +430,7 @@ def test_a_day_is_added_to_its_weeks_sketches_once_it_is_sealed(
     read()  # Nov 18 sealed between the mark's read and the merge: read again, not counted twice
     monkeypatch.undo()
     monkeypatch.setattr(held, "utcnow", lambda: T0 + dt.timedelta(days=1, hours=3))
-    duck.write(calls[1200:])  # late calls of sealed weeks and of the week still running
+    duck.write(calls[1200:])  # late calls of sealed days and of days not sealed yet
     roll_up_waiting(duck)
     assert_weeks_sum_the_days(duck)
     read()

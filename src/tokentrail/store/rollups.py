@@ -206,7 +206,7 @@ SEAL_DAYS: Final = (
     _add_counts(WEEKS, WEEK_KEY, _weeks_select(SKETCHES, f"day >= {SEALED} AND day < ?")),
     f"UPDATE {MARK} SET sealed = ?",
 )
-# Retention, before it deletes the daily sketches of [?, ?): their counts out of their sealed weeks (? ?)
+# Retention, before it deletes the daily sketches of [?, ?): their counts out of their weeks, if sealed (? ?)
 WEEKS_LESS_DAYS: Final = (
     _add_counts(WEEKS, WEEK_KEY, _weeks_select(SKETCHES, f"day >= ? AND day < ? AND day < {SEALED}", -1)),
     f"DELETE FROM {WEEKS} WHERE n = 0 AND week >= date_trunc('week', CAST(? AS TIMESTAMP)) AND week < ?",
