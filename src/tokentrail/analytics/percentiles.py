@@ -66,7 +66,7 @@ def add_percentiles(
     duck = scan.store.dialect == "duckdb"
     sizes = [int(r["calls"]) for r in rows]
     cap = sample_cap(sizes, PERCENTILE_BUDGET, PERCENTILE_FLOOR) if duck else sum(sizes)
-    select = [*scan.select(), "count(*) AS percentile_calls", _quantiles(names)]
+    select = [*scan.select(), f"{_values_counted(names)} AS percentile_calls", _quantiles(names)]
     sql, args = _sampled(scan, rows, cap, f"SELECT {', '.join(select)} FROM calls")
     if by:
         sql += f" GROUP BY {positions(len(by))}"
@@ -75,6 +75,13 @@ def add_percentiles(
     for row in rows:
         row.update({k: v for k, v in found.get(tuple(row[n] for n in by), {}).items() if k not in by})
         row["percentiles_from"] = "sample" if row["calls"] > reservoir else "exact"
+
+
+def _values_counted(names: Sequence[str]) -> str:
+    """How many values the named percentiles come from: the most of any of their columns (a call with no
+    latency recorded describes none), as a sketch counts what it holds (`long_ranges.sketched`)."""
+    counts = [f"count({column})" for column in sorted({PERCENTILES[name][0] for name in names})]
+    return counts[0] if len(counts) == 1 else f"greatest({', '.join(counts)})"
 
 
 def _quantiles(names: Sequence[str]) -> str:

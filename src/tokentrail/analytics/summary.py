@@ -41,9 +41,10 @@ def summary(
     Over more than 24 h, grouped and filtered on rollup dimensions only, from the rollups
     (`long_ranges.rolled`). Otherwise three scans: sums over every call; errors by class over error rows only
     (a few percent of calls), from which errors, error_rate and unpriced_calls are derived; and percentiles
-    (`add_percentiles`). `percentile_calls` says how many calls the percentiles describe and
-    `percentiles_from` how they were computed: "exact", "sample" (a uniform sample of the group's calls) or
-    "sketch" (the rollups' daily log-bucket sketches of the days the range touches, each value within 1.98 %).
+    (`add_percentiles`). `percentile_calls` says how many values the percentiles come from (the calls with a
+    latency, TTFT, ... recorded: the most of any) and `percentiles_from` how they were computed: "exact",
+    "sample" (a uniform sample of the group's calls) or "sketch" (the rollups' log-bucket sketches of the
+    days the range touches, each value within 1.98 %).
     """
     rows = rolled(store, time_range, by, filters, SUMMARY_PERCENTILES, timeout_s)
     types = {b: "string" for b in by} | {c: "float" for c in FLOAT_FIGURES}
