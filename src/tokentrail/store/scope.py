@@ -10,7 +10,8 @@ Every table reference is resolved on the syntax tree (sqlglot) before the backen
 - ``stream_timelines`` keeps the timelines of those spans only (it has no tenant column of its own);
 - ``budgets`` keeps only budgets of scope ``tenant`` whose value is one of the tenants;
 - ``metric_points`` has no tenant column and reads as empty;
-- ``rollup_mark`` (when the roll-ups last ran and which weeks they sealed) reads as it is;
+- ``rollup_mark`` (when the roll-ups last ran and the day before which they sealed the sketches into weeks)
+  reads as it is;
 - a name defined by a WITH clause around the reference reads that CTE (its own tables are rewritten too);
 - any other table (the key store, schema bookkeeping, tables added later) is refused.
 
