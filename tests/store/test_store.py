@@ -61,6 +61,19 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
         assert again.query("SELECT count(*) FROM schema_migrations").rows == [(17,)]
 
 
+def test_the_file_is_checkpointed_at_64_mb_of_wal_not_16(tmp_path: Path) -> None:
+    """Fewer rewrites of the row group being filled (store/duckdb.py::CHECKPOINT_THRESHOLD), for the writer
+    and for readers, and SQL cannot change it."""
+    path = tmp_path / "c.duckdb"
+    mib = "61.0 MiB"  # 64 MB
+    with DuckDBStore(path) as store:
+        assert store.query("SELECT current_setting('checkpoint_threshold')").rows == [(mib,)]
+        with pytest.raises(QueryFailed, match="configuration has been locked"):
+            store.query("SET checkpoint_threshold = '1GB'")
+    with DuckDBStore(path, read_only=True) as reader:
+        assert reader.query("SELECT current_setting('checkpoint_threshold')").rows == [(mib,)]
+
+
 def _open(backend: str, path: Path) -> Store:
     if backend == "duckdb":
         return DuckDBStore(path / "up.duckdb")
