@@ -111,6 +111,23 @@ def test_invoke_model_stream(bedrock: BedrockClient, rec: Recorder, fmt: str) ->
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0]
 
 
+def test_invoke_model_stream_of_a_tool_call_names_the_tool(bedrock: BedrockClient, rec: Recorder) -> None:
+    """A block's end tells the worker nothing and stays on the caller; a tool block's start names the tool
+    and is read on the worker (a text stream's framing: `test_invoke_model_stream`)."""
+    tool = {"name": "lookup", "input_schema": {"type": "object"}}
+    body = {**BODIES["anthropic"], "tools": [tool]}
+    response = bedrock.steer(**TIMED, tool_call="lookup").invoke_model_with_response_stream(
+        modelId=MODELS["anthropic"], body=json.dumps(body)
+    )
+    events = [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
+    assert {"content_block_start", "content_block_stop"} <= {event["type"] for event in events}
+    attrs = rec.one()
+    assert attrs[sc.TT_TOOL_NAMES] == ("lookup",)
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS][0] == "tool_use"
+    assert_usage(attrs, rec.plan())
+    assert attrs[sc.TT_CHUNKS] == rec.plan().chunks
+
+
 def test_throttled_then_success(bedrock: BedrockClient, rec: Recorder) -> None:
     bedrock.steer(fail=[429, 429]).converse(modelId=MODELS["nova"], messages=MESSAGES)
     attrs = rec.one()
@@ -304,14 +321,17 @@ def test_other_providers_keep_the_gen_ai_operation() -> None:
     assert call.operation == "chat"
 
 
+TEXT_START: dict[str, Any] = {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}
+
+
 @pytest.mark.parametrize(
-    ("event", "plain"),
+    ("event", "sorted_as"),
     [
         ({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}, True),
-        ({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}}, False),
+        ({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}}, None),
         (
             {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "x"}},
-            False,
+            None,
         ),
         (
             {
@@ -319,7 +339,7 @@ def test_other_providers_keep_the_gen_ai_operation() -> None:
                 "index": 0,
                 "delta": {"type": "input_json_delta", "partial_json": "{"},
             },
-            False,
+            None,
         ),
         (
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": '"text":""'}},
@@ -327,16 +347,24 @@ def test_other_providers_keep_the_gen_ai_operation() -> None:
         ),
         (
             {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
-            False,
+            None,
         ),
+        ({"type": "content_block_stop", "index": 12}, False),
+        ({"type": "ping"}, False),
+        ({**TEXT_START, "content_block": {"type": "text", "text": ""}}, False),
+        ({**TEXT_START, "content_block": {"type": "text", "text": "Hi"}}, None),
+        ({**TEXT_START, "content_block": {"type": "text", "text": "", "citations": []}}, None),
+        ({**TEXT_START, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}}, None),
+        ({"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 3}}, None),
     ],
 )
 def test_anthropic_invoke_chunks_sorted_on_the_caller_without_decoding(
-    event: dict[str, Any], plain: bool
+    event: dict[str, Any], sorted_as: bool | None
 ) -> None:
-    """Plain text deltas leave only their time; every other chunk is kept for the worker, which decodes it."""
+    """Plain text deltas leave only their time, events with nothing to read nothing; every other chunk is
+    kept for the worker, which decodes it."""
     compact = json.dumps(event, separators=(",", ":")).encode()
-    assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": compact}}) is (True if plain else None)
+    assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": compact}}) is sorted_as
     spaced = json.dumps(event).encode()  # not Bedrock's form: kept, and read correctly on the worker
     assert bedrock.classify_anthropic_chunk({"chunk": {"bytes": spaced}}) is None
 
