@@ -5,6 +5,8 @@ Method (printed with the results):
 - Payloads are pre-encoded ExportTraceServiceRequests of realistic LLM spans (GenAI semconv attributes,
   about 20 per span, unique ids), so the client spends little CPU while measuring. As from a live
   BatchSpanProcessor, each request holds spans that started within the 30 s before it was sent.
+- Each collector as its README starts it: `tokentrail serve` (the console script) with its defaults, and
+  Phoenix's `phoenix serve`.
 - Three shapes, each on a fresh collector: 1-span requests from 16 keep-alive clients (as OpenTelemetry's
   SimpleSpanProcessor, or a BatchSpanProcessor under light load, sends them), 100-span requests from 4
   clients and 500-span requests from 4 clients. Each client is a thread with one keep-alive HTTP/1.1
@@ -264,10 +266,9 @@ def drive(url: str, bodies: list[bytes], concurrency: int, budget_s: float) -> t
 @contextlib.contextmanager
 def tokentrail_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port, db = free_port(), workdir / "bench.duckdb"
+    console = Path(sys.executable).parent / "tokentrail"  # as users start it, not `python -m tokentrail`
     cmd = [
-        sys.executable,
-        "-m",
-        "tokentrail",
+        str(console),
         "serve",
         "--db",
         str(db),

@@ -22,16 +22,20 @@ LLM = {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10}
 
 
 @contextlib.contextmanager
-def server(tmp_path: Path, workers: int = 2) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`serve` in a directory of its own, with HOME and TMPDIR inside tmp_path, so stray files show."""
+def server(
+    tmp_path: Path, workers: int = 2, console: bool = False
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`serve` in a directory of its own, with HOME and TMPDIR inside tmp_path, so stray files show; run
+    as `python -m tokentrail`, or as the `tokentrail` console script that installing the package makes."""
     for sub in ("cwd", "home", "tmp", "data"):
         (tmp_path / sub).mkdir(exist_ok=True)
     env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
     port = free_port()
+    start = (
+        [str(Path(sys.executable).parent / "tokentrail")] if console else [sys.executable, "-m", "tokentrail"]
+    )
     cmd = [
-        sys.executable,
-        "-m",
-        "tokentrail",
+        *start,
         "serve",
         "--grpc-port",
         "0",
@@ -117,3 +121,20 @@ def test_the_collector_commits_and_answers_queries_without_loading_pandas(tmp_pa
         processes = [proc.pid, *(p.pid for p in decoding_workers(proc.pid))]
         assert len(processes) == 3
         assert [maps_pandas(pid) for pid in processes] == [False, False, False]
+
+
+def maps_library(pid: int, name: str) -> bool:
+    return name in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_workers_of_the_console_script_load_none_of_the_command_line(tmp_path: Path) -> None:
+    """A spawned worker runs its parent's main script again unless told not to (ingest/workers.py::
+    main_module_hidden); the `tokentrail` script imports the whole CLI, DuckDB and FastAPI with it."""
+    with server(tmp_path, console=True) as (proc, url):
+        assert send(url, 1).status_code == 200
+        assert stored_span_ids(url) == [f"{1:016x}"]
+        workers = [p.pid for p in decoding_workers(proc.pid)]
+        assert len(workers) == 2
+        assert maps_library(proc.pid, "_duckdb")  # the server has it: the check can see it
+        assert [maps_library(pid, "_duckdb") for pid in workers] == [False, False]
+        assert [maps_library(pid, "libarrow") for pid in workers] == [True, True]  # what decoding needs
