@@ -153,10 +153,11 @@ def main_module_hidden() -> Iterator[None]:
     from the ``tokentrail`` console script, that is the script, which imports the whole command line
     (DuckDB, FastAPI, Typer, ...) into every decoding worker: 102 MB of PSS each at rest against 63 with
     ``python -m tokentrail``. A worker runs only this module's functions, so during the start ``__main__``
-    names neither a module nor a file (the start pickles what it needs before it returns; spawn happens on
-    the main thread, see the module docstring)."""
+    names neither a module nor a file (the start reads them before it returns)."""
     main = sys.modules["__main__"]
-    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
+    saved: dict[str, Any] = {
+        name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__
+    }
     main.__spec__ = None
     main.__dict__.pop("__file__", None)
     try:
