@@ -152,7 +152,7 @@ LOCKED_DOWN = {"enable_external_access": False, "lock_configuration": True}
 # A checkpoint when the WAL reaches 64 MB, not DuckDB's 16: ~107 k spans, near one row group (122,880 rows),
 # so a checkpoint seldom writes a row group that the next rewrites. 300 k spans in 500-span groups of four,
 # one process, final checkpoint included: 5.0-5.4 s against 6.3-6.9 (16 and 32 MB alike), a file 72-78 MB
-# against 86-89; the collector's peak PSS under bench/ingest.py's 500-span load 433 MB against 462-464. A
+# against 86-89; the collector's peak PSS under bench/ingest.py's 500-span load 427-433 MB against 453-464. A
 # 64 MB WAL replays in ~0.5 s after a crash.
 CHECKPOINT_THRESHOLD = "64MB"
 
