@@ -4,6 +4,7 @@ sampler that may decide on attributes is shown those known when the call began (
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import openai
@@ -89,6 +90,13 @@ class Remembering(Sampler):
         return "Remembering"
 
 
+@dataclasses.dataclass
+class Keyed(Remembering):
+    """A sampler with a field, as a dataclass: compared by value, so not hashable."""
+
+    rate: float = 1.0
+
+
 @pytest.mark.parametrize(
     ("sampler", "reads"),
     [
@@ -101,6 +109,8 @@ class Remembering(Sampler):
         (Remembering(), True),
         (sampling.ParentBased(Remembering()), True),
         (sampling.ParentBased(sampling.ALWAYS_ON, remote_parent_sampled=Remembering()), True),
+        (Keyed(), True),
+        (sampling.ParentBased(Keyed()), True),
         (None, True),  # not the OpenTelemetry SDK's tracer
     ],
 )

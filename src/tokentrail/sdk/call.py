@@ -108,18 +108,25 @@ _BLIND_PARENT_BASED: Final = re.compile(
 ).fullmatch
 
 
-@functools.lru_cache(maxsize=16)
 def reads_attributes(sampler: object) -> bool:
     """Whether `sampler` may decide on the attributes a span starts with (None, the tracer of another SDK:
     assumed so). The OpenTelemetry SDK's own samplers (those OTEL_TRACES_SAMPLER names: always on or off,
     trace id ratio, each parent-based or not) decide on the trace id and the parent alone, so the attributes
     known at the start can go in after it, through `add_attributes`: ~5 µs a span less than the SDK's checks
-    of nine of them (then a span processor's ``on_start`` sees none)."""
+    of nine of them (then a span processor's ``on_start`` sees none). Any other sampler may read them, and
+    need not be hashable (a dataclass is not), so only the parent-based ones' answer is cached."""
     if type(sampler) in (sampling.StaticSampler, sampling.TraceIdRatioBased):
         return False
     if type(sampler) in (sampling.ParentBased, sampling.ParentBasedTraceIdRatio):
-        return not _BLIND_PARENT_BASED(sampler.get_description())  # type: ignore[attr-defined]
+        return _parent_based_reads(sampler)
     return True
+
+
+@functools.lru_cache(maxsize=16)
+def _parent_based_reads(sampler: Any) -> bool:
+    """Whether a parent-based sampler (the SDK's class: hashable) delegates to one that may read attributes;
+    its description names them all."""
+    return not _BLIND_PARENT_BASED(sampler.get_description())
 
 
 class Engine(Protocol):
