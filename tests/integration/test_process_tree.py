@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from support import free_port, make_request, make_span, wait_healthy
 
@@ -23,25 +26,20 @@ LLM = {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10}
 
 @contextlib.contextmanager
 def server(
-    tmp_path: Path, workers: int = 2, console: bool = False
+    tmp_path: Path, workers: int = 2, console: bool = False, tmpdir: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`serve` in a directory of its own, with HOME and TMPDIR inside tmp_path, so stray files show; run
-    as `python -m tokentrail`, or as the `tokentrail` console script that installing the package makes."""
+    """`serve` in a directory of its own, with HOME inside tmp_path and TMPDIR `tmpdir` (tmp_path/tmp by
+    default), so stray files show; run as `python -m tokentrail`, or as the `tokentrail` console script that
+    installing the package makes."""
     for sub in ("cwd", "home", "tmp", "data"):
         (tmp_path / sub).mkdir(exist_ok=True)
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
+    tmpdir = tmpdir or tmp_path / "tmp"
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmpdir)}
     port = free_port()
     start = (
         [str(Path(sys.executable).parent / "tokentrail")] if console else [sys.executable, "-m", "tokentrail"]
     )
-    cmd = [
-        *start,
-        "serve",
-        "--grpc-port",
-        "0",
-        "--db",
-        str(tmp_path / "data" / "t.duckdb"),
-    ]
+    cmd = [*start, "serve", "--grpc-port", "0", "--db", str(tmp_path / "data" / "t.duckdb")]
     cmd += ["--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=tmp_path / "cwd", env=env, stdout=subprocess.DEVNULL)
     try:
@@ -51,6 +49,14 @@ def server(
         if proc.poll() is None:
             proc.terminate()
             proc.wait(30)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A TMPDIR short enough for the fork server's socket (tmp_path under pytest-xdist is not)."""
+    path = Path(tempfile.mkdtemp(prefix="tt-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def send(url: str, span_id: int) -> httpx.Response:
@@ -63,8 +69,8 @@ def stored_span_ids(url: str) -> list[str]:
     return sorted(s["span_id"] for s in r.json()["spans"]) if r.status_code == 200 else []
 
 
-def test_workers_die_within_5s_of_a_sigkilled_server(tmp_path: Path) -> None:
-    with server(tmp_path) as (proc, _url):
+def test_workers_die_within_5s_of_a_sigkilled_server(tmp_path: Path, short_tmp: Path) -> None:
+    with server(tmp_path, tmpdir=short_tmp) as (proc, _url):
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 2  # the decoding workers (and multiprocessing's resource tracker)
         os.kill(proc.pid, signal.SIGKILL)
@@ -83,12 +89,20 @@ def healthz_reaches(url: str, status: int, deadline_s: float) -> bool:
 
 
 def decoding_workers(pid: int) -> list[psutil.Process]:
-    children = psutil.Process(pid).children()
-    return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+    """The server's decoding workers: the children of multiprocessing's fork server (a child of the
+    server), and any other child but its resource tracker."""
+    found = []
+    for child in psutil.Process(pid).children():
+        line = " ".join(child.cmdline())
+        if "forkserver" in line:
+            found += child.children()
+        elif "resource_tracker" not in line:
+            found.append(child)
+    return found
 
 
-def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Path) -> None:
-    with server(tmp_path) as (proc, url):
+def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Path, short_tmp: Path) -> None:
+    with server(tmp_path, tmpdir=short_tmp) as (proc, url):
         assert send(url, 1).status_code == 200
         victim = decoding_workers(proc.pid)[0]
         victim.kill()
@@ -99,12 +113,25 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Pat
         assert not victim.is_running() and victim not in decoding_workers(proc.pid)
 
 
-def test_serve_writes_nothing_but_its_store(tmp_path: Path) -> None:
-    with server(tmp_path, workers=1) as (_proc, url):
+def test_serve_writes_nothing_but_its_store(tmp_path: Path, short_tmp: Path) -> None:
+    with server(tmp_path, workers=1, tmpdir=short_tmp) as (_proc, url):
         assert send(url, 1).status_code == 200
         assert httpx.get(f"{url}/", timeout=30).status_code == 200
-    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    made = {"cwd", "home", "tmp", "data"}  # by server()
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.name not in made)
     assert written == ["data/t.duckdb"]
+    assert list(short_tmp.iterdir()) == []  # the fork server's socket and its directory went with it
+
+
+def test_a_tmpdir_too_long_for_the_fork_servers_socket_spawns_the_workers(tmp_path: Path) -> None:
+    long_tmp = tmp_path / ("t" * 100)
+    long_tmp.mkdir()
+    with server(tmp_path, tmpdir=long_tmp) as (proc, url):
+        assert [send(url, n).status_code for n in (1, 2)] == [200, 200]
+        assert stored_span_ids(url) == [f"{n:016x}" for n in (1, 2)]
+        children = psutil.Process(proc.pid).children()
+        assert not any("forkserver" in " ".join(c.cmdline()) for c in children)
+        assert len(decoding_workers(proc.pid)) == 2  # spawned: the server's own children
 
 
 def maps_pandas(pid: int) -> bool:
@@ -112,10 +139,12 @@ def maps_pandas(pid: int) -> bool:
     return f"{os.sep}pandas{os.sep}" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def test_the_collector_commits_and_answers_queries_without_loading_pandas(tmp_path: Path) -> None:
+def test_the_collector_commits_and_answers_queries_without_loading_pandas(
+    tmp_path: Path, short_tmp: Path
+) -> None:
     # pyarrow imports pandas on its first conversion of Python values; in the server that was the first
     # commit, on the writer thread (~300 ms for the first request, ~28 MB held): store/pandas_free.py
-    with server(tmp_path) as (proc, url):
+    with server(tmp_path, tmpdir=short_tmp) as (proc, url):
         assert [send(url, n).status_code for n in (1, 2, 3)] == [200, 200, 200]
         assert stored_span_ids(url) == [f"{n:016x}" for n in (1, 2, 3)]
         processes = [proc.pid, *(p.pid for p in decoding_workers(proc.pid))]
@@ -127,10 +156,10 @@ def maps_library(pid: int, name: str) -> bool:
     return name in Path(f"/proc/{pid}/maps").read_text()
 
 
-def test_workers_of_the_console_script_load_none_of_the_command_line(tmp_path: Path) -> None:
+def test_workers_of_the_console_script_load_none_of_the_command_line(tmp_path: Path, short_tmp: Path) -> None:
     """A spawned worker runs its parent's main script again unless told not to (ingest/workers.py::
     main_module_hidden); the `tokentrail` script imports the whole CLI, DuckDB and FastAPI with it."""
-    with server(tmp_path, console=True) as (proc, url):
+    with server(tmp_path, console=True, tmpdir=short_tmp) as (proc, url):
         assert send(url, 1).status_code == 200
         assert stored_span_ids(url) == [f"{1:016x}"]
         workers = [p.pid for p in decoding_workers(proc.pid)]

@@ -1,20 +1,32 @@
-"""Decoding workers in the server process's pool: a dead one is replaced alone and its request retried; a
-cancelled task's worker is not reused; tasks queue for a free worker."""
+"""Decoding workers in the server process's pool: forked from a preloaded fork server, they leave when the
+server dies; a dead one is replaced alone and its request retried; a cancelled task's worker is not reused;
+tasks queue for a free worker."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from support import make_request, make_span
-from tokentrail.ingest.workers import WorkerPool, WorkersUnavailable
+from tokentrail.ingest.workers import (
+    ProcessPipeline,
+    WorkerPool,
+    WorkersUnavailable,
+    die_with_parent,
+    release_the_fork_server,
+)
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
 from tokentrail.store.duckdb import DuckDBStore
@@ -55,7 +67,7 @@ def worker_pid() -> int:
     return os.getpid()
 
 
-def broken_initializer(parent_pid: int, use_pdeathsig: bool) -> None:
+def broken_initializer(use_pdeathsig: bool) -> None:
     os._exit(3)  # a worker that dies on start, every time
 
 
@@ -83,7 +95,7 @@ async def test_workers_unavailable_is_503_with_retry_after(
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
 
 
-def plain_initializer(parent_pid: int, use_pdeathsig: bool) -> None:
+def plain_initializer(use_pdeathsig: bool) -> None:
     return None
 
 
@@ -153,3 +165,82 @@ async def test_an_answer_that_cannot_be_sent_back_is_an_error_and_the_worker_goe
         assert await pool.run(worker_pid) == pid
     finally:
         pool.close()
+
+
+def parent_command_line() -> str:
+    return " ".join(psutil.Process(os.getppid()).cmdline())
+
+
+async def test_workers_are_forked_from_the_preloaded_fork_server_and_freeze_what_they_inherit() -> None:
+    pipeline = ProcessPipeline(2, None, 1000)
+    try:
+        pool = pipeline.pool
+        parents = {await pool.run(os.getppid) for _ in range(4)}
+        assert os.getpid() not in parents and len(parents) == 1  # one fork server, not this process
+        assert "multiprocessing.forkserver" in await pool.run(parent_command_line)
+        assert "genai_prices.data" in await pool.run(parent_command_line)  # preloaded there, shared
+        assert await pool.run(gc.get_freeze_count) > 10_000  # out of the collector's reach: pages stay shared
+    finally:
+        pipeline.close()
+
+
+def watchdog_only(use_pdeathsig: bool) -> None:
+    die_with_parent(use_pdeathsig=False)  # no kernel signal: the watchdog thread alone
+
+
+def fork_server_released(use_pdeathsig: bool) -> None:
+    release_the_fork_server()
+    die_with_parent(use_pdeathsig)
+
+
+def backtrack() -> bool:
+    """Minutes in the regex engine, which holds the GIL: no other thread of the worker runs meanwhile."""
+    return re.match(r"(a+)+$", "a" * 40 + "b") is not None
+
+
+SERVER_THAT_DIES = """
+import asyncio, os, signal, sys, time
+sys.path[:0] = [{here!r}, {tests!r}]
+import test_worker_pool as t
+from tokentrail.ingest.workers import WorkerPool
+
+async def main():
+    pool = WorkerPool(1, t.{initializer}, ())
+    print(await pool.run(os.getpid), flush=True)
+    busy = asyncio.ensure_future(pool.run({task}))  # the worker is not reading its pipe
+    await asyncio.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("initializer", "task"),
+    [
+        ("watchdog_only", "time.sleep, 60"),  # the watchdog thread sees the server's sentinel end
+        ("fork_server_released", "t.backtrack"),  # the fork server leaves, the kernel's signal kills
+    ],
+)
+def test_a_busy_worker_leaves_when_its_server_is_killed(initializer: str, task: str) -> None:
+    here = Path(__file__).parent
+    names = {"here": str(here), "tests": str(here.parent), "initializer": initializer, "task": task}
+    script = SERVER_THAT_DIES.format(**names)
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as server:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        assert server.wait(60) == -signal.SIGKILL
+        end = time.monotonic() + 5
+        while not gone(worker) and time.monotonic() < end:
+            time.sleep(0.05)
+        alive = not gone(worker)
+        if alive:
+            os.kill(worker, signal.SIGKILL)
+        assert not alive

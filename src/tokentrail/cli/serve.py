@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +36,18 @@ def check_exposure(store: Store, settings: Settings, insecure: bool) -> None:
     fail(OPEN_REFUSED.format(host=settings.host))
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the process as an exit with status 143 (128 + 15), its exit handlers run. uvicorn, once
+    it has shut the app down, raises the signal again for the handler it found; Python's default one killed
+    the process there, before multiprocessing's handler stopped the decoding workers' fork server and
+    removed its socket's directory from TMPDIR."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 async def serve_both(app: Any, settings: Settings, db: str) -> None:
     """uvicorn and the gRPC server on one event loop; shutting the app down stops gRPC before the store."""
     import uvicorn
@@ -53,6 +66,7 @@ async def serve_both(app: Any, settings: Settings, db: str) -> None:
         f"  (OTLP /v1/traces, /v1/metrics, /v1/logs{grpc}; store {db})"
     )
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    exit_on_sigterm()
     await uvicorn.Server(config).serve()
 
 

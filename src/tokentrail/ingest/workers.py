@@ -1,12 +1,17 @@
 """Decoding in worker processes: `ProcessPipeline`, and how its workers live and die.
 
-- Workers are spawned, not forked, so no lock is inherited mid-flight. The event loop talks to each over a
+- Workers are forked from multiprocessing's fork server (spawned where there is none), never from the
+  server itself, so no lock is inherited mid-flight: the fork server is a fresh single-threaded process
+  that has imported this module and genai-prices' data once (`PRELOAD`). The workers share those pages
+  with it and with each other; each freezes what it inherited out of the garbage collector's reach at its
+  start, so a collection does not write to (and so copy) them. The event loop talks to each worker over a
   pipe of its own (`WorkerPool`): no thread sits between them.
-- A worker never outlives the server. On Linux each asks the kernel for SIGKILL when its parent dies
-  (`prctl(PR_SET_PDEATHSIG)`); that signal follows the *thread* that spawned the worker, so it is only
-  armed when the worker was spawned on the main thread (as `serve` does: the pool is built there, and a
-  worker that died is replaced on the event loop, which runs there too). Everywhere, a watchdog thread in
-  the worker polls the parent pid and exits when it changes.
+- A worker never outlives the server. A watchdog thread in each waits on the pipe multiprocessing keeps
+  open from the server to the worker (its parent's sentinel: at its end when the server has gone,
+  however it went) and exits. On Linux each also asks the kernel for SIGKILL when the process that forked
+  it dies (`prctl(PR_SET_PDEATHSIG)`), which works even while the worker holds the GIL: the fork server
+  (which leaves when the server does) always, a spawned worker only when it was spawned on the main thread
+  (the signal follows the forking *thread*).
 - A worker that dies is replaced alone, and a request it held is tried once more on another worker; when
   that fails too the request gets `WorkersUnavailable` (the collector answers 503 with Retry-After).
   `ready()` is False until every worker has said it started, which `/healthz` reports.
@@ -18,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -26,6 +32,9 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,7 +55,8 @@ from tokentrail.store.pandas_free import NoPandas
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
-WATCHDOG_INTERVAL_S = 0.5
+# imported once by the fork server, shared by the workers forked from it (genai-prices' data: ~22 MB)
+PRELOAD = ["tokentrail.ingest.workers", "genai_prices.data"]
 KILL_WAIT_S = 5.0  # SIGKILL cannot be refused; this only bounds a wait on a wedged kernel
 T = TypeVar("T")
 
@@ -60,25 +70,39 @@ class WorkersUnavailable(Unavailable):
 _worker: Pipeline | None = None
 
 
-def die_with_parent(parent_pid: int, use_pdeathsig: bool) -> None:
-    """Exit when `parent_pid` is gone: the kernel's parent-death signal (Linux), and a watchdog thread."""
+def die_with_parent(use_pdeathsig: bool) -> None:
+    """Exit when the server is gone: the kernel's signal when the forking process dies (Linux), and a
+    watchdog thread waiting on the server's sentinel (at its end at once if the server died already)."""
     if use_pdeathsig and sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(1)
+    server = multiprocessing.parent_process()
+    assert server is not None, "a decoding worker is started by multiprocessing"
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
-            threading.Event().wait(WATCHDOG_INTERVAL_S)
+        server.join()
         os._exit(1)
 
     threading.Thread(target=watch, name="tokentrail-parent-watchdog", daemon=True).start()
 
 
-def init_worker(prices_file: Path | None, max_spans: int, parent_pid: int, use_pdeathsig: bool) -> None:
+def release_the_fork_server() -> None:
+    """Close this process's copy of the pipe end that keeps the fork server running (every process it forks
+    inherits one, to start processes of its own): the fork server then leaves the moment the server dies,
+    and the kernel's signal reaches the workers at once, even one busy in a long call holding the GIL."""
+    from multiprocessing import forkserver
+
+    fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if fd is not None:
+        os.close(fd)
+        setattr(forkserver._forkserver, "_forkserver_alive_fd", None)  # noqa: B010 (not in typeshed)
+
+
+def init_worker(prices_file: Path | None, max_spans: int, use_pdeathsig: bool) -> None:
     global _worker  # one pipeline per worker process, built once
-    die_with_parent(parent_pid, use_pdeathsig)
+    gc.freeze()  # what the fork server loaded stays shared: no collection writes to its objects
+    release_the_fork_server()
+    die_with_parent(use_pdeathsig)
     sys.meta_path.insert(0, NoPandas())
     _worker = Pipeline(pricing_enricher(load_prices(prices_file)), max_spans)
     _worker.traces(warm_up_request(), otlp.PROTOBUF)
@@ -146,14 +170,15 @@ class _Died(WorkersUnavailable):
 
 @contextlib.contextmanager
 def main_module_hidden() -> Iterator[None]:
-    """Start a spawned process without the parent's main module run again in it.
+    """Start a worker without the parent's main module run again in it.
 
-    A spawned child imports the parent's ``__main__`` again, as ``__mp_main__`` (by module name, unless it
-    is a package's ``__main__``, else by path), so that what is defined there can be unpickled. Started
-    from the ``tokentrail`` console script, that is the script, which imports the whole command line
-    (DuckDB, FastAPI, Typer, ...) into every decoding worker: 102 MB of PSS each at rest against 63 with
-    ``python -m tokentrail``. A worker runs only this module's functions, so during the start ``__main__``
-    names neither a module nor a file (the start reads them before it returns)."""
+    A child started by multiprocessing (spawned, or forked by the fork server) imports the parent's
+    ``__main__`` again, as ``__mp_main__`` (by module name, unless it is a package's ``__main__``, else by
+    path), so that what is defined there can be unpickled. Started from the ``tokentrail`` console script,
+    that is the script, which imports the whole command line (DuckDB, FastAPI, Typer, ...) into every
+    decoding worker: 102 MB of PSS each at rest against 63 with ``python -m tokentrail`` (spawned workers).
+    A worker runs only this module's functions, so during the start ``__main__`` names neither a module
+    nor a file (the start reads them before it returns)."""
     main = sys.modules["__main__"]
     saved: dict[str, Any] = {
         name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__
@@ -166,18 +191,48 @@ def main_module_hidden() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
+def start_worker(
+    initializer: Callable[..., None], initargs: tuple[Any, ...]
+) -> tuple[Connection, BaseProcess]:
+    """A started worker process and the server's end of its pipe: forked by the fork server with `PRELOAD`
+    where the platform has one (POSIX), else spawned. Spawned too when the fork server cannot start: its
+    socket lives in a directory of TMPDIR, and a path over ~107 bytes cannot be bound."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        forkserver = multiprocessing.get_context("forkserver")
+        forkserver.set_forkserver_preload(PRELOAD)  # read when the fork server starts (once per process)
+        try:
+            return _start(forkserver, True, initializer, initargs)  # it forks on its only thread
+        except OSError as exc:
+            log.warning("the fork server did not start (%s); spawning a decoding worker instead", exc)
+    on_main = threading.current_thread() is threading.main_thread()
+    return _start(multiprocessing.get_context("spawn"), on_main, initializer, initargs)
+
+
+def _start(
+    context: ForkServerContext | SpawnContext,
+    forker_on_main: bool,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+) -> tuple[Connection, BaseProcess]:
+    conn, child = context.Pipe()
+    args = (child, initializer, (*initargs, forker_on_main))
+    process = context.Process(target=serve_tasks, args=args, daemon=True, name="tokentrail-decoder")
+    try:
+        with main_module_hidden():
+            process.start()
+    except OSError:
+        conn.close()
+        raise
+    finally:
+        child.close()
+    return conn, process
+
+
 class _Worker:
     """One worker process and the server's end of its pipe; `pid` once the worker has said it started."""
 
     def __init__(self, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
-        on_main = threading.current_thread() is threading.main_thread()
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        args = (child, initializer, (*initargs, os.getpid(), on_main))
-        self.process = context.Process(target=serve_tasks, args=args, daemon=True, name="tokentrail-decoder")
-        with main_module_hidden():
-            self.process.start()
-        child.close()
+        self.conn, self.process = start_worker(initializer, initargs)
         self.pid: int | None = None
         self.reading = False  # a reader on the event loop waits for its next message
 
