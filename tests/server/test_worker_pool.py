@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pyarrow as pa
 import pytest
 
 from support import make_request, make_span
@@ -171,6 +172,10 @@ def parent_command_line() -> str:
     return " ".join(psutil.Process(os.getppid()).cmdline())
 
 
+def arrow_pool() -> str:
+    return str(pa.default_memory_pool().backend_name)
+
+
 async def test_workers_are_forked_from_the_preloaded_fork_server_and_freeze_what_they_inherit() -> None:
     pipeline = ProcessPipeline(2, None, 1000)
     try:
@@ -180,6 +185,7 @@ async def test_workers_are_forked_from_the_preloaded_fork_server_and_freeze_what
         assert "multiprocessing.forkserver" in await pool.run(parent_command_line)
         assert "genai_prices.data" in await pool.run(parent_command_line)  # preloaded there, shared
         assert await pool.run(gc.get_freeze_count) > 10_000  # out of the collector's reach: pages stay shared
+        assert await pool.run(arrow_pool) == "system"  # not mimalloc, which kept more of a batch's memory
     finally:
         pipeline.close()
 
