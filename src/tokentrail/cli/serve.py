@@ -37,10 +37,11 @@ def check_exposure(store: Store, settings: Settings, insecure: bool) -> None:
 
 
 def exit_on_sigterm() -> None:
-    """SIGTERM ends the process as an exit with status 143 (128 + 15), its exit handlers run. uvicorn, once
-    it has shut the app down, raises the signal again for the handler it found; Python's default one killed
-    the process there, before multiprocessing's handler stopped the decoding workers' fork server and
-    removed its socket's directory from TMPDIR."""
+    """SIGTERM ends the process as an exit with status 143 (128 + 15), its exit handlers run, whether it
+    comes while the collector starts or while it serves (uvicorn, once it has shut the app down, raises the
+    signal again for the handler it found). With Python's default one the process died before
+    multiprocessing's exit handler stopped the decoding workers' fork server and removed its socket's
+    directory from TMPDIR."""
 
     def stop(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
@@ -66,7 +67,6 @@ async def serve_both(app: Any, settings: Settings, db: str) -> None:
         f"  (OTLP /v1/traces, /v1/metrics, /v1/logs{grpc}; store {db})"
     )
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-    exit_on_sigterm()
     await uvicorn.Server(config).serve()
 
 
@@ -76,6 +76,7 @@ def run_server(db: str, settings: Settings, insecure: bool = False) -> None:
     from tokentrail.store.pandas_free import settle_pyarrow_without_pandas
 
     settle_pyarrow_without_pandas()  # before the first commit would import pandas on the writer thread
+    exit_on_sigterm()  # from here: the store and the decoding workers' fork server are being made
     retention = resolve(settings)
     with opened_store(db) as store:
         check_exposure(store, settings, insecure)
