@@ -114,9 +114,10 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Pat
 
 
 def test_serve_writes_nothing_but_its_store(tmp_path: Path, short_tmp: Path) -> None:
-    with server(tmp_path, workers=1, tmpdir=short_tmp) as (_proc, url):
+    with server(tmp_path, workers=1, tmpdir=short_tmp) as (proc, url):
         assert send(url, 1).status_code == 200
         assert httpx.get(f"{url}/", timeout=30).status_code == 200
+    assert proc.returncode == 0  # SIGTERM: a requested stop, through the exit handlers
     made = {"cwd", "home", "tmp", "data"}  # by server()
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.name not in made)
     assert written == ["data/t.duckdb"]

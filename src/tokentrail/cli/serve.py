@@ -37,14 +37,14 @@ def check_exposure(store: Store, settings: Settings, insecure: bool) -> None:
 
 
 def exit_on_sigterm() -> None:
-    """SIGTERM ends the process as an exit with status 143 (128 + 15), its exit handlers run, whether it
-    comes while the collector starts or while it serves (uvicorn, once it has shut the app down, raises the
-    signal again for the handler it found). With Python's default one the process died before
-    multiprocessing's exit handler stopped the decoding workers' fork server and removed its socket's
-    directory from TMPDIR."""
+    """SIGTERM ends the process as a clean exit (status 0, as a supervisor such as systemd expects of a
+    requested stop), its exit handlers run, whether it comes while the collector starts or while it serves
+    (uvicorn, once it has shut the app down, raises the signal again for the handler it found). With
+    Python's default handler the process died before multiprocessing's exit handler stopped the decoding
+    workers' fork server and removed its socket's directory from TMPDIR."""
 
-    def stop(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
 
