@@ -5,8 +5,8 @@ Method (printed with the results):
 - Payloads are pre-encoded ExportTraceServiceRequests of realistic LLM spans (GenAI semconv attributes,
   about 20 per span, unique ids), so the client spends little CPU while measuring. As from a live
   BatchSpanProcessor, each request holds spans that started within the 30 s before it was sent.
-- Each collector as its README starts it: `tokentrail serve` (the console script) with its defaults, and
-  Phoenix's `phoenix serve`.
+- Each collector as its README starts it: `tokentrail serve` (the console script) with its defaults (OTLP/gRPC
+  on too, on a free port rather than 4317), and Phoenix's `phoenix serve`.
 - Three shapes, each on a fresh collector: 1-span requests from 16 keep-alive clients (as OpenTelemetry's
   SimpleSpanProcessor, or a BatchSpanProcessor under light load, sends them), 100-span requests from 4
   clients and 500-span requests from 4 clients. Each client is a thread with one keep-alive HTTP/1.1
@@ -275,7 +275,7 @@ def tokentrail_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[byt
         "--port",
         str(port),
         "--grpc-port",
-        "0",
+        str(free_port()),  # on, as by default, on a free port (the default 4317 may be taken)
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
