@@ -113,6 +113,27 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Pat
         assert not victim.is_running() and victim not in decoding_workers(proc.pid)
 
 
+def fork_server(pid: int) -> psutil.Process:
+    (found,) = [c for c in psutil.Process(pid).children() if "forkserver" in " ".join(c.cmdline())]
+    return found
+
+
+def test_a_killed_fork_server_takes_its_workers_and_both_are_started_again(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    with server(tmp_path, tmpdir=short_tmp) as (proc, url):
+        assert send(url, 1).status_code == 200
+        old, workers = fork_server(proc.pid), decoding_workers(proc.pid)
+        old.kill()
+        _gone, alive = psutil.wait_procs(workers, timeout=5)
+        assert alive == []  # the kernel's parent-death signal: their forker is gone
+        assert healthz_reaches(url, 503, 10)
+        assert healthz_reaches(url, 200, 60)
+        assert fork_server(proc.pid).pid != old.pid and len(decoding_workers(proc.pid)) == 2
+        assert [send(url, n).status_code for n in (2, 3)] == [200, 200]
+        assert stored_span_ids(url) == [f"{n:016x}" for n in (1, 2, 3)]
+
+
 def test_serve_writes_nothing_but_its_store(tmp_path: Path, short_tmp: Path) -> None:
     with server(tmp_path, workers=1, tmpdir=short_tmp) as (proc, url):
         assert send(url, 1).status_code == 200
