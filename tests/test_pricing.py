@@ -14,6 +14,7 @@ from genai_prices import data_snapshot
 from genai_prices.data import providers as genai_providers
 from genai_prices.types import ModelPrice, StartDateConstraint
 
+from tokentrail import usage as usage_module
 from tokentrail.model import Call
 from tokentrail.pricing import (
     Prices,
@@ -593,3 +594,34 @@ NORMALIZE_CASES: dict[str, tuple[str | None, dict[str, Any], dict[str, int | Non
 )
 def test_normalize_usage(provider: str | None, raw: dict[str, Any], expected: dict[str, int | None]) -> None:
     assert normalize_usage(provider, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("provider", "raw", "expected"), NORMALIZE_CASES.values(), ids=NORMALIZE_CASES.keys()
+)
+def test_deferred_usage_reads_as_normalised(
+    provider: str | None, raw: dict[str, Any], expected: dict[str, int | None]
+) -> None:
+    deferred = usage_module.Deferred(provider, raw)
+    assert dict(deferred) == expected and bool(deferred) == bool(expected)
+    assert [deferred.get(field) for field in expected] == list(expected.values())
+    assert deferred.get("no such field", -1) == -1
+
+
+def test_deferred_usage_is_normalised_once_and_only_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    normalize = usage_module.normalize_usage
+
+    def counted(provider: str | None, raw: dict[str, Any]) -> dict[str, int | None]:
+        calls.append(dict(raw))
+        return normalize(provider, raw)
+
+    monkeypatch.setattr(usage_module, "normalize_usage", counted)
+    raw: dict[str, Any] = {"input_tokens": 10, "output_tokens": 1}
+    superseded = usage_module.Deferred("anthropic", raw)  # a stream's start, superseded by its delta
+    raw["output_tokens"] = 120
+    last = usage_module.Deferred("anthropic", raw)
+    assert calls == []
+    assert last.get("output_tokens") == 120 and last["input_tokens"] == 10 and len(last) == 5
+    assert calls == [{"input_tokens": 10, "output_tokens": 120}]
+    assert superseded is not last and len(calls) == 1  # the superseded one was never normalised

@@ -10,7 +10,7 @@ A module of its own, importing nothing heavy, so the SDK can use it without load
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from tokentrail.semconv import normalize_provider
@@ -40,6 +40,36 @@ def normalize_usage(provider: str | None, raw: Mapping[str, Any]) -> dict[str, i
     """
     family = _usage_family(normalize_provider(provider), raw)
     return _NORMALIZERS[family](raw)
+
+
+class Deferred(Mapping[str, int | None]):
+    """`normalize_usage(provider, raw)`, computed when first read. A stream reports its usage in two or
+    three events (an Anthropic stream's start and its delta; on Bedrock, then its metrics), each superseding
+    the last; the SDK's worker reads only the last, so normalising each cost two or three times the work."""
+
+    __slots__ = ("_provider", "_raw", "_value")
+
+    def __init__(self, provider: str | None, raw: Mapping[str, Any]) -> None:
+        self._provider = provider
+        self._raw = raw
+        self._value: dict[str, int | None] | None = None
+
+    def _normalized(self) -> dict[str, int | None]:
+        if self._value is None:
+            self._value = normalize_usage(self._provider, self._raw)
+        return self._value
+
+    def __getitem__(self, key: str) -> int | None:
+        return self._normalized()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._normalized())
+
+    def __len__(self) -> int:
+        return len(self._normalized())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._normalized().get(key, default)
 
 
 def _usage_family(provider: str | None, raw: Mapping[str, Any]) -> str:

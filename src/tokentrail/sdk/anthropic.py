@@ -19,7 +19,7 @@ from tokentrail.model import ErrorClass
 from tokentrail.sdk.call import CallRecord, ProviderErrors, Request
 from tokentrail.sdk.fields import as_mapping, get, str_or_none
 from tokentrail.sdk.stainless import Public, Target
-from tokentrail.usage import normalize_usage
+from tokentrail.usage import Deferred, normalize_usage
 
 if TYPE_CHECKING:
     from tokentrail.sdk.config import Settings
@@ -54,7 +54,7 @@ def _merge_usage(call: CallRecord, usage: Any) -> None:
         return
     raw: dict[str, Any] = call.scratch.setdefault("usage", {})
     raw.update((k, v) for k, v in as_mapping(usage).items() if v is not None)
-    call.usage = normalize_usage(PROVIDER, raw)
+    call.usage = Deferred(PROVIDER, raw)  # a later event's usage supersedes it: normalised once, when read
 
 
 def classify_event(event: Any) -> str | None:
