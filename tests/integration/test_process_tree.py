@@ -26,14 +26,12 @@ LLM = {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10}
 
 @contextlib.contextmanager
 def server(
-    tmp_path: Path, workers: int = 2, console: bool = False, tmpdir: Path | None = None
+    tmp_path: Path, *, tmpdir: Path, workers: int = 2, console: bool = False
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`serve` in a directory of its own, with HOME inside tmp_path and TMPDIR `tmpdir` (tmp_path/tmp by
-    default), so stray files show; run as `python -m tokentrail`, or as the `tokentrail` console script that
-    installing the package makes."""
-    for sub in ("cwd", "home", "tmp", "data"):
+    """`serve` in a directory of its own, with HOME inside tmp_path and TMPDIR `tmpdir`, so stray files show;
+    run as `python -m tokentrail`, or as the `tokentrail` console script that installing the package makes."""
+    for sub in ("cwd", "home", "data"):
         (tmp_path / sub).mkdir(exist_ok=True)
-    tmpdir = tmpdir or tmp_path / "tmp"
     env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmpdir)}
     port = free_port()
     start = (
@@ -93,12 +91,15 @@ def decoding_workers(pid: int) -> list[psutil.Process]:
     server), and any other child but its resource tracker."""
     found = []
     for child in psutil.Process(pid).children():
-        line = " ".join(child.cmdline())
-        if "forkserver" in line:
+        if is_fork_server(child):
             found += child.children()
-        elif "resource_tracker" not in line:
+        elif "resource_tracker" not in " ".join(child.cmdline()):
             found.append(child)
     return found
+
+
+def is_fork_server(process: psutil.Process) -> bool:
+    return "multiprocessing.forkserver" in " ".join(process.cmdline())
 
 
 def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Path, short_tmp: Path) -> None:
@@ -114,7 +115,7 @@ def test_a_killed_worker_is_replaced_and_healthz_says_so_meanwhile(tmp_path: Pat
 
 
 def fork_server(pid: int) -> psutil.Process:
-    (found,) = [c for c in psutil.Process(pid).children() if "forkserver" in " ".join(c.cmdline())]
+    (found,) = [c for c in psutil.Process(pid).children() if is_fork_server(c)]
     return found
 
 
@@ -139,7 +140,7 @@ def test_serve_writes_nothing_but_its_store(tmp_path: Path, short_tmp: Path) -> 
         assert send(url, 1).status_code == 200
         assert httpx.get(f"{url}/", timeout=30).status_code == 200
     assert proc.returncode == 0  # SIGTERM: a requested stop, through the exit handlers
-    made = {"cwd", "home", "tmp", "data"}  # by server()
+    made = {"cwd", "home", "data"}  # by server()
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.name not in made)
     assert written == ["data/t.duckdb"]
     assert list(short_tmp.iterdir()) == []  # the fork server's socket and its directory went with it
@@ -151,8 +152,7 @@ def test_a_tmpdir_too_long_for_the_fork_servers_socket_spawns_the_workers(tmp_pa
     with server(tmp_path, tmpdir=long_tmp) as (proc, url):
         assert [send(url, n).status_code for n in (1, 2)] == [200, 200]
         assert stored_span_ids(url) == [f"{n:016x}" for n in (1, 2)]
-        children = psutil.Process(proc.pid).children()
-        assert not any("forkserver" in " ".join(c.cmdline()) for c in children)
+        assert not any(is_fork_server(c) for c in psutil.Process(proc.pid).children())
         assert len(decoding_workers(proc.pid)) == 2  # spawned: the server's own children
 
 
@@ -179,8 +179,9 @@ def maps_library(pid: int, name: str) -> bool:
 
 
 def test_workers_of_the_console_script_load_none_of_the_command_line(tmp_path: Path, short_tmp: Path) -> None:
-    """A spawned worker runs its parent's main script again unless told not to (ingest/workers.py::
-    main_module_hidden); the `tokentrail` script imports the whole CLI, DuckDB and FastAPI with it."""
+    """A worker started by multiprocessing runs its parent's main script again unless told not to
+    (ingest/workers.py::main_module_hidden); the `tokentrail` script imports the whole CLI, DuckDB and
+    FastAPI with it."""
     with server(tmp_path, console=True, tmpdir=short_tmp) as (proc, url):
         assert send(url, 1).status_code == 200
         assert stored_span_ids(url) == [f"{1:016x}"]

@@ -26,7 +26,6 @@ from tokentrail.ingest.workers import (
     WorkerPool,
     WorkersUnavailable,
     die_with_parent,
-    release_the_fork_server,
 )
 from tokentrail.server.app import create_app
 from tokentrail.settings import Settings
@@ -194,11 +193,6 @@ def watchdog_only(use_pdeathsig: bool) -> None:
     die_with_parent(use_pdeathsig=False)  # no kernel signal: the watchdog thread alone
 
 
-def fork_server_released(use_pdeathsig: bool) -> None:
-    release_the_fork_server()
-    die_with_parent(use_pdeathsig)
-
-
 def backtrack() -> bool:
     """Minutes in the regex engine, which holds the GIL: no other thread of the worker runs meanwhile."""
     return re.match(r"(a+)+$", "a" * 40 + "b") is not None
@@ -212,7 +206,7 @@ from tokentrail.ingest.workers import WorkerPool
 
 async def main():
     pool = WorkerPool(1, t.{initializer}, ())
-    print(await pool.run(os.getpid), flush=True)
+    print(await pool.run(t.worker_pid), flush=True)  # this module imported there: the task starts at once
     busy = asyncio.ensure_future(pool.run({task}))  # the worker is not reading its pipe
     await asyncio.sleep(0.5)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -232,7 +226,7 @@ def gone(pid: int) -> bool:
     ("initializer", "task"),
     [
         ("watchdog_only", "time.sleep, 60"),  # the watchdog thread sees the server's sentinel end
-        ("fork_server_released", "t.backtrack"),  # the fork server leaves, the kernel's signal kills
+        ("die_with_parent", "t.backtrack"),  # the fork server leaves, the kernel's signal kills
     ],
 )
 def test_a_busy_worker_leaves_when_its_server_is_killed(initializer: str, task: str) -> None:

@@ -100,8 +100,6 @@ def release_the_fork_server() -> None:
 
 def init_worker(prices_file: Path | None, max_spans: int, use_pdeathsig: bool) -> None:
     global _worker  # one pipeline per worker process, built once
-    gc.freeze()  # what the fork server loaded stays shared: no collection writes to its objects
-    release_the_fork_server()
     die_with_parent(use_pdeathsig)
     # Each batch's Arrow buffers live for one answer; mimalloc (pyarrow's default) kept 4-5 MB more per
     # worker at the 500-span load's peak than the C library's allocator, at the same rate.
@@ -264,6 +262,8 @@ def serve_tasks(conn: Any, initializer: Callable[..., None], initargs: tuple[Any
     """A worker's life: the initializer, its pid as its first message, then ``(function, args)`` in and
     ``(ok, result or exception)`` out, until the server says None or closes its end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it stops the workers
+    gc.freeze()  # what the fork server loaded stays shared: no collection writes to its objects
+    release_the_fork_server()
     initializer(*initargs)
     conn.send(os.getpid())
     while True:
