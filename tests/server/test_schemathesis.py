@@ -38,8 +38,6 @@ QUERY_PARAMS += ["feature", "tenant", "model", "provider", "status", "compare", 
 BODIES = {
     ("post", "/api/query"): {"query": {"type": "string"}, "start": {}, "end": {}, "since": {}},
     ("put", "/api/budgets"): {"scope": {}, "value": {}, "period": {}, "amount_usd": {}},
-    ("post", "/v1/traces"): {"resourceSpans": {"type": "array"}},
-    ("post", "/v1/metrics"): {"resourceMetrics": {"type": "array"}},
 }
 
 

@@ -42,7 +42,6 @@ from tokentrail.server import (
     keys_api,
     login,
     metrics_api,
-    otlp,
     otlp_grpc,
     prompts_api,
     prompts_pages,  # noqa: F401 - registers the Prompts pages on the dashboard router
@@ -50,6 +49,7 @@ from tokentrail.server import (
 )
 from tokentrail.server.auth import PUBLIC, KeyRing, RequestStore, enforce, requires
 from tokentrail.server.hosts import HostCheck, allowed_hosts
+from tokentrail.server.otlp_lane import OtlpLane
 from tokentrail.server.querypool import QueryPool
 from tokentrail.server.state import App, AppState, StateDep, state_of
 from tokentrail.settings import Settings
@@ -216,6 +216,7 @@ def create_app(
     )
     app.state = build_state(store, settings, enrich, owns_store, retention)
     errors.install(app)
+    app.add_middleware(OtlpLane)  # inside the host check (middleware added later runs first)
     if check_host:
         app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     include_routers(app)
@@ -225,7 +226,7 @@ def create_app(
 
 def include_routers(app: FastAPI) -> None:
     """Every router, each with the scope its routes need (server/auth.py)."""
-    for router in (otlp.router, api.router, budgets_api.status_router, budgets_api.router):
+    for router in (api.router, budgets_api.status_router, budgets_api.router):
         app.include_router(router)
     for router in (budgets_api.admin_router, keys_api.router, dashboard_api.router, login.router):
         app.include_router(router)

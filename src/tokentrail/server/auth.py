@@ -1,7 +1,8 @@
 """Access control: who a request is (a named key, the legacy ingest key, or a dashboard session) and what
 it may do. Every route declares the scopes it needs by a dependency on its router, `requires(...)`; an
 app-wide dependency (`enforce`) makes any route that declares none require ``admin``, so a route added
-later cannot be left open by forgetting.
+later cannot be left open by forgetting. The OTLP/HTTP paths, answered before routing (server/otlp_lane.py),
+call ``requires("ingest")`` themselves.
 
 - No key configured (no named key and no TOKENTRAIL_INGEST_KEY): every request acts as an anonymous admin;
   `serve` then refuses to bind a non-loopback address unless told ``--insecure``.

@@ -20,18 +20,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Request, Response
 from google.rpc import status_pb2
 
 from tokentrail.exceptions import TokentrailError
 from tokentrail.ingest import otlp
 from tokentrail.ingest.tenants import rejection, stamp_tenant
 from tokentrail.server import content
-from tokentrail.server.auth import requires
-from tokentrail.server.state import AppState, StateDep, get_state
+from tokentrail.server.state import AppState, get_state
 from tokentrail.store import StoreBusy, StoreError
 
-router = APIRouter(dependencies=[Depends(requires("ingest"))])
 RETRY_AFTER_S = "1"
 MAX_MESSAGE_CHARS = 400  # error messages may quote the input; keep them short
 
@@ -94,7 +92,7 @@ async def admitted(state: AppState, size: int) -> AsyncIterator[None]:
 
 
 async def receive(request: Request, decode: Callable[[bytes, str], Awaitable[Any]]) -> tuple[Any, str]:
-    """Common front half (the key was checked by the router): media type, size, gzip, admission, then
+    """Common front half (the key was checked by server/otlp_lane.py): media type, size, gzip, admission, then
     decode off the event loop. Errors reach the client through server/errors.py as OTLP Status answers."""
     state = get_state(request)
     kind = otlp.media_type(request.headers.get("content-type"))
@@ -150,15 +148,13 @@ async def store_traces(
     return response
 
 
-@router.post("/v1/traces")
-async def export_traces(request: Request, state: StateDep) -> Response:
+async def export_traces(request: Request, state: AppState) -> Response:
     decoded, kind = await receive(request, state.pipeline.traces_async)
     response = await store_traces(state, decoded, request.state.principal.tenants)
     return Response(otlp.encode_response(response, kind), media_type=kind)
 
 
-@router.post("/v1/metrics")
-async def export_metrics(request: Request, state: StateDep) -> Response:
+async def export_metrics(request: Request, state: AppState) -> Response:
     rows, kind = await receive(
         request, lambda body, kind: asyncio.to_thread(state.pipeline.metrics, body, kind)
     )
@@ -195,8 +191,7 @@ async def store_logs(
     return response
 
 
-@router.post("/v1/logs")
-async def export_logs(request: Request, state: StateDep) -> Response:
+async def export_logs(request: Request, state: AppState) -> Response:
     tenants = request.state.principal.tenants
     response, kind = await receive(request, lambda body, kind: store_logs(state, body, kind, tenants))
     return Response(otlp.encode_response(response, kind), media_type=kind)
