@@ -57,11 +57,12 @@ async def test_each_path_needs_a_key_with_the_ingest_scope(
     assert (await http.post(path, content=b"", headers=bearer(tokens["ingest"]))).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/v1/traces", "/v1/traces/"])
 async def test_spans_sent_with_an_ingest_key_are_committed(
-    client: tuple[httpx.AsyncClient, dict[str, str]], store: Store
+    client: tuple[httpx.AsyncClient, dict[str, str]], store: Store, path: str
 ) -> None:
     http, tokens = client
-    answer = await http.post("/v1/traces", content=body(), headers=bearer(tokens["ingest"]))
+    answer = await http.post(path, content=body(), headers=bearer(tokens["ingest"]))
     assert answer.status_code == 200 and answer.headers["content-type"] == PROTOBUF["content-type"]
     assert store.query("SELECT count(*) FROM spans").rows[0][0] == 1
 

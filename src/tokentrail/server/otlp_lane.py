@@ -6,9 +6,11 @@ its dependency solving. Under `bench/ingest.py`'s one-span shape that time sits 
 group (the answers and the next requests are read between two commits), so `OtlpLane`, an ASGI
 middleware inside the host check and the app's error handling of last resort, takes ``/v1/traces``,
 ``/v1/metrics`` and ``/v1/logs`` itself and passes every other request on: 21-26 % more one-span requests
-a second in alternating runs (docs/architecture.md, Storage). It does what the route's dependencies did: the ``ingest`` scope (server/auth.py), the
-app's state; errors are answered by the app's one table (server/errors.py), as OTLP Status messages.
-These paths take POST only (405 with ``Allow: POST`` otherwise, as before).
+a second in alternating runs (docs/architecture.md, Storage). It does what the route's dependencies did:
+the ``ingest`` scope (server/auth.py), the app's state; errors are answered by the app's one table
+(server/errors.py), as OTLP Status messages.
+These paths take POST only (405 with ``Allow: POST`` otherwise, as before), with or without a trailing
+slash (the routes answered one with a redirect).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class OtlpLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = PATHS.get(scope["path"]) if scope["type"] == "http" else None
+        # a trailing slash too (the routes redirected it; an exporter configured with one now just works)
+        handler = PATHS.get(scope["path"].rstrip("/")) if scope["type"] == "http" else None
         if handler is None:
             await self.app(scope, receive, send)
             return
