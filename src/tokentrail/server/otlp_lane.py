@@ -5,10 +5,10 @@ event loop's time on the way to its handler: FastAPI's route matching over every
 its dependency solving. Under `bench/ingest.py`'s one-span shape that time sits in the cycle of every
 group (the answers and the next requests are read between two commits), so `OtlpLane`, an ASGI
 middleware inside the host check and the app's error handling of last resort, takes ``/v1/traces``,
-``/v1/metrics`` and ``/v1/logs`` itself and passes every other request on: 21-26 % more one-span requests
-a second in alternating runs (docs/architecture.md, Storage). It does what the route's dependencies did:
-the ``ingest`` scope (server/auth.py), the app's state; errors are answered by the app's one table
-(server/errors.py), as OTLP Status messages.
+``/v1/metrics`` and ``/v1/logs`` itself and passes every other request on: a median 24 % more one-span
+requests a second in alternating runs (docs/architecture.md, Storage). It does what the route's
+dependencies did: the ``ingest`` scope (server/auth.py), the app's state; errors are answered by the app's
+one table (server/errors.py), as OTLP Status messages.
 These paths take POST only (405 with ``Allow: POST`` otherwise, as before), with or without a trailing
 slash (the routes answered one with a redirect).
 """
