@@ -49,11 +49,12 @@ class OtlpLane:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        response = await answer(request, handler)
+        response = await respond(request, handler)
         await response(scope, receive, send)
 
 
-async def answer(request: Request, handler: Handler) -> Response:
+async def respond(request: Request, handler: Handler) -> Response:
+    """The handler's answer to a POST with a key holding the ingest scope; the error's answer otherwise."""
     if request.method != "POST":
         return JSONResponse({"error": "method not allowed: OTLP/HTTP uses POST"}, 405, {"Allow": "POST"})
     try:
