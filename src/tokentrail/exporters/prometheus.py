@@ -109,7 +109,7 @@ class StoreCollector(Collector):
     def _health(self, query_seconds: float) -> Iterator[Metric]:
         h = self.health
         yield CounterMetricFamily(
-            "tokentrail_ingest_spans", "spans stored by this process", value=h.spans_accepted
+            "tokentrail_ingest_spans", "spans accepted by this process", value=h.spans_accepted
         )
         yield CounterMetricFamily(
             "tokentrail_rejected_spans", "spans refused as invalid", value=h.spans_rejected

@@ -5,7 +5,8 @@ transaction (group commit). Readers use cursors of their own, and every query ru
 (`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
 `span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
 only the spans whose key is not there (nor repeated in the batch); kept log records are unique on their
-`record_id` (the table's primary key). The database is opened with external
+`record_id` (the table's primary key). Small groups of the collector's spans are committed to a narrow log
+first and moved into `spans` in bulk (store/span_log.py). The database is opened with external
 access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
 """
 
@@ -33,6 +34,7 @@ from tokentrail.store.backlog import Backlog
 from tokentrail.store.base import DEFAULT_QUERY_TIMEOUT_S, QueryFailed, QueryResult, QueryTimeout, StoreError
 from tokentrail.store.held import Roller, Stamp, roll_up, roll_up_pending
 from tokentrail.store.schema import duckdb_migrations, span_key, span_key_values
+from tokentrail.store.span_log import MOVE_ROWS, SpanLog, waiting
 from tokentrail.store.writer import BatchWriter, Job, wait
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ _INSERT_PLAIN = {
 }
 
 
+_SPANS = ("spans", "received")  # job kinds: spans from `submit` and from the collector (`submit_arrow`)
 _KIND_NAMES = {
     "integer": "tinyint smallint integer bigint hugeint utinyint usmallint uinteger ubigint uhugeint",
     "float": "float double decimal",
@@ -170,6 +173,12 @@ def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[N
                 con.unregister(name)
 
 
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        path, read_only=read_only, config=dict(LOCKED_DOWN, checkpoint_threshold=CHECKPOINT_THRESHOLD)
+    )
+
+
 class DuckDBStore:
     """A DuckDB file with one writer thread. Thread-safe."""
 
@@ -179,26 +188,40 @@ class DuckDBStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._root = duckdb.connect(
-            self.path,
-            read_only=read_only,
-            config=dict(LOCKED_DOWN, checkpoint_threshold=CHECKPOINT_THRESHOLD),
-        )
+        self._root = _connect(self.path, read_only)
         self._closed = False
         self._writer: BatchWriter | None = None
         self._roller: Roller | None = None
+        if read_only and waiting(self._root):
+            self._root = self._recovered()
         if not read_only:
             self._migrate()
+            self._log = SpanLog(self._root)
             self._stamp = Stamp(self._root.cursor)
             self._roller = Roller(self._root.cursor)
             self._writer = BatchWriter(
-                self._root.cursor, lambda con, jobs: self._commit(con, jobs), max_pending, "tokentrail-writer"
+                self._root.cursor,
+                lambda con, jobs: self._commit(con, jobs),
+                max_pending,
+                "tokentrail-writer",
+                maintain=lambda con, idle: self._maintain(con, idle),
             )
         # base.Store.upstream (read-only: a count nothing waits on)
         self.upstream = self._writer.upstream if self._writer is not None else Backlog()
         # the rollups of long ranges as reads know them: none in a file opened read-only before its migration
         # 15 (13 made them, 15 re-bucketed the sketches)
         self.has_rollups = self._has_table("schema_migrations") and self.schema_version >= rollups.SCHEMA
+
+    def _recovered(self) -> duckdb.DuckDBPyConnection:
+        """A file opened read-only whose span log holds spans (the collector stopped before moving them):
+        opened read-write once to move them, then read-only again. A file that cannot be written keeps its
+        log, and its reads miss those spans (logged as a warning)."""
+        self._root.close()
+        try:
+            DuckDBStore(self.path).close()
+        except duckdb.Error as exc:
+            log.warning("%s: spans in its log were not moved (%s); reads miss them", self.path, exc)
+        return _connect(self.path, True)
 
     # -- schema ---------------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -234,11 +257,12 @@ class DuckDBStore:
 
         Raises StoreBusy at once when the queue is full, so the collector can shed load.
         """
-        return self.submit_arrow(calls_to_arrow(calls))
+        return self._require_writer().submit("spans", calls_to_arrow(calls))
 
     def submit_arrow(self, table: pa.Table) -> concurrent.futures.Future[int]:
-        """Like submit, for spans already in the Arrow form of model.COLUMNS."""
-        return self._require_writer().submit("spans", table)
+        """The collector's spans, already in the Arrow form of model.COLUMNS. A small group of them is
+        logged (store/span_log.py), and its future counts every span, one sent again too."""
+        return self._require_writer().submit("received", table)
 
     def submit_metrics(self, points: Sequence[tuple[Any, ...]]) -> concurrent.futures.Future[int]:
         return self._require_writer().submit("metrics", METRICS.table(points))
@@ -276,6 +300,7 @@ class DuckDBStore:
         lock = self._live_roller().lock
 
         def locked(con: duckdb.DuckDBPyConnection) -> int:
+            self._move(con)
             with lock:
                 return task(con)
 
@@ -283,6 +308,7 @@ class DuckDBStore:
 
     def roll_up_held(self) -> int:
         """Roll up the held calls now, as the roller does on its own (store/held.py); how many there were."""
+        self._settle()
         return self._live_roller().roll_up()
 
     def _live_roller(self) -> Roller:
@@ -291,21 +317,45 @@ class DuckDBStore:
         return self._roller
 
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
-        """One transaction for the whole group; a group with a reprice holds the roller's lock throughout."""
+        """A small group of received spans into the log; any other group in one transaction, after the log
+        is moved (so a span logged before is kept before a copy of it). A group with a reprice holds the
+        roller's lock throughout."""
+        tables = [job.table for job in jobs]
+        if all(job.kind == "received" for job in jobs) and SpanLog.takes(tables):
+            self._log.append(con, one_chunk(tables))
+            return [t.num_rows for t in tables]
+        self._move(con)
         roller = self._live_roller()
         reprices = any(job.kind == "replace" for job in jobs)
         with roller.lock if reprices else contextlib.nullcontext():
             counts = self._transaction(con, jobs)
-        roller.stored(sum(n for job, n in zip(jobs, counts, strict=True) if job.kind == "spans"))
+        roller.stored(sum(n for job, n in zip(jobs, counts, strict=True) if job.kind in _SPANS))
         return counts
+
+    def _move(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Move the logged spans into `spans` (store/span_log.py); how many were added."""
+        added = self._log.move(con, self._insert_new) if self._log.rows else 0
+        self._live_roller().stored(added)
+        return added
+
+    def _maintain(self, con: duckdb.DuckDBPyConnection, idle: bool) -> None:
+        """After a group (writer.py): move the log once it holds enough spans, or when the writer idles."""
+        if self._log.rows >= MOVE_ROWS or (idle and self._log.rows):
+            self._move(con)
+
+    def _settle(self) -> None:
+        """Every span acknowledged so far readable: a move by the writer, waited for (not from the writer)."""
+        writer = self._writer
+        if writer is not None and self._log.rows and not writer.is_current():
+            writer.run(self._move).result()
 
     def _transaction(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
         """The spans of every request in one insert, then the rest."""
-        spans = [job for job in jobs if job.kind == "spans"]
+        spans = [job for job in jobs if job.kind in _SPANS]
         con.execute("BEGIN")
         try:
             counts = dict(zip(map(id, spans), self._insert_new(con, [j.table for j in spans]), strict=True))
-            counts |= {id(job): self._insert_other(con, job) for job in jobs if job.kind != "spans"}
+            counts |= {id(job): self._insert_other(con, job) for job in jobs if job.kind not in _SPANS}
         except Exception:
             con.execute("ROLLBACK")
             raise
@@ -364,6 +414,7 @@ class DuckDBStore:
     ) -> QueryResult:
         if dialect != "duckdb":
             sql = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
+        self._settle()
         cursor = self._root.cursor()
         timer = threading.Timer(timeout_s or DEFAULT_QUERY_TIMEOUT_S, cursor.interrupt)
         timer.start()
@@ -383,6 +434,7 @@ class DuckDBStore:
         return QueryResult([d[0] for d in description], [value_kind(d[1]) for d in description], rows)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._settle()
         cursor = self._root.cursor()
         try:
             cursor.execute(sql, list(params))
@@ -396,6 +448,7 @@ class DuckDBStore:
             return
         self._closed = True
         if self._writer is not None:
+            self._settle()
             self._writer.close()
         if self._roller is not None:
             self._roller.close()

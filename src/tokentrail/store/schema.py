@@ -27,7 +27,7 @@ from tokentrail.model import (
     TIME,
     TIMELINE_COLUMNS,
 )
-from tokentrail.store import rollups
+from tokentrail.store import rollups, span_log
 
 DUCKDB_TYPES = {
     STR: "VARCHAR",
@@ -268,6 +268,10 @@ def _duckdb_v17() -> list[str]:  # call_rollups appended to without a key (its i
     return rollups.duckdb_unkeyed()
 
 
+def _duckdb_v18() -> list[str]:  # small groups of received spans committed to a log first (store/span_log.py)
+    return [span_log.DDL]
+
+
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
     """(version, statements) in order; each list is applied in one transaction."""
     steps = (
@@ -288,5 +292,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v15,
         _duckdb_v16,
         _duckdb_v17,
+        _duckdb_v18,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]

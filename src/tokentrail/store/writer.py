@@ -16,6 +16,10 @@ its way, or with many rows in hand, a group is committed at once.
 
 `run` queues a task (a function of the writer's connection, e.g. a retention delete) that runs alone between
 batches, so maintenance never races ingest and each task holds the writer only for its own duration.
+
+`maintain(connection, idle)`, when a store gives one, runs after each group's futures are resolved
+(``idle`` False) and once the queue has been empty for `IDLE_S` (True): DuckDB moves its span log there
+(store/duckdb.py), off the commits that clients wait for.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_GROUP = 64
 LINGER_S = 0.016  # the longest a group waits for work on its way (see the module docstring)
 LINGER_ROWS = 64  # a group of this many rows or more does not wait: its commit is not mostly fixed cost
+IDLE_S = 0.05  # the queue empty this long calls maintain(connection, idle=True)
 
 
 TASK = "task"
@@ -54,6 +59,7 @@ class Job:
 
 # commit(connection, jobs) -> rows stored per job; connect() makes the writer's own connection.
 Commit = Callable[[Any, list[Job]], list[int]]
+Maintain = Callable[[Any, bool], None]
 
 
 class BatchWriter:
@@ -61,10 +67,18 @@ class BatchWriter:
         """Batches waiting for the writer."""
         return self._queue.qsize()
 
-    def __init__(self, connect: Callable[[], Any], commit: Commit, max_pending: int, name: str) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        commit: Commit,
+        max_pending: int,
+        name: str,
+        maintain: Maintain | None = None,
+    ) -> None:
         self.upstream = Backlog()  # work on its way to `submit`, counted by the caller (the collector)
         self._connect = connect
         self._commit = commit
+        self._maintain = maintain
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
         self.backlog = Backlog()  # rows queued or being committed, and the commit rate
         self._closed = False
@@ -95,11 +109,24 @@ class BatchWriter:
         self._queue.put(job)
         return job.future
 
-    def _next(self) -> Job | None:
+    def _next(self, conn: Any) -> Job | None:
         if self._held is not None:
             job, self._held = self._held, None
             return job
+        if self._maintain is not None:
+            try:
+                return self._queue.get(timeout=IDLE_S)
+            except queue.Empty:
+                self._keep(conn, idle=True)
         return self._queue.get()
+
+    def _keep(self, conn: Any, *, idle: bool) -> None:
+        """`maintain`, which must not stop the writer: a failure is logged, and tried again later."""
+        assert self._maintain is not None
+        try:
+            self._maintain(conn, idle)
+        except Exception:
+            log.exception("store maintenance failed")
 
     def _run_task(self, conn: Any, job: Job) -> None:
         assert job.task is not None
@@ -143,11 +170,13 @@ class BatchWriter:
     def _loop(self) -> None:
         conn = self._connect()
         try:
-            while (job := self._next()) is not None:
+            while (job := self._next(conn)) is not None:
                 if job.kind == TASK:
                     self._run_task(conn, job)
                     continue
                 self._run(conn, self._take_group(job))
+                if self._maintain is not None:
+                    self._keep(conn, idle=False)
         finally:
             close = getattr(conn, "close", None)
             if close is not None:
@@ -170,6 +199,10 @@ class BatchWriter:
             return
         for j, count in counts:
             j.future.set_result(count)
+
+    def is_current(self) -> bool:
+        """Whether the calling thread is the writer's."""
+        return threading.current_thread() is self._thread
 
     def close(self, timeout_s: float = 30.0) -> None:
         if self._closed:
