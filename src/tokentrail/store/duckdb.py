@@ -343,11 +343,11 @@ class DuckDBStore:
         if self._log.rows >= MOVE_ROWS or (idle and self._log.rows):
             self._move(con)
 
-    def _settle(self) -> None:
+    def _settle(self, timeout_s: float | None = None) -> None:
         """Every span acknowledged so far readable: a move by the writer, waited for (not from the writer)."""
         writer = self._writer
         if writer is not None and self._log.rows and not writer.is_current():
-            writer.run(self._move).result()
+            writer.run(self._move).result(timeout_s)
 
     def _transaction(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
         """The spans of every request in one insert, then the rest."""
@@ -448,7 +448,10 @@ class DuckDBStore:
             return
         self._closed = True
         if self._writer is not None:
-            self._settle()
+            try:
+                self._settle(timeout_s=30.0)
+            except Exception:  # the log stays in the file, and the next open moves it
+                log.exception("the span log was not moved at close")
             self._writer.close()
         if self._roller is not None:
             self._roller.close()
