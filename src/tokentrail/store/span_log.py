@@ -24,8 +24,9 @@ import duckdb
 import pyarrow as pa
 
 from tokentrail.store.arrow import SPANS, calls_from_ipc
+from tokentrail.store.writer import LINGER_ROWS
 
-LOG_ROWS = 64  # groups of fewer spans are logged (writer.LINGER_ROWS: larger ones are not mostly fixed cost)
+LOG_ROWS = LINGER_ROWS  # groups of fewer spans are logged: a larger group's commit is not mostly fixed cost
 MOVE_ROWS = 512  # logged spans that make the writer move them after its group
 DDL = "CREATE TABLE IF NOT EXISTS span_log (seq BIGINT, body BLOB)"
 _APPEND = "INSERT INTO span_log VALUES (?, ?)"
