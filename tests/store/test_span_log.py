@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from store.test_rollups import _repriced, assert_exact, random_calls
-from tokentrail.store import span_log, writer
+from tokentrail.query import QueryError, check_read_only
+from tokentrail.store import QueryFailed, span_log, writer
 from tokentrail.store.arrow import calls_to_arrow
 from tokentrail.store.duckdb import DuckDBStore
+from tokentrail.store.scope import TenantStore
 from tokentrail.store.span_log import waiting
 
 
@@ -125,3 +127,12 @@ def test_spans_acknowledged_before_a_crash_are_moved_at_the_next_open(
         assert stored(again) == 9
     with DuckDBStore(path, read_only=True) as after:
         assert int(after.query("SELECT count(*) FROM span_log").rows[0][0]) == 0
+
+
+def test_the_log_is_no_table_users_can_query(duck: DuckDBStore) -> None:
+    """A logged group holds its sampled content (redacted) until the move: SQL from users cannot read it."""
+    duck.submit_arrow(calls_to_arrow(random_calls(11, 2))).result()
+    with pytest.raises(QueryError, match="span_log"):
+        check_read_only("SELECT body FROM span_log")
+    with pytest.raises(QueryFailed, match="span_log"):
+        TenantStore(duck, ("acme",)).query("SELECT body FROM span_log")
