@@ -333,8 +333,10 @@ class DuckDBStore:
         return counts
 
     def _move(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Move the logged spans into `spans` (store/span_log.py); how many were added."""
-        added = self._log.move(con, self._insert_new) if self._log.rows else 0
+        """Move the logged spans into `spans` (store/span_log.py), if any; how many were added."""
+        if not self._log.rows:
+            return 0
+        added = self._log.move(con, self._insert_new)
         self._live_roller().stored(added)
         return added
 

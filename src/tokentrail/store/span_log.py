@@ -31,7 +31,6 @@ MOVE_ROWS = 512  # logged spans that make the writer move them after its group
 DDL = "CREATE TABLE IF NOT EXISTS span_log (seq BIGINT, body BLOB)"
 _APPEND = "INSERT INTO span_log VALUES (?, ?)"
 _LOGGED = "SELECT seq, body FROM span_log ORDER BY seq"
-_EXISTS = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'span_log'"
 
 # insert(connection, tables) -> spans added per table, inside the caller's transaction
 Insert = Callable[[duckdb.DuckDBPyConnection, list[pa.Table]], list[int]]
@@ -41,7 +40,10 @@ class SpanLog:
     """The logged groups not moved yet (the writer's; `rows` may be read from any thread)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        logged = con.execute(_LOGGED).fetchall() if _exists(con) else []  # none before migration 18
+        try:
+            logged = con.execute(_LOGGED).fetchall()
+        except duckdb.CatalogException:  # no log before migration 18
+            logged = []
         self.tables = [calls_from_ipc(body) for _, body in logged]
         self.rows = sum(t.num_rows for t in self.tables)
         self._seq = logged[-1][0] if logged else 0
@@ -62,8 +64,6 @@ class SpanLog:
     def move(self, con: duckdb.DuckDBPyConnection, insert: Insert) -> int:
         """Insert the logged spans with `insert` and empty the log, in one transaction; how many were added.
         On a failure nothing moves, and the log is kept for the next try."""
-        if not self.tables:
-            return 0
         con.execute("BEGIN")
         try:
             added = sum(insert(con, self.tables))
@@ -76,10 +76,9 @@ class SpanLog:
         return added
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(_EXISTS).fetchall()[0][0])
-
-
 def waiting(con: duckdb.DuckDBPyConnection) -> int:
     """Logged groups in the file (0 when it has no log yet)."""
-    return int(con.execute("SELECT count(*) FROM span_log").fetchall()[0][0]) if _exists(con) else 0
+    try:
+        return int(con.execute("SELECT count(*) FROM span_log").fetchall()[0][0])
+    except duckdb.CatalogException:
+        return 0
