@@ -118,7 +118,8 @@ def test_labels_with_brackets_are_printed_as_they_are(tmp_path: Path) -> None:
 def test_the_demos_files_are_ignored_by_git() -> None:
     patterns = [line.strip() for line in (REPO / ".gitignore").read_text().splitlines() if line.strip()]
     options = DemoOptions()
-    for name in (options.db.name, options.ledger_path.name, f"{options.db.name}.wal"):
+    db = options.db.name
+    for name in (db, options.ledger_path.name, f"{db}.wal", f"{db}.spanlog"):
         assert any(fnmatch.fnmatch(name, p) for p in patterns), name
 
 

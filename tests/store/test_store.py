@@ -48,7 +48,7 @@ def test_schema_matches_the_call_record(store: Store) -> None:
     # calls as a view, 15: sketches re-bucketed, 16: sketches per week, 17: call_rollups unkeyed;
     # ClickHouse 10: calls_hourly, 11: members, 12: log records, 13: alerts, 14: rollups, 15: sketches
     # re-bucketed
-    assert store.schema_version == {"duckdb": 18, "clickhouse": 15}[store.dialect]
+    assert store.schema_version == {"duckdb": 19, "clickhouse": 15}[store.dialect]
     timelines = store.query("SELECT * FROM stream_timelines LIMIT 0")
     assert tuple(timelines.columns) == tuple(name for name, _, _ in TIMELINE_COLUMNS)
     assert "stream_timeline" not in store.query("SELECT * FROM calls LIMIT 0").columns
@@ -58,7 +58,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     DuckDBStore(path).close()
     with DuckDBStore(path) as again:
-        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(18,)]
+        assert again.query("SELECT count(*) FROM schema_migrations").rows == [(19,)]
 
 
 def test_the_file_is_checkpointed_at_64_mb_of_wal_not_16(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_upgrade_to_4_adds_source_record_and_names_bedrock_operations(
                 before.execute(insert, [trace_id, span_id, source, T0, provider, attributes])
             assert "source_record" not in before.query("SELECT * FROM spans LIMIT 0").columns
     with _open(backend, tmp_path) as after:
-        assert after.schema_version == {"duckdb": 18, "chdb": 15}[backend]
+        assert after.schema_version == {"duckdb": 19, "chdb": 15}[backend]
         assert tuple(after.query("SELECT * FROM calls LIMIT 0").columns) == COLUMN_NAMES
         rows = after.query("SELECT provider, operation, source_record FROM calls ORDER BY provider").rows
         assert rows == [("aws.bedrock", "ConverseStream", None), ("openai", "chat", None)]

@@ -29,6 +29,7 @@ from tokentrail.demo.providers import Providers
 from tokentrail.demo.runner import Runner, RunResult
 from tokentrail.demo.scenarios import PlanContext, plan_all
 from tokentrail.demo.timeshift import Calendar, TimeShift
+from tokentrail.store.span_log import SUFFIX
 
 SERVICE_NAME = "tokentrail-demo"
 STORE_TIMEOUT_S = 60.0
@@ -130,7 +131,8 @@ def _services(options: DemoOptions, workdir: Path) -> Iterator[Running]:
     """The collector and the simulator, started (`processes.wait_all` waits for them) and stopped however the
     block ends."""
     if options.replace:
-        for path in (options.db, Path(f"{options.db}.wal"), options.ledger_path):
+        beside = (Path(f"{options.db}{suffix}") for suffix in (".wal", SUFFIX))
+        for path in (options.db, *beside, options.ledger_path):
             path.unlink(missing_ok=True)
     sim_port = free_port()
     services = [processes.start_collector(options.db, options.port, workdir)]

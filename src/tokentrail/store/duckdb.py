@@ -5,9 +5,9 @@ transaction (group commit). Readers use cursors of their own, and every query ru
 (`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
 `span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
 only the spans whose key is not there (nor repeated in the batch); kept log records are unique on their
-`record_id` (the table's primary key). Small groups of the collector's spans are committed to a narrow log
-first and moved into `spans` in bulk (store/span_log.py). The database is opened with external
-access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
+`record_id` (the table's primary key). Small groups of the collector's spans are appended to a log file
+beside the database first and moved into `spans` in bulk (store/span_log.py). The database is opened with
+external access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
 """
 
 from __future__ import annotations
@@ -192,11 +192,12 @@ class DuckDBStore:
         self._closed = False
         self._writer: BatchWriter | None = None
         self._roller: Roller | None = None
-        if read_only and waiting(self._root):
+        if read_only and waiting(self.path, self._root):
             self._root = self._recovered()
+        self._log: SpanLog | None = None
         if not read_only:
+            self._log = SpanLog(self.path, self._root)  # before migration 19 drops the old log's table
             self._migrate()
-            self._log = SpanLog(self._root)
             self._stamp = Stamp(self._root.cursor)
             self._roller = Roller(self._root.cursor)
             self._writer = BatchWriter(
@@ -311,6 +312,11 @@ class DuckDBStore:
         self._settle()
         return self._live_roller().roll_up()
 
+    def _live_log(self) -> SpanLog:
+        if self._log is None:
+            raise StoreError("the store is open read-only")
+        return self._log
+
     def _live_roller(self) -> Roller:
         if self._roller is None:
             raise StoreError("the store is open read-only")
@@ -322,7 +328,7 @@ class DuckDBStore:
         roller's lock throughout."""
         tables = [job.table for job in jobs]
         if all(job.kind == "received" for job in jobs) and SpanLog.takes(tables):
-            self._log.append(con, one_chunk(tables))
+            self._live_log().append(one_chunk(tables))
             return [t.num_rows for t in tables]
         self._move(con)
         roller = self._live_roller()
@@ -334,21 +340,23 @@ class DuckDBStore:
 
     def _move(self, con: duckdb.DuckDBPyConnection) -> int:
         """Move the logged spans into `spans` (store/span_log.py), if any; how many were added."""
-        if not self._log.rows:
+        span_log = self._live_log()
+        if not span_log.rows:
             return 0
-        added = self._log.move(con, self._insert_new)
+        added = span_log.move(con, self._insert_new)
         self._live_roller().stored(added)
         return added
 
     def _maintain(self, con: duckdb.DuckDBPyConnection, idle: bool) -> None:
         """After a group (writer.py): move the log once it holds enough spans, or when the writer idles."""
-        if self._log.rows >= MOVE_ROWS or (idle and self._log.rows):
+        rows = self._live_log().rows
+        if rows >= MOVE_ROWS or (idle and rows):
             self._move(con)
 
     def _settle(self, timeout_s: float | None = None) -> None:
         """Every span acknowledged so far readable: a move by the writer, waited for (not from the writer)."""
         writer = self._writer
-        if writer is not None and self._log.rows and not writer.is_current():
+        if writer is not None and self._live_log().rows and not writer.is_current():
             writer.run(self._move).result(timeout_s)
 
     def _transaction(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
@@ -455,6 +463,8 @@ class DuckDBStore:
             except Exception:  # the log stays in the file, and the next open moves it
                 log.exception("the span log was not moved at close")
             self._writer.close()
+        if self._log is not None:
+            self._log.close()
         if self._roller is not None:
             self._roller.close()
         self._root.close()

@@ -268,8 +268,12 @@ def _duckdb_v17() -> list[str]:  # call_rollups appended to without a key (its i
     return rollups.duckdb_unkeyed()
 
 
-def _duckdb_v18() -> list[str]:  # small groups of received spans committed to a log first (store/span_log.py)
-    return [span_log.DDL]
+def _duckdb_v18() -> list[str]:  # small groups of received spans committed to a log table first
+    return [span_log.LEGACY_DDL]
+
+
+def _duckdb_v19() -> list[str]:  # the span log is a file beside the database (store/span_log.py)
+    return ["DROP TABLE IF EXISTS span_log"]
 
 
 def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
@@ -293,5 +297,6 @@ def duckdb_migrations() -> list[tuple[int, Callable[[], list[str]]]]:
         _duckdb_v16,
         _duckdb_v17,
         _duckdb_v18,
+        _duckdb_v19,
     )
     return [(n, step) for n, step in enumerate(steps, start=1)]
