@@ -105,8 +105,8 @@ def test_a_busy_writer_moves_the_log_once_it_holds_move_rows(busy: None, duck: D
 
 
 def test_large_groups_and_other_forms_are_not_logged(duck: DuckDBStore) -> None:
-    big = random_calls(8, span_log.LOG_ROWS)
-    assert duck.submit_arrow(calls_to_arrow(big)).result() == span_log.LOG_ROWS
+    big = random_calls(8, span_log.MOVE_ROWS)
+    assert duck.submit_arrow(calls_to_arrow(big)).result() == span_log.MOVE_ROWS
     assert logged(duck) == 0
     narrow = calls_to_arrow(random_calls(9, 3)).drop_columns(["sample"])  # not the canonical form
     assert duck.submit_arrow(narrow).result() == 3

@@ -1,13 +1,14 @@
-"""DuckDB's span log: small groups of received spans are appended to a file beside the database, and moved
-into `spans` in bulk.
+"""DuckDB's span log: groups of received spans are appended to a file beside the database, and moved into
+`spans` in bulk.
 
 A group of a few spans cost ~6-8 ms to commit into `spans` (62 columns: DuckDB binds and plans ~10 us a
 column for each statement; the key claim, the insert and the commit are three), and with 16 one-span clients
-waiting on each group that commit was half of every request's cycle (docs/architecture.md, Storage). A
-narrow DuckDB table as the log still cost ~0.8 ms a group (the statement, then the WAL's sync); a write and
-an fdatasync of a file cost ~0.26. So:
+waiting on each group that commit was half of every request's cycle (docs/architecture.md, Storage); a
+group of one or two 100-span requests cost ~11 ms (~66 us a span). A narrow DuckDB table as the log still
+cost ~0.8 ms a group (the statement, then the WAL's sync); a write and an fdatasync of a file cost ~0.26,
+and a move of 2,048 spans pays the fixed costs once for all of them. So:
 
-- The writer appends a group of fewer than `LOG_ROWS` received spans (the collector's, in the canonical
+- The writer appends a group of fewer than `MOVE_ROWS` received spans (the collector's, in the canonical
   Arrow form) to ``<database>.spanlog`` as one frame (the body's length and CRC-32, then the group's Arrow
   record batch, serialized) and syncs the file before the group's futures resolve: the collector's 200
   still means on disk.
@@ -38,11 +39,9 @@ import duckdb
 import pyarrow as pa
 
 from tokentrail.store.arrow import SPANS, calls_from_ipc
-from tokentrail.store.writer import LINGER_ROWS
 
 log = logging.getLogger(__name__)
-LOG_ROWS = LINGER_ROWS  # groups of fewer spans are logged: a larger group's commit is not mostly fixed cost
-MOVE_ROWS = 512  # logged spans that make the writer move them after its group
+MOVE_ROWS = 2048  # logged spans that make the writer move them; a group this large is not logged
 SUFFIX = ".spanlog"
 HEADER = struct.Struct("<II")  # the body's length and CRC-32
 LEGACY_DDL = "CREATE TABLE IF NOT EXISTS span_log (seq BIGINT, body BLOB)"  # migration 18's log
@@ -137,8 +136,9 @@ class SpanLog:
 
     @staticmethod
     def takes(tables: list[pa.Table]) -> bool:
-        """Whether a group of these tables is logged: few spans, each table in the canonical form."""
-        few = sum(t.num_rows for t in tables) < LOG_ROWS
+        """Whether a group of these tables is logged: fewer spans than a move, each table in the canonical
+        form."""
+        few = sum(t.num_rows for t in tables) < MOVE_ROWS
         return few and all(t.schema.equals(SPANS.schema) for t in tables)
 
     def append(self, batch: pa.Table) -> None:
