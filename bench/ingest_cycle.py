@@ -17,8 +17,8 @@ Method (printed with the results):
   answer). Per group: its size, the commit's wall and CPU time, and the gap between one commit's end and the
   next one's start (the answers, the clients' next requests, their decoding, the linger). With every client
   in each group, the rate is about group size / (commit + gap).
-- ``--commit blob`` is an upper bound, not a store: the insert into ``spans`` (a group of 64 spans or more,
-  or the span log's move of small groups: store/span_log.py) puts the spans into a one-column table as one
+- ``--commit blob`` is an upper bound, not a store: the insert into ``spans`` (a group of 2,048 spans or
+  more, or the span log's move of smaller groups: store/span_log.py) puts the spans into a one-column table as one
   Arrow IPC blob, with no duplicate check, no side tables and nothing a query could read. It shows what the
   cycle would be if storing spans cost only one narrow insert.
 - ``--route lean`` is an upper bound too: POST /v1/traces is handled before the app (FastAPI, its middleware,

@@ -5,9 +5,10 @@ transaction (group commit). Readers use cursors of their own, and every query ru
 (`cursor.interrupt()` from a timer). Writes are idempotent on (trace_id, span_id), whatever the start time:
 `span_keys` holds a 128-bit hash of every stored span's ids under a primary-key index, and a batch keeps
 only the spans whose key is not there (nor repeated in the batch); kept log records are unique on their
-`record_id` (the table's primary key). Small groups of the collector's spans are appended to a log file
-beside the database first and moved into `spans` in bulk (store/span_log.py). The database is opened with
-external access disabled and its configuration locked, so no SQL reaches files, the network or extensions.
+`record_id` (the table's primary key). Groups of the collector's spans (fewer than 2,048) are appended to a
+log file beside the database first and moved into `spans` in bulk (store/span_log.py). The database is
+opened with external access disabled and its configuration locked, so no SQL reaches files, the network or
+extensions.
 """
 
 from __future__ import annotations
@@ -323,9 +324,9 @@ class DuckDBStore:
         return self._roller
 
     def _commit(self, con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[int]:
-        """A small group of received spans into the log; any other group in one transaction, after the log
-        is moved (so a span logged before is kept before a copy of it). A group with a reprice holds the
-        roller's lock throughout."""
+        """A group of received spans smaller than a move into the log; any other group in one transaction,
+        after the log is moved (so a span logged before is kept before a copy of it). A group with a reprice
+        holds the roller's lock throughout."""
         tables = [job.table for job in jobs]
         if all(job.kind == "received" for job in jobs) and SpanLog.takes(tables):
             self._live_log().append(one_chunk(tables))
