@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from store.test_rollups import _repriced, assert_exact, random_calls
@@ -93,6 +94,29 @@ def test_an_idle_writer_moves_the_log(duck: DuckDBStore) -> None:
     while duck._log.rows and time.monotonic() < deadline:
         time.sleep(0.01)
     assert duck._log.rows == 0 and logged(duck) == 0
+
+
+def test_an_idle_writer_maintains_once_after_work_then_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idle call comes once the queue is quiet after a group (again only while it fails), not every
+    `IDLE_S` for as long as the collector is idle."""
+    monkeypatch.setattr(writer, "IDLE_S", 0.01)
+    calls: list[bool] = []
+
+    def maintain(_conn: object, idle: bool) -> None:
+        calls.append(idle)
+        if idle and calls.count(True) == 1:
+            raise RuntimeError("a failed move")  # tried again after the next IDLE_S
+
+    w = writer.BatchWriter(lambda: None, lambda _c, jobs: [1 for _ in jobs], 8, "t", maintain=maintain)
+    try:
+        assert w.submit("spans", pa.table({"x": [1]})).result() == 1
+        time.sleep(0.3)  # thirty IDLE_S
+        assert calls == [False, True, True]  # after the group; the idle call, failed; its retry
+        assert w.submit("spans", pa.table({"x": [2]})).result() == 1
+        time.sleep(0.3)
+        assert calls == [False, True, True, False, True]
+    finally:
+        w.close()
 
 
 def test_a_busy_writer_moves_the_log_once_it_holds_move_rows(busy: None, duck: DuckDBStore) -> None:

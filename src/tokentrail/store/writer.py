@@ -18,8 +18,9 @@ its way, or with many rows in hand, a group is committed at once.
 batches, so maintenance never races ingest and each task holds the writer only for its own duration.
 
 `maintain(connection, idle)`, when a store gives one, runs after each group's futures are resolved
-(``idle`` False) and once the queue has been empty for `IDLE_S` (True): DuckDB moves its span log there
-(store/duckdb.py), off the commits that clients wait for.
+(``idle`` False) and once the queue has been empty for `IDLE_S` after a group (True; again after another
+`IDLE_S` while it fails): DuckDB moves its span log there (store/duckdb.py), off the commits that clients
+wait for. An idle writer with nothing new since then sleeps until the next job.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class BatchWriter:
         self.backlog = Backlog()  # rows queued or being committed, and the commit rate
         self._closed = False
         self._held: Job | None = None  # a task met while gathering a group; it runs next, alone
+        self._idle_due = False  # a group ran since the last successful idle `maintain`
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -113,20 +115,22 @@ class BatchWriter:
         if self._held is not None:
             job, self._held = self._held, None
             return job
-        if self._maintain is not None:
+        while self._idle_due:
             try:
                 return self._queue.get(timeout=IDLE_S)
             except queue.Empty:
-                self._keep(conn, idle=True)
+                self._idle_due = not self._keep(conn, idle=True)
         return self._queue.get()
 
-    def _keep(self, conn: Any, *, idle: bool) -> None:
-        """`maintain`, which must not stop the writer: a failure is logged, and tried again later."""
+    def _keep(self, conn: Any, *, idle: bool) -> bool:
+        """`maintain`, which must not stop the writer: a failure is logged (False), and tried again later."""
         assert self._maintain is not None
         try:
             self._maintain(conn, idle)
         except Exception:
             log.exception("store maintenance failed")
+            return False
+        return True
 
     def _run_task(self, conn: Any, job: Job) -> None:
         assert job.task is not None
@@ -177,6 +181,7 @@ class BatchWriter:
                 self._run(conn, self._take_group(job))
                 if self._maintain is not None:
                     self._keep(conn, idle=False)
+                    self._idle_due = True
         finally:
             close = getattr(conn, "close", None)
             if close is not None:
