@@ -112,7 +112,7 @@ def _anthropic_usage(raw: Mapping[str, Any]) -> dict[str, int | None]:
 
 def _bedrock_usage(raw: Mapping[str, Any]) -> dict[str, int | None]:
     # An invocation-log record keeps the counts under "input" and "output"; flatten it.
-    flat = {**raw, **_sub(raw, "input"), **_sub(raw, "output")}
+    flat = {**raw, **_sub(raw, "input"), **_sub(raw, "output")} if "input" in raw or "output" in raw else raw
     h = "x-amzn-bedrock-"
     read = _int(flat, "cacheReadInputTokens", "cacheReadInputTokenCount", h + "cache-read-input-token-count")
     write = _int(
@@ -152,6 +152,8 @@ def _int(raw: Mapping[str, Any], *keys: str) -> int | None:
     """The first of `keys` present as an integer (headers may carry digit strings)."""
     for key in keys:
         value = raw.get(key)
+        if value is None:
+            continue
         if isinstance(value, str) and value.strip().isdigit():
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool):

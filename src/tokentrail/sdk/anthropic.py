@@ -53,7 +53,7 @@ def _merge_usage(call: CallRecord, usage: Any) -> None:
     if usage is None:
         return
     raw: dict[str, Any] = call.scratch.setdefault("usage", {})
-    raw.update((k, v) for k, v in as_mapping(usage).items() if v is not None)
+    raw.update({k: v for k, v in as_mapping(usage).items() if v is not None})
     call.usage = Deferred(PROVIDER, raw)  # a later event's usage supersedes it: normalised once, when read
 
 
@@ -98,10 +98,11 @@ def observe_event(event: Any, call: CallRecord) -> str | bool | None:
 
 
 class AttrDict(dict[str, Any]):
-    """Decoded JSON whose keys read as attributes (missing ones as None), so dict bodies share the readers."""
+    """Decoded JSON whose keys read as attributes (missing ones as None), so dict bodies share the readers.
+    ``dict.get`` itself answers a missing attribute: no Python frame per read."""
 
-    def __getattr__(self, key: str) -> Any:
-        return self.get(key)
+    __slots__ = ()
+    __getattr__ = dict.get
 
 
 def describe(client: Any, options: Any, stream: bool, settings: Settings) -> Request | None:

@@ -74,6 +74,10 @@ USAGE_ATTRIBUTES = (
 
 SCALARS: Final = frozenset({str, int, float, bool})
 
+_LLM: Final = SpanKind.LLM.value
+_SDK: Final = Source.SDK.value
+"""An enum member's ``value`` is a Python property: read once, not per span."""
+
 
 def add_attributes(span: Span, attrs: Mapping[str, Any]) -> None:
     """Add what was read after the call to its span, just started.
@@ -97,7 +101,7 @@ def add_attributes(span: Span, attrs: Mapping[str, Any]) -> None:
         kind = type(value)
         if kind in SCALARS:
             store[key] = value
-        elif (kind is tuple or kind is list) and all(type(item) in SCALARS for item in value):
+        elif (kind is tuple or kind is list) and SCALARS.issuperset(map(type, value)):
             store[key] = tuple(value)
         else:
             span.set_attribute(key, value)
@@ -357,8 +361,8 @@ class CallRecord:
     def _start_attributes(self) -> dict[str, Any]:
         request = self.request
         attrs: dict[str, Any] = {
-            sc.TT_KIND: SpanKind.LLM.value,
-            sc.TT_SOURCE: Source.SDK.value,
+            sc.TT_KIND: _LLM,
+            sc.TT_SOURCE: _SDK,
             sc.GEN_AI_OPERATION_NAME: request.operation,
             sc.GEN_AI_PROVIDER_NAME: request.provider,
             **ctx.current_labels().attributes,

@@ -18,7 +18,7 @@ def as_mapping(obj: Any) -> Mapping[str, Any]:
     """A plain mapping of a usage object, two levels deep (pydantic fields and extra fields alike).
 
     Cheaper than ``model_dump()`` (this runs once per call, on the caller's time)."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict | Mapping):  # a dict's check is the cheap one
         return obj
     fields = getattr(obj, "__dict__", None)
     if fields is None:

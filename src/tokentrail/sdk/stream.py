@@ -117,14 +117,15 @@ def timeline(
     Every chunk when they fit; otherwise the first and the last, the two on either side of the longest gap
     (so it stays exact and in place) and the rest evenly spread by chunk number."""
     n = len(stamps)
-    if n <= most:  # to the µs in integers (half a µs up), then in ms: cheaper than round(x, 3) per chunk
-        return list(range(n)), [(stamp - start_ns + 500) // 1000 / 1000 for stamp in stamps]
+    shift = 500 - start_ns  # to the µs in integers (half a µs up), then in ms: cheaper than round(x, 3)
+    if n <= most:
+        return list(range(n)), [(stamp + shift) // 1000 / 1000 for stamp in stamps]
     after = max(range(1, n), key=lambda i: stamps[i] - stamps[i - 1])  # the chunk after the longest gap
     keep = {0, n - 1, after - 1, after}
     spare = most - len(keep)
     keep.update(round(k * (n - 1) / (spare + 1)) for k in range(1, spare + 1))
     picked = sorted(keep)
-    return picked, [(stamps[i] - start_ns + 500) // 1000 / 1000 for i in picked]
+    return picked, [(stamps[i] + shift) // 1000 / 1000 for i in picked]
 
 
 def stream_attributes(
