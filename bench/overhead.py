@@ -2,7 +2,7 @@
 tool's background work included: tokentrail vs the raw client, OpenLLMetry (opentelemetry-instrumentation-*)
 and OpenInference (openinference-instrumentation-*).
 
-Run: ``.venv/bin/python bench/overhead.py [--runs 3] [--quick] [--tools a,b]``. Printed, never asserted.
+Run: ``.venv/bin/python bench/overhead.py [--runs 5] [--quick] [--tools a,b]``. Printed, never asserted.
 
 Method (printed with the table):
 
@@ -32,8 +32,11 @@ Method (printed with the table):
   ``SimpleSpanProcessor`` into an ``InMemorySpanExporter`` (cleared between blocks, outside the timing).
   tokentrail attaches to that provider (``use_global_provider``), without its own exporter thread.
 - Each tool runs in its own subprocess (tools never share a process); the subprocesses run round-robin
-  ``--runs`` times and the table shows the median over runs. A peer is measured on the providers whose
-  instrumentation package is installed (openai, anthropic and bedrock for both). The Bedrock
+  ``--runs`` times (5) and the table shows the median over runs, and the range of ``+median`` over them:
+  on the 2-core machine one process's figure for a 50-chunk stream can differ from the next's by 40-90 µs
+  (mostly the span worker's CPU time, up to ~70 % higher while it runs on the other core than the app's
+  thread; pinned to one core it is steady), so one process is not a measurement. A peer is measured on
+  the providers whose instrumentation package is installed (openai, anthropic and bedrock for both). The Bedrock
   instrumentations replace each new client's methods on the instance; the raw switch removes them there.
 - ``--cpu N`` pins each tool's process (the app's thread and the span worker alike) to CPU N: then no
   wall time comes from the scheduler moving the app's thread between cores around its hand-overs of the
@@ -514,7 +517,7 @@ def run_child(tool: str, quick: bool, cpu: int | None) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer blocks (a smoke run)")
     parser.add_argument("--child", choices=TOOLS)
     parser.add_argument("--cpu", type=int, help="pin every process to this CPU (a diagnostic)")
@@ -546,16 +549,17 @@ COLUMNS = (
 def print_table(runs: dict[str, list[dict[str, Any]]], cpu: int | None) -> None:
     print(__doc__.split("Method (printed with the table):")[1].split('"""')[0].rstrip())
     print()
-    print(f"{'scenario':<42} {'tool':<14}" + "".join(f" {top:>9}" for _, top, _ in COLUMNS))
-    print(f"{'':<42} {'':<14}" + "".join(f" {bottom:>9}" for _, _, bottom in COLUMNS))
-    print("-" * (57 + 10 * len(COLUMNS)))
+    print(f"{'scenario':<42} {'tool':<14}" + "".join(f" {top:>9}" for _, top, _ in COLUMNS) + "  +median")
+    print(f"{'':<42} {'':<14}" + "".join(f" {bottom:>9}" for _, _, bottom in COLUMNS) + "  run range")
+    print("-" * (69 + 10 * len(COLUMNS)))
     scenarios_seen = dict.fromkeys(name for tool_runs in runs.values() for run in tool_runs for name in run)
     for scenario in scenarios_seen:
         for tool, tool_runs in runs.items():
             rows = [run[scenario] for run in tool_runs if scenario in run]
             if rows:
                 cells = [statistics.median(r[key] for r in rows) for key, _, _ in COLUMNS]
-                print(f"{scenario:<42} {tool:<14}" + "".join(f" {c:>9.1f}" for c in cells))
+                spread = f"{min(r['wall_us'] for r in rows):.0f}..{max(r['wall_us'] for r in rows):.0f}"
+                print(f"{scenario:<42} {tool:<14}" + "".join(f" {c:>9.1f}" for c in cells) + f"  {spread}")
     pinned = "" if cpu is None else f"; every process pinned to CPU {cpu}"
     print(
         f"\n{max(len(r) for r in runs.values())} runs per tool; each figure is the median over runs{pinned}."
